@@ -1,0 +1,300 @@
+package v1alpha1
+
+import (
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+)
+
+// Framework is a declarative operator package. operetta turns it into a
+// package-specific kind (its own CRD), runs a reconcile loop for that kind and
+// drives every instance through the Framework's plans.
+//
+// The schema checks only the shape; the meaning (references between tasks,
+// plans and resources, CEL expressions, parameter types) is checked by the
+// controller, which reports every problem with its field path in the Ready
+// condition and installs nothing until the Framework is valid.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:resource:scope=Cluster,shortName=fw,categories=operetta
+// +kubebuilder:subresource:status
+// +kubebuilder:printcolumn:name="Kind",type=string,JSONPath=`.spec.names.kind`
+// +kubebuilder:printcolumn:name="Group",type=string,JSONPath=`.spec.names.group`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type Framework struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   FrameworkSpec   `json:"spec"`
+	Status FrameworkStatus `json:"status,omitempty"`
+}
+
+// FrameworkSpec describes the generated kind and how its instances are run.
+type FrameworkSpec struct {
+	// Names of the generated kind.
+	Names Names `json:"names"`
+
+	// AppVersion is the version of the packaged software, exposed to
+	// expressions as framework.appVersion.
+	// +optional
+	AppVersion string `json:"appVersion,omitempty"`
+
+	// Parameters become the generated kind's spec: one field each, with its
+	// type, default and validation.
+	// +optional
+	Parameters []Parameter `json:"parameters,omitempty"`
+
+	// Validations are CEL rules over the generated kind's spec, enforced by the
+	// API server when an instance is written.
+	// +optional
+	Validations []Validation `json:"validations,omitempty"`
+
+	// Resources are templates of the objects an instance owns, addressed by id.
+	// +optional
+	Resources []Resource `json:"resources,omitempty"`
+
+	// Tasks are the units plans are made of.
+	// +optional
+	Tasks []Task `json:"tasks,omitempty"`
+
+	// Plans by name. "deploy" runs when an instance is created and is required;
+	// "update" runs when a parameter changes (deploy if there is no update).
+	Plans map[string]Plan `json:"plans"`
+
+	// PrinterColumns are added to the generated kind's `kubectl get` output,
+	// after operetta's own Ready, Plan and Status columns.
+	// +optional
+	PrinterColumns []PrinterColumn `json:"printerColumns,omitempty"`
+}
+
+// Names of the generated kind, as in a CustomResourceDefinition.
+type Names struct {
+	// Group of the generated kind, for example streaming.example.com.
+	Group string `json:"group"`
+
+	// Kind of the generated kind, in CamelCase, for example Kafka.
+	Kind string `json:"kind"`
+
+	// Plural resource name; defaults to the lowercased kind with an "s".
+	// +optional
+	Plural string `json:"plural,omitempty"`
+
+	// Version of the generated kind.
+	// +kubebuilder:default=v1
+	// +optional
+	Version string `json:"version,omitempty"`
+
+	// ShortNames for kubectl.
+	// +optional
+	ShortNames []string `json:"shortNames,omitempty"`
+}
+
+// ParameterType is the type of a parameter: string, integer, number, boolean,
+// object or array.
+type ParameterType string
+
+// The parameter types a Framework may use.
+const (
+	TypeString  ParameterType = "string"
+	TypeInteger ParameterType = "integer"
+	TypeNumber  ParameterType = "number"
+	TypeBoolean ParameterType = "boolean"
+	TypeObject  ParameterType = "object"
+	TypeArray   ParameterType = "array"
+)
+
+// Parameter is one field of the generated kind's spec.
+type Parameter struct {
+	// Name of the field in the generated kind's spec.
+	Name string `json:"name"`
+
+	// Type is one of string, integer, number, boolean, object, array.
+	Type ParameterType `json:"type"`
+
+	// Description shows in `kubectl explain`.
+	// +optional
+	Description string `json:"description,omitempty"`
+
+	// Default is applied by the API server when the field is omitted.
+	// +optional
+	Default *apiextensionsv1.JSON `json:"default,omitempty"`
+
+	// Enum lists the allowed values.
+	// +optional
+	Enum []apiextensionsv1.JSON `json:"enum,omitempty"`
+
+	// Minimum value of an integer or number.
+	// +optional
+	Minimum *float64 `json:"minimum,omitempty"`
+
+	// Maximum value of an integer or number.
+	// +optional
+	Maximum *float64 `json:"maximum,omitempty"`
+
+	// Pattern is a regular expression a string must match.
+	// +optional
+	Pattern string `json:"pattern,omitempty"`
+
+	// Required parameters must be set by every instance.
+	// +optional
+	Required bool `json:"required,omitempty"`
+
+	// Immutable parameters cannot change once an instance is created.
+	// +optional
+	Immutable bool `json:"immutable,omitempty"`
+
+	// Trigger names the plan a change of this parameter runs; by default
+	// "update" if the Framework has one, else "deploy".
+	// +optional
+	Trigger string `json:"trigger,omitempty"`
+
+	// Schema is an OpenAPI v3 schema for an object or array parameter: the
+	// object's properties or the array's items. Without it, an object keeps
+	// any fields and an array any items.
+	// +optional
+	Schema *apiextensionsv1.JSON `json:"schema,omitempty"`
+}
+
+// Validation is a CEL rule over the generated kind's spec (`self`).
+type Validation struct {
+	// Rule is a CEL expression that must be true, for example
+	// "self.replicas % 2 == 1".
+	Rule string `json:"rule"`
+
+	// Message is shown when the rule is false.
+	// +optional
+	Message string `json:"message,omitempty"`
+}
+
+// Resource is a template of an object an instance owns.
+type Resource struct {
+	// ID names the resource in tasks and expressions (resources.<id>).
+	ID string `json:"id"`
+
+	// Template is the object, with ${...} CEL expressions. A value that is
+	// exactly one expression keeps the expression's type.
+	// +kubebuilder:pruning:PreserveUnknownFields
+	// +kubebuilder:validation:Type=object
+	Template runtime.RawExtension `json:"template"`
+
+	// ReadyWhen is a CEL expression, written as ${...}, that decides when the
+	// object is ready instead of its kstatus health, for example
+	// "${resources.zk.status.readyReplicas == instance.spec.replicas}".
+	// +optional
+	ReadyWhen string `json:"readyWhen,omitempty"`
+}
+
+// TaskKind is what a task does.
+type TaskKind string
+
+// The task kinds.
+const (
+	// TaskApply server-side applies resources and waits until they are healthy.
+	TaskApply TaskKind = "Apply"
+)
+
+// Task is a unit of work in a plan step.
+type Task struct {
+	// Name of the task, used by plan steps.
+	Name string `json:"name"`
+
+	// Kind of the task. Apply is the only kind so far.
+	Kind TaskKind `json:"kind"`
+
+	// Resources are the ids of the resources the task works on.
+	// +optional
+	Resources []string `json:"resources,omitempty"`
+}
+
+// Strategy says whether children run one after another or all at once.
+type Strategy string
+
+// The strategies.
+const (
+	Serial   Strategy = "serial"
+	Parallel Strategy = "parallel"
+)
+
+// Plan is a named workflow: phases of steps of tasks.
+type Plan struct {
+	// Strategy over the plan's phases: serial (default) or parallel.
+	// +optional
+	Strategy Strategy `json:"strategy,omitempty"`
+
+	// Phases of the plan; at least one.
+	// +optional
+	Phases []Phase `json:"phases,omitempty"`
+}
+
+// Phase is a group of steps.
+type Phase struct {
+	// Name of the phase, unique in its plan.
+	Name string `json:"name"`
+
+	// Strategy over the phase's steps: serial (default) or parallel.
+	// +optional
+	Strategy Strategy `json:"strategy,omitempty"`
+
+	// Steps of the phase; at least one.
+	// +optional
+	Steps []Step `json:"steps,omitempty"`
+}
+
+// Step runs its tasks in order; it is complete when every task is done and
+// every object they applied is healthy.
+type Step struct {
+	// Name of the step, unique in its phase.
+	Name string `json:"name"`
+
+	// Tasks are the names of the tasks the step runs, in order.
+	// +optional
+	Tasks []string `json:"tasks,omitempty"`
+}
+
+// PrinterColumn is an extra column of `kubectl get` for the generated kind.
+type PrinterColumn struct {
+	// Name of the column.
+	Name string `json:"name"`
+	// JSONPath of the value, for example .spec.replicas.
+	JSONPath string `json:"jsonPath"`
+	// Type of the value: string, integer, number, boolean or date.
+	// +kubebuilder:default=string
+	// +optional
+	Type string `json:"type,omitempty"`
+	// Description of the column.
+	// +optional
+	Description string `json:"description,omitempty"`
+}
+
+// FrameworkStatus is what the controller observed of a Framework.
+type FrameworkStatus struct {
+	// ObservedGeneration is the generation the status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// CRDName is the name of the generated CustomResourceDefinition.
+	// +optional
+	CRDName string `json:"crdName,omitempty"`
+
+	// Conditions: Ready says whether the generated kind is installed and its
+	// loop is running for the current generation.
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+
+// FrameworkList is a list of Frameworks.
+type FrameworkList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []Framework `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&Framework{}, &FrameworkList{})
+}

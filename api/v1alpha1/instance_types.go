@@ -1,0 +1,101 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// Labels and annotations operetta puts on what it creates.
+const (
+	LabelManagedBy       = "app.kubernetes.io/managed-by"
+	ManagedByValue       = "operetta"
+	LabelFramework       = "operetta.dev/framework"
+	LabelInstance        = "operetta.dev/instance"
+	LabelInstanceNS      = "operetta.dev/instance-namespace"
+	FieldManager         = "operetta"
+	CategoryAllKinds     = "operetta"
+	PlanDeploy           = "deploy"
+	PlanUpdate           = "update"
+	ConditionReady       = "Ready"
+	ConditionReconciling = "Reconciling"
+	ConditionStalled     = "Stalled"
+)
+
+// ExecutionStatus is the state of a plan, phase or step.
+type ExecutionStatus string
+
+// The execution statuses, as KUDO named them.
+const (
+	NeverRun   ExecutionStatus = "NEVER_RUN"
+	Pending    ExecutionStatus = "PENDING"
+	InProgress ExecutionStatus = "IN_PROGRESS"
+	Complete   ExecutionStatus = "COMPLETE"
+	// Error is transient: the step is retried with backoff.
+	Error ExecutionStatus = "ERROR"
+	// FatalError stops the plan until the spec, the Framework or a manual
+	// trigger changes.
+	FatalError ExecutionStatus = "FATAL_ERROR"
+)
+
+// IsTerminal reports whether nothing more happens in this status without a
+// new trigger.
+func (s ExecutionStatus) IsTerminal() bool { return s == Complete || s == FatalError }
+
+// InstanceStatus is the status of every generated kind. The controller writes
+// it; it never writes an instance's spec.
+type InstanceStatus struct {
+	// ObservedGeneration is the instance generation this status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// Conditions: Ready, Reconciling (a plan runs) and Stalled (a plan failed
+	// fatally), as kstatus expects.
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// ActivePlan is the plan that runs now, or ran last.
+	// +optional
+	ActivePlan string `json:"activePlan,omitempty"`
+
+	// ActivePlanStatus repeats plans[activePlan].status for printer columns.
+	// +optional
+	ActivePlanStatus ExecutionStatus `json:"activePlanStatus,omitempty"`
+
+	// Plans by name: the last run of each.
+	// +optional
+	Plans map[string]PlanStatus `json:"plans,omitempty"`
+}
+
+// PlanStatus is the progress of one run of a plan.
+type PlanStatus struct {
+	Status ExecutionStatus `json:"status"`
+	// +optional
+	Message string `json:"message,omitempty"`
+	// UID identifies the run; a re-triggered plan gets a new one.
+	// +optional
+	UID types.UID `json:"uid,omitempty"`
+	// +optional
+	StartedAt *metav1.Time `json:"startedAt,omitempty"`
+	// +optional
+	FinishedAt *metav1.Time `json:"finishedAt,omitempty"`
+	// +optional
+	Phases []PhaseStatus `json:"phases,omitempty"`
+}
+
+// PhaseStatus is the progress of one phase.
+type PhaseStatus struct {
+	Name   string          `json:"name"`
+	Status ExecutionStatus `json:"status"`
+	// +optional
+	Message string `json:"message,omitempty"`
+	// +optional
+	Steps []StepStatus `json:"steps,omitempty"`
+}
+
+// StepStatus is the progress of one step.
+type StepStatus struct {
+	Name   string          `json:"name"`
+	Status ExecutionStatus `json:"status"`
+	// +optional
+	Message string `json:"message,omitempty"`
+}
