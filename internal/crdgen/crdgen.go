@@ -1,0 +1,182 @@
+package crdgen
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	apiextensions "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/validation"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"operetta.dev/operetta/api/v1alpha1"
+)
+
+// Generate returns the CRD for fw's generated kind, or the list of fields that
+// keep it from being one. It never returns both.
+func Generate(fw *v1alpha1.Framework) (*apiextensionsv1.CustomResourceDefinition, field.ErrorList) {
+	names := NamesOf(fw)
+	specPath := field.NewPath("spec")
+
+	spec, errs := specSchema(fw, specPath)
+	if len(errs) > 0 {
+		return nil, errs
+	}
+
+	crd := &apiextensionsv1.CustomResourceDefinition{
+		TypeMeta: metav1.TypeMeta{APIVersion: "apiextensions.k8s.io/v1", Kind: "CustomResourceDefinition"},
+		ObjectMeta: metav1.ObjectMeta{
+			Name: names.Plural + "." + names.Group,
+			Labels: map[string]string{
+				v1alpha1.LabelManagedBy: v1alpha1.ManagedByValue,
+				v1alpha1.LabelFramework: fw.Name,
+			},
+		},
+		Spec: apiextensionsv1.CustomResourceDefinitionSpec{
+			Group: names.Group,
+			Names: apiextensionsv1.CustomResourceDefinitionNames{
+				Plural:     names.Plural,
+				Singular:   strings.ToLower(names.Kind),
+				Kind:       names.Kind,
+				ListKind:   names.Kind + "List",
+				ShortNames: names.ShortNames,
+				Categories: []string{v1alpha1.CategoryAllKinds},
+			},
+			Scope: apiextensionsv1.NamespaceScoped,
+			Versions: []apiextensionsv1.CustomResourceDefinitionVersion{{
+				Name:    names.Version,
+				Served:  true,
+				Storage: true,
+				Schema: &apiextensionsv1.CustomResourceValidation{OpenAPIV3Schema: &apiextensionsv1.JSONSchemaProps{
+					Type:        "object",
+					Description: description(fw),
+					// Required rather than defaulted to {}: the API server checks
+					// a default against the rules without applying the defaults
+					// inside it, so {} would fail every rule over a parameter.
+					Required: []string{"spec"},
+					Properties: map[string]apiextensionsv1.JSONSchemaProps{
+						"apiVersion": {Type: "string"},
+						"kind":       {Type: "string"},
+						"metadata":   {Type: "object"},
+						"spec":       spec,
+						"status":     statusSchema(),
+					},
+				}},
+				Subresources:             &apiextensionsv1.CustomResourceSubresources{Status: &apiextensionsv1.CustomResourceSubresourceStatus{}},
+				AdditionalPrinterColumns: printerColumns(fw),
+			}},
+			Conversion: &apiextensionsv1.CustomResourceConversion{Strategy: apiextensionsv1.NoneConverter},
+		},
+	}
+	if errs := validate(crd, fw); len(errs) > 0 {
+		return nil, errs
+	}
+	return crd, nil
+}
+
+func description(fw *v1alpha1.Framework) string {
+	d := fmt.Sprintf("%s is run by operetta from the Framework %q.", fw.Spec.Names.Kind, fw.Name)
+	if fw.Spec.AppVersion != "" {
+		d += fmt.Sprintf(" App version %s.", fw.Spec.AppVersion)
+	}
+	return d
+}
+
+// specSchema builds the generated kind's .spec from the parameters.
+func specSchema(fw *v1alpha1.Framework, specPath *field.Path) (apiextensionsv1.JSONSchemaProps, field.ErrorList) {
+	var errs field.ErrorList
+	spec := apiextensionsv1.JSONSchemaProps{
+		Type:        "object",
+		Description: "Parameters of the " + fw.Spec.Names.Kind + ".",
+		Properties:  map[string]apiextensionsv1.JSONSchemaProps{},
+	}
+	for i, p := range fw.Spec.Parameters {
+		path := specPath.Child("parameters").Index(i)
+		prop, perrs := parameterSchema(p, path)
+		errs = append(errs, perrs...)
+		spec.Properties[p.Name] = prop
+		if p.Required {
+			spec.Required = append(spec.Required, p.Name)
+		}
+	}
+	for _, v := range fw.Spec.Validations {
+		spec.XValidations = append(spec.XValidations, apiextensionsv1.ValidationRule{Rule: v.Rule, Message: v.Message})
+	}
+	return spec, errs
+}
+
+// parameterSchema builds one spec field. The parameter's own fields win over
+// anything its escape-hatch schema says.
+func parameterSchema(p v1alpha1.Parameter, path *field.Path) (apiextensionsv1.JSONSchemaProps, field.ErrorList) {
+	var prop apiextensionsv1.JSONSchemaProps
+	if p.Schema != nil {
+		if err := json.Unmarshal(p.Schema.Raw, &prop); err != nil {
+			return prop, field.ErrorList{field.Invalid(path.Child("schema"), string(p.Schema.Raw), "not an OpenAPI v3 schema: "+err.Error())}
+		}
+	}
+	prop.Type = string(p.Type)
+	if p.Description != "" {
+		prop.Description = p.Description
+	}
+	if p.Default != nil {
+		prop.Default = p.Default.DeepCopy()
+	}
+	if len(p.Enum) > 0 {
+		prop.Enum = append([]apiextensionsv1.JSON(nil), p.Enum...)
+	}
+	prop.Minimum, prop.Maximum = p.Minimum, p.Maximum
+	if p.Pattern != "" {
+		prop.Pattern = p.Pattern
+	}
+	switch p.Type {
+	case v1alpha1.TypeObject:
+		if len(prop.Properties) == 0 && prop.AdditionalProperties == nil {
+			prop.XPreserveUnknownFields = ptrTrue()
+		}
+	case v1alpha1.TypeArray:
+		if prop.Items == nil {
+			prop.Items = &apiextensionsv1.JSONSchemaPropsOrArray{Schema: &apiextensionsv1.JSONSchemaProps{XPreserveUnknownFields: ptrTrue()}}
+		}
+	}
+	if p.Immutable {
+		prop.XValidations = append(prop.XValidations, apiextensionsv1.ValidationRule{
+			Rule:    "self == oldSelf",
+			Message: p.Name + " is immutable: create a new instance to change it",
+		})
+	}
+	return prop, nil
+}
+
+func printerColumns(fw *v1alpha1.Framework) []apiextensionsv1.CustomResourceColumnDefinition {
+	cols := []apiextensionsv1.CustomResourceColumnDefinition{
+		{Name: "Ready", Type: "string", JSONPath: `.status.conditions[?(@.type=="Ready")].status`},
+		{Name: "Plan", Type: "string", JSONPath: ".status.activePlan"},
+		{Name: "Status", Type: "string", JSONPath: ".status.activePlanStatus"},
+	}
+	for _, c := range fw.Spec.PrinterColumns {
+		t := c.Type
+		if t == "" {
+			t = "string"
+		}
+		cols = append(cols, apiextensionsv1.CustomResourceColumnDefinition{Name: c.Name, Type: t, JSONPath: c.JSONPath, Description: c.Description})
+	}
+	return append(cols, apiextensionsv1.CustomResourceColumnDefinition{Name: "Age", Type: "date", JSONPath: ".metadata.creationTimestamp"})
+}
+
+// validate runs the API server's own CRD validation, so that what it would
+// refuse is refused here, before anything is installed.
+func validate(crd *apiextensionsv1.CustomResourceDefinition, fw *v1alpha1.Framework) field.ErrorList {
+	internal := &apiextensions.CustomResourceDefinition{}
+	if err := apiextensionsv1.Convert_v1_CustomResourceDefinition_To_apiextensions_CustomResourceDefinition(crd, internal, nil); err != nil {
+		return field.ErrorList{field.InternalError(field.NewPath("spec"), err)}
+	}
+	// Validation also checks status; a new CRD stores its only version.
+	internal.Status.StoredVersions = []string{crd.Spec.Versions[0].Name}
+	errs := validation.ValidateCustomResourceDefinition(context.Background(), internal)
+	return translate(errs, fw)
+}
+
+func ptrTrue() *bool { t := true; return &t }

@@ -1,0 +1,170 @@
+package expr
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+func newEnv(t testing.TB) *Env {
+	t.Helper()
+	env, err := NewEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env
+}
+
+var instanceVars = Vars{Instance: map[string]any{
+	"metadata": map[string]any{"name": "zk", "namespace": "prod"},
+	"spec": map[string]any{
+		"replicas": int64(3),
+		"ratio":    0.5,
+		"debug":    true,
+		"image":    "zookeeper:3.9",
+		"labels":   map[string]any{"team": "data"},
+		"zones":    []any{"a", "b"},
+	},
+}}
+
+func TestRender(t *testing.T) {
+	tests := []struct {
+		name     string
+		template any
+		want     any
+	}{
+		{"a lone expression keeps an integer", "${instance.spec.replicas}", int64(3)},
+		{"a lone expression keeps a double", "${instance.spec.ratio}", 0.5},
+		{"a lone expression keeps a boolean", "${instance.spec.debug}", true},
+		{"a lone expression keeps a map", "${instance.spec.labels}", map[string]any{"team": "data"}},
+		{"a lone expression keeps a list", "${instance.spec.zones}", []any{"a", "b"}},
+		{"spaces around a lone expression", "${ instance.spec.replicas }", int64(3)},
+		{"interpolation makes a string", "${instance.metadata.name}-${instance.spec.replicas}", "zk-3"},
+		{"interpolating a double", "x${instance.spec.ratio}", "x0.5"},
+		{"interpolating a map is JSON", "l=${instance.spec.labels}", `l={"team":"data"}`},
+		{"plain text is kept", "no expressions here", "no expressions here"},
+		{"$${ escapes a shell variable", "echo $${HOME} ${instance.metadata.name}", "echo ${HOME} zk"},
+		{"braces inside an expression", `${{"a": instance.metadata.name}.a}`, "zk"},
+		{"a closing brace inside a string", `${"}" + instance.metadata.name}`, "}zk"},
+		{"string extension library", "${instance.metadata.name.upperAscii()}", "ZK"},
+		{"lists.range from the lists library", "${lists.range(instance.spec.replicas).map(i, 'zk-' + string(i)).join(',')}", "zk-0,zk-1,zk-2"},
+		{"optional field absent renders null and is dropped", map[string]any{
+			"a": "${instance.spec.?missing.orValue(null)}", "b": int64(1),
+		}, map[string]any{"b": int64(1)}},
+		{"nested objects and lists", map[string]any{
+			"metadata": map[string]any{"name": "${instance.metadata.name}-svc"},
+			"spec":     map[string]any{"ports": []any{map[string]any{"port": int64(2181)}}, "replicas": "${instance.spec.replicas}"},
+		}, map[string]any{
+			"metadata": map[string]any{"name": "zk-svc"},
+			"spec":     map[string]any{"ports": []any{map[string]any{"port": int64(2181)}}, "replicas": int64(3)},
+		}},
+	}
+	env := newEnv(t)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tpl, errs := env.CompileTemplate(tt.template, field.NewPath("template"))
+			if len(errs) > 0 {
+				t.Fatalf("compile: %v", errs)
+			}
+			got, err := tpl.Render(instanceVars)
+			if err != nil {
+				t.Fatalf("render: %v", err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("got %#v, want %#v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestRenderDoesNotShareLiterals(t *testing.T) {
+	env := newEnv(t)
+	tpl, errs := env.CompileTemplate(map[string]any{"a": map[string]any{"b": "c"}}, field.NewPath("t"))
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	first, _ := tpl.RenderObject(Vars{})
+	first["a"].(map[string]any)["b"] = "changed"
+	second, _ := tpl.RenderObject(Vars{})
+	if got := second["a"].(map[string]any)["b"]; got != "c" {
+		t.Fatalf("second render sees the first one's change: %v", got)
+	}
+}
+
+func TestCompileErrorsNameTheField(t *testing.T) {
+	tests := []struct {
+		name     string
+		template any
+		field    string
+		message  string
+	}{
+		{"syntax error", map[string]any{"spec": map[string]any{"replicas": "${instance.spec.replicas +}"}}, "t.spec.replicas", "Syntax error"},
+		{"undeclared variable", map[string]any{"a": []any{"x", "${nope.field}"}}, "t.a[1]", "undeclared reference to 'nope'"},
+		{"unterminated expression", map[string]any{"name": "${instance.metadata.name"}, "t.name", "no closing }"},
+		{"empty expression", map[string]any{"name": "a-${}"}, "t.name", "empty expression"},
+		{"error inside interpolation", map[string]any{"name": "x-${1 +* 2}"}, "t.name", "Syntax error"},
+	}
+	env := newEnv(t)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, errs := env.CompileTemplate(tt.template, field.NewPath("t"))
+			if len(errs) != 1 {
+				t.Fatalf("want one error, got %v", errs)
+			}
+			if errs[0].Field != tt.field || !strings.Contains(errs[0].Detail, tt.message) {
+				t.Fatalf("got %s: %s; want field %s and a message with %q", errs[0].Field, errs[0].Detail, tt.field, tt.message)
+			}
+		})
+	}
+}
+
+func TestRenderErrors(t *testing.T) {
+	env := newEnv(t)
+	tests := []struct {
+		name, src, message string
+	}{
+		{"missing field", "${instance.spec.nope}", "no such key: nope"},
+		{"division by zero", "${1 / (instance.spec.replicas - 3)}", "division by zero"},
+		{"cost limit", "${lists.range(10000).map(i, lists.range(10000).map(j, i*j)).size()}", "cost limit"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tpl, errs := env.CompileTemplate(map[string]any{"v": tt.src}, field.NewPath("t"))
+			if len(errs) > 0 {
+				t.Fatal(errs)
+			}
+			_, err := tpl.Render(instanceVars)
+			if err == nil || !strings.Contains(err.Error(), tt.message) || !strings.Contains(err.Error(), "t.v") {
+				t.Fatalf("got %v, want an error at t.v with %q", err, tt.message)
+			}
+		})
+	}
+}
+
+func TestCompileCondition(t *testing.T) {
+	env := newEnv(t)
+	vars := Vars{Resources: map[string]any{"sts": map[string]any{"status": map[string]any{"readyReplicas": int64(3)}}}, Instance: instanceVars.Instance}
+	for _, src := range []string{
+		"${resources.sts.status.readyReplicas == instance.spec.replicas}",
+		"resources.sts.status.readyReplicas == instance.spec.replicas",
+	} {
+		p, err := env.CompileCondition(src)
+		if err != nil {
+			t.Fatalf("%s: %v", src, err)
+		}
+		ok, err := p.EvalBool(vars)
+		if err != nil || !ok {
+			t.Fatalf("%s: got %v, %v; want true", src, ok, err)
+		}
+	}
+	for src, msg := range map[string]string{
+		"${instance.spec.replicas + 1}": "must be a boolean",
+		"ready: ${true}":                "must be one ${...} expression",
+	} {
+		if _, err := env.CompileCondition(src); err == nil || !strings.Contains(err.Error(), msg) {
+			t.Fatalf("%s: got %v, want %q", src, err, msg)
+		}
+	}
+}
