@@ -1,0 +1,125 @@
+package compile_test
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/yaml"
+
+	"operetta.dev/operetta/api/v1alpha1"
+	"operetta.dev/operetta/internal/compile"
+	"operetta.dev/operetta/internal/expr"
+)
+
+func zookeeper(t *testing.T) *v1alpha1.Framework {
+	t.Helper()
+	b, err := os.ReadFile("../../examples/zookeeper/framework.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fw := &v1alpha1.Framework{}
+	if err := yaml.UnmarshalStrict(b, fw); err != nil {
+		t.Fatal(err)
+	}
+	return fw
+}
+
+func env(t *testing.T) *expr.Env {
+	t.Helper()
+	e, err := expr.NewEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func TestCompileExample(t *testing.T) {
+	c, errs := compile.Compile(zookeeper(t), env(t))
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	if c.GVK.String() != "apps.example.com/v1, Kind=ZooKeeper" || c.CRD.Name != "zookeepers.apps.example.com" {
+		t.Fatalf("gvk %s crd %s", c.GVK, c.CRD.Name)
+	}
+	if len(c.Resources) != 4 || c.Resources["servers"].ReadyWhen == nil || c.Resources["config"].ReadyWhen != nil {
+		t.Fatalf("resources %v", c.Resources)
+	}
+}
+
+func TestCompileRefusesInvalidFrameworks(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(*v1alpha1.Framework)
+		want   string // field path and message, as in the condition
+	}{
+		{"CEL syntax error in a template", func(fw *v1alpha1.Framework) {
+			fw.Spec.Resources[3].Template = raw(`{"apiVersion":"apps/v1","kind":"StatefulSet","metadata":{"name":"x"},"spec":{"replicas":"${instance.spec.replicas +}"}}`)
+		}, "spec.resources[3].template.spec.replicas: Invalid value: \"${instance.spec.replicas +}\": ERROR: <input>:1:25: Syntax error"},
+		{"CEL syntax error in readyWhen", func(fw *v1alpha1.Framework) {
+			fw.Spec.Resources[3].ReadyWhen = "${resources.servers.status.(}"
+		}, "spec.resources[3].readyWhen: Invalid value"},
+		{"unknown parameter type", func(fw *v1alpha1.Framework) {
+			fw.Spec.Parameters[0].Type = "int"
+		}, `spec.parameters[0].type: Unsupported value: "int": supported values: "string", "integer", "number", "boolean", "object", "array"`},
+		{"duplicate resource id", func(fw *v1alpha1.Framework) {
+			fw.Spec.Resources[1].ID = "config"
+		}, `spec.resources[1].id: Duplicate value: "config"`},
+		{"step naming an unknown task", func(fw *v1alpha1.Framework) {
+			fw.Spec.Plans["deploy"].Phases[1].Steps[0].Tasks = []string{"nodes"}
+		}, `spec.plans[deploy].phases[1].steps[0].tasks[0]: Not found: "nodes"`},
+		{"plan without phases", func(fw *v1alpha1.Framework) {
+			fw.Spec.Plans["update"] = v1alpha1.Plan{}
+		}, "spec.plans[update].phases: Required value: a plan needs at least one phase"},
+		{"no deploy plan", func(fw *v1alpha1.Framework) {
+			delete(fw.Spec.Plans, "deploy")
+		}, "spec.plans[deploy]: Required value"},
+		{"task naming an unknown resource", func(fw *v1alpha1.Framework) {
+			fw.Spec.Tasks[0].Resources = []string{"cfg"}
+		}, `spec.tasks[0].resources[0]: Not found: "cfg"`},
+		{"unknown task kind", func(fw *v1alpha1.Framework) {
+			fw.Spec.Tasks[0].Kind = "Helm"
+		}, `spec.tasks[0].kind: Unsupported value: "Helm"`},
+		{"unknown strategy", func(fw *v1alpha1.Framework) {
+			fw.Spec.Plans["deploy"].Phases[0].Strategy = "random"
+		}, `spec.plans[deploy].phases[0].strategy: Unsupported value: "random"`},
+		{"template without a name", func(fw *v1alpha1.Framework) {
+			fw.Spec.Resources[0].Template = raw(`{"apiVersion":"v1","kind":"ConfigMap"}`)
+		}, "spec.resources[0].template.metadata.name: Required value"},
+		{"resource id CEL cannot address", func(fw *v1alpha1.Framework) {
+			fw.Spec.Resources[0].ID = "my-config"
+		}, `spec.resources[0].id: Invalid value: "my-config": must be a CEL identifier`},
+		{"trigger naming an unknown plan", func(fw *v1alpha1.Framework) {
+			fw.Spec.Parameters[1].Trigger = "upgrade"
+		}, `spec.parameters[1].trigger: Not found: "upgrade"`},
+		{"bounds on a string", func(fw *v1alpha1.Framework) {
+			one := 1.0
+			fw.Spec.Parameters[1].Minimum = &one
+		}, "spec.parameters[1]: Invalid value: \"image\": minimum and maximum apply to integer and number parameters, not string"},
+		{"default that breaks a bound, from the CRD validation", func(fw *v1alpha1.Framework) {
+			fw.Spec.Parameters[0].Default = &apiextensionsv1.JSON{Raw: []byte("9")}
+		}, "spec.parameters[0].default: Invalid value: 9"},
+		{"group without a dot", func(fw *v1alpha1.Framework) {
+			fw.Spec.Names.Group = "apps"
+		}, `spec.names.group: Invalid value: "apps": must be a DNS subdomain with at least one dot`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fw := zookeeper(t)
+			fw.Spec.Plans["update"] = fw.Spec.Plans["deploy"]
+			tt.mutate(fw)
+			c, errs := compile.Compile(fw, env(t))
+			if c != nil {
+				t.Fatal("an invalid Framework compiled")
+			}
+			if msg := compile.Message(errs); !strings.Contains(msg, tt.want) {
+				t.Fatalf("message %q does not contain %q", msg, tt.want)
+			}
+		})
+	}
+}
+
+
+func raw(s string) runtime.RawExtension { return runtime.RawExtension{Raw: []byte(s)} }
