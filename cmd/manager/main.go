@@ -1,0 +1,108 @@
+// Command manager runs operetta: the Framework controller and one reconcile
+// loop per generated kind, behind leader election.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"go.uber.org/zap/zapcore"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"operetta.dev/operetta/internal/reconcile"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "operetta:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	var (
+		metricsAddr, probeAddr, leaderNS, logFormat, logLevel string
+		leaderElect                                         bool
+		workers                                             int
+		qps                                                 float64
+		burst                                               int
+	)
+	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint; 0 disables it")
+	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "address of the /healthz and /readyz probes")
+	flag.BoolVar(&leaderElect, "leader-elect", true, "elect one active manager; the others stand by")
+	flag.StringVar(&leaderNS, "leader-election-namespace", "", "namespace of the leader election Lease (default: the pod's namespace)")
+	flag.IntVar(&workers, "workers-per-kind", 4, "concurrent reconciles of each generated kind")
+	flag.Float64Var(&qps, "kube-api-qps", 50, "queries per second to the API server")
+	flag.IntVar(&burst, "kube-api-burst", 100, "burst of queries to the API server")
+	flag.StringVar(&logFormat, "log-format", "json", "log format: json or console")
+	flag.StringVar(&logLevel, "log-level", "info", "log level: info, debug, or a number for more detail (2, 3...)")
+	flag.Parse() // --kubeconfig is registered by controller-runtime
+
+	level, err := parseLevel(logLevel)
+	if err != nil {
+		return err
+	}
+	ctrl.SetLogger(zap.New(zap.UseDevMode(false), zap.Level(level), func(o *zap.Options) {
+		if logFormat == "console" {
+			o.Encoder = zapcore.NewConsoleEncoder(zapcore.EncoderConfig{
+				TimeKey: "ts", LevelKey: "level", NameKey: "logger", MessageKey: "msg",
+				EncodeTime: zapcore.ISO8601TimeEncoder, EncodeLevel: zapcore.CapitalLevelEncoder, EncodeDuration: zapcore.StringDurationEncoder,
+			})
+		}
+	}))
+
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		return fmt.Errorf("loading the kubeconfig: %w", err)
+	}
+	cfg.QPS, cfg.Burst = float32(qps), burst
+	scheme, err := reconcile.NewScheme()
+	if err != nil {
+		return err
+	}
+	lease := 15 * time.Second
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                        scheme,
+		Cache:                         reconcile.CacheOptions(),
+		Metrics:                       metricsserver.Options{BindAddress: metricsAddr},
+		HealthProbeBindAddress:        probeAddr,
+		LeaderElection:                leaderElect,
+		LeaderElectionID:              "operetta.dev",
+		LeaderElectionNamespace:       leaderNS,
+		LeaderElectionReleaseOnCancel: true,
+		LeaseDuration:                 &lease,
+	})
+	if err != nil {
+		return fmt.Errorf("creating the manager: %w", err)
+	}
+	if _, err := reconcile.Setup(mgr, reconcile.Options{WorkersPerKind: workers}); err != nil {
+		return err
+	}
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
+		return err
+	}
+	ctrl.Log.WithName("setup").Info("starting operetta", "leaderElection", leaderElect, "workersPerKind", workers)
+	return mgr.Start(ctrl.SetupSignalHandler())
+}
+
+func parseLevel(s string) (zapcore.Level, error) {
+	switch s {
+	case "info":
+		return zapcore.InfoLevel, nil
+	case "debug":
+		return zapcore.DebugLevel, nil
+	}
+	var n int
+	if _, err := fmt.Sscanf(s, "%d", &n); err != nil || n < 0 {
+		return 0, fmt.Errorf("--log-level %q: want info, debug or a number", s)
+	}
+	return zapcore.Level(-n), nil
+}

@@ -1,0 +1,192 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	"operetta.dev/operetta/internal/compile"
+)
+
+// errNotLeading is returned by Start before the registry runs, that is
+// before this manager is elected leader. The caller retries.
+var errNotLeading = errors.New("the loop registry is not running yet: waiting for leader election")
+
+// Registry runs one reconcile loop per generated kind, started and stopped at
+// runtime. Each loop has its own queue and workers, so a busy kind cannot
+// starve another, and its own informer, removed from the cache when it stops.
+// Start, Stop and IsRunning are idempotent and safe to call on every
+// reconcile.
+type Registry struct {
+	cache   cache.Cache
+	client  client.Client
+	log     logr.Logger
+	workers int
+
+	mu    sync.Mutex
+	base  context.Context // the elected manager's context; nil before
+	loops map[string]*loop
+}
+
+// loop is one running controller for one generated kind.
+type loop struct {
+	gvk       schema.GroupVersionKind
+	framework atomic.Pointer[compile.Framework]
+	cancel    context.CancelFunc
+	done      chan struct{}
+}
+
+// NewRegistry returns a registry whose loops run only while mgr is the
+// elected leader.
+func NewRegistry(mgr manager.Manager, workers int) (*Registry, error) {
+	r := &Registry{
+		cache:   mgr.GetCache(),
+		client:  mgr.GetClient(),
+		log:     mgr.GetLogger().WithName("loops"),
+		workers: workers,
+		loops:   map[string]*loop{},
+	}
+	// A RunnableFunc needs leader election, so run starts only once elected.
+	return r, mgr.Add(manager.RunnableFunc(r.run))
+}
+
+func (r *Registry) run(ctx context.Context) error {
+	r.mu.Lock()
+	r.base = ctx
+	r.mu.Unlock()
+	<-ctx.Done()
+	for _, name := range r.Running() {
+		r.Stop(name)
+	}
+	return nil
+}
+
+// Start runs the loop of Framework name for fw's kind, or hands a running one
+// the new compiled Framework. A loop whose kind changed is restarted.
+func (r *Registry) Start(name string, fw *compile.Framework) error {
+	r.mu.Lock()
+	if r.base == nil {
+		r.mu.Unlock()
+		return errNotLeading
+	}
+	if l, ok := r.loops[name]; ok {
+		if l.gvk == fw.GVK {
+			l.framework.Store(fw)
+			r.mu.Unlock()
+			return nil
+		}
+		r.mu.Unlock()
+		r.Stop(name)
+		r.mu.Lock()
+	}
+	defer r.mu.Unlock()
+
+	l := &loop{gvk: fw.GVK, done: make(chan struct{})}
+	l.framework.Store(fw)
+	log := r.log.WithValues("framework", name, "kind", fw.GVK.Kind)
+	c, err := controller.NewUnmanaged(fw.GVK.GroupKind().String(), controller.Options{
+		Reconciler: &instanceReconciler{
+			gvk: fw.GVK, reader: r.cache, client: r.client, framework: &l.framework, now: time.Now,
+		},
+		MaxConcurrentReconciles: r.workers,
+		Logger:                  log,
+		// The same kind gets a new controller after a restart of its loop.
+		SkipNameValidation: ptr.To(true),
+	})
+	if err != nil {
+		return fmt.Errorf("creating the loop for %s: %w", fw.GVK.Kind, err)
+	}
+	if err := c.Watch(source.Kind(r.cache, instanceObject(fw.GVK), &handler.TypedEnqueueRequestForObject[*unstructured.Unstructured]{},
+		// Status writes bump no generation; the controller's own writes
+		// must not wake it.
+		predicate.Or[*unstructured.Unstructured](
+			predicate.TypedGenerationChangedPredicate[*unstructured.Unstructured]{},
+			predicate.TypedAnnotationChangedPredicate[*unstructured.Unstructured]{},
+		),
+	)); err != nil {
+		return fmt.Errorf("watching %s: %w", fw.GVK.Kind, err)
+	}
+	ctx, cancel := context.WithCancel(r.base)
+	l.cancel = cancel
+	go func() {
+		defer close(l.done)
+		if err := c.Start(ctx); err != nil {
+			log.Error(err, "loop stopped")
+		}
+	}()
+	r.loops[name] = l
+	log.Info("started loop")
+	return nil
+}
+
+// Stop stops the loop of Framework name, waits for its workers and removes
+// its informer. Stopping a loop that does not run does nothing.
+func (r *Registry) Stop(name string) {
+	r.mu.Lock()
+	l, ok := r.loops[name]
+	delete(r.loops, name)
+	r.mu.Unlock()
+	if !ok {
+		return
+	}
+	l.cancel()
+	<-l.done
+	if err := r.cache.RemoveInformer(context.Background(), instanceObject(l.gvk)); err != nil {
+		r.log.Error(err, "removing informer", "framework", name, "kind", l.gvk.Kind)
+	}
+	r.log.Info("stopped loop", "framework", name, "kind", l.gvk.Kind)
+}
+
+// IsRunning reports whether the loop of Framework name runs.
+func (r *Registry) IsRunning(name string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.loops[name]
+	return ok
+}
+
+// Running lists the Frameworks whose loops run, sorted.
+func (r *Registry) Running() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]string, 0, len(r.loops))
+	for name := range r.loops {
+		out = append(out, name)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Generation returns the Framework generation the loop of name runs, and
+// whether it runs.
+func (r *Registry) Generation(name string) (int64, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	l, ok := r.loops[name]
+	if !ok {
+		return 0, false
+	}
+	return l.framework.Load().Generation, true
+}
+
+func instanceObject(gvk schema.GroupVersionKind) *unstructured.Unstructured {
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(gvk)
+	return u
+}

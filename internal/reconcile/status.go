@@ -1,0 +1,45 @@
+package reconcile
+
+import (
+	"context"
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"operetta.dev/operetta/api/v1alpha1"
+)
+
+// readStatus decodes an instance's status. A status the controller cannot
+// read is treated as empty: it is the controller's own and will be rewritten.
+func readStatus(u *unstructured.Unstructured) v1alpha1.InstanceStatus {
+	var st v1alpha1.InstanceStatus
+	if m, ok := u.Object["status"].(map[string]any); ok {
+		_ = runtime.DefaultUnstructuredConverter.FromUnstructured(m, &st)
+	}
+	if st.Plans == nil {
+		st.Plans = map[string]v1alpha1.PlanStatus{}
+	}
+	return st
+}
+
+// patchStatus writes st as u's status if it differs from old, with a merge
+// patch computed against what was read, so fields that were cleared are
+// removed too. A reconcile that changed nothing sends nothing.
+func patchStatus(ctx context.Context, c client.Client, u *unstructured.Unstructured, old, st v1alpha1.InstanceStatus) error {
+	if equality.Semantic.DeepEqual(old, st) {
+		return nil
+	}
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&st)
+	if err != nil {
+		return fmt.Errorf("encoding status: %w", err)
+	}
+	orig := u.DeepCopy()
+	u.Object["status"] = m
+	if err := c.Status().Patch(ctx, u, client.MergeFrom(orig), client.FieldOwner(v1alpha1.FieldManager)); err != nil {
+		return fmt.Errorf("patching status: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,293 @@
+package reconcile_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/yaml"
+
+	"operetta.dev/operetta/api/v1alpha1"
+	"operetta.dev/operetta/internal/reconcile"
+)
+
+// The suite runs against a real etcd and kube-apiserver (envtest), built by
+// hack/control-plane.sh; `make test` builds them and sets KUBEBUILDER_ASSETS.
+var (
+	restConfig *rest.Config
+	k8s        client.Client
+	scheme     *runtime.Scheme
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(runSuite(m))
+}
+
+func runSuite(m *testing.M) int {
+	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
+		assets, _ := filepath.Abs("../../bin/k8s")
+		os.Setenv("KUBEBUILDER_ASSETS", assets)
+	}
+	if _, err := os.Stat(filepath.Join(os.Getenv("KUBEBUILDER_ASSETS"), "kube-apiserver")); err != nil {
+		fmt.Fprintf(os.Stderr, "no kube-apiserver in %s: run `make test`, which builds the control plane (hack/control-plane.sh)\n", os.Getenv("KUBEBUILDER_ASSETS"))
+		return 1
+	}
+	if os.Getenv("TEST_LOG") != "" {
+		ctrl.SetLogger(zap.New(zap.UseDevMode(true)))
+	}
+	env := &envtest.Environment{
+		CRDDirectoryPaths:     []string{"../../charts/operetta/crds"},
+		ErrorIfCRDPathMissing: true,
+	}
+	var err error
+	if restConfig, err = env.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, "starting envtest:", err)
+		return 1
+	}
+	defer func() { _ = env.Stop() }()
+	if scheme, err = reconcile.NewScheme(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if k8s, err = client.New(restConfig, client.Options{Scheme: scheme}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return m.Run()
+}
+
+// manager is a running operetta manager for one test.
+type manager struct {
+	ctrl.Manager
+	registry *reconcile.Registry
+	stop     func()
+}
+
+// startManager starts operetta as cmd/manager does, minus leader election and
+// listeners, and stops it when the test ends (or earlier, through stop).
+func startManager(t *testing.T) *manager {
+	t.Helper()
+	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
+		Scheme:                 scheme,
+		Cache:                  reconcile.CacheOptions(),
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		// Each test has its own manager in one process.
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	registry, err := reconcile.Setup(mgr, reconcile.Options{WorkersPerKind: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("manager stopped with %v", err)
+		}
+	}
+	t.Cleanup(stop)
+	return &manager{Manager: mgr, registry: registry, stop: stop}
+}
+
+// eventually retries check until it returns nil or timeout passes.
+func eventually(t *testing.T, timeout time.Duration, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s: %v", timeout, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// consistently fails if check returns an error at any time within d.
+func consistently(t *testing.T, d time.Duration, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if err := check(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	return c
+}
+
+// namespace creates a namespace for one test.
+func namespace(t *testing.T, name string) string {
+	t.Helper()
+	if err := k8s.Create(ctx(t), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
+
+// loadExample reads a Framework from examples/ and gives it its own name and
+// group, so tests never share a kind.
+func loadExample(t *testing.T, path, name, group string) *v1alpha1.Framework {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("../../examples", path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fw := &v1alpha1.Framework{}
+	if err := yaml.UnmarshalStrict(b, fw); err != nil {
+		t.Fatal(err)
+	}
+	fw.Name, fw.Spec.Names.Group = name, group
+	return fw
+}
+
+// configMapFramework is the smallest useful Framework: a kind whose instances
+// each get one ConfigMap holding their greeting.
+func configMapFramework(name, group, kind string) *v1alpha1.Framework {
+	return &v1alpha1.Framework{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: v1alpha1.FrameworkSpec{
+			Names: v1alpha1.Names{Group: group, Kind: kind},
+			Parameters: []v1alpha1.Parameter{
+				{Name: "greeting", Type: v1alpha1.TypeString, Default: &apiextensionsv1.JSON{Raw: []byte(`"hello"`)}},
+			},
+			Resources: []v1alpha1.Resource{{
+				ID: "config",
+				Template: runtime.RawExtension{Raw: []byte(`{"apiVersion":"v1","kind":"ConfigMap",
+					"metadata":{"name":"${instance.metadata.name}-greeting"},
+					"data":{"greeting":"${instance.spec.greeting}"}}`)},
+			}},
+			Tasks: []v1alpha1.Task{{Name: "config", Kind: v1alpha1.TaskApply, Resources: []string{"config"}}},
+			Plans: map[string]v1alpha1.Plan{"deploy": {Phases: []v1alpha1.Phase{{
+				Name: "main", Steps: []v1alpha1.Step{{Name: "config", Tasks: []string{"config"}}},
+			}}}},
+		},
+	}
+}
+
+// createFramework creates fw and deletes it when the test ends.
+func createFramework(t *testing.T, fw *v1alpha1.Framework) {
+	t.Helper()
+	if err := k8s.Create(ctx(t), fw); err != nil {
+		t.Fatalf("creating Framework %s: %v", fw.Name, err)
+	}
+	t.Cleanup(func() { _ = k8s.Delete(context.Background(), fw) })
+}
+
+// frameworkReady waits until fw's Ready condition has status for its current
+// generation, and returns the condition.
+func frameworkReady(t *testing.T, name string, status metav1.ConditionStatus) metav1.Condition {
+	t.Helper()
+	var cond metav1.Condition
+	eventually(t, 30*time.Second, func() error {
+		fw := &v1alpha1.Framework{}
+		if err := k8s.Get(ctx(t), client.ObjectKey{Name: name}, fw); err != nil {
+			return err
+		}
+		c := meta.FindStatusCondition(fw.Status.Conditions, v1alpha1.ConditionReady)
+		if c == nil || c.Status != status || c.ObservedGeneration != fw.Generation {
+			return fmt.Errorf("Framework %s: Ready is %+v, want %s for generation %d", name, c, status, fw.Generation)
+		}
+		cond = *c
+		return nil
+	})
+	return cond
+}
+
+// instance returns an unstructured instance of gvk.
+func instance(gvk schema.GroupVersionKind, ns, name string, spec map[string]any) *unstructured.Unstructured {
+	u := &unstructured.Unstructured{Object: map[string]any{"spec": spec}}
+	u.SetGroupVersionKind(gvk)
+	u.SetNamespace(ns)
+	u.SetName(name)
+	return u
+}
+
+// get reads an object of gvk.
+func get(t *testing.T, gvk schema.GroupVersionKind, ns, name string) (*unstructured.Unstructured, error) {
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(gvk)
+	err := k8s.Get(ctx(t), client.ObjectKey{Namespace: ns, Name: name}, u)
+	return u, err
+}
+
+// planStatus reads status.plans.<plan>.status of an instance.
+func planStatus(u *unstructured.Unstructured, plan string) string {
+	s, _, _ := unstructured.NestedString(u.Object, "status", "plans", plan, "status")
+	return s
+}
+
+// waitForPlan waits until the instance's plan has the given status.
+func waitForPlan(t *testing.T, gvk schema.GroupVersionKind, ns, name, plan, want string) *unstructured.Unstructured {
+	t.Helper()
+	var u *unstructured.Unstructured
+	eventually(t, 30*time.Second, func() error {
+		var err error
+		if u, err = get(t, gvk, ns, name); err != nil {
+			return err
+		}
+		if got := planStatus(u, plan); got != want {
+			msg, _, _ := unstructured.NestedString(u.Object, "status", "plans", plan, "message")
+			return fmt.Errorf("%s %s/%s: plan %s is %q (%s), want %s", gvk.Kind, ns, name, plan, got, msg, want)
+		}
+		return nil
+	})
+	return u
+}
+
+func mustContain(t *testing.T, s string, parts ...string) {
+	t.Helper()
+	for _, p := range parts {
+		if !strings.Contains(s, p) {
+			t.Fatalf("%q does not contain %q", s, p)
+		}
+	}
+}
+
+var errStillThere = errors.New("still there")
+
+func fromUnstructured(v any, into any) error {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return fmt.Errorf("not an object: %T", v)
+	}
+	return runtime.DefaultUnstructuredConverter.FromUnstructured(m, into)
+}
