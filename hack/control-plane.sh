@@ -53,14 +53,15 @@ build_kwok() {
   ln -sf "$dir/kwokctl" "$out/kwokctl"
 }
 
+# link_kubectl uses the machine's kubectl, or builds the matching one.
 link_kubectl() {
   local k
-  k=$(command -v kubectl || true)
-  if [ -z "$k" ]; then
-    echo "control-plane: kubectl not found on PATH; install it (Debian: apt-get install kubernetes-client) and retry" >&2
-    exit 1
+  k=$(PATH=$(tr ':' '\n' <<<"$PATH" | grep -vx "$out" | paste -sd:) command -v kubectl || true)
+  if [ -n "$k" ]; then
+    ln -sf "$k" "$out/kubectl"
+  else
+    build_k8s kubectl
   fi
-  ln -sf "$k" "$out/kubectl"
 }
 
 case "${1:-envtest}" in

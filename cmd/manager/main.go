@@ -27,10 +27,10 @@ func main() {
 func run() error {
 	var (
 		metricsAddr, probeAddr, leaderNS, logFormat, logLevel string
-		leaderElect                                         bool
-		workers                                             int
-		qps                                                 float64
-		burst                                               int
+		leaderElect                                           bool
+		workers                                               int
+		qps                                                   float64
+		burst                                                 int
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint; 0 disables it")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "address of the /healthz and /readyz probes")

@@ -121,5 +121,4 @@ func TestCompileRefusesInvalidFrameworks(t *testing.T) {
 	}
 }
 
-
 func raw(s string) runtime.RawExtension { return runtime.RawExtension{Raw: []byte(s)} }

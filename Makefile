@@ -1,0 +1,90 @@
+# operetta's build. `make test` and `make demo` work on a fresh machine with
+# Go and kubectl: everything else is built from the Go module proxy.
+SHELL := /usr/bin/env bash -o pipefail
+.SHELLFLAGS := -ec
+
+GO ?= go
+BIN := $(CURDIR)/bin
+CONTROLLER_GEN_VERSION := v0.23.0
+CONTROLLER_GEN := $(BIN)/controller-gen-$(CONTROLLER_GEN_VERSION)
+GENERATED := api/v1alpha1/zz_generated.deepcopy.go charts/operetta/crds
+export KUBEBUILDER_ASSETS := $(BIN)/k8s
+
+.PHONY: all
+all: build
+
+##@ Build
+
+.PHONY: build
+build: ## Build the manager into bin/.
+	$(GO) build -o $(BIN)/manager ./cmd/manager
+
+.PHONY: generate
+generate: $(CONTROLLER_GEN) ## Generate deepcopy code for api/.
+	$(CONTROLLER_GEN) object paths=./api/...
+
+.PHONY: manifests
+manifests: $(CONTROLLER_GEN) ## Generate the Framework CRD into charts/operetta/crds.
+	$(CONTROLLER_GEN) crd:allowDangerousTypes=true paths=./api/... output:crd:artifacts:config=charts/operetta/crds
+
+.PHONY: verify
+verify: ## Fail if generated files are stale (regenerating them on the way).
+	@before=$$(find $(GENERATED) -type f | sort | xargs cat | sha256sum); \
+	$(MAKE) --no-print-directory generate manifests; \
+	after=$$(find $(GENERATED) -type f | sort | xargs cat | sha256sum); \
+	if [ "$$before" != "$$after" ]; then \
+	  echo "generated files were stale and have been regenerated: review and commit them" >&2; \
+	  git status --short -- $(GENERATED) >&2; exit 1; fi
+
+.PHONY: fmt
+fmt: ## Fail on Go files gofmt would change.
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './bin/*')); \
+	if [ -n "$$out" ]; then echo "gofmt would change: $$out (run gofmt -w)" >&2; exit 1; fi
+
+.PHONY: vet
+vet: ## Run go vet.
+	$(GO) vet ./...
+
+##@ Test
+
+.PHONY: envtest
+envtest: ## Build etcd and kube-apiserver for the integration tests.
+	hack/control-plane.sh envtest >/dev/null
+
+.PHONY: test
+test: verify fmt vet envtest ## Unit and integration tests (a real kube-apiserver).
+	$(GO) test ./... -count=1
+
+.PHONY: bench
+bench: ## Benchmarks of the pure core, with allocations.
+	$(GO) test ./internal/... -run '^$$' -bench . -benchmem
+
+##@ Run
+
+.PHONY: cluster
+cluster: ## Start a local kwok cluster; prints its kubeconfig path.
+	@hack/cluster.sh up
+
+.PHONY: cluster-down
+cluster-down: ## Delete the local cluster and stop a manager the demo started.
+	@hack/cluster.sh down
+
+.PHONY: install
+install: ## Install the Framework CRD into $$KUBECONFIG's cluster.
+	kubectl apply --server-side -f charts/operetta/crds/
+
+.PHONY: run
+run: install ## Run the manager against $$KUBECONFIG.
+	$(GO) run ./cmd/manager --leader-election-namespace=kube-system --log-format=console
+
+.PHONY: demo
+demo: ## Local cluster, operetta, the ZooKeeper example, deploy plan to COMPLETE.
+	hack/demo.sh
+
+$(CONTROLLER_GEN):
+	GOBIN=$(BIN) $(GO) install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_GEN_VERSION)
+	mv $(BIN)/controller-gen $@
+
+.PHONY: help
+help: ## Show the targets.
+	@awk 'BEGIN {FS = ":.*##"} /^[a-z-]+:.*##/ {printf "  %-14s %s\n", $$1, $$2} /^##@/ {printf "\n%s\n", substr($$0, 5)}' $(MAKEFILE_LIST)

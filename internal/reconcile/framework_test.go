@@ -1,0 +1,309 @@
+package reconcile_test
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"operetta.dev/operetta/api/v1alpha1"
+)
+
+func TestGeneratedKindIsServed(t *testing.T) {
+	startManager(t)
+	ns := namespace(t, "served")
+	gvk := schema.GroupVersionKind{Group: "served.test.operetta.dev", Version: "v1", Kind: "ZooKeeper"}
+	createFramework(t, loadExample(t, "zookeeper/framework.yaml", "zk-served", gvk.Group))
+	cond := frameworkReady(t, "zk-served", metav1.ConditionTrue)
+	if cond.Reason != "Serving" {
+		t.Fatalf("Ready reason %s", cond.Reason)
+	}
+
+	t.Run("the CRD lists the kind under the operetta category with operetta's columns", func(t *testing.T) {
+		crd := &apiextensionsv1.CustomResourceDefinition{}
+		if err := k8s.Get(ctx(t), client.ObjectKey{Name: "zookeepers." + gvk.Group}, crd); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(crd.Spec.Names.Categories, ","); got != "operetta" {
+			t.Errorf("categories %s", got)
+		}
+		var cols []string
+		for _, c := range crd.Spec.Versions[0].AdditionalPrinterColumns {
+			cols = append(cols, c.Name)
+		}
+		if got := strings.Join(cols, ","); got != "Ready,Plan,Status,Replicas,Image,Age" {
+			t.Errorf("columns %s", got)
+		}
+	})
+
+	t.Run("the API server applies parameter defaults", func(t *testing.T) {
+		zk := instance(gvk, ns, "defaults", map[string]any{})
+		if err := k8s.Create(ctx(t), zk); err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]any{"replicas": int64(3), "image": "zookeeper:3.9.2", "cpu": "250m", "memory": "512Mi", "logLevel": "INFO", "clientPort": int64(2181)}
+		for k, v := range want {
+			if got := zk.Object["spec"].(map[string]any)[k]; got != v {
+				t.Errorf("spec.%s = %#v, want the default %#v", k, got, v)
+			}
+		}
+	})
+
+	rejected := []struct {
+		name    string
+		spec    map[string]any
+		message []string
+	}{
+		{"above the maximum", map[string]any{"replicas": int64(9)}, []string{"spec.replicas", "should be less than or equal to 7"}},
+		{"below the minimum", map[string]any{"replicas": int64(0)}, []string{"spec.replicas", "should be greater than or equal to 1"}},
+		{"not in the enum", map[string]any{"logLevel": "TRACE"}, []string{"spec.logLevel", `Unsupported value: "TRACE"`}},
+		{"not matching the pattern", map[string]any{"memory": "1TB"}, []string{"spec.memory", "should match"}},
+		{"the wrong type", map[string]any{"replicas": "three"}, []string{"spec.replicas", "must be of type integer"}},
+		{"breaking a validation rule", map[string]any{"replicas": int64(2)}, []string{"replicas must be odd"}},
+	}
+	for _, tt := range rejected {
+		t.Run("the API server rejects a value "+tt.name, func(t *testing.T) {
+			err := k8s.Create(ctx(t), instance(gvk, ns, "bad", tt.spec))
+			if !apierrors.IsInvalid(err) {
+				t.Fatalf("got %v, want Invalid", err)
+			}
+			mustContain(t, err.Error(), tt.message...)
+		})
+	}
+
+	t.Run("an immutable parameter cannot change", func(t *testing.T) {
+		zk, err := get(t, gvk, ns, "defaults")
+		if err != nil {
+			t.Fatal(err)
+		}
+		zk.Object["spec"].(map[string]any)["clientPort"] = int64(2182)
+		err = k8s.Update(ctx(t), zk)
+		if !apierrors.IsInvalid(err) {
+			t.Fatalf("got %v, want Invalid", err)
+		}
+		mustContain(t, err.Error(), "clientPort is immutable")
+	})
+}
+
+func TestInvalidFrameworkInstallsNothing(t *testing.T) {
+	startManager(t)
+	tests := []struct {
+		name   string
+		mutate func(*v1alpha1.Framework)
+		want   string
+	}{
+		{"cel-syntax", func(fw *v1alpha1.Framework) {
+			fw.Spec.Resources[0].Template.Raw = []byte(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"${instance.metadata.name +}"}}`)
+		}, "spec.resources[0].template.metadata.name: Invalid value"},
+		{"unknown-type", func(fw *v1alpha1.Framework) {
+			fw.Spec.Parameters[0].Type = "text"
+		}, `spec.parameters[0].type: Unsupported value: "text"`},
+		{"duplicate-id", func(fw *v1alpha1.Framework) {
+			fw.Spec.Resources = append(fw.Spec.Resources, fw.Spec.Resources[0])
+		}, `spec.resources[1].id: Duplicate value: "config"`},
+		{"unknown-task", func(fw *v1alpha1.Framework) {
+			fw.Spec.Plans["deploy"].Phases[0].Steps[0].Tasks = []string{"configure"}
+		}, `spec.plans[deploy].phases[0].steps[0].tasks[0]: Not found: "configure"`},
+		{"no-phases", func(fw *v1alpha1.Framework) {
+			fw.Spec.Plans["deploy"] = v1alpha1.Plan{}
+		}, "spec.plans[deploy].phases: Required value"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			group := tt.name + ".invalid.test.operetta.dev"
+			fw := configMapFramework("invalid-"+tt.name, group, "Greeter")
+			tt.mutate(fw)
+			createFramework(t, fw)
+			cond := frameworkReady(t, fw.Name, metav1.ConditionFalse)
+			if cond.Reason != "InvalidFramework" {
+				t.Fatalf("reason %s (%s)", cond.Reason, cond.Message)
+			}
+			mustContain(t, cond.Message, tt.want)
+			err := k8s.Get(ctx(t), client.ObjectKey{Name: "greeters." + group}, &apiextensionsv1.CustomResourceDefinition{})
+			if !apierrors.IsNotFound(err) {
+				t.Fatalf("CRD of an invalid Framework: %v, want NotFound", err)
+			}
+		})
+	}
+}
+
+func TestInvalidChangeKeepsThePreviousGenerationRunning(t *testing.T) {
+	m := startManager(t)
+	ns := namespace(t, "keep")
+	gvk := schema.GroupVersionKind{Group: "keep.test.operetta.dev", Version: "v1", Kind: "Greeter"}
+	fw := configMapFramework("keep", gvk.Group, gvk.Kind)
+	createFramework(t, fw)
+	frameworkReady(t, "keep", metav1.ConditionTrue)
+
+	if err := k8s.Get(ctx(t), client.ObjectKey{Name: "keep"}, fw); err != nil {
+		t.Fatal(err)
+	}
+	fw.Spec.Resources[0].Template.Raw = []byte(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"${instance.metadata.nme.}"}}`)
+	if err := k8s.Update(ctx(t), fw); err != nil {
+		t.Fatal(err)
+	}
+	cond := frameworkReady(t, "keep", metav1.ConditionFalse)
+	mustContain(t, cond.Message, "spec.resources[0].template.metadata.name")
+	if gen, ok := m.registry.Generation("keep"); !ok || gen != 1 {
+		t.Fatalf("loop runs generation %d (running %v), want the previous generation 1", gen, ok)
+	}
+	if err := k8s.Create(ctx(t), instance(gvk, ns, "g", map[string]any{})); err != nil {
+		t.Fatal(err)
+	}
+	waitForPlan(t, gvk, ns, "g", "deploy", "COMPLETE")
+}
+
+func TestTwoFrameworksAreEachReconciled(t *testing.T) {
+	startManager(t)
+	ns := namespace(t, "two")
+	kinds := []schema.GroupVersionKind{
+		{Group: "one.test.operetta.dev", Version: "v1", Kind: "Greeter"},
+		{Group: "two.test.operetta.dev", Version: "v1", Kind: "Welcomer"},
+	}
+	for i, gvk := range kinds {
+		createFramework(t, configMapFramework(fmt.Sprintf("fw-%d", i), gvk.Group, gvk.Kind))
+	}
+	for i, gvk := range kinds {
+		frameworkReady(t, fmt.Sprintf("fw-%d", i), metav1.ConditionTrue)
+		if err := k8s.Create(ctx(t), instance(gvk, ns, strings.ToLower(gvk.Kind), map[string]any{"greeting": gvk.Kind})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, gvk := range kinds {
+		name := strings.ToLower(gvk.Kind)
+		waitForPlan(t, gvk, ns, name, "deploy", "COMPLETE")
+		cm := &corev1.ConfigMap{}
+		if err := k8s.Get(ctx(t), client.ObjectKey{Namespace: ns, Name: name + "-greeting"}, cm); err != nil {
+			t.Fatal(err)
+		}
+		if got := cm.Data["greeting"]; got != gvk.Kind {
+			t.Fatalf("ConfigMap of the %s says %q", gvk.Kind, got)
+		}
+	}
+}
+
+func TestDeletingTheFrameworkStopsItsLoop(t *testing.T) {
+	m := startManager(t)
+	ns := namespace(t, "stop")
+	gvk := schema.GroupVersionKind{Group: "stop.test.operetta.dev", Version: "v1", Kind: "Greeter"}
+	fw := configMapFramework("stop", gvk.Group, gvk.Kind)
+	createFramework(t, fw)
+	frameworkReady(t, "stop", metav1.ConditionTrue)
+	if !m.registry.IsRunning("stop") {
+		t.Fatal("no loop after Ready")
+	}
+	if err := k8s.Create(ctx(t), instance(gvk, ns, "before", map[string]any{})); err != nil {
+		t.Fatal(err)
+	}
+	waitForPlan(t, gvk, ns, "before", "deploy", "COMPLETE")
+
+	if err := k8s.Delete(ctx(t), fw); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, func() error {
+		if m.registry.IsRunning("stop") {
+			return errors.New("the loop still runs")
+		}
+		return nil
+	})
+	// The informer is gone: the cache no longer holds the kind at all.
+	err := m.GetCache().Get(ctx(t), client.ObjectKey{Namespace: ns, Name: "before"}, instance(gvk, ns, "before", nil))
+	var notCached *cache.ErrResourceNotCached
+	if !errors.As(err, &notCached) {
+		t.Fatalf("reading the kind through the cache: %v, want ErrResourceNotCached", err)
+	}
+	// The CRD stays (nothing is deleted by default) but nobody reconciles.
+	if err := k8s.Create(ctx(t), instance(gvk, ns, "after", map[string]any{})); err != nil {
+		t.Fatal(err)
+	}
+	consistently(t, 3*time.Second, func() error {
+		u, err := get(t, gvk, ns, "after")
+		if err != nil {
+			return err
+		}
+		if _, found := u.Object["status"]; found {
+			return fmt.Errorf("an instance of a deleted Framework was reconciled: %v", u.Object["status"])
+		}
+		return nil
+	})
+}
+
+func TestLoopsDoNotLeakGoroutines(t *testing.T) {
+	m := startManager(t)
+	// Warm up: the first loop starts shared machinery (HTTP/2 connections,
+	// the CRD informer) that stays for the manager's life.
+	warm := configMapFramework("leak-warm", "warm.leak.test.operetta.dev", "Greeter")
+	createFramework(t, warm)
+	frameworkReady(t, warm.Name, metav1.ConditionTrue)
+	settle()
+	baseline := runtime.NumGoroutine()
+
+	const n = 20
+	var fws []*v1alpha1.Framework
+	for i := 0; i < n; i++ {
+		fw := configMapFramework(fmt.Sprintf("leak-%d", i), fmt.Sprintf("k%d.leak.test.operetta.dev", i), "Greeter")
+		createFramework(t, fw)
+		fws = append(fws, fw)
+	}
+	for _, fw := range fws {
+		frameworkReady(t, fw.Name, metav1.ConditionTrue)
+	}
+	if got := len(m.registry.Running()); got != n+1 {
+		t.Fatalf("%d loops run, want %d", got, n+1)
+	}
+	running := runtime.NumGoroutine()
+	for _, fw := range fws {
+		if err := k8s.Delete(ctx(t), fw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, 60*time.Second, func() error {
+		if got := m.registry.Running(); len(got) != 1 {
+			return fmt.Errorf("loops still running: %v", got)
+		}
+		return nil
+	})
+	eventually(t, 30*time.Second, func() error {
+		settle()
+		// A little slack for the API client's idle connections.
+		if got := runtime.NumGoroutine(); got > baseline+5 {
+			return fmt.Errorf("%d goroutines after stopping %d loops; %d before starting them, %d while they ran", got, n, baseline, running)
+		}
+		return nil
+	})
+	t.Logf("goroutines: %d before, %d with %d more loops, %d after", baseline, running, n, runtime.NumGoroutine())
+}
+
+func TestLoopsRestartWithTheManager(t *testing.T) {
+	first := startManager(t)
+	ns := namespace(t, "restart")
+	gvk := schema.GroupVersionKind{Group: "restart.test.operetta.dev", Version: "v1", Kind: "Greeter"}
+	createFramework(t, configMapFramework("restart", gvk.Group, gvk.Kind))
+	frameworkReady(t, "restart", metav1.ConditionTrue)
+	first.stop()
+
+	// Created while no manager runs: only a restarted loop can deploy it.
+	if err := k8s.Create(ctx(t), instance(gvk, ns, "while-down", map[string]any{})); err != nil {
+		t.Fatal(err)
+	}
+	second := startManager(t)
+	waitForPlan(t, gvk, ns, "while-down", "deploy", "COMPLETE")
+	if !second.registry.IsRunning("restart") {
+		t.Fatal("the new manager runs no loop for the existing Framework")
+	}
+}
+
+func settle() {
+	runtime.GC()
+	time.Sleep(500 * time.Millisecond)
+}
