@@ -14,7 +14,7 @@ import (
 	"operetta.dev/operetta/internal/expr"
 )
 
-func zookeeper(t *testing.T) *v1alpha1.Framework {
+func zookeeper(t testing.TB) *v1alpha1.Framework {
 	t.Helper()
 	b, err := os.ReadFile("../../examples/zookeeper/framework.yaml")
 	if err != nil {
