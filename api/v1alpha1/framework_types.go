@@ -251,6 +251,11 @@ type Step struct {
 	// Tasks are the names of the tasks the step runs, in order.
 	// +optional
 	Tasks []string `json:"tasks,omitempty"`
+
+	// Timeout bounds how long the step may take, from its first run, for
+	// example 10m. Exceeding it is FATAL_ERROR.
+	// +optional
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
 }
 
 // PrinterColumn is an extra column of `kubectl get` for the generated kind.

@@ -98,4 +98,8 @@ type StepStatus struct {
 	Status ExecutionStatus `json:"status"`
 	// +optional
 	Message string `json:"message,omitempty"`
+	// StartedAt is when the step first ran in this plan run; timeouts count
+	// from it.
+	// +optional
+	StartedAt *metav1.Time `json:"startedAt,omitempty"`
 }

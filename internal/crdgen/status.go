@@ -18,7 +18,7 @@ func statusSchema() apiextensionsv1.JSONSchemaProps {
 		Type:     "object",
 		Required: []string{"name", "status"},
 		Properties: map[string]apiextensionsv1.JSONSchemaProps{
-			"name": str, "status": execution, "message": str,
+			"name": str, "status": execution, "message": str, "startedAt": timestamp,
 		},
 	}
 	phase := apiextensionsv1.JSONSchemaProps{

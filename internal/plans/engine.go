@@ -28,6 +28,9 @@ const (
 type Outcome struct {
 	Result  Result
 	Message string
+	// Timeout, if set, is how long the step may go on Waiting or Failed,
+	// counted from its first run: a Wait task's own timeout.
+	Timeout time.Duration
 }
 
 // StepRunner runs one step, idempotently: it may be called again for a step
@@ -52,7 +55,7 @@ func Advance(plan v1alpha1.Plan, st v1alpha1.PlanStatus, run StepRunner, now tim
 		if ps.Status == v1alpha1.Complete {
 			continue
 		}
-		advancePhase(phase, ps, run)
+		advancePhase(phase, ps, run, now)
 		if plan.Strategy != v1alpha1.Parallel && ps.Status != v1alpha1.Complete {
 			break
 		}
@@ -64,19 +67,38 @@ func Advance(plan v1alpha1.Plan, st v1alpha1.PlanStatus, run StepRunner, now tim
 	return st
 }
 
-func advancePhase(phase v1alpha1.Phase, ps *v1alpha1.PhaseStatus, run StepRunner) {
+func advancePhase(phase v1alpha1.Phase, ps *v1alpha1.PhaseStatus, run StepRunner, now time.Time) {
 	for i, step := range phase.Steps {
 		ss := &ps.Steps[i]
 		if ss.Status == v1alpha1.Complete {
 			continue
 		}
-		out := run(phase, step)
+		if ss.StartedAt == nil {
+			ss.StartedAt = ptrTime(now)
+		}
+		out := timeout(run(phase, step), step, ss.StartedAt.Time, now)
 		ss.Status, ss.Message = statusOf(out.Result), out.Message
 		if phase.Strategy != v1alpha1.Parallel && ss.Status != v1alpha1.Complete {
 			break
 		}
 	}
 	ps.Status, ps.Message = summarize(stepEntries(ps.Steps))
+}
+
+// timeout turns a step that is still not done past its deadline into a fatal
+// one: the step's own timeout, or a shorter one its task asked for.
+func timeout(out Outcome, step v1alpha1.Step, started, now time.Time) Outcome {
+	if out.Result != Waiting && out.Result != Failed {
+		return out
+	}
+	limit := out.Timeout
+	if step.Timeout != nil && (limit == 0 || step.Timeout.Duration < limit) {
+		limit = step.Timeout.Duration
+	}
+	if limit <= 0 || now.Sub(started) <= limit {
+		return out
+	}
+	return Outcome{Result: Fatal, Message: fmt.Sprintf("timed out after %s: %s", limit, out.Message)}
 }
 
 func statusOf(r Result) v1alpha1.ExecutionStatus {
