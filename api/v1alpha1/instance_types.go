@@ -7,18 +7,23 @@ import (
 
 // Labels and annotations operetta puts on what it creates.
 const (
-	LabelManagedBy       = "app.kubernetes.io/managed-by"
-	ManagedByValue       = "operetta"
-	LabelFramework       = "operetta.dev/framework"
-	LabelInstance        = "operetta.dev/instance"
-	LabelInstanceNS      = "operetta.dev/instance-namespace"
-	FieldManager         = "operetta"
-	CategoryAllKinds     = "operetta"
-	PlanDeploy           = "deploy"
-	PlanUpdate           = "update"
-	ConditionReady       = "Ready"
-	ConditionReconciling = "Reconciling"
-	ConditionStalled     = "Stalled"
+	LabelManagedBy        = "app.kubernetes.io/managed-by"
+	ManagedByValue        = "operetta"
+	LabelFramework        = "operetta.dev/framework"
+	LabelInstance         = "operetta.dev/instance"
+	LabelInstanceNS       = "operetta.dev/instance-namespace"
+	FieldManager          = "operetta"
+	CategoryAllKinds      = "operetta"
+	PlanDeploy            = "deploy"
+	PlanUpdate            = "update"
+	PlanUpgrade           = "upgrade"
+	PlanCleanup           = "cleanup"
+	AnnotationRunPlan     = "operetta.dev/run-plan"
+	AnnotationSkipCleanup = "operetta.dev/skip-cleanup"
+	FinalizerCleanup      = "operetta.dev/cleanup"
+	ConditionReady        = "Ready"
+	ConditionReconciling  = "Reconciling"
+	ConditionStalled      = "Stalled"
 )
 
 // ExecutionStatus is the state of a plan, phase or step.
@@ -61,9 +66,29 @@ type InstanceStatus struct {
 	// +optional
 	ActivePlanStatus ExecutionStatus `json:"activePlanStatus,omitempty"`
 
+	// PlanQueue lists plans triggered while another ran, in the order they
+	// will run.
+	// +optional
+	PlanQueue []string `json:"planQueue,omitempty"`
+
 	// Plans by name: the last run of each.
 	// +optional
 	Plans map[string]PlanStatus `json:"plans,omitempty"`
+
+	// ParameterDigests are digests of the parameter values plans were last
+	// triggered for; a parameter whose digest changes triggers its plan.
+	// +optional
+	ParameterDigests map[string]string `json:"parameterDigests,omitempty"`
+
+	// FrameworkGeneration is the Framework generation plans were last
+	// triggered for; a new one triggers upgrade (else update, else deploy).
+	// +optional
+	FrameworkGeneration int64 `json:"frameworkGeneration,omitempty"`
+
+	// LastRunPlan is the last value of the operetta.dev/run-plan annotation
+	// that was acted on.
+	// +optional
+	LastRunPlan string `json:"lastRunPlan,omitempty"`
 }
 
 // PlanStatus is the progress of one run of a plan.

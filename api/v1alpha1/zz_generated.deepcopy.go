@@ -155,11 +155,23 @@ func (in *InstanceStatus) DeepCopyInto(out *InstanceStatus) {
 			(*in)[i].DeepCopyInto(&(*out)[i])
 		}
 	}
+	if in.PlanQueue != nil {
+		in, out := &in.PlanQueue, &out.PlanQueue
+		*out = make([]string, len(*in))
+		copy(*out, *in)
+	}
 	if in.Plans != nil {
 		in, out := &in.Plans, &out.Plans
 		*out = make(map[string]PlanStatus, len(*in))
 		for key, val := range *in {
 			(*out)[key] = *val.DeepCopy()
+		}
+	}
+	if in.ParameterDigests != nil {
+		in, out := &in.ParameterDigests, &out.ParameterDigests
+		*out = make(map[string]string, len(*in))
+		for key, val := range *in {
+			(*out)[key] = val
 		}
 	}
 }

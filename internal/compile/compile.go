@@ -14,6 +14,7 @@ import (
 	"operetta.dev/operetta/api/v1alpha1"
 	"operetta.dev/operetta/internal/crdgen"
 	"operetta.dev/operetta/internal/expr"
+	"operetta.dev/operetta/internal/plans"
 )
 
 // Framework is a checked Framework, ready to run. It is immutable once built
@@ -27,6 +28,10 @@ type Framework struct {
 	Resources  map[string]*Resource
 	Tasks      map[string]v1alpha1.Task
 	Plans      map[string]v1alpha1.Plan
+	// Parameters are the names of the parameters, in order.
+	Parameters []string
+	// Triggers say which plan each parameter's change runs.
+	Triggers plans.Triggers
 }
 
 // Resource is a compiled resource template.
@@ -60,6 +65,14 @@ func Compile(fw *v1alpha1.Framework, env *expr.Env) (*Framework, field.ErrorList
 	errs = append(errs, checkPlans(fw.Spec.Plans, out, spec.Child("plans"))...)
 	if len(errs) > 0 {
 		return nil, errs
+	}
+	out.Triggers = plans.Triggers{Plans: out.Plans, ByParameter: map[string]string{}}
+	for _, p := range fw.Spec.Parameters {
+		out.Parameters = append(out.Parameters, p.Name)
+		out.Triggers.ByParameter[p.Name] = p.Trigger
+		if p.Trigger == "" {
+			out.Triggers.ByParameter[p.Name] = plans.DefaultTrigger(out.Plans)
+		}
 	}
 	crd, cerrs := crdgen.Generate(fw)
 	if len(cerrs) > 0 {
@@ -252,6 +265,9 @@ func checkPlan(p v1alpha1.Plan, out *Framework, path *field.Path) field.ErrorLis
 			steps[st.Name] = true
 			if len(st.Tasks) == 0 {
 				errs = append(errs, field.Required(sp.Child("tasks"), "a step needs at least one task"))
+			}
+			if st.Timeout != nil && st.Timeout.Duration <= 0 {
+				errs = append(errs, field.Invalid(sp.Child("timeout"), st.Timeout.Duration.String(), "must be positive, for example 10m"))
 			}
 			for k, task := range st.Tasks {
 				if _, ok := out.Tasks[task]; !ok {

@@ -1,30 +1,169 @@
 package plans
 
-import "operetta.dev/operetta/api/v1alpha1"
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
 
-// Observed is what the instance shows about the need to run a plan.
+	"operetta.dev/operetta/api/v1alpha1"
+)
+
+// Observed is what an instance and its Framework show now, compared with what
+// the instance's status recorded when plans were last triggered.
 type Observed struct {
-	// Generation of the instance now.
-	Generation int64
-	// ObservedGeneration recorded in its status: the last generation a plan
-	// was chosen for.
-	ObservedGeneration int64
+	// ParameterDigests of the instance's spec now, by parameter.
+	ParameterDigests map[string]string
+	// FrameworkGeneration now.
+	FrameworkGeneration int64
+	// RunPlan is the operetta.dev/run-plan annotation now.
+	RunPlan string
 	// Status is the instance's status.
 	Status v1alpha1.InstanceStatus
 }
 
-// Triggered returns the plan the instance needs to start now, or "" if it
-// needs none: deploy when it never ran, and on a spec change the "update" plan
-// if the Framework has one, else deploy.
-func Triggered(plans map[string]v1alpha1.Plan, o Observed) string {
-	if _, ran := o.Status.Plans[v1alpha1.PlanDeploy]; !ran {
-		return v1alpha1.PlanDeploy
-	}
-	if o.Generation == o.ObservedGeneration {
-		return ""
-	}
+// Triggers are a Framework's plans and what triggers them.
+type Triggers struct {
+	Plans map[string]v1alpha1.Plan
+	// ByParameter is the plan each parameter's change runs.
+	ByParameter map[string]string
+}
+
+// DefaultTrigger is the plan a change runs when nothing says otherwise:
+// update if the Framework has one, else deploy.
+func DefaultTrigger(plans map[string]v1alpha1.Plan) string {
 	if _, ok := plans[v1alpha1.PlanUpdate]; ok {
 		return v1alpha1.PlanUpdate
 	}
 	return v1alpha1.PlanDeploy
+}
+
+// UpgradeTrigger is the plan a Framework change runs: upgrade, else update,
+// else deploy.
+func UpgradeTrigger(plans map[string]v1alpha1.Plan) string {
+	if _, ok := plans[v1alpha1.PlanUpgrade]; ok {
+		return v1alpha1.PlanUpgrade
+	}
+	return DefaultTrigger(plans)
+}
+
+// Triggered returns the plans o needs to start, in plan order: deploy when it
+// never ran; else the trigger plan of every changed parameter, the upgrade plan
+// on a new Framework generation, and the plan a new run-plan annotation names.
+func Triggered(t Triggers, o Observed) []string {
+	if _, ran := o.Status.Plans[v1alpha1.PlanDeploy]; !ran {
+		return []string{v1alpha1.PlanDeploy}
+	}
+	set := map[string]bool{}
+	for name, digest := range o.ParameterDigests {
+		if o.Status.ParameterDigests[name] != digest {
+			set[t.ByParameter[name]] = true
+		}
+	}
+	for name := range o.Status.ParameterDigests {
+		if _, still := o.ParameterDigests[name]; !still {
+			set[t.ByParameter[name]] = true
+		}
+	}
+	if o.Status.FrameworkGeneration != 0 && o.FrameworkGeneration != o.Status.FrameworkGeneration {
+		set[UpgradeTrigger(t.Plans)] = true
+	}
+	if plan := RunPlanName(o.RunPlan); o.RunPlan != o.Status.LastRunPlan && plan != "" {
+		if _, ok := t.Plans[plan]; ok {
+			set[plan] = true
+		}
+	}
+	delete(set, "") // a parameter the Framework no longer declares
+	out := make([]string, 0, len(set))
+	for name := range set {
+		out = append(out, name)
+	}
+	return Order(out)
+}
+
+// RunPlanName is the plan an operetta.dev/run-plan value names: the value
+// itself, or what stands before an "@", so "backup@2026-11-21" runs backup
+// and a new suffix runs it again.
+func RunPlanName(value string) string {
+	name, _, _ := strings.Cut(value, "@")
+	return strings.TrimSpace(name)
+}
+
+// Order sorts plan names in the order plans run when several are triggered at
+// once: deploy, update, upgrade, then the others by name.
+func Order(names []string) []string {
+	rank := map[string]int{v1alpha1.PlanDeploy: 0, v1alpha1.PlanUpdate: 1, v1alpha1.PlanUpgrade: 2}
+	sort.Slice(names, func(i, j int) bool {
+		ri, iok := rank[names[i]]
+		rj, jok := rank[names[j]]
+		switch {
+		case iok && jok:
+			return ri < rj
+		case iok != jok:
+			return iok
+		default:
+			return names[i] < names[j]
+		}
+	})
+	return names
+}
+
+// Schedule records triggered plans in st: the running plan triggered again
+// restarts (through start, with a new UID); other plans join the queue once.
+// When the active plan is complete, or failed and something new was
+// triggered, the next queued plan starts.
+func Schedule(st *v1alpha1.InstanceStatus, triggered []string, start func(plan string) v1alpha1.PlanStatus) {
+	active := st.Plans[st.ActivePlan]
+	running := st.ActivePlan != "" && !active.Status.IsTerminal()
+	for _, name := range triggered {
+		switch {
+		case running && name == st.ActivePlan:
+			st.Plans[name] = start(name)
+		case !contains(st.PlanQueue, name):
+			st.PlanQueue = append(st.PlanQueue, name)
+		}
+	}
+	active = st.Plans[st.ActivePlan]
+	done := st.ActivePlan == "" || active.Status == v1alpha1.Complete ||
+		(active.Status == v1alpha1.FatalError && len(triggered) > 0)
+	if done && len(st.PlanQueue) > 0 {
+		next := st.PlanQueue[0]
+		st.PlanQueue = st.PlanQueue[1:]
+		if len(st.PlanQueue) == 0 {
+			st.PlanQueue = nil
+		}
+		st.Plans[next] = start(next)
+		st.ActivePlan = next
+	}
+	st.ActivePlanStatus = st.Plans[st.ActivePlan].Status
+}
+
+func contains(list []string, s string) bool {
+	for _, e := range list {
+		if e == s {
+			return true
+		}
+	}
+	return false
+}
+
+// ParameterDigests digests the value of each named parameter in spec, so a
+// status can remember what plans ran for without copying the spec.
+func ParameterDigests(spec map[string]any, names []string) map[string]string {
+	out := make(map[string]string, len(names))
+	for _, name := range names {
+		v, ok := spec[name]
+		if !ok {
+			continue
+		}
+		b, err := json.Marshal(v) // sorted keys: stable for equal values
+		if err != nil {
+			b = []byte(fmt.Sprint(v))
+		}
+		sum := sha256.Sum256(b)
+		out[name] = hex.EncodeToString(sum[:8])
+	}
+	return out
 }

@@ -1,59 +1,99 @@
 package plans
 
 import (
+	"fmt"
+	"reflect"
 	"testing"
+
+	"k8s.io/apimachinery/pkg/types"
 
 	"operetta.dev/operetta/api/v1alpha1"
 )
 
 func TestTriggered(t *testing.T) {
-	deployed := v1alpha1.InstanceStatus{Plans: map[string]v1alpha1.PlanStatus{"deploy": {Status: v1alpha1.Complete}}}
-	onlyDeploy := map[string]v1alpha1.Plan{"deploy": {}}
-	withUpdate := map[string]v1alpha1.Plan{"deploy": {}, "update": {}}
+	triggers := Triggers{
+		Plans:       map[string]v1alpha1.Plan{"deploy": {}, "update": {}, "upgrade": {}, "backup": {}, "scale": {}},
+		ByParameter: map[string]string{"replicas": "scale", "image": "upgrade", "config": "update", "memory": "update"},
+	}
+	deployed := func(mut func(*v1alpha1.InstanceStatus)) v1alpha1.InstanceStatus {
+		st := v1alpha1.InstanceStatus{
+			Plans:               map[string]v1alpha1.PlanStatus{"deploy": {Status: v1alpha1.Complete}},
+			ParameterDigests:    map[string]string{"replicas": "r1", "image": "i1", "config": "c1"},
+			FrameworkGeneration: 1,
+			LastRunPlan:         "backup@1",
+		}
+		if mut != nil {
+			mut(&st)
+		}
+		return st
+	}
+	same := map[string]string{"replicas": "r1", "image": "i1", "config": "c1"}
 	tests := []struct {
-		name  string
-		plans map[string]v1alpha1.Plan
-		obs   Observed
-		want  string
+		name string
+		obs  Observed
+		want []string
 	}{
-		{"a new instance deploys", onlyDeploy, Observed{Generation: 1}, "deploy"},
-		{"nothing changed", withUpdate, Observed{Generation: 2, ObservedGeneration: 2, Status: deployed}, ""},
-		{"a spec change runs update", withUpdate, Observed{Generation: 3, ObservedGeneration: 2, Status: deployed}, "update"},
-		{"a spec change without update deploys", onlyDeploy, Observed{Generation: 3, ObservedGeneration: 2, Status: deployed}, "deploy"},
+		{"a new instance deploys", Observed{ParameterDigests: same, FrameworkGeneration: 1}, []string{"deploy"}},
+		{"nothing changed", Observed{ParameterDigests: same, FrameworkGeneration: 1, RunPlan: "backup@1", Status: deployed(nil)}, []string{}},
+		{"one parameter runs its trigger", Observed{ParameterDigests: map[string]string{"replicas": "r2", "image": "i1", "config": "c1"}, FrameworkGeneration: 1, RunPlan: "backup@1", Status: deployed(nil)}, []string{"scale"}},
+		{"two parameters run both plans in order", Observed{ParameterDigests: map[string]string{"replicas": "r2", "image": "i2", "config": "c1"}, FrameworkGeneration: 1, RunPlan: "backup@1", Status: deployed(nil)}, []string{"upgrade", "scale"}},
+		{"a parameter set for the first time", Observed{ParameterDigests: map[string]string{"replicas": "r1", "image": "i1", "config": "c1", "memory": "m"}, FrameworkGeneration: 1, RunPlan: "backup@1", Status: deployed(nil)}, []string{"update"}},
+		{"a parameter removed", Observed{ParameterDigests: map[string]string{"replicas": "r1", "image": "i1"}, FrameworkGeneration: 1, RunPlan: "backup@1", Status: deployed(nil)}, []string{"update"}},
+		{"a new Framework generation upgrades", Observed{ParameterDigests: same, FrameworkGeneration: 2, RunPlan: "backup@1", Status: deployed(nil)}, []string{"upgrade"}},
+		{"a new run-plan value runs the plan", Observed{ParameterDigests: same, FrameworkGeneration: 1, RunPlan: "backup@2", Status: deployed(nil)}, []string{"backup"}},
+		{"the same run-plan value does not", Observed{ParameterDigests: same, FrameworkGeneration: 1, RunPlan: "backup@1", Status: deployed(nil)}, []string{}},
+		{"a run-plan naming no plan is ignored", Observed{ParameterDigests: same, FrameworkGeneration: 1, RunPlan: "restore", Status: deployed(nil)}, []string{}},
+		{"everything at once, in plan order", Observed{ParameterDigests: map[string]string{"replicas": "r2", "image": "i1", "config": "c2"}, FrameworkGeneration: 2, RunPlan: "backup", Status: deployed(nil)}, []string{"update", "upgrade", "backup", "scale"}},
 	}
 	for _, tt := range tests {
-		if got := Triggered(tt.plans, tt.obs); got != tt.want {
-			t.Errorf("%s: got %q, want %q", tt.name, got, tt.want)
+		if got := Triggered(triggers, tt.obs); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%s: got %v, want %v", tt.name, got, tt.want)
 		}
 	}
 }
 
-func TestSetConditions(t *testing.T) {
-	tests := []struct {
-		status               v1alpha1.ExecutionStatus
-		ready                string
-		reconciling, stalled bool
-	}{
-		{v1alpha1.InProgress, "False", true, false},
-		{v1alpha1.Error, "False", true, false},
-		{v1alpha1.FatalError, "False", false, true},
-		{v1alpha1.Complete, "True", false, false},
+func TestSchedule(t *testing.T) {
+	uid := 0
+	start := func(name string) v1alpha1.PlanStatus {
+		uid++
+		return v1alpha1.PlanStatus{Status: v1alpha1.Pending, UID: typesUID(uid)}
 	}
-	st := v1alpha1.InstanceStatus{ActivePlan: "deploy", Plans: map[string]v1alpha1.PlanStatus{}}
-	for _, tt := range tests {
-		st.Plans["deploy"] = v1alpha1.PlanStatus{Status: tt.status, Message: "m"}
-		SetConditions(&st, 7)
-		got := map[string]string{}
-		for _, c := range st.Conditions {
-			got[c.Type] = string(c.Status)
-			if c.ObservedGeneration != 7 {
-				t.Errorf("%s: %s has observedGeneration %d", tt.status, c.Type, c.ObservedGeneration)
-			}
+	status := func(active string, s v1alpha1.ExecutionStatus, queue ...string) v1alpha1.InstanceStatus {
+		st := v1alpha1.InstanceStatus{Plans: map[string]v1alpha1.PlanStatus{}, PlanQueue: queue}
+		if active != "" {
+			st.ActivePlan = active
+			st.Plans[active] = v1alpha1.PlanStatus{Status: s, UID: "old"}
 		}
-		_, reconciling := got["Reconciling"]
-		_, stalled := got["Stalled"]
-		if got["Ready"] != tt.ready || reconciling != tt.reconciling || stalled != tt.stalled {
-			t.Errorf("%s: conditions %v", tt.status, got)
+		return st
+	}
+	tests := []struct {
+		name      string
+		st        v1alpha1.InstanceStatus
+		triggered []string
+		active    string
+		uidChange bool
+		queue     []string
+	}{
+		{"first plan starts at once", status("", ""), []string{"deploy"}, "deploy", true, nil},
+		{"a plan triggered while another runs waits", status("deploy", v1alpha1.InProgress), []string{"backup"}, "deploy", false, []string{"backup"}},
+		{"the running plan triggered again restarts", status("update", v1alpha1.InProgress), []string{"update"}, "update", true, nil},
+		{"the running plan restarts and another queues", status("update", v1alpha1.Error), []string{"update", "scale"}, "update", true, []string{"scale"}},
+		{"a queued plan is not queued twice", status("deploy", v1alpha1.InProgress, "backup"), []string{"backup"}, "deploy", false, []string{"backup"}},
+		{"the next plan starts when the active one completes", status("deploy", v1alpha1.Complete, "update", "scale"), nil, "update", true, []string{"scale"}},
+		{"a failed plan holds the queue", status("deploy", v1alpha1.FatalError, "scale"), nil, "deploy", false, []string{"scale"}},
+		{"a new trigger replaces a failed plan", status("update", v1alpha1.FatalError), []string{"update"}, "update", true, nil},
+	}
+	for _, tt := range tests {
+		st := tt.st
+		Schedule(&st, tt.triggered, start)
+		changed := st.Plans[st.ActivePlan].UID != "old"
+		if st.ActivePlan != tt.active || changed != tt.uidChange || !reflect.DeepEqual(st.PlanQueue, tt.queue) {
+			t.Errorf("%s: active %s (new run %v) queue %v; want %s (%v) %v", tt.name, st.ActivePlan, changed, st.PlanQueue, tt.active, tt.uidChange, tt.queue)
+		}
+		if st.ActivePlanStatus != st.Plans[st.ActivePlan].Status {
+			t.Errorf("%s: activePlanStatus %s, plan %s", tt.name, st.ActivePlanStatus, st.Plans[st.ActivePlan].Status)
 		}
 	}
 }
+
+func typesUID(i int) types.UID { return types.UID(fmt.Sprintf("run-%d", i)) }

@@ -47,9 +47,8 @@ func (r *instanceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 
 	old := readStatus(instance)
 	st := *old.DeepCopy()
-	r.startTriggeredPlan(ctx, fw, instance, &st)
-	st.ObservedGeneration = instance.GetGeneration()
-	r.advanceActivePlan(ctx, fw, instance, &st)
+	r.schedule(ctx, fw, instance, &st)
+	r.advance(ctx, fw, instance, &st)
 	plans.SetConditions(&st, instance.GetGeneration())
 
 	if err := patchStatus(ctx, r.client, instance, old, st); err != nil {
@@ -61,34 +60,54 @@ func (r *instanceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	return resultFor(st), nil
 }
 
-// startTriggeredPlan starts the plan the instance needs, if any. A plan that
-// is triggered again while it runs starts over with a new UID.
-func (r *instanceReconciler) startTriggeredPlan(ctx context.Context, fw *compile.Framework, instance *unstructured.Unstructured, st *v1alpha1.InstanceStatus) {
-	name := plans.Triggered(fw.Plans, plans.Observed{
-		Generation:         instance.GetGeneration(),
-		ObservedGeneration: st.ObservedGeneration,
-		Status:             *st,
+// schedule starts or queues the plans the instance's changes trigger and
+// records what they were triggered for.
+func (r *instanceReconciler) schedule(ctx context.Context, fw *compile.Framework, instance *unstructured.Unstructured, st *v1alpha1.InstanceStatus) {
+	spec, _, _ := unstructured.NestedMap(instance.Object, "spec")
+	digests := plans.ParameterDigests(spec, fw.Parameters)
+	runPlan := instance.GetAnnotations()[v1alpha1.AnnotationRunPlan]
+	triggered := plans.Triggered(fw.Triggers, plans.Observed{
+		ParameterDigests:    digests,
+		FrameworkGeneration: fw.Generation,
+		RunPlan:             runPlan,
+		Status:              *st,
 	})
-	if name == "" {
-		return
+	if len(triggered) > 0 {
+		ctrl.LoggerFrom(ctx).V(1).Info("plans triggered", "plans", triggered)
 	}
-	ctrl.LoggerFrom(ctx).V(1).Info("starting plan", "plan", name)
-	st.Plans[name] = plans.Start(fw.Plans[name], uuid.NewUUID(), r.now())
-	st.ActivePlan = name
+	plans.Schedule(st, triggered, r.startPlan(fw))
+	st.ParameterDigests = digests
+	st.FrameworkGeneration = fw.Generation
+	st.LastRunPlan = runPlan
+	st.ObservedGeneration = instance.GetGeneration()
 }
 
-func (r *instanceReconciler) advanceActivePlan(ctx context.Context, fw *compile.Framework, instance *unstructured.Unstructured, st *v1alpha1.InstanceStatus) {
-	spec, ok := fw.Plans[st.ActivePlan]
-	if !ok {
-		return
+func (r *instanceReconciler) startPlan(fw *compile.Framework) func(string) v1alpha1.PlanStatus {
+	return func(name string) v1alpha1.PlanStatus {
+		return plans.Start(fw.Plans[name], uuid.NewUUID(), r.now())
 	}
-	before := st.Plans[st.ActivePlan]
+}
+
+// advance runs the active plan as far as it goes now, and the queued plans
+// after it when it completes.
+func (r *instanceReconciler) advance(ctx context.Context, fw *compile.Framework, instance *unstructured.Unstructured, st *v1alpha1.InstanceStatus) {
 	run := newStepRun(ctx, r.client, fw, instance)
-	after := plans.Advance(spec, before, run.step, r.now())
-	st.Plans[st.ActivePlan] = after
-	st.ActivePlanStatus = after.Status
-	if after.Status != before.Status {
-		ctrl.LoggerFrom(ctx).V(1).Info("plan status changed", "plan", st.ActivePlan, "status", after.Status, "message", after.Message)
+	for range len(fw.Plans) + 1 { // each plan at most once per reconcile
+		spec, ok := fw.Plans[st.ActivePlan]
+		before := st.Plans[st.ActivePlan]
+		if !ok || before.Status.IsTerminal() {
+			return
+		}
+		after := plans.Advance(spec, before, run.step, r.now())
+		st.Plans[st.ActivePlan] = after
+		st.ActivePlanStatus = after.Status
+		if after.Status != before.Status {
+			ctrl.LoggerFrom(ctx).V(1).Info("plan status changed", "plan", st.ActivePlan, "status", after.Status, "message", after.Message)
+		}
+		if after.Status != v1alpha1.Complete || len(st.PlanQueue) == 0 {
+			return
+		}
+		plans.Schedule(st, nil, r.startPlan(fw))
 	}
 }
 

@@ -12,6 +12,8 @@ import (
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -19,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"operetta.dev/operetta/internal/compile"
@@ -48,8 +51,16 @@ type Registry struct {
 type loop struct {
 	gvk       schema.GroupVersionKind
 	framework atomic.Pointer[compile.Framework]
+	queue     atomic.Pointer[workqueue.TypedRateLimitingInterface[reconcile.Request]]
 	cancel    context.CancelFunc
 	done      chan struct{}
+}
+
+// enqueue adds an instance to the loop's queue, once the loop has started.
+func (l *loop) enqueue(req reconcile.Request) {
+	if q := l.queue.Load(); q != nil {
+		(*q).Add(req)
+	}
 }
 
 // NewRegistry returns a registry whose loops run only while mgr is the
@@ -87,8 +98,12 @@ func (r *Registry) Start(name string, fw *compile.Framework) error {
 	}
 	if l, ok := r.loops[name]; ok {
 		if l.gvk == fw.GVK {
-			l.framework.Store(fw)
+			previous := l.framework.Swap(fw)
 			r.mu.Unlock()
+			if previous.Generation != fw.Generation {
+				// Every instance re-renders with the new generation.
+				return r.enqueueAll(l)
+			}
 			return nil
 		}
 		r.mu.Unlock()
@@ -122,6 +137,14 @@ func (r *Registry) Start(name string, fw *compile.Framework) error {
 	)); err != nil {
 		return fmt.Errorf("watching %s: %w", fw.GVK.Kind, err)
 	}
+	// The loop's queue, for events that are not about instances: children
+	// and Framework changes.
+	if err := c.Watch(source.Func(func(_ context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
+		l.queue.Store(&q)
+		return nil
+	})); err != nil {
+		return fmt.Errorf("capturing the queue of %s: %w", fw.GVK.Kind, err)
+	}
 	ctx, cancel := context.WithCancel(r.base)
 	l.cancel = cancel
 	go func() {
@@ -133,6 +156,30 @@ func (r *Registry) Start(name string, fw *compile.Framework) error {
 	r.loops[name] = l
 	log.Info("started loop")
 	return nil
+}
+
+// enqueueAll queues every instance of the loop's kind, from its informer.
+func (r *Registry) enqueueAll(l *loop) error {
+	list := &unstructured.UnstructuredList{}
+	list.SetGroupVersionKind(l.gvk.GroupVersion().WithKind(l.gvk.Kind + "List"))
+	if err := r.cache.List(context.Background(), list); err != nil {
+		return fmt.Errorf("listing %s instances: %w", l.gvk.Kind, err)
+	}
+	for _, item := range list.Items {
+		l.enqueue(reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&item)})
+	}
+	return nil
+}
+
+// Enqueue asks the loop of Framework name to reconcile an instance; it does
+// nothing if that loop does not run.
+func (r *Registry) Enqueue(name string, instance types.NamespacedName) {
+	r.mu.Lock()
+	l, ok := r.loops[name]
+	r.mu.Unlock()
+	if ok {
+		l.enqueue(reconcile.Request{NamespacedName: instance})
+	}
 }
 
 // Stop stops the loop of Framework name, waits for its workers and removes
