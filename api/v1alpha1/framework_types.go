@@ -193,6 +193,16 @@ type TaskKind string
 const (
 	// TaskApply server-side applies resources and waits until they are healthy.
 	TaskApply TaskKind = "Apply"
+	// TaskDelete deletes resources and waits until they are gone.
+	TaskDelete TaskKind = "Delete"
+	// TaskWait waits until a condition holds.
+	TaskWait TaskKind = "Wait"
+	// TaskToggle applies resources while a condition holds and deletes them
+	// while it does not.
+	TaskToggle TaskKind = "Toggle"
+	// TaskInstance creates or updates an instance of another Framework's kind
+	// and waits until it is Ready.
+	TaskInstance TaskKind = "Instance"
 )
 
 // Task is a unit of work in a plan step.
@@ -200,12 +210,43 @@ type Task struct {
 	// Name of the task, used by plan steps.
 	Name string `json:"name"`
 
-	// Kind of the task. Apply is the only kind so far.
+	// Kind of the task: Apply, Delete, Wait, Toggle or Instance.
 	Kind TaskKind `json:"kind"`
 
-	// Resources are the ids of the resources the task works on.
+	// Resources are the ids of the resources an Apply, Delete or Toggle task
+	// works on.
 	// +optional
 	Resources []string `json:"resources,omitempty"`
+
+	// When is the condition of a Toggle task, as ${...}: its resources are
+	// applied while it is true and deleted while it is false.
+	// +optional
+	When string `json:"when,omitempty"`
+
+	// Condition of a Wait task, as ${...}: the task is done once it is true.
+	// +optional
+	Condition string `json:"condition,omitempty"`
+
+	// Timeout of a Wait or Instance task, from the step's first run, for
+	// example 5m. Exceeding it is FATAL_ERROR.
+	// +optional
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
+
+	// Framework names the Framework whose kind an Instance task creates.
+	// +optional
+	Framework string `json:"framework,omitempty"`
+
+	// InstanceName is the name of the instance an Instance task creates, a
+	// template; default "${instance.metadata.name}-<task name>".
+	// +optional
+	InstanceName string `json:"instanceName,omitempty"`
+
+	// Spec is the spec of the instance an Instance task creates, with ${...}
+	// expressions.
+	// +kubebuilder:pruning:PreserveUnknownFields
+	// +kubebuilder:validation:Type=object
+	// +optional
+	Spec *runtime.RawExtension `json:"spec,omitempty"`
 }
 
 // Strategy says whether children run one after another or all at once.

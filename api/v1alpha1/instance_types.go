@@ -85,6 +85,10 @@ type InstanceStatus struct {
 	// +optional
 	FrameworkGeneration int64 `json:"frameworkGeneration,omitempty"`
 
+	// Inventory lists the children operetta applied and has not deleted.
+	// +optional
+	Inventory []InventoryItem `json:"inventory,omitempty"`
+
 	// LastRunPlan is the last value of the operetta.dev/run-plan annotation
 	// that was acted on.
 	// +optional
@@ -127,4 +131,18 @@ type StepStatus struct {
 	// from it.
 	// +optional
 	StartedAt *metav1.Time `json:"startedAt,omitempty"`
+}
+
+// InventoryItem is a child operetta applied, in the instance's namespace.
+type InventoryItem struct {
+	// ID of the Framework resource, or the Instance task, it was rendered from.
+	ID         string `json:"id"`
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Name       string `json:"name"`
+	// Generation of the child after operetta last applied it (its
+	// resourceVersion for kinds without a generation): a different one means
+	// someone else changed it.
+	// +optional
+	Observed string `json:"observed,omitempty"`
 }

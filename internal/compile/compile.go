@@ -26,8 +26,11 @@ type Framework struct {
 	GVK        schema.GroupVersionKind
 	CRD        *apiextensionsv1.CustomResourceDefinition
 	Resources  map[string]*Resource
-	Tasks      map[string]v1alpha1.Task
+	Tasks      map[string]*Task
 	Plans      map[string]v1alpha1.Plan
+	// ChildKinds are the kinds the resources have, sorted: the kinds whose
+	// objects a loop watches for drift.
+	ChildKinds []schema.GroupVersionKind
 	// Parameters are the names of the parameters, in order.
 	Parameters []string
 	// Triggers say which plan each parameter's change runs.
@@ -37,8 +40,18 @@ type Framework struct {
 // Resource is a compiled resource template.
 type Resource struct {
 	ID        string
+	GVK       schema.GroupVersionKind
 	Template  *expr.Template
 	ReadyWhen *expr.Program // nil: health comes from kstatus
+}
+
+// Task is a compiled task.
+type Task struct {
+	v1alpha1.Task
+	WhenExpr      *expr.Program  // Toggle
+	ConditionExpr *expr.Program  // Wait
+	InstanceName  *expr.Template // Instance
+	InstanceSpec  *expr.Template // Instance; nil renders an empty spec
 }
 
 // identifier is what CEL can address as a field: instance.spec.<name>,
@@ -54,18 +67,26 @@ func Compile(fw *v1alpha1.Framework, env *expr.Env) (*Framework, field.ErrorList
 		Generation: fw.Generation,
 		AppVersion: fw.Spec.AppVersion,
 		Resources:  map[string]*Resource{},
-		Tasks:      map[string]v1alpha1.Task{},
+		Tasks:      map[string]*Task{},
 		Plans:      fw.Spec.DeepCopy().Plans,
 	}
 	var errs field.ErrorList
 	errs = append(errs, checkNames(fw.Spec.Names, spec.Child("names"))...)
 	errs = append(errs, checkParameters(fw.Spec.Parameters, fw.Spec.Plans, spec.Child("parameters"))...)
 	errs = append(errs, compileResources(fw.Spec.Resources, env, out, spec.Child("resources"))...)
-	errs = append(errs, checkTasks(fw.Spec.Tasks, out, spec.Child("tasks"))...)
+	errs = append(errs, compileTasks(fw.Spec.Tasks, env, out, spec.Child("tasks"))...)
 	errs = append(errs, checkPlans(fw.Spec.Plans, out, spec.Child("plans"))...)
 	if len(errs) > 0 {
 		return nil, errs
 	}
+	kinds := map[schema.GroupVersionKind]bool{}
+	for _, r := range out.Resources {
+		kinds[r.GVK] = true
+	}
+	for k := range kinds {
+		out.ChildKinds = append(out.ChildKinds, k)
+	}
+	sort.Slice(out.ChildKinds, func(i, j int) bool { return out.ChildKinds[i].String() < out.ChildKinds[j].String() })
 	out.Triggers = plans.Triggers{Plans: out.Plans, ByParameter: map[string]string{}}
 	for _, p := range fw.Spec.Parameters {
 		out.Parameters = append(out.Parameters, p.Name)
@@ -173,9 +194,17 @@ func compileResource(r v1alpha1.Resource, env *expr.Env, path *field.Path) (*Res
 	}
 	var errs field.ErrorList
 	for _, f := range []string{"apiVersion", "kind"} {
-		if s, _ := obj[f].(string); s == "" {
+		s, _ := obj[f].(string)
+		switch {
+		case s == "":
 			errs = append(errs, field.Required(tp.Child(f), "every template needs one"))
+		case strings.Contains(s, "${"):
+			errs = append(errs, field.Invalid(tp.Child(f), s, "must be literal: operetta watches children by kind"))
 		}
+	}
+	if len(errs) == 0 {
+		apiVersion, kind := obj["apiVersion"].(string), obj["kind"].(string)
+		res.GVK = schema.FromAPIVersionAndKind(apiVersion, kind)
 	}
 	if md, _ := obj["metadata"].(map[string]any); md == nil || md["name"] == nil {
 		errs = append(errs, field.Required(tp.Child("metadata", "name"), `for example "${instance.metadata.name}-config"`))
@@ -193,30 +222,91 @@ func compileResource(r v1alpha1.Resource, env *expr.Env, path *field.Path) (*Res
 	return res, errs
 }
 
-func checkTasks(tasks []v1alpha1.Task, out *Framework, path *field.Path) field.ErrorList {
+var taskKinds = []string{
+	string(v1alpha1.TaskApply), string(v1alpha1.TaskDelete), string(v1alpha1.TaskWait),
+	string(v1alpha1.TaskToggle), string(v1alpha1.TaskInstance),
+}
+
+func compileTasks(tasks []v1alpha1.Task, env *expr.Env, out *Framework, path *field.Path) field.ErrorList {
 	var errs field.ErrorList
 	for i, t := range tasks {
 		tp := path.Index(i)
 		switch {
 		case t.Name == "":
 			errs = append(errs, field.Required(tp.Child("name"), "every task needs a name"))
-		case out.Tasks[t.Name].Name != "":
+		case out.Tasks[t.Name] != nil:
 			errs = append(errs, field.Duplicate(tp.Child("name"), t.Name))
 		}
-		if t.Kind != v1alpha1.TaskApply {
-			errs = append(errs, field.NotSupported(tp.Child("kind"), t.Kind, []string{string(v1alpha1.TaskApply)}))
-		}
-		if len(t.Resources) == 0 {
-			errs = append(errs, field.Required(tp.Child("resources"), "the ids of the resources to apply"))
-		}
-		for j, id := range t.Resources {
-			if _, ok := out.Resources[id]; !ok {
-				errs = append(errs, field.NotFound(tp.Child("resources").Index(j), id))
-			}
-		}
-		out.Tasks[t.Name] = t
+		task, terrs := compileTask(t, env, out, tp)
+		errs = append(errs, terrs...)
+		out.Tasks[t.Name] = task
 	}
 	return errs
+}
+
+func compileTask(t v1alpha1.Task, env *expr.Env, out *Framework, path *field.Path) (*Task, field.ErrorList) {
+	task := &Task{Task: t}
+	var errs field.ErrorList
+	needs := func(name string, ok bool, detail string) {
+		if !ok {
+			errs = append(errs, field.Required(path.Child(name), fmt.Sprintf("a %s task needs %s", t.Kind, detail)))
+		}
+	}
+	condition := func(name, src string) *expr.Program {
+		prg, err := env.CompileCondition(src)
+		if err != nil {
+			errs = append(errs, field.Invalid(path.Child(name), src, err.Error()))
+		}
+		return prg
+	}
+	switch t.Kind {
+	case v1alpha1.TaskApply, v1alpha1.TaskDelete:
+		needs("resources", len(t.Resources) > 0, "the ids of its resources")
+	case v1alpha1.TaskToggle:
+		needs("resources", len(t.Resources) > 0, "the ids of its resources")
+		needs("when", t.When != "", `a condition, for example "${instance.spec.monitoring}"`)
+		if t.When != "" {
+			task.WhenExpr = condition("when", t.When)
+		}
+	case v1alpha1.TaskWait:
+		needs("condition", t.Condition != "", `a condition, for example "${resources.job.status.succeeded > 0}"`)
+		if t.Condition != "" {
+			task.ConditionExpr = condition("condition", t.Condition)
+		}
+	case v1alpha1.TaskInstance:
+		needs("framework", t.Framework != "", "the name of the Framework whose kind it creates")
+		name := t.InstanceName
+		if name == "" {
+			name = "${instance.metadata.name}-" + t.Name
+		}
+		tpl, terrs := env.CompileTemplate(name, path.Child("instanceName"))
+		errs = append(errs, terrs...)
+		task.InstanceName = tpl
+		if t.Spec != nil {
+			var spec map[string]any
+			if err := utiljson.Unmarshal(t.Spec.Raw, &spec); err != nil {
+				errs = append(errs, field.Invalid(path.Child("spec"), "", "must be an object: "+err.Error()))
+			} else {
+				tpl, terrs := env.CompileTemplate(spec, path.Child("spec"))
+				errs = append(errs, terrs...)
+				task.InstanceSpec = tpl
+			}
+		}
+	default:
+		errs = append(errs, field.NotSupported(path.Child("kind"), t.Kind, taskKinds))
+	}
+	if t.Kind != v1alpha1.TaskApply && t.Kind != v1alpha1.TaskDelete && t.Kind != v1alpha1.TaskToggle && len(t.Resources) > 0 {
+		errs = append(errs, field.Invalid(path.Child("resources"), t.Resources, fmt.Sprintf("a %s task has no resources", t.Kind)))
+	}
+	if t.Timeout != nil && t.Timeout.Duration <= 0 {
+		errs = append(errs, field.Invalid(path.Child("timeout"), t.Timeout.Duration.String(), "must be positive, for example 5m"))
+	}
+	for j, id := range t.Resources {
+		if _, ok := out.Resources[id]; !ok {
+			errs = append(errs, field.NotFound(path.Child("resources").Index(j), id))
+		}
+	}
+	return task, errs
 }
 
 func checkPlans(plans map[string]v1alpha1.Plan, out *Framework, path *field.Path) field.ErrorList {

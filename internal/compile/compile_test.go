@@ -82,6 +82,15 @@ func TestCompileRefusesInvalidFrameworks(t *testing.T) {
 		{"unknown task kind", func(fw *v1alpha1.Framework) {
 			fw.Spec.Tasks[0].Kind = "Helm"
 		}, `spec.tasks[0].kind: Unsupported value: "Helm"`},
+		{"toggle without a condition", func(fw *v1alpha1.Framework) {
+			fw.Spec.Tasks[0].Kind = v1alpha1.TaskToggle
+		}, "spec.tasks[0].when: Required value: a Toggle task needs a condition"},
+		{"wait with a condition that is not boolean", func(fw *v1alpha1.Framework) {
+			fw.Spec.Tasks = append(fw.Spec.Tasks, v1alpha1.Task{Name: "w", Kind: v1alpha1.TaskWait, Condition: "${instance.spec.replicas + 1}"})
+		}, "spec.tasks[3].condition: Invalid value: \"${instance.spec.replicas + 1}\": must be a boolean expression"},
+		{"instance task without a framework", func(fw *v1alpha1.Framework) {
+			fw.Spec.Tasks = append(fw.Spec.Tasks, v1alpha1.Task{Name: "zk", Kind: v1alpha1.TaskInstance})
+		}, "spec.tasks[3].framework: Required value"},
 		{"unknown strategy", func(fw *v1alpha1.Framework) {
 			fw.Spec.Plans["deploy"].Phases[0].Strategy = "random"
 		}, `spec.plans[deploy].phases[0].strategy: Unsupported value: "random"`},

@@ -141,8 +141,13 @@ func TestStatusSchemaKeepsEveryStatusField(t *testing.T) {
 		Plans: map[string]v1alpha1.PlanStatus{"deploy": {
 			Status: v1alpha1.Complete, Message: "m", UID: "u", StartedAt: &now, FinishedAt: &now,
 			Phases: []v1alpha1.PhaseStatus{{Name: "p", Status: v1alpha1.Complete, Message: "m",
-				Steps: []v1alpha1.StepStatus{{Name: "s", Status: v1alpha1.Complete, Message: "m"}}}},
+				Steps: []v1alpha1.StepStatus{{Name: "s", Status: v1alpha1.Complete, Message: "m", StartedAt: &now}}}},
 		}},
+		PlanQueue:           []string{"update"},
+		ParameterDigests:    map[string]string{"count": "abc"},
+		FrameworkGeneration: 2,
+		Inventory:           []v1alpha1.InventoryItem{{ID: "cm", APIVersion: "v1", Kind: "ConfigMap", Name: "x", Observed: "12"}},
+		LastRunPlan:         "backup@1",
 	}
 	obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&status)
 	if err != nil {

@@ -40,8 +40,12 @@ func SetConditions(st *v1alpha1.InstanceStatus, generation int64) {
 		meta.RemoveStatusCondition(&st.Conditions, v1alpha1.ConditionReconciling)
 		meta.RemoveStatusCondition(&st.Conditions, v1alpha1.ConditionStalled)
 	case v1alpha1.FatalError:
-		set(v1alpha1.ConditionReady, metav1.ConditionFalse, ReasonFailed, detail("failed"))
-		set(v1alpha1.ConditionStalled, metav1.ConditionTrue, ReasonFailed, detail("failed"))
+		msg := detail("failed")
+		if st.ActivePlan == v1alpha1.PlanCleanup {
+			msg += "; to delete the instance without cleanup, annotate it " + v1alpha1.AnnotationSkipCleanup + `="true"`
+		}
+		set(v1alpha1.ConditionReady, metav1.ConditionFalse, ReasonFailed, msg)
+		set(v1alpha1.ConditionStalled, metav1.ConditionTrue, ReasonFailed, msg)
 		meta.RemoveStatusCondition(&st.Conditions, v1alpha1.ConditionReconciling)
 	case v1alpha1.Error:
 		set(v1alpha1.ConditionReady, metav1.ConditionFalse, ReasonRetrying, detail("is retrying"))

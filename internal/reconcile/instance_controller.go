@@ -27,6 +27,7 @@ type instanceReconciler struct {
 	gvk       schema.GroupVersionKind
 	reader    client.Reader // the loop's informer cache
 	client    client.Client
+	children  *childWatcher
 	framework *atomic.Pointer[compile.Framework]
 	now       func() time.Time
 }
@@ -41,14 +42,20 @@ func (r *instanceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	if err := r.reader.Get(ctx, req.NamespacedName, instance); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	if instance.GetDeletionTimestamp() != nil {
-		return ctrl.Result{}, nil
+	if done, err := r.ensureFinalizer(ctx, fw, instance); done || err != nil {
+		return ctrl.Result{}, err
 	}
 
 	old := readStatus(instance)
 	st := *old.DeepCopy()
+	if instance.GetDeletionTimestamp() != nil {
+		return r.finalize(ctx, fw, instance, old, st)
+	}
 	r.schedule(ctx, fw, instance, &st)
 	r.advance(ctx, fw, instance, &st)
+	if err := r.maintain(ctx, fw, instance, &st); err != nil {
+		return ctrl.Result{}, err
+	}
 	plans.SetConditions(&st, instance.GetGeneration())
 
 	if err := patchStatus(ctx, r.client, instance, old, st); err != nil {
@@ -91,7 +98,7 @@ func (r *instanceReconciler) startPlan(fw *compile.Framework) func(string) v1alp
 // advance runs the active plan as far as it goes now, and the queued plans
 // after it when it completes.
 func (r *instanceReconciler) advance(ctx context.Context, fw *compile.Framework, instance *unstructured.Unstructured, st *v1alpha1.InstanceStatus) {
-	run := newStepRun(ctx, r.client, fw, instance)
+	run := newStepRun(ctx, r.client, fw, instance, st)
 	for range len(fw.Plans) + 1 { // each plan at most once per reconcile
 		spec, ok := fw.Plans[st.ActivePlan]
 		before := st.Plans[st.ActivePlan]

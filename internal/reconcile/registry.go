@@ -37,10 +37,11 @@ var errNotLeading = errors.New("the loop registry is not running yet: waiting fo
 // Start, Stop and IsRunning are idempotent and safe to call on every
 // reconcile.
 type Registry struct {
-	cache   cache.Cache
-	client  client.Client
-	log     logr.Logger
-	workers int
+	cache    cache.Cache
+	client   client.Client
+	log      logr.Logger
+	workers  int
+	children *childWatcher
 
 	mu    sync.Mutex
 	base  context.Context // the elected manager's context; nil before
@@ -73,6 +74,11 @@ func NewRegistry(mgr manager.Manager, workers int) (*Registry, error) {
 		workers: workers,
 		loops:   map[string]*loop{},
 	}
+	children, err := newChildWatcher(mgr, r.Enqueue)
+	if err != nil {
+		return nil, err
+	}
+	r.children = children
 	// A RunnableFunc needs leader election, so run starts only once elected.
 	return r, mgr.Add(manager.RunnableFunc(r.run))
 }
@@ -100,6 +106,9 @@ func (r *Registry) Start(name string, fw *compile.Framework) error {
 		if l.gvk == fw.GVK {
 			previous := l.framework.Swap(fw)
 			r.mu.Unlock()
+			if err := r.children.watch(r.base, name, fw.ChildKinds); err != nil {
+				return err
+			}
 			if previous.Generation != fw.Generation {
 				// Every instance re-renders with the new generation.
 				return r.enqueueAll(l)
@@ -117,7 +126,7 @@ func (r *Registry) Start(name string, fw *compile.Framework) error {
 	log := r.log.WithValues("framework", name, "kind", fw.GVK.Kind)
 	c, err := controller.NewUnmanaged(fw.GVK.GroupKind().String(), controller.Options{
 		Reconciler: &instanceReconciler{
-			gvk: fw.GVK, reader: r.cache, client: r.client, framework: &l.framework, now: time.Now,
+			gvk: fw.GVK, reader: r.cache, client: r.client, children: r.children, framework: &l.framework, now: time.Now,
 		},
 		MaxConcurrentReconciles: r.workers,
 		Logger:                  log,
@@ -144,6 +153,9 @@ func (r *Registry) Start(name string, fw *compile.Framework) error {
 		return nil
 	})); err != nil {
 		return fmt.Errorf("capturing the queue of %s: %w", fw.GVK.Kind, err)
+	}
+	if err := r.children.watch(r.base, name, fw.ChildKinds); err != nil {
+		return err
 	}
 	ctx, cancel := context.WithCancel(r.base)
 	l.cancel = cancel
@@ -194,6 +206,7 @@ func (r *Registry) Stop(name string) {
 	}
 	l.cancel()
 	<-l.done
+	r.children.release(name)
 	if err := r.cache.RemoveInformer(context.Background(), instanceObject(l.gvk)); err != nil {
 		r.log.Error(err, "removing informer", "framework", name, "kind", l.gvk.Kind)
 	}

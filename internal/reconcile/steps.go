@@ -6,9 +6,9 @@ import (
 	"sort"
 	"strings"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"operetta.dev/operetta/api/v1alpha1"
@@ -17,19 +17,21 @@ import (
 	"operetta.dev/operetta/internal/plans"
 )
 
-// stepRun runs the steps of one reconcile of one instance. Every step is
-// idempotent: applying is server-side apply, health is read from the result.
+// stepRun runs the steps of one reconcile of one instance. Every task is
+// idempotent: applying is server-side apply, deleting what is gone is done,
+// health is read from what the API server returns.
 type stepRun struct {
 	ctx      context.Context
 	client   client.Client
 	fw       *compile.Framework
 	instance *unstructured.Unstructured
+	status   *v1alpha1.InstanceStatus // its inventory is kept current
 	vars     expr.Vars
 }
 
-func newStepRun(ctx context.Context, c client.Client, fw *compile.Framework, instance *unstructured.Unstructured) *stepRun {
+func newStepRun(ctx context.Context, c client.Client, fw *compile.Framework, instance *unstructured.Unstructured, st *v1alpha1.InstanceStatus) *stepRun {
 	return &stepRun{
-		ctx: ctx, client: c, fw: fw, instance: instance,
+		ctx: ctx, client: c, fw: fw, instance: instance, status: st,
 		vars: expr.Vars{
 			Instance:  instance.Object,
 			Resources: map[string]any{},
@@ -42,8 +44,7 @@ func newStepRun(ctx context.Context, c client.Client, fw *compile.Framework, ins
 func (r *stepRun) step(phase v1alpha1.Phase, step v1alpha1.Step) plans.Outcome {
 	r.vars.Plan = map[string]any{"phase": phase.Name, "step": step.Name}
 	for _, name := range step.Tasks {
-		task := r.fw.Tasks[name]
-		out := r.apply(task)
+		out := r.task(r.fw.Tasks[name])
 		if out.Result != plans.Done {
 			return out
 		}
@@ -51,20 +52,40 @@ func (r *stepRun) step(phase v1alpha1.Phase, step v1alpha1.Step) plans.Outcome {
 	return plans.Outcome{Result: plans.Done}
 }
 
-// apply applies every resource of an Apply task, then waits until all of them
-// are healthy.
-func (r *stepRun) apply(task v1alpha1.Task) plans.Outcome {
+func (r *stepRun) task(t *compile.Task) plans.Outcome {
+	switch t.Kind {
+	case v1alpha1.TaskApply:
+		return r.apply(t.Resources)
+	case v1alpha1.TaskDelete:
+		return r.delete(t.Resources)
+	case v1alpha1.TaskToggle:
+		on, err := r.eval(t.WhenExpr)
+		if err != nil {
+			return outcome(terminal("task %s: when: %w", t.Name, err))
+		}
+		if on {
+			return r.apply(t.Resources)
+		}
+		return r.delete(t.Resources)
+	case v1alpha1.TaskWait:
+		return r.wait(t)
+	case v1alpha1.TaskInstance:
+		return r.childInstance(t)
+	}
+	return outcome(terminal("task %s: unknown kind %s", t.Name, t.Kind))
+}
+
+// apply applies every resource, then waits until all of them are healthy.
+func (r *stepRun) apply(ids []string) plans.Outcome {
 	var waiting []string
-	for _, id := range task.Resources {
+	for _, id := range ids {
 		obj, err := r.render(id)
 		if err != nil {
 			return outcome(err)
 		}
-		if err := r.client.Apply(r.ctx, client.ApplyConfigurationFromUnstructured(obj),
-			client.FieldOwner(v1alpha1.FieldManager), client.ForceOwnership); err != nil {
-			return outcome(fmt.Errorf("applying %s %s: %w", obj.GetKind(), obj.GetName(), err))
+		if err := r.serverSideApply(id, obj); err != nil {
+			return outcome(err)
 		}
-		r.vars.Resources[id] = obj.Object
 		ready, msg, err := r.health(id, obj)
 		if err != nil {
 			return outcome(err)
@@ -73,75 +94,112 @@ func (r *stepRun) apply(task v1alpha1.Task) plans.Outcome {
 			waiting = append(waiting, fmt.Sprintf("%s %s: %s", obj.GetKind(), obj.GetName(), msg))
 		}
 	}
-	if len(waiting) > 0 {
-		sort.Strings(waiting)
-		return plans.Outcome{Result: plans.Waiting, Message: "waiting for " + strings.Join(waiting, "; ")}
-	}
-	return plans.Outcome{Result: plans.Done}
+	return waitingFor(waiting)
 }
 
-// render renders resource id for this instance and marks it as the
-// instance's: its namespace, operetta's labels and an owner reference.
-func (r *stepRun) render(id string) (*unstructured.Unstructured, error) {
-	m, err := r.fw.Resources[id].Template.RenderObject(r.vars)
-	if err != nil {
-		return nil, terminal("rendering resource %s: %w", id, err)
+func (r *stepRun) serverSideApply(id string, obj *unstructured.Unstructured) error {
+	if err := r.client.Apply(r.ctx, client.ApplyConfigurationFromUnstructured(obj),
+		client.FieldOwner(v1alpha1.FieldManager), client.ForceOwnership); err != nil {
+		return fmt.Errorf("applying %s %s: %w", obj.GetKind(), obj.GetName(), err)
 	}
-	obj := &unstructured.Unstructured{Object: m}
-	namespaced, err := r.client.IsObjectNamespaced(obj)
-	if err != nil {
-		return nil, terminal("resource %s: %s is not served by the API server: %w", id, obj.GroupVersionKind(), err)
-	}
-	if !namespaced {
-		return nil, terminal("resource %s: %s is cluster-scoped; templates may create only namespaced objects in the instance's namespace", id, obj.GetKind())
-	}
-	ns := r.instance.GetNamespace()
-	if obj.GetNamespace() != "" && obj.GetNamespace() != ns {
-		return nil, terminal("resource %s: namespace %q is not the instance's namespace %q", id, obj.GetNamespace(), ns)
-	}
-	obj.SetNamespace(ns)
-	labels := obj.GetLabels()
-	if labels == nil {
-		labels = map[string]string{}
-	}
-	labels[v1alpha1.LabelManagedBy] = v1alpha1.ManagedByValue
-	labels[v1alpha1.LabelFramework] = r.fw.Name
-	labels[v1alpha1.LabelInstance] = r.instance.GetName()
-	obj.SetLabels(labels)
-	obj.SetOwnerReferences([]metav1.OwnerReference{*metav1.NewControllerRef(r.instance, r.instance.GroupVersionKind())})
-	return obj, nil
+	r.vars.Resources[id] = obj.Object
+	r.remember(id, obj)
+	return nil
 }
 
-// health says whether an applied object is ready: by its readyWhen if the
-// Framework gives one, else by kstatus. A kstatus Failed object (a failed Job,
-// say) fails the step for good.
-func (r *stepRun) health(id string, obj *unstructured.Unstructured) (bool, string, error) {
-	if cond := r.fw.Resources[id].ReadyWhen; cond != nil {
-		ok, err := cond.EvalBool(r.vars)
-		switch {
-		case err != nil:
-			// Fields a condition reads often appear only once the object's
-			// controller has written status: not yet, rather than broken.
-			return false, "readyWhen: " + err.Error(), nil
-		case !ok:
-			return false, "readyWhen is false", nil
+// delete deletes every resource and waits until all of them are gone.
+func (r *stepRun) delete(ids []string) plans.Outcome {
+	var waiting []string
+	for _, id := range ids {
+		obj, err := r.render(id)
+		if err != nil {
+			return outcome(err)
 		}
-		return true, "", nil
+		gone, err := r.deleteObject(obj)
+		if err != nil {
+			return outcome(err)
+		}
+		if !gone {
+			waiting = append(waiting, fmt.Sprintf("%s %s: being deleted", obj.GetKind(), obj.GetName()))
+			continue
+		}
+		delete(r.vars.Resources, id)
+		r.forget(obj.GetAPIVersion(), obj.GetKind(), obj.GetName())
 	}
-	res, err := status.Compute(obj)
+	return waitingFor(waiting)
+}
+
+// deleteObject deletes obj in the background and reports whether it is gone.
+func (r *stepRun) deleteObject(obj *unstructured.Unstructured) (bool, error) {
+	err := r.client.Delete(r.ctx, obj, client.PropagationPolicy(metav1.DeletePropagationBackground))
+	if apierrors.IsNotFound(err) {
+		return true, nil
+	}
 	if err != nil {
-		return false, "", fmt.Errorf("computing the health of %s %s: %w", obj.GetKind(), obj.GetName(), err)
+		return false, fmt.Errorf("deleting %s %s: %w", obj.GetKind(), obj.GetName(), err)
 	}
-	switch res.Status {
-	case status.CurrentStatus:
-		return true, "", nil
-	case status.FailedStatus:
-		return false, "", terminal("%s %s failed: %s", obj.GetKind(), obj.GetName(), res.Message)
-	default:
-		msg := res.Message
-		if msg == "" {
-			msg = string(res.Status)
+	current := &unstructured.Unstructured{}
+	current.SetGroupVersionKind(obj.GroupVersionKind())
+	err = r.client.Get(r.ctx, client.ObjectKeyFromObject(obj), current)
+	if apierrors.IsNotFound(err) {
+		return true, nil
+	}
+	return false, err
+}
+
+// wait is done when the task's condition is true.
+func (r *stepRun) wait(t *compile.Task) plans.Outcome {
+	out := plans.Outcome{Result: plans.Waiting, Message: fmt.Sprintf("waiting for %s", strings.TrimSpace(t.Condition))}
+	if t.Timeout != nil {
+		out.Timeout = t.Timeout.Duration
+	}
+	if err := r.observeInventory(); err != nil {
+		return outcome(err)
+	}
+	ok, err := r.eval(t.ConditionExpr)
+	if err != nil {
+		out.Message += ": " + err.Error()
+		return out
+	}
+	if ok {
+		return plans.Outcome{Result: plans.Done}
+	}
+	return out
+}
+
+// eval evaluates a condition; fields that do not exist yet are not an error
+// worth stopping for, so the caller decides what a failed evaluation means.
+func (r *stepRun) eval(p *expr.Program) (bool, error) {
+	return p.EvalBool(r.vars)
+}
+
+// observeInventory makes every child in the inventory visible to
+// expressions as resources.<id>, for conditions over objects applied in
+// earlier reconciles.
+func (r *stepRun) observeInventory() error {
+	for _, item := range r.status.Inventory {
+		if _, seen := r.vars.Resources[item.ID]; seen {
+			continue
 		}
-		return false, msg, nil
+		u := &unstructured.Unstructured{}
+		u.SetAPIVersion(item.APIVersion)
+		u.SetKind(item.Kind)
+		err := r.client.Get(r.ctx, client.ObjectKey{Namespace: r.instance.GetNamespace(), Name: item.Name}, u)
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("reading %s %s: %w", item.Kind, item.Name, err)
+		}
+		r.vars.Resources[item.ID] = u.Object
 	}
+	return nil
+}
+
+func waitingFor(waiting []string) plans.Outcome {
+	if len(waiting) == 0 {
+		return plans.Outcome{Result: plans.Done}
+	}
+	sort.Strings(waiting)
+	return plans.Outcome{Result: plans.Waiting, Message: "waiting for " + strings.Join(waiting, "; ")}
 }

@@ -1,0 +1,83 @@
+package reconcile
+
+import (
+	"context"
+	"fmt"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/uuid"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	"operetta.dev/operetta/api/v1alpha1"
+	"operetta.dev/operetta/internal/compile"
+	"operetta.dev/operetta/internal/plans"
+)
+
+// ensureFinalizer puts operetta's finalizer on an instance whose Framework
+// has a cleanup plan, before anything else happens to it, and takes it off
+// when the Framework has none (any more). It reports whether it wrote the
+// instance, in which case the write's event brings the next reconcile.
+func (r *instanceReconciler) ensureFinalizer(ctx context.Context, fw *compile.Framework, instance *unstructured.Unstructured) (bool, error) {
+	_, wants := fw.Plans[v1alpha1.PlanCleanup]
+	has := controllerutil.ContainsFinalizer(instance, v1alpha1.FinalizerCleanup)
+	switch {
+	case wants && !has && instance.GetDeletionTimestamp() == nil:
+		return true, r.patchFinalizers(ctx, instance, func(u *unstructured.Unstructured) {
+			controllerutil.AddFinalizer(u, v1alpha1.FinalizerCleanup)
+		})
+	case !wants && has:
+		return true, r.patchFinalizers(ctx, instance, func(u *unstructured.Unstructured) {
+			controllerutil.RemoveFinalizer(u, v1alpha1.FinalizerCleanup)
+		})
+	}
+	return false, nil
+}
+
+// finalize runs the cleanup plan of an instance being deleted and lets it go
+// when the plan is complete, or when a person says to skip it.
+func (r *instanceReconciler) finalize(ctx context.Context, fw *compile.Framework, instance *unstructured.Unstructured, old, st v1alpha1.InstanceStatus) (ctrl.Result, error) {
+	if !controllerutil.ContainsFinalizer(instance, v1alpha1.FinalizerCleanup) {
+		return ctrl.Result{}, nil
+	}
+	release := func() (ctrl.Result, error) {
+		return ctrl.Result{}, r.patchFinalizers(ctx, instance, func(u *unstructured.Unstructured) {
+			controllerutil.RemoveFinalizer(u, v1alpha1.FinalizerCleanup)
+		})
+	}
+	if instance.GetAnnotations()[v1alpha1.AnnotationSkipCleanup] == "true" {
+		ctrl.LoggerFrom(ctx).Info("cleanup skipped by annotation", "annotation", v1alpha1.AnnotationSkipCleanup)
+		return release()
+	}
+	if st.ActivePlan != v1alpha1.PlanCleanup {
+		st.PlanQueue = nil
+		st.Plans[v1alpha1.PlanCleanup] = plans.Start(fw.Plans[v1alpha1.PlanCleanup], uuid.NewUUID(), r.now())
+		st.ActivePlan = v1alpha1.PlanCleanup
+	}
+	r.advance(ctx, fw, instance, &st)
+	plans.SetConditions(&st, instance.GetGeneration())
+	if err := patchStatus(ctx, r.client, instance, old, st); err != nil && !apierrors.IsNotFound(err) {
+		return ctrl.Result{}, err
+	}
+	if st.ActivePlanStatus == v1alpha1.Complete {
+		return release()
+	}
+	return resultFor(st), nil
+}
+
+// patchFinalizers changes an instance's finalizers with an optimistic lock,
+// so a finalizer list changed by someone else is never overwritten.
+func (r *instanceReconciler) patchFinalizers(ctx context.Context, instance *unstructured.Unstructured, change func(*unstructured.Unstructured)) error {
+	orig := instance.DeepCopy()
+	change(instance)
+	err := r.client.Patch(ctx, instance, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{}), client.FieldOwner(v1alpha1.FieldManager))
+	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
+		return nil // gone, or changed: its event brings us back
+	}
+	if err != nil {
+		return fmt.Errorf("updating finalizers: %w", err)
+	}
+	return nil
+}
