@@ -29,7 +29,7 @@ type childWatcher struct {
 
 	mu    sync.Mutex
 	users map[schema.GroupVersionKind]map[string]bool // kind → Frameworks
-	kinds map[string][]schema.GroupVersionKind       // Framework → kinds
+	kinds map[string][]schema.GroupVersionKind        // Framework → kinds
 }
 
 func newChildWatcher(mgr manager.Manager, enqueue func(string, types.NamespacedName)) (*childWatcher, error) {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -15,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"operetta.dev/operetta/api/v1alpha1"
+	"operetta.dev/operetta/internal/metrics"
 )
 
 var zkGVK = schema.GroupVersionKind{Group: "deploy.test.operetta.dev", Version: "v1", Kind: "ZooKeeper"}
@@ -124,6 +126,25 @@ func TestDeployPlanCompletes(t *testing.T) {
 		cm := children[0].(*corev1.ConfigMap)
 		mustContain(t, cm.Data["start.sh"], "server.$((i + 1))=zk-$i.zk-hs:2888:3888", "ord=${HOSTNAME##*-}")
 		mustContain(t, cm.Data["zoo.cfg"], "clientPort=2181")
+	})
+
+	t.Run("events and metrics tell the plan's story", func(t *testing.T) {
+		eventually(t, 30*time.Second, func() error {
+			reasons, err := eventReasons(t, ns, "zk")
+			if err != nil {
+				return err
+			}
+			if !reasons["PlanStarted"] || !reasons["PlanComplete"] {
+				return fmt.Errorf("events %v, want PlanStarted and PlanComplete", reasons)
+			}
+			return nil
+		})
+		if n := testutil.ToFloat64(metrics.PlanRuns.WithLabelValues("zk-deploy", "deploy", "complete")); n != 1 {
+			t.Fatalf("operetta_plan_runs_total{framework=zk-deploy,plan=deploy,result=complete} = %v, want 1", n)
+		}
+		if n := testutil.CollectAndCount(metrics.PlanDuration); n == 0 {
+			t.Fatal("no plan duration observed")
+		}
 	})
 
 	t.Run("the controller never writes spec", func(t *testing.T) {

@@ -18,22 +18,21 @@ import (
 
 // ensureFinalizer puts operetta's finalizer on an instance whose Framework
 // has a cleanup plan, before anything else happens to it, and takes it off
-// when the Framework has none (any more). It reports whether it wrote the
-// instance, in which case the write's event brings the next reconcile.
-func (r *instanceReconciler) ensureFinalizer(ctx context.Context, fw *compile.Framework, instance *unstructured.Unstructured) (bool, error) {
+// when the Framework has none (any more).
+func (r *instanceReconciler) ensureFinalizer(ctx context.Context, fw *compile.Framework, instance *unstructured.Unstructured) error {
 	_, wants := fw.Plans[v1alpha1.PlanCleanup]
 	has := controllerutil.ContainsFinalizer(instance, v1alpha1.FinalizerCleanup)
 	switch {
 	case wants && !has && instance.GetDeletionTimestamp() == nil:
-		return true, r.patchFinalizers(ctx, instance, func(u *unstructured.Unstructured) {
+		return r.patchFinalizers(ctx, instance, func(u *unstructured.Unstructured) {
 			controllerutil.AddFinalizer(u, v1alpha1.FinalizerCleanup)
 		})
 	case !wants && has:
-		return true, r.patchFinalizers(ctx, instance, func(u *unstructured.Unstructured) {
+		return r.patchFinalizers(ctx, instance, func(u *unstructured.Unstructured) {
 			controllerutil.RemoveFinalizer(u, v1alpha1.FinalizerCleanup)
 		})
 	}
-	return false, nil
+	return nil
 }
 
 // finalize runs the cleanup plan of an instance being deleted and lets it go
@@ -43,9 +42,12 @@ func (r *instanceReconciler) finalize(ctx context.Context, fw *compile.Framework
 		return ctrl.Result{}, nil
 	}
 	release := func() (ctrl.Result, error) {
-		return ctrl.Result{}, r.patchFinalizers(ctx, instance, func(u *unstructured.Unstructured) {
+		if err := r.patchFinalizers(ctx, instance, func(u *unstructured.Unstructured) {
 			controllerutil.RemoveFinalizer(u, v1alpha1.FinalizerCleanup)
-		})
+		}); err != nil {
+			return retryOrFail(err)
+		}
+		return ctrl.Result{}, nil
 	}
 	if instance.GetAnnotations()[v1alpha1.AnnotationSkipCleanup] == "true" {
 		ctrl.LoggerFrom(ctx).Info("cleanup skipped by annotation", "annotation", v1alpha1.AnnotationSkipCleanup)
@@ -58,9 +60,10 @@ func (r *instanceReconciler) finalize(ctx context.Context, fw *compile.Framework
 	}
 	r.advance(ctx, fw, instance, &st)
 	plans.SetConditions(&st, instance.GetGeneration())
-	if err := patchStatus(ctx, r.client, instance, old, st); err != nil && !apierrors.IsNotFound(err) {
-		return ctrl.Result{}, err
+	if err := patchStatus(ctx, r.client, instance, old, st); err != nil {
+		return retryOrFail(err)
 	}
+	announce(ctx, r.recorder, fw.Name, instance, old, st)
 	if st.ActivePlanStatus == v1alpha1.Complete {
 		return release()
 	}
@@ -74,7 +77,7 @@ func (r *instanceReconciler) patchFinalizers(ctx context.Context, instance *unst
 	change(instance)
 	err := r.client.Patch(ctx, instance, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{}), client.FieldOwner(v1alpha1.FieldManager))
 	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
-		return nil // gone, or changed: its event brings us back
+		return errRetry // gone, or changed since read: read it again
 	}
 	if err != nil {
 		return fmt.Errorf("updating finalizers: %w", err)

@@ -5,12 +5,12 @@ import (
 	"sync/atomic"
 	"time"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/uuid"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	"operetta.dev/operetta/api/v1alpha1"
 	"operetta.dev/operetta/internal/compile"
@@ -28,6 +28,7 @@ type instanceReconciler struct {
 	reader    client.Reader // the loop's informer cache
 	client    client.Client
 	children  *childWatcher
+	recorder  recorder.EventRecorder
 	framework *atomic.Pointer[compile.Framework]
 	now       func() time.Time
 }
@@ -42,8 +43,8 @@ func (r *instanceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	if err := r.reader.Get(ctx, req.NamespacedName, instance); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	if done, err := r.ensureFinalizer(ctx, fw, instance); done || err != nil {
-		return ctrl.Result{}, err
+	if err := r.ensureFinalizer(ctx, fw, instance); err != nil {
+		return retryOrFail(err)
 	}
 
 	old := readStatus(instance)
@@ -59,11 +60,9 @@ func (r *instanceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	plans.SetConditions(&st, instance.GetGeneration())
 
 	if err := patchStatus(ctx, r.client, instance, old, st); err != nil {
-		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
-			return ctrl.Result{Requeue: true}, nil //nolint:staticcheck // a rate-limited retry, not an error to log
-		}
-		return ctrl.Result{}, err
+		return retryOrFail(err)
 	}
+	announce(ctx, r.recorder, fw.Name, instance, old, st)
 	return resultFor(st), nil
 }
 

@@ -22,9 +22,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
+	"operetta.dev/operetta/api/v1alpha1"
 	"operetta.dev/operetta/internal/compile"
+	"operetta.dev/operetta/internal/metrics"
 )
 
 // errNotLeading is returned by Start before the registry runs, that is
@@ -42,6 +45,7 @@ type Registry struct {
 	log      logr.Logger
 	workers  int
 	children *childWatcher
+	recorder recorder.EventRecorder
 
 	mu    sync.Mutex
 	base  context.Context // the elected manager's context; nil before
@@ -68,11 +72,12 @@ func (l *loop) enqueue(req reconcile.Request) {
 // elected leader.
 func NewRegistry(mgr manager.Manager, workers int) (*Registry, error) {
 	r := &Registry{
-		cache:   mgr.GetCache(),
-		client:  mgr.GetClient(),
-		log:     mgr.GetLogger().WithName("loops"),
-		workers: workers,
-		loops:   map[string]*loop{},
+		cache:    mgr.GetCache(),
+		client:   mgr.GetClient(),
+		log:      mgr.GetLogger().WithName("loops"),
+		workers:  workers,
+		loops:    map[string]*loop{},
+		recorder: mgr.GetEventRecorder(v1alpha1.FieldManager),
 	}
 	children, err := newChildWatcher(mgr, r.Enqueue)
 	if err != nil {
@@ -126,7 +131,8 @@ func (r *Registry) Start(name string, fw *compile.Framework) error {
 	log := r.log.WithValues("framework", name, "kind", fw.GVK.Kind)
 	c, err := controller.NewUnmanaged(fw.GVK.GroupKind().String(), controller.Options{
 		Reconciler: &instanceReconciler{
-			gvk: fw.GVK, reader: r.cache, client: r.client, children: r.children, framework: &l.framework, now: time.Now,
+			gvk: fw.GVK, reader: r.cache, client: r.client, children: r.children, recorder: r.recorder,
+			framework: &l.framework, now: time.Now,
 		},
 		MaxConcurrentReconciles: r.workers,
 		Logger:                  log,
@@ -166,6 +172,7 @@ func (r *Registry) Start(name string, fw *compile.Framework) error {
 		}
 	}()
 	r.loops[name] = l
+	metrics.RunningLoops.Set(float64(len(r.loops)))
 	log.Info("started loop")
 	return nil
 }
@@ -200,6 +207,7 @@ func (r *Registry) Stop(name string) {
 	r.mu.Lock()
 	l, ok := r.loops[name]
 	delete(r.loops, name)
+	metrics.RunningLoops.Set(float64(len(r.loops)))
 	r.mu.Unlock()
 	if !ok {
 		return

@@ -9,7 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -53,6 +55,8 @@ func runSuite(m *testing.M) int {
 	}
 	if os.Getenv("TEST_LOG") != "" {
 		ctrl.SetLogger(zap.New(zap.UseDevMode(true)))
+	} else {
+		ctrl.SetLogger(logr.Discard())
 	}
 	env := &envtest.Environment{
 		CRDDirectoryPaths:     []string{"../../charts/operetta/crds"},
@@ -287,4 +291,23 @@ func fromUnstructured(v any, into any) error {
 		return fmt.Errorf("not an object: %T", v)
 	}
 	return runtime.DefaultUnstructuredConverter.FromUnstructured(m, into)
+}
+
+func unstructuredString(u *unstructured.Unstructured, fields ...string) (string, bool, error) {
+	return unstructured.NestedString(u.Object, fields...)
+}
+
+// eventReasons lists the reasons of the events about an object.
+func eventReasons(t *testing.T, ns, name string) (map[string]bool, error) {
+	list := &eventsv1.EventList{}
+	if err := k8s.List(ctx(t), list, client.InNamespace(ns)); err != nil {
+		return nil, err
+	}
+	out := map[string]bool{}
+	for _, e := range list.Items {
+		if e.Regarding.Name == name {
+			out[e.Reason] = true
+		}
+	}
+	return out, nil
 }

@@ -1,0 +1,425 @@
+package reconcile_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"operetta.dev/operetta/api/v1alpha1"
+)
+
+// Builders for Frameworks written in Go, to keep each test's Framework short.
+
+func configMap(id, readyWhen string) v1alpha1.Resource {
+	return v1alpha1.Resource{
+		ID:        id,
+		Template:  runtime.RawExtension{Raw: []byte(fmt.Sprintf(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"${instance.metadata.name}-%s"},"data":{"v":"${string(instance.spec.value)}"}}`, id))},
+		ReadyWhen: readyWhen,
+	}
+}
+
+// gated is ready once the test labels its ConfigMap gate=open.
+func gated(id string) v1alpha1.Resource {
+	return configMap(id, fmt.Sprintf(`${resources.%s.metadata.labels[?'gate'].orValue('') == 'open'}`, id))
+}
+
+func apply(name string, ids ...string) v1alpha1.Task {
+	return v1alpha1.Task{Name: name, Kind: v1alpha1.TaskApply, Resources: ids}
+}
+
+func steps(names ...string) []v1alpha1.Step {
+	var out []v1alpha1.Step
+	for _, n := range names {
+		out = append(out, v1alpha1.Step{Name: n, Tasks: []string{n}})
+	}
+	return out
+}
+
+func framework(name, group string, params []v1alpha1.Parameter, resources []v1alpha1.Resource, tasks []v1alpha1.Task, plans map[string]v1alpha1.Plan) *v1alpha1.Framework {
+	params = append([]v1alpha1.Parameter{{Name: "value", Type: v1alpha1.TypeInteger, Default: &apiextensionsv1.JSON{Raw: []byte("1")}}}, params...)
+	return &v1alpha1.Framework{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: v1alpha1.FrameworkSpec{
+			Names: v1alpha1.Names{Group: group, Kind: "Thing"}, Parameters: params,
+			Resources: resources, Tasks: tasks, Plans: plans,
+		},
+	}
+}
+
+func thingGVK(group string) schema.GroupVersionKind {
+	return schema.GroupVersionKind{Group: group, Version: "v1", Kind: "Thing"}
+}
+
+func openGateOf(t *testing.T, ns, name string) {
+	t.Helper()
+	cm := &corev1.ConfigMap{}
+	if err := k8s.Get(ctx(t), client.ObjectKey{Namespace: ns, Name: name}, cm); err != nil {
+		t.Fatal(err)
+	}
+	if cm.Labels == nil {
+		cm.Labels = map[string]string{}
+	}
+	cm.Labels["gate"] = "open"
+	if err := k8s.Update(ctx(t), cm); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func exists(t *testing.T, obj client.Object, ns, name string) bool {
+	t.Helper()
+	err := k8s.Get(ctx(t), client.ObjectKey{Namespace: ns, Name: name}, obj)
+	if err != nil && !apierrors.IsNotFound(err) {
+		t.Fatal(err)
+	}
+	return err == nil
+}
+
+func TestStrategiesOrderChildren(t *testing.T) {
+	startManager(t)
+	ns := namespace(t, "order")
+	group := "order.test.operetta.dev"
+	createFramework(t, framework("order", group, nil,
+		[]v1alpha1.Resource{gated("a"), configMap("b", ""), gated("c"), configMap("d", "")},
+		[]v1alpha1.Task{apply("a", "a"), apply("b", "b"), apply("c", "c"), apply("d", "d")},
+		map[string]v1alpha1.Plan{"deploy": {Phases: []v1alpha1.Phase{
+			{Name: "serial", Strategy: v1alpha1.Serial, Steps: steps("a", "b")},
+			{Name: "parallel", Strategy: v1alpha1.Parallel, Steps: steps("c", "d")},
+		}}}))
+	frameworkReady(t, "order", metav1.ConditionTrue)
+	if err := k8s.Create(ctx(t), instance(thingGVK(group), ns, "o", map[string]any{})); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, func() error {
+		if !exists(t, &corev1.ConfigMap{}, ns, "o-a") {
+			return fmt.Errorf("step a applied nothing yet")
+		}
+		return nil
+	})
+	consistently(t, 2*time.Second, func() error {
+		for _, n := range []string{"o-b", "o-c", "o-d"} {
+			if exists(t, &corev1.ConfigMap{}, ns, n) {
+				return fmt.Errorf("%s exists while serial step a waits", n)
+			}
+		}
+		return nil
+	})
+	openGateOf(t, ns, "o-a")
+	eventually(t, 30*time.Second, func() error {
+		for _, n := range []string{"o-b", "o-c", "o-d"} {
+			if !exists(t, &corev1.ConfigMap{}, ns, n) {
+				return fmt.Errorf("%s does not exist after step a completed", n)
+			}
+		}
+		return nil
+	})
+	st := instanceStatus(t, thingGVK(group), ns, "o")
+	if got := st.Plans["deploy"].Phases[1].Steps; got[0].Status != v1alpha1.InProgress || got[1].Status != v1alpha1.Complete {
+		t.Fatalf("parallel steps %+v: d must complete while c waits", got)
+	}
+	openGateOf(t, ns, "o-c")
+	waitForPlan(t, thingGVK(group), ns, "o", "deploy", "COMPLETE")
+}
+
+func TestARejectedChildIsFatalUntilTheSpecIsFixed(t *testing.T) {
+	startManager(t)
+	ns := namespace(t, "rejected")
+	group := "rejected.test.operetta.dev"
+	svc := v1alpha1.Resource{ID: "svc", Template: runtime.RawExtension{Raw: []byte(`{"apiVersion":"v1","kind":"Service",
+		"metadata":{"name":"${instance.metadata.name}"},"spec":{"ports":[{"port":"${instance.spec.value}"}]}}`)}}
+	createFramework(t, framework("rejected", group, nil, []v1alpha1.Resource{svc}, []v1alpha1.Task{apply("svc", "svc")},
+		map[string]v1alpha1.Plan{"deploy": {Phases: []v1alpha1.Phase{{Name: "main", Steps: steps("svc")}}}}))
+	frameworkReady(t, "rejected", metav1.ConditionTrue)
+	if err := k8s.Create(ctx(t), instance(thingGVK(group), ns, "s", map[string]any{"value": int64(70000)})); err != nil {
+		t.Fatal(err)
+	}
+	u := waitForPlan(t, thingGVK(group), ns, "s", "deploy", "FATAL_ERROR")
+	msg, _, _ := unstructuredString(u, "status", "plans", "deploy", "message")
+	mustContain(t, msg, "applying Service s", "spec.ports[0].port: Invalid value: 70000")
+	st := instanceStatus(t, thingGVK(group), ns, "s")
+	stalled := meta.FindStatusCondition(st.Conditions, "Stalled")
+	if stalled == nil || stalled.Status != metav1.ConditionTrue || !strings.Contains(stalled.Message, "spec.ports[0].port") {
+		t.Fatalf("Stalled is %+v", stalled)
+	}
+	eventually(t, 30*time.Second, func() error {
+		reasons, err := eventReasons(t, ns, "s")
+		if err != nil || !reasons["PlanFailed"] {
+			return fmt.Errorf("events %v (%v), want a PlanFailed warning", reasons, err)
+		}
+		return nil
+	})
+	patchInstance(t, thingGVK(group), ns, "s", `{"spec":{"value":8080}}`)
+	waitForPlan(t, thingGVK(group), ns, "s", "deploy", "COMPLETE")
+	st = instanceStatus(t, thingGVK(group), ns, "s")
+	if meta.FindStatusCondition(st.Conditions, "Stalled") != nil || !meta.IsStatusConditionTrue(st.Conditions, "Ready") {
+		t.Fatalf("conditions after the fix: %+v", st.Conditions)
+	}
+}
+
+func TestToggleOffPrunesAndDeletedChildrenComeBack(t *testing.T) {
+	startManager(t)
+	ns := namespace(t, "toggle")
+	group := "toggle.test.operetta.dev"
+	createFramework(t, framework("toggle", group,
+		[]v1alpha1.Parameter{{Name: "monitoring", Type: v1alpha1.TypeBoolean, Default: &apiextensionsv1.JSON{Raw: []byte("true")}}},
+		[]v1alpha1.Resource{configMap("config", ""), configMap("metrics", "")},
+		[]v1alpha1.Task{apply("config", "config"), {Name: "metrics", Kind: v1alpha1.TaskToggle, Resources: []string{"metrics"}, When: "${instance.spec.monitoring}"}},
+		map[string]v1alpha1.Plan{"deploy": {Phases: []v1alpha1.Phase{{Name: "main", Steps: steps("config", "metrics")}}}}))
+	frameworkReady(t, "toggle", metav1.ConditionTrue)
+	gvk := thingGVK(group)
+	if err := k8s.Create(ctx(t), instance(gvk, ns, "t", map[string]any{})); err != nil {
+		t.Fatal(err)
+	}
+	waitForPlan(t, gvk, ns, "t", "deploy", "COMPLETE")
+	if !exists(t, &corev1.ConfigMap{}, ns, "t-metrics") {
+		t.Fatal("Toggle on applied nothing")
+	}
+
+	t.Run("toggle off deletes and forgets the child", func(t *testing.T) {
+		patchInstance(t, gvk, ns, "t", `{"spec":{"monitoring":false}}`)
+		eventually(t, 30*time.Second, func() error {
+			st := instanceStatus(t, gvk, ns, "t")
+			if exists(t, &corev1.ConfigMap{}, ns, "t-metrics") || st.ActivePlanStatus != v1alpha1.Complete {
+				return fmt.Errorf("t-metrics still exists, plan %s", st.ActivePlanStatus)
+			}
+			for _, item := range st.Inventory {
+				if item.ID == "metrics" {
+					return fmt.Errorf("inventory still lists %+v", item)
+				}
+			}
+			return nil
+		})
+	})
+
+	t.Run("a deleted child comes back", func(t *testing.T) {
+		cm := &corev1.ConfigMap{}
+		if !exists(t, cm, ns, "t-config") {
+			t.Fatal("no t-config")
+		}
+		old := cm.UID
+		if err := k8s.Delete(ctx(t), cm); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 30*time.Second, func() error {
+			now := &corev1.ConfigMap{}
+			if !exists(t, now, ns, "t-config") || now.UID == old {
+				return fmt.Errorf("t-config was not recreated")
+			}
+			return nil
+		})
+	})
+
+	t.Run("a changed child is put back", func(t *testing.T) {
+		cm := &corev1.ConfigMap{}
+		exists(t, cm, ns, "t-config")
+		cm.Data["v"] = "tampered"
+		if err := k8s.Update(ctx(t), cm); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 30*time.Second, func() error {
+			now := &corev1.ConfigMap{}
+			exists(t, now, ns, "t-config")
+			if now.Data["v"] != "1" {
+				return fmt.Errorf("t-config data is %v", now.Data)
+			}
+			return nil
+		})
+	})
+
+	t.Run("a template removed from the Framework is pruned", func(t *testing.T) {
+		fw := &v1alpha1.Framework{}
+		if err := k8s.Get(ctx(t), client.ObjectKey{Name: "toggle"}, fw); err != nil {
+			t.Fatal(err)
+		}
+		fw.Spec.Resources = append(fw.Spec.Resources, configMap("extra", ""))
+		fw.Spec.Tasks = append(fw.Spec.Tasks, apply("extra", "extra"))
+		fw.Spec.Plans["deploy"].Phases[0].Steps = append(fw.Spec.Plans["deploy"].Phases[0].Steps, steps("extra")...)
+		if err := k8s.Update(ctx(t), fw); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 30*time.Second, func() error {
+			if !exists(t, &corev1.ConfigMap{}, ns, "t-extra") {
+				return fmt.Errorf("the Framework change did not reach the instance")
+			}
+			return nil
+		})
+		if err := k8s.Get(ctx(t), client.ObjectKey{Name: "toggle"}, fw); err != nil {
+			t.Fatal(err)
+		}
+		fw.Spec.Resources = fw.Spec.Resources[:2]
+		fw.Spec.Tasks = fw.Spec.Tasks[:2]
+		fw.Spec.Plans["deploy"].Phases[0].Steps = fw.Spec.Plans["deploy"].Phases[0].Steps[:2]
+		if err := k8s.Update(ctx(t), fw); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 30*time.Second, func() error {
+			if exists(t, &corev1.ConfigMap{}, ns, "t-extra") {
+				return fmt.Errorf("t-extra is still there")
+			}
+			return nil
+		})
+	})
+}
+
+func TestCleanupRunsBeforeTheInstanceGoes(t *testing.T) {
+	startManager(t)
+	ns := namespace(t, "cleanup")
+	group := "cleanup.test.operetta.dev"
+	wait := func(name, timeout string) v1alpha1.Task {
+		tk := v1alpha1.Task{Name: name, Kind: v1alpha1.TaskWait, Condition: `${resources.config.metadata.labels[?'gate'].orValue('') == 'open'}`}
+		if timeout != "" {
+			d, _ := time.ParseDuration(timeout)
+			tk.Timeout = &metav1.Duration{Duration: d}
+		}
+		return tk
+	}
+	createFramework(t, framework("cleanup", group,
+		[]v1alpha1.Parameter{{Name: "mode", Type: v1alpha1.TypeString, Default: &apiextensionsv1.JSON{Raw: []byte(`"gate"`)}}},
+		[]v1alpha1.Resource{configMap("config", "")},
+		[]v1alpha1.Task{apply("config", "config"), wait("gate", ""), wait("quick", "2s"),
+			{Name: "choose", Kind: v1alpha1.TaskWait, Condition: "${true}"}},
+		map[string]v1alpha1.Plan{
+			"deploy":  {Phases: []v1alpha1.Phase{{Name: "main", Steps: steps("config")}}},
+			"cleanup": {Phases: []v1alpha1.Phase{{Name: "main", Steps: []v1alpha1.Step{{Name: "drain", Tasks: []string{"gate"}}}}}},
+			"timeout": {Phases: []v1alpha1.Phase{{Name: "main", Steps: steps("quick")}}},
+		}))
+	frameworkReady(t, "cleanup", metav1.ConditionTrue)
+	gvk := thingGVK(group)
+
+	t.Run("the cleanup plan runs and the instance goes once it completes", func(t *testing.T) {
+		if err := k8s.Create(ctx(t), instance(gvk, ns, "c", map[string]any{})); err != nil {
+			t.Fatal(err)
+		}
+		waitForPlan(t, gvk, ns, "c", "deploy", "COMPLETE")
+		u, _ := get(t, gvk, ns, "c")
+		if !strings.Contains(strings.Join(u.GetFinalizers(), ","), "operetta.dev/cleanup") {
+			t.Fatalf("finalizers %v", u.GetFinalizers())
+		}
+		if err := k8s.Delete(ctx(t), u); err != nil {
+			t.Fatal(err)
+		}
+		waitForPlan(t, gvk, ns, "c", "cleanup", "IN_PROGRESS")
+		consistently(t, 2*time.Second, func() error {
+			_, err := get(t, gvk, ns, "c")
+			return err
+		})
+		openGateOf(t, ns, "c-config")
+		eventually(t, 30*time.Second, func() error {
+			if _, err := get(t, gvk, ns, "c"); !apierrors.IsNotFound(err) {
+				return fmt.Errorf("instance still there: %v", err)
+			}
+			return nil
+		})
+	})
+
+	t.Run("a Wait past its timeout is fatal", func(t *testing.T) {
+		if err := k8s.Create(ctx(t), instance(gvk, ns, "w", map[string]any{})); err != nil {
+			t.Fatal(err)
+		}
+		waitForPlan(t, gvk, ns, "w", "deploy", "COMPLETE")
+		patchInstance(t, gvk, ns, "w", `{"metadata":{"annotations":{"operetta.dev/run-plan":"timeout"}}}`)
+		u := waitForPlan(t, gvk, ns, "w", "timeout", "FATAL_ERROR")
+		msg, _, _ := unstructuredString(u, "status", "plans", "timeout", "message")
+		mustContain(t, msg, "timed out after 2s")
+	})
+
+	t.Run("a failed cleanup holds the instance until skip-cleanup", func(t *testing.T) {
+		fw := &v1alpha1.Framework{}
+		if err := k8s.Get(ctx(t), client.ObjectKey{Name: "cleanup"}, fw); err != nil {
+			t.Fatal(err)
+		}
+		fw.Spec.Plans["cleanup"].Phases[0].Steps[0].Tasks = []string{"quick"}
+		if err := k8s.Update(ctx(t), fw); err != nil {
+			t.Fatal(err)
+		}
+		frameworkReady(t, "cleanup", metav1.ConditionTrue)
+		u, _ := get(t, gvk, ns, "w")
+		if err := k8s.Delete(ctx(t), u); err != nil {
+			t.Fatal(err)
+		}
+		waitForPlan(t, gvk, ns, "w", "cleanup", "FATAL_ERROR")
+		st := instanceStatus(t, gvk, ns, "w")
+		stalled := meta.FindStatusCondition(st.Conditions, "Stalled")
+		if stalled == nil || !strings.Contains(stalled.Message, `operetta.dev/skip-cleanup="true"`) {
+			t.Fatalf("Stalled %+v does not say how to let go", stalled)
+		}
+		patchInstance(t, gvk, ns, "w", `{"metadata":{"annotations":{"operetta.dev/skip-cleanup":"true"}}}`)
+		eventually(t, 30*time.Second, func() error {
+			if _, err := get(t, gvk, ns, "w"); !apierrors.IsNotFound(err) {
+				return fmt.Errorf("instance still there: %v", err)
+			}
+			return nil
+		})
+	})
+}
+
+func TestInstanceTaskCreatesAndWaitsForADependency(t *testing.T) {
+	startManager(t)
+	ns := namespace(t, "dependency")
+	childGVK := schema.GroupVersionKind{Group: "child.test.operetta.dev", Version: "v1", Kind: "Thing"}
+	createFramework(t, framework("child", childGVK.Group, nil, []v1alpha1.Resource{gated("config")},
+		[]v1alpha1.Task{apply("config", "config")},
+		map[string]v1alpha1.Plan{"deploy": {Phases: []v1alpha1.Phase{{Name: "main", Steps: steps("config")}}}}))
+	parentGroup := "parent.test.operetta.dev"
+	spec := runtime.RawExtension{Raw: []byte(`{"value":"${instance.spec.value * 10}"}`)}
+	createFramework(t, framework("parent", parentGroup, nil, []v1alpha1.Resource{configMap("after", "")},
+		[]v1alpha1.Task{{Name: "dep", Kind: v1alpha1.TaskInstance, Framework: "child", Spec: &spec}, apply("after", "after")},
+		map[string]v1alpha1.Plan{"deploy": {Phases: []v1alpha1.Phase{{Name: "main", Steps: steps("dep", "after")}}}}))
+	frameworkReady(t, "child", metav1.ConditionTrue)
+	frameworkReady(t, "parent", metav1.ConditionTrue)
+
+	if err := k8s.Create(ctx(t), instance(thingGVK(parentGroup), ns, "p", map[string]any{"value": int64(4)})); err != nil {
+		t.Fatal(err)
+	}
+	child := waitForPlan(t, childGVK, ns, "p-dep", "deploy", "IN_PROGRESS")
+	if v := child.Object["spec"].(map[string]any)["value"]; v != int64(40) {
+		t.Fatalf("child spec.value = %v, want 40 rendered from the parent", v)
+	}
+	if owner := metav1.GetControllerOf(child); owner == nil || owner.Kind != "Thing" || owner.Name != "p" {
+		t.Fatalf("child controller %+v", owner)
+	}
+	consistently(t, 2*time.Second, func() error {
+		if exists(t, &corev1.ConfigMap{}, ns, "p-after") {
+			return fmt.Errorf("the parent went on before its dependency was Ready")
+		}
+		return nil
+	})
+	openGateOf(t, ns, "p-dep-config")
+	waitForPlan(t, thingGVK(parentGroup), ns, "p", "deploy", "COMPLETE")
+	if !exists(t, &corev1.ConfigMap{}, ns, "p-after") {
+		t.Fatal("the step after the dependency did not run")
+	}
+}
+
+func TestKstatusReadsGeneratedKinds(t *testing.T) {
+	startManager(t)
+	ns := namespace(t, "kstatus")
+	group := "kstatus.test.operetta.dev"
+	createFramework(t, framework("kstatus", group, nil, []v1alpha1.Resource{gated("config")},
+		[]v1alpha1.Task{apply("config", "config")},
+		map[string]v1alpha1.Plan{"deploy": {Phases: []v1alpha1.Phase{{Name: "main", Steps: steps("config")}}}}))
+	frameworkReady(t, "kstatus", metav1.ConditionTrue)
+	gvk := thingGVK(group)
+	if err := k8s.Create(ctx(t), instance(gvk, ns, "k", map[string]any{})); err != nil {
+		t.Fatal(err)
+	}
+	u := waitForPlan(t, gvk, ns, "k", "deploy", "IN_PROGRESS")
+	if res, err := status.Compute(u); err != nil || res.Status != status.InProgressStatus {
+		t.Fatalf("kstatus while the plan runs: %+v, %v; want InProgress", res, err)
+	}
+	openGateOf(t, ns, "k-config")
+	u = waitForPlan(t, gvk, ns, "k", "deploy", "COMPLETE")
+	if res, err := status.Compute(u); err != nil || res.Status != status.CurrentStatus {
+		t.Fatalf("kstatus after the plan completed: %+v, %v; want Current", res, err)
+	}
+}
