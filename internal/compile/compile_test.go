@@ -2,6 +2,7 @@ package compile_test
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -34,6 +35,26 @@ func env(t *testing.T) *expr.Env {
 		t.Fatal(err)
 	}
 	return e
+}
+
+func TestEveryExampleCompiles(t *testing.T) {
+	paths, err := filepath.Glob("../../examples/*/framework.yaml")
+	if err != nil || len(paths) < 2 {
+		t.Fatalf("examples: %v %v", paths, err)
+	}
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fw := &v1alpha1.Framework{}
+		if err := yaml.UnmarshalStrict(b, fw); err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		if _, errs := compile.Compile(fw, env(t)); len(errs) > 0 {
+			t.Errorf("%s: %s", p, compile.Message(errs))
+		}
+	}
 }
 
 func TestCompileExample(t *testing.T) {

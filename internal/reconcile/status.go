@@ -28,6 +28,10 @@ func readStatus(u *unstructured.Unstructured) v1alpha1.InstanceStatus {
 // patchStatus writes st as u's status if it differs from old, with a merge
 // patch computed against what was read, so fields that were cleared are
 // removed too. A reconcile that changed nothing sends nothing.
+//
+// The patch carries u's resourceVersion: a reconcile that worked from a stale
+// cache (its own last write not seen yet) must not act on what it saw, such as
+// triggering a plan again, so its write conflicts and is retried.
 func patchStatus(ctx context.Context, c client.Client, u *unstructured.Unstructured, old, st v1alpha1.InstanceStatus) error {
 	if equality.Semantic.DeepEqual(old, st) {
 		return nil
@@ -38,7 +42,7 @@ func patchStatus(ctx context.Context, c client.Client, u *unstructured.Unstructu
 	}
 	orig := u.DeepCopy()
 	u.Object["status"] = m
-	if err := c.Status().Patch(ctx, u, client.MergeFrom(orig), client.FieldOwner(v1alpha1.FieldManager)); err != nil {
+	if err := c.Status().Patch(ctx, u, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{}), client.FieldOwner(v1alpha1.FieldManager)); err != nil {
 		return fmt.Errorf("patching status: %w", err)
 	}
 	return nil
