@@ -55,6 +55,11 @@ envtest: ## Build etcd and kube-apiserver for the integration tests.
 test: verify fmt vet envtest ## Unit and integration tests (a real kube-apiserver).
 	$(GO) test ./... -count=1
 
+.PHONY: e2e
+e2e: build ## End-to-end tests: the manager and the examples on a local kwok cluster.
+	hack/control-plane.sh all >/dev/null
+	PATH=$(BIN)/k8s:$$PATH $(GO) test -tags e2e ./test/e2e/ -count=1 -v -timeout 15m
+
 .PHONY: bench
 bench: ## Benchmarks of the pure core, with allocations.
 	$(GO) test ./internal/... -run '^$$' -bench . -benchmem

@@ -1,0 +1,214 @@
+//go:build e2e
+
+// Package e2e runs operetta as a process against a whole local cluster (kwok
+// with the binary runtime: a real scheduler, controller-manager and garbage
+// collector, pods on simulated nodes), the way a user would, with the
+// examples in examples/. Run it with `make e2e`.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+var (
+	root       string
+	kubeconfig string
+	k8s        client.Client
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	root, _ = filepath.Abs("../..")
+	work, err := os.MkdirTemp("", "operetta-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(work)
+	env := append(os.Environ(), "CLUSTER_NAME=e2e", "OPERETTA_WORKDIR="+work)
+	up := exec.Command(filepath.Join(root, "hack/cluster.sh"), "up")
+	up.Env, up.Stderr = env, os.Stderr
+	out, err := up.Output()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "starting the cluster:", err)
+		return 1
+	}
+	defer func() {
+		down := exec.Command(filepath.Join(root, "hack/cluster.sh"), "down")
+		down.Env = env
+		_ = down.Run()
+	}()
+	kubeconfig = strings.TrimSpace(string(out))
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if k8s, err = client.New(cfg, client.Options{}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if err := kubectl("apply", "--server-side", "-f", filepath.Join(root, "charts/operetta/crds")); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	log, err := os.Create(filepath.Join(work, "manager.log"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	mgr := exec.Command(filepath.Join(root, "bin/manager"), "--kubeconfig", kubeconfig,
+		"--leader-election-namespace=kube-system", "--log-format=console",
+		"--metrics-bind-address=127.0.0.1:0", "--health-probe-bind-address=127.0.0.1:0")
+	mgr.Stdout, mgr.Stderr = log, log
+	if err := mgr.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, "starting bin/manager (make e2e builds it):", err)
+		return 1
+	}
+	defer func() { _ = mgr.Process.Kill(); _ = mgr.Wait() }()
+	code := m.Run()
+	if code != 0 {
+		b, _ := os.ReadFile(log.Name())
+		fmt.Fprintf(os.Stderr, "--- manager log (last 4000 bytes)\n%s\n", tail(b, 4000))
+	}
+	return code
+}
+
+func tail(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[len(b)-n:]
+	}
+	return b
+}
+
+func kubectl(args ...string) error {
+	cmd := exec.Command("kubectl", append([]string{"--kubeconfig", kubeconfig}, args...)...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out.String())
+	}
+	return nil
+}
+
+func eventually(t *testing.T, timeout time.Duration, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s: %v", timeout, err)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+var kafkaGVK = schema.GroupVersionKind{Group: "streaming.example.com", Version: "v1", Kind: "Kafka"}
+
+func getKafka(t *testing.T) (*unstructured.Unstructured, error) {
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(kafkaGVK)
+	err := k8s.Get(context.Background(), types.NamespacedName{Namespace: "default", Name: "events"}, u)
+	return u, err
+}
+
+func waitForPlan(t *testing.T, plan, want string) {
+	t.Helper()
+	eventually(t, 2*time.Minute, func() error {
+		u, err := getKafka(t)
+		if err != nil {
+			return err
+		}
+		got, _, _ := unstructured.NestedString(u.Object, "status", "plans", plan, "status")
+		msg, _, _ := unstructured.NestedString(u.Object, "status", "plans", plan, "message")
+		if got != want {
+			return fmt.Errorf("plan %s is %q (%s), want %s", plan, got, msg, want)
+		}
+		return nil
+	})
+}
+
+func TestKafkaWithItsOwnZooKeeper(t *testing.T) {
+	for _, f := range []string{"examples/zookeeper/framework.yaml", "examples/kafka/framework.yaml"} {
+		if err := kubectl("apply", "-f", filepath.Join(root, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := kubectl("wait", "framework/zookeeper", "framework/kafka", "--for=condition=Ready", "--timeout=60s"); err != nil {
+		t.Fatal(err)
+	}
+	if err := kubectl("apply", "-f", filepath.Join(root, "examples/kafka/instance.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	waitForPlan(t, "deploy", "COMPLETE")
+
+	t.Run("pods run on the simulated nodes", func(t *testing.T) {
+		pods := &corev1.PodList{}
+		if err := k8s.List(context.Background(), pods, client.InNamespace("default")); err != nil {
+			t.Fatal(err)
+		}
+		running := 0
+		for _, p := range pods.Items {
+			if p.Status.Phase == corev1.PodRunning && p.Spec.NodeName != "" {
+				running++
+			}
+		}
+		if running < 6 {
+			t.Fatalf("%d pods running, want 3 brokers and 3 ZooKeeper servers", running)
+		}
+	})
+
+	t.Run("a version change runs upgrade", func(t *testing.T) {
+		if err := kubectl("patch", "kafka", "events", "--type=merge", "-p", `{"spec":{"version":"3.8.0"}}`); err != nil {
+			t.Fatal(err)
+		}
+		waitForPlan(t, "upgrade", "COMPLETE")
+		sts := &appsv1.StatefulSet{}
+		if err := k8s.Get(context.Background(), types.NamespacedName{Namespace: "default", Name: "events-kafka"}, sts); err != nil {
+			t.Fatal(err)
+		}
+		if img := sts.Spec.Template.Spec.Containers[0].Image; img != "apache/kafka:3.8.0" {
+			t.Fatalf("image %s", img)
+		}
+	})
+
+	t.Run("deletion runs cleanup and the garbage collector takes the rest", func(t *testing.T) {
+		if err := kubectl("delete", "kafka", "events", "--wait=false"); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 2*time.Minute, func() error {
+			if _, err := getKafka(t); !apierrors.IsNotFound(err) {
+				return fmt.Errorf("Kafka still there: %v", err)
+			}
+			zk := &unstructured.Unstructured{}
+			zk.SetGroupVersionKind(schema.GroupVersionKind{Group: "apps.example.com", Version: "v1", Kind: "ZooKeeper"})
+			if err := k8s.Get(context.Background(), types.NamespacedName{Namespace: "default", Name: "events-zookeeper"}, zk); !apierrors.IsNotFound(err) {
+				return fmt.Errorf("its ZooKeeper is still there: %v", err)
+			}
+			return nil
+		})
+	})
+}
