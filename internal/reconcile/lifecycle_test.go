@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -422,4 +423,75 @@ func TestKstatusReadsGeneratedKinds(t *testing.T) {
 	if res, err := status.Compute(u); err != nil || res.Status != status.CurrentStatus {
 		t.Fatalf("kstatus after the plan completed: %+v, %v; want Current", res, err)
 	}
+}
+
+func TestAFailedChildIsFatal(t *testing.T) {
+	startManager(t)
+	ns := namespace(t, "failed")
+	group := "failed.test.operetta.dev"
+	job := v1alpha1.Resource{ID: "job", Template: runtime.RawExtension{Raw: []byte(`{"apiVersion":"batch/v1","kind":"Job",
+		"metadata":{"name":"${instance.metadata.name}-migrate"},
+		"spec":{"template":{"spec":{"restartPolicy":"Never","containers":[{"name":"m","image":"busybox"}]}}}}`)}}
+	createFramework(t, framework("failed", group, nil, []v1alpha1.Resource{job}, []v1alpha1.Task{apply("job", "job")},
+		map[string]v1alpha1.Plan{"deploy": {Phases: []v1alpha1.Phase{{Name: "main", Steps: steps("job")}}}}))
+	frameworkReady(t, "failed", metav1.ConditionTrue)
+	if err := k8s.Create(ctx(t), instance(thingGVK(group), ns, "f", map[string]any{})); err != nil {
+		t.Fatal(err)
+	}
+	waitForPlan(t, thingGVK(group), ns, "f", "deploy", "IN_PROGRESS")
+	// Play the Job controller: the Job failed.
+	j := &batchv1.Job{}
+	if !exists(t, j, ns, "f-migrate") {
+		t.Fatal("no Job")
+	}
+	now := metav1.Now()
+	j.Status = batchv1.JobStatus{
+		Failed: 1, StartTime: &now,
+		Conditions: []batchv1.JobCondition{
+			{Type: batchv1.JobFailureTarget, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded", Message: "Job has reached the specified backoff limit", LastTransitionTime: now},
+			{Type: batchv1.JobFailed, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded", Message: "Job has reached the specified backoff limit", LastTransitionTime: now},
+		},
+	}
+	if err := k8s.Status().Update(ctx(t), j); err != nil {
+		t.Fatal(err)
+	}
+	u := waitForPlan(t, thingGVK(group), ns, "f", "deploy", "FATAL_ERROR")
+	msg, _, _ := unstructuredString(u, "status", "plans", "deploy", "message")
+	mustContain(t, msg, "Job f-migrate failed: Job Failed")
+}
+
+func TestChildKindsShareOneInformer(t *testing.T) {
+	m := startManager(t)
+	a := framework("share-a", "a.share.test.operetta.dev", nil, []v1alpha1.Resource{configMap("config", "")}, []v1alpha1.Task{apply("config", "config")},
+		map[string]v1alpha1.Plan{"deploy": {Phases: []v1alpha1.Phase{{Name: "main", Steps: steps("config")}}}})
+	b := a.DeepCopy()
+	b.Name, b.Spec.Names.Group = "share-b", "b.share.test.operetta.dev"
+	createFramework(t, a)
+	createFramework(t, b)
+	frameworkReady(t, "share-a", metav1.ConditionTrue)
+	frameworkReady(t, "share-b", metav1.ConditionTrue)
+	if got := strings.Join(m.registry.WatchedChildKinds(), ","); got != "/v1, Kind=ConfigMap" {
+		t.Fatalf("child informers %s, want one for ConfigMaps", got)
+	}
+	if err := k8s.Delete(ctx(t), a); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, func() error {
+		if m.registry.IsRunning("share-a") {
+			return fmt.Errorf("share-a still runs")
+		}
+		return nil
+	})
+	if got := strings.Join(m.registry.WatchedChildKinds(), ","); got != "/v1, Kind=ConfigMap" {
+		t.Fatalf("child informers %s after one of two users left", got)
+	}
+	if err := k8s.Delete(ctx(t), b); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, func() error {
+		if got := m.registry.WatchedChildKinds(); len(got) != 0 {
+			return fmt.Errorf("child informers %v after every user left", got)
+		}
+		return nil
+	})
 }

@@ -241,6 +241,10 @@ func (r *Registry) Running() []string {
 	return out
 }
 
+// WatchedChildKinds lists the child kinds with an informer, shared by every
+// running loop.
+func (r *Registry) WatchedChildKinds() []string { return r.children.watched() }
+
 // Generation returns the Framework generation the loop of name runs, and
 // whether it runs.
 func (r *Registry) Generation(name string) (int64, bool) {

@@ -1,0 +1,43 @@
+package reconcile
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"operetta.dev/operetta/internal/plans"
+)
+
+func TestClassify(t *testing.T) {
+	gr := schema.GroupResource{Resource: "services"}
+	tests := []struct {
+		name string
+		err  error
+		want plans.Result
+	}{
+		{"conflict", apierrors.NewConflict(gr, "s", errors.New("changed")), plans.Failed},
+		{"server timeout", apierrors.NewServerTimeout(gr, "create", 1), plans.Failed},
+		{"request timeout", apierrors.NewTimeoutError("slow", 1), plans.Failed},
+		{"too many requests", apierrors.NewTooManyRequests("slow down", 1), plans.Failed},
+		{"internal error", apierrors.NewInternalError(errors.New("boom")), plans.Failed},
+		{"unavailable", apierrors.NewServiceUnavailable("later"), plans.Failed},
+		{"a network error", errors.New("connection refused"), plans.Failed},
+		{"invalid", apierrors.NewInvalid(schema.GroupKind{Kind: "Service"}, "s", field.ErrorList{field.Invalid(field.NewPath("spec", "ports"), 0, "bad")}), plans.Fatal},
+		{"forbidden", apierrors.NewForbidden(gr, "s", errors.New("no")), plans.Fatal},
+		{"bad request", apierrors.NewBadRequest("no"), plans.Fatal},
+		{"unknown kind", &meta.NoKindMatchError{GroupKind: schema.GroupKind{Kind: "Nope"}}, plans.Fatal},
+		{"render error", terminal("rendering resource x: %w", errors.New("no such key")), plans.Fatal},
+		{"wrapped invalid", fmt.Errorf("applying Service s: %w", apierrors.NewInvalid(schema.GroupKind{Kind: "Service"}, "s", nil)), plans.Fatal},
+		{"wrapped conflict", fmt.Errorf("applying Service s: %w", apierrors.NewConflict(gr, "s", errors.New("x"))), plans.Failed},
+	}
+	for _, tt := range tests {
+		if got := classify(tt.err); got != tt.want {
+			t.Errorf("%s: classify = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
