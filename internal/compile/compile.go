@@ -229,14 +229,10 @@ var taskKinds = []string{
 
 func compileTasks(tasks []v1alpha1.Task, env *expr.Env, out *Framework, path *field.Path) field.ErrorList {
 	var errs field.ErrorList
+	seen := map[string]bool{}
 	for i, t := range tasks {
 		tp := path.Index(i)
-		switch {
-		case t.Name == "":
-			errs = append(errs, field.Required(tp.Child("name"), "every task needs a name"))
-		case out.Tasks[t.Name] != nil:
-			errs = append(errs, field.Duplicate(tp.Child("name"), t.Name))
-		}
+		errs = append(errs, uniqueName(seen, t.Name, tp.Child("name"), "task")...)
 		task, terrs := compileTask(t, env, out, tp)
 		errs = append(errs, terrs...)
 		out.Tasks[t.Name] = task
@@ -334,12 +330,7 @@ func checkPlan(p v1alpha1.Plan, out *Framework, path *field.Path) field.ErrorLis
 	phases := map[string]bool{}
 	for i, ph := range p.Phases {
 		pp := path.Child("phases").Index(i)
-		if ph.Name == "" {
-			errs = append(errs, field.Required(pp.Child("name"), "every phase needs a name"))
-		} else if phases[ph.Name] {
-			errs = append(errs, field.Duplicate(pp.Child("name"), ph.Name))
-		}
-		phases[ph.Name] = true
+		errs = append(errs, uniqueName(phases, ph.Name, pp.Child("name"), "phase")...)
 		errs = append(errs, checkStrategy(ph.Strategy, pp.Child("strategy"))...)
 		if len(ph.Steps) == 0 {
 			errs = append(errs, field.Required(pp.Child("steps"), "a phase needs at least one step"))
@@ -347,12 +338,7 @@ func checkPlan(p v1alpha1.Plan, out *Framework, path *field.Path) field.ErrorLis
 		steps := map[string]bool{}
 		for j, st := range ph.Steps {
 			sp := pp.Child("steps").Index(j)
-			if st.Name == "" {
-				errs = append(errs, field.Required(sp.Child("name"), "every step needs a name"))
-			} else if steps[st.Name] {
-				errs = append(errs, field.Duplicate(sp.Child("name"), st.Name))
-			}
-			steps[st.Name] = true
+			errs = append(errs, uniqueName(steps, st.Name, sp.Child("name"), "step")...)
 			if len(st.Tasks) == 0 {
 				errs = append(errs, field.Required(sp.Child("tasks"), "a step needs at least one task"))
 			}
@@ -367,6 +353,19 @@ func checkPlan(p v1alpha1.Plan, out *Framework, path *field.Path) field.ErrorLis
 		}
 	}
 	return errs
+}
+
+// uniqueName reports a missing or repeated name among its siblings, and
+// remembers it.
+func uniqueName(seen map[string]bool, name string, path *field.Path, what string) field.ErrorList {
+	defer func() { seen[name] = true }()
+	switch {
+	case name == "":
+		return field.ErrorList{field.Required(path, "every "+what+" needs a name")}
+	case seen[name]:
+		return field.ErrorList{field.Duplicate(path, name)}
+	}
+	return nil
 }
 
 func checkStrategy(s v1alpha1.Strategy, path *field.Path) field.ErrorList {

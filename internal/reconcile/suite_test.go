@@ -30,6 +30,7 @@ import (
 
 	"operetta.dev/operetta/api/v1alpha1"
 	"operetta.dev/operetta/internal/reconcile"
+	"operetta.dev/operetta/internal/testutil"
 )
 
 // The suite runs against a real etcd and kube-apiserver (envtest), built by
@@ -123,32 +124,14 @@ func startManager(t *testing.T) *manager {
 	return &manager{Manager: mgr, registry: registry, stop: stop}
 }
 
-// eventually retries check until it returns nil or timeout passes.
 func eventually(t *testing.T, timeout time.Duration, check func() error) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %v", timeout, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	testutil.Eventually(t, timeout, 100*time.Millisecond, check)
 }
 
-// consistently fails if check returns an error at any time within d.
 func consistently(t *testing.T, d time.Duration, check func() error) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if err := check(); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	testutil.Consistently(t, d, 200*time.Millisecond, check)
 }
 
 func ctx(t *testing.T) context.Context {

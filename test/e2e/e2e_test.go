@@ -25,6 +25,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"operetta.dev/operetta/internal/testutil"
 )
 
 var (
@@ -113,17 +115,7 @@ func kubectl(args ...string) error {
 
 func eventually(t *testing.T, timeout time.Duration, check func() error) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %v", timeout, err)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
+	testutil.Eventually(t, timeout, 250*time.Millisecond, check)
 }
 
 var kafkaGVK = schema.GroupVersionKind{Group: "streaming.example.com", Version: "v1", Kind: "Kafka"}
