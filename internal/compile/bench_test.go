@@ -11,13 +11,9 @@ import (
 // checking, compiling every expression and generating the CRD.
 func BenchmarkCompileZooKeeper(b *testing.B) {
 	fw := zookeeper(b)
-	env, err := expr.NewEnv()
-	if err != nil {
-		b.Fatal(err)
-	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, errs := compile.Compile(fw, env); len(errs) > 0 {
+		if _, errs := compile.Compile(fw); len(errs) > 0 {
 			b.Fatal(errs)
 		}
 	}
@@ -26,11 +22,7 @@ func BenchmarkCompileZooKeeper(b *testing.B) {
 // BenchmarkRenderZooKeeper measures rendering all four templates of an
 // instance, which a reconcile does for every step it runs.
 func BenchmarkRenderZooKeeper(b *testing.B) {
-	env, err := expr.NewEnv()
-	if err != nil {
-		b.Fatal(err)
-	}
-	c, errs := compile.Compile(zookeeper(b), env)
+	c, errs := compile.Compile(zookeeper(b))
 	if len(errs) > 0 {
 		b.Fatal(errs)
 	}

@@ -59,8 +59,10 @@ type Task struct {
 var identifier = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
 
 // Compile checks fw and compiles it. It returns every problem it finds, each
-// with the path of the Framework field to fix.
-func Compile(fw *v1alpha1.Framework, env *expr.Env) (*Framework, field.ErrorList) {
+// with the path of the Framework field to fix. Expressions are type-checked
+// against the generated kind's schema; if the CRD cannot be generated they are
+// still checked, untyped, so every mistake shows at once.
+func Compile(fw *v1alpha1.Framework) (*Framework, field.ErrorList) {
 	spec := field.NewPath("spec")
 	out := &Framework{
 		Name:       fw.Name,
@@ -73,12 +75,30 @@ func Compile(fw *v1alpha1.Framework, env *expr.Env) (*Framework, field.ErrorList
 	var errs field.ErrorList
 	errs = append(errs, checkNames(fw.Spec.Names, spec.Child("names"))...)
 	errs = append(errs, checkParameters(fw.Spec.Parameters, fw.Spec.Plans, spec.Child("parameters"))...)
+	var crd *apiextensionsv1.CustomResourceDefinition
+	var specSchema *apiextensionsv1.JSONSchemaProps
+	if len(errs) == 0 {
+		var cerrs field.ErrorList
+		crd, cerrs = crdgen.Generate(fw)
+		errs = append(errs, cerrs...)
+		if crd != nil {
+			s := crd.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["spec"]
+			specSchema = &s
+		}
+	}
+	env, err := expr.NewEnv(specSchema)
+	if err != nil {
+		return nil, append(errs, field.InternalError(spec, err))
+	}
 	errs = append(errs, compileResources(fw.Spec.Resources, env, out, spec.Child("resources"))...)
 	errs = append(errs, compileTasks(fw.Spec.Tasks, env, out, spec.Child("tasks"))...)
 	errs = append(errs, checkPlans(fw.Spec.Plans, out, spec.Child("plans"))...)
 	if len(errs) > 0 {
 		return nil, errs
 	}
+	names := crdgen.NamesOf(fw)
+	out.CRD = crd
+	out.GVK = schema.GroupVersionKind{Group: names.Group, Version: names.Version, Kind: names.Kind}
 	kinds := map[schema.GroupVersionKind]bool{}
 	for _, r := range out.Resources {
 		kinds[r.GVK] = true
@@ -95,13 +115,6 @@ func Compile(fw *v1alpha1.Framework, env *expr.Env) (*Framework, field.ErrorList
 			out.Triggers.ByParameter[p.Name] = plans.DefaultTrigger(out.Plans)
 		}
 	}
-	crd, cerrs := crdgen.Generate(fw)
-	if len(cerrs) > 0 {
-		return nil, cerrs
-	}
-	names := crdgen.NamesOf(fw)
-	out.CRD = crd
-	out.GVK = schema.GroupVersionKind{Group: names.Group, Version: names.Version, Kind: names.Kind}
 	return out, nil
 }
 
@@ -210,12 +223,12 @@ func compileResource(r v1alpha1.Resource, env *expr.Env, path *field.Path) (*Res
 		errs = append(errs, field.Required(tp.Child("metadata", "name"), `for example "${instance.metadata.name}-config"`))
 	}
 	tpl, terrs := env.CompileTemplate(obj, tp)
-	errs = append(errs, terrs...)
+	errs = append(errs, expressionErrors(terrs)...)
 	res.Template = tpl
 	if r.ReadyWhen != "" {
 		prg, err := env.CompileCondition(r.ReadyWhen)
 		if err != nil {
-			errs = append(errs, field.Invalid(path.Child("readyWhen"), r.ReadyWhen, err.Error()))
+			errs = append(errs, expressionError(path.Child("readyWhen"), r.ReadyWhen, err))
 		}
 		res.ReadyWhen = prg
 	}
@@ -251,7 +264,7 @@ func compileTask(t v1alpha1.Task, env *expr.Env, out *Framework, path *field.Pat
 	condition := func(name, src string) *expr.Program {
 		prg, err := env.CompileCondition(src)
 		if err != nil {
-			errs = append(errs, field.Invalid(path.Child(name), src, err.Error()))
+			errs = append(errs, expressionError(path.Child(name), src, err))
 		}
 		return prg
 	}
@@ -276,7 +289,7 @@ func compileTask(t v1alpha1.Task, env *expr.Env, out *Framework, path *field.Pat
 			name = "${instance.metadata.name}-" + t.Name
 		}
 		tpl, terrs := env.CompileTemplate(name, path.Child("instanceName"))
-		errs = append(errs, terrs...)
+		errs = append(errs, expressionErrors(terrs)...)
 		task.InstanceName = tpl
 		if t.Spec != nil {
 			var spec map[string]any
@@ -284,7 +297,7 @@ func compileTask(t v1alpha1.Task, env *expr.Env, out *Framework, path *field.Pat
 				errs = append(errs, field.Invalid(path.Child("spec"), "", "must be an object: "+err.Error()))
 			} else {
 				tpl, terrs := env.CompileTemplate(spec, path.Child("spec"))
-				errs = append(errs, terrs...)
+				errs = append(errs, expressionErrors(terrs)...)
 				task.InstanceSpec = tpl
 			}
 		}
@@ -390,6 +403,38 @@ func typeNames() []string {
 		out[i] = string(t)
 	}
 	return out
+}
+
+// originExpression marks the errors of expressions, so the condition can say
+// InvalidExpression rather than InvalidFramework.
+const originExpression = "expression"
+
+func expressionError(path *field.Path, src string, err error) *field.Error {
+	return field.Invalid(path, src, err.Error()).WithOrigin(originExpression)
+}
+
+func expressionErrors(errs field.ErrorList) field.ErrorList {
+	for _, e := range errs {
+		e.WithOrigin(originExpression)
+	}
+	return errs
+}
+
+// Reasons of a Framework that does not compile.
+const (
+	ReasonInvalidFramework  = "InvalidFramework"
+	ReasonInvalidExpression = "InvalidExpression"
+)
+
+// Reason is the condition reason for errs: InvalidExpression when only
+// expressions are wrong, InvalidFramework otherwise.
+func Reason(errs field.ErrorList) string {
+	for _, e := range errs {
+		if e.Origin != originExpression {
+			return ReasonInvalidFramework
+		}
+	}
+	return ReasonInvalidExpression
 }
 
 // Message joins errs into one deterministic line for a condition.

@@ -12,7 +12,6 @@ import (
 
 	"operetta.dev/operetta/api/v1alpha1"
 	"operetta.dev/operetta/internal/compile"
-	"operetta.dev/operetta/internal/expr"
 )
 
 func zookeeper(t testing.TB) *v1alpha1.Framework {
@@ -26,15 +25,6 @@ func zookeeper(t testing.TB) *v1alpha1.Framework {
 		t.Fatal(err)
 	}
 	return fw
-}
-
-func env(t *testing.T) *expr.Env {
-	t.Helper()
-	e, err := expr.NewEnv()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return e
 }
 
 func TestEveryExampleCompiles(t *testing.T) {
@@ -51,14 +41,14 @@ func TestEveryExampleCompiles(t *testing.T) {
 		if err := yaml.UnmarshalStrict(b, fw); err != nil {
 			t.Fatalf("%s: %v", p, err)
 		}
-		if _, errs := compile.Compile(fw, env(t)); len(errs) > 0 {
+		if _, errs := compile.Compile(fw); len(errs) > 0 {
 			t.Errorf("%s: %s", p, compile.Message(errs))
 		}
 	}
 }
 
 func TestCompileExample(t *testing.T) {
-	c, errs := compile.Compile(zookeeper(t), env(t))
+	c, errs := compile.Compile(zookeeper(t))
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
@@ -67,6 +57,55 @@ func TestCompileExample(t *testing.T) {
 	}
 	if len(c.Resources) != 4 || c.Resources["servers"].ReadyWhen == nil || c.Resources["config"].ReadyWhen != nil {
 		t.Fatalf("resources %v", c.Resources)
+	}
+}
+
+func TestExpressionsAreTypeCheckedAgainstTheSchema(t *testing.T) {
+	set := func(expr string) func(*v1alpha1.Framework) {
+		return func(fw *v1alpha1.Framework) {
+			fw.Spec.Resources[0].Template = raw(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x"},"data":{"v":"` + expr + `"}}`)
+		}
+	}
+	valid := []string{
+		"${string(quantity(instance.spec.memory).isGreaterThan(quantity('256Mi')))}",
+		"${instance.spec.image.find('[0-9.]+$')}",
+		"${string(semver('3.9.2').isGreaterThan(semver('3.8.0')))}",
+		"${url('https://example.com/x').getHost()}",
+		"${string(math.greatest(instance.spec.replicas, 3))}",
+		"${base64.encode(bytes(instance.metadata.name))}",
+		"${instance.metadata.labels[?'team'].orValue('none')}",
+		"${cel.bind(n, instance.spec.replicas, string(n * 2))}",
+		"${[1, 2, 3].sum() > 0 ? 'yes' : 'no'}",
+	}
+	for _, e := range valid {
+		fw := zookeeper(t)
+		set(e)(fw)
+		if _, errs := compile.Compile(fw); len(errs) > 0 {
+			t.Errorf("%s: %s", e, compile.Message(errs))
+		}
+	}
+	invalid := []struct{ expr, want string }{
+		{"${instance.spec.replicsa}", "undefined field 'replicsa'"},
+		{"${instance.spec.image + 1}", "found no matching overload for '_+_' applied to '(string, int)'"},
+		{"${instance.spec.replicas.startsWith('a')}", "found no matching overload for 'startsWith'"},
+		{"${instance.metadata.nme}", "undefined field 'nme'"},
+	}
+	for _, tt := range invalid {
+		fw := zookeeper(t)
+		set(tt.expr)(fw)
+		_, errs := compile.Compile(fw)
+		if msg := compile.Message(errs); !strings.Contains(msg, "spec.resources[0].template.data.v") || !strings.Contains(msg, tt.want) {
+			t.Errorf("%s: message %q, want the field and %q", tt.expr, msg, tt.want)
+		}
+		if r := compile.Reason(errs); r != compile.ReasonInvalidExpression {
+			t.Errorf("%s: reason %s, want InvalidExpression", tt.expr, r)
+		}
+	}
+	fw := zookeeper(t)
+	fw.Spec.Parameters[0].Type = "int"
+	_, errs := compile.Compile(fw)
+	if r := compile.Reason(errs); r != compile.ReasonInvalidFramework {
+		t.Errorf("reason %s for a wrong parameter type, want InvalidFramework", r)
 	}
 }
 
@@ -140,7 +179,7 @@ func TestCompileRefusesInvalidFrameworks(t *testing.T) {
 			fw := zookeeper(t)
 			fw.Spec.Plans["update"] = fw.Spec.Plans["deploy"]
 			tt.mutate(fw)
-			c, errs := compile.Compile(fw, env(t))
+			c, errs := compile.Compile(fw)
 			if c != nil {
 				t.Fatal("an invalid Framework compiled")
 			}

@@ -6,6 +6,14 @@ import (
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/ext"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	structuralschema "k8s.io/apiextensions-apiserver/pkg/apiserver/schema"
+	celschema "k8s.io/apiextensions-apiserver/pkg/apiserver/schema/cel"
+	"k8s.io/apiextensions-apiserver/pkg/apiserver/schema/cel/model"
+	"k8s.io/apimachinery/pkg/util/version"
+	apiservercel "k8s.io/apiserver/pkg/cel"
+	"k8s.io/apiserver/pkg/cel/environment"
+	"k8s.io/apiserver/pkg/cel/library"
 )
 
 // The variables every expression may use.
@@ -20,36 +28,58 @@ const (
 // template needs and far below what would stall a reconcile.
 const CostLimit uint64 = 1_000_000
 
-// maxRangeSize bounds lists.range so a parameter cannot make a huge list.
-const maxRangeSize = 10_000
-
 // Env compiles expressions. It is safe for concurrent use.
 type Env struct {
 	cel *cel.Env
+	// instance is the structural schema of the instance variable, nil when
+	// it is untyped; evaluation converts instances with it.
+	instance *structuralschema.Structural
 }
 
-// NewEnv returns the environment with operetta's variables and cel-go's
-// extension libraries (strings, lists, math, encoders, sets, bindings,
-// optional values).
-func NewEnv() (*Env, error) {
-	env, err := cel.NewEnv(
-		cel.Variable(VarInstance, cel.DynType),
-		cel.Variable(VarResources, cel.MapType(cel.StringType, cel.DynType)),
-		cel.Variable(VarFramework, cel.DynType),
-		cel.Variable(VarPlan, cel.DynType),
-		cel.OptionalTypes(),
-		ext.Strings(),
-		ext.Lists(ext.ListsMaxRangeSize(maxRangeSize)),
-		ext.Math(),
-		ext.Encoders(),
-		ext.Sets(),
-		ext.Bindings(),
-		ext.TwoVarComprehensions(),
-	)
+// NewEnv returns the environment of a Framework's expressions: Kubernetes'
+// CEL libraries (quantity, regex, lists, urls, ip, cidr, semver, format, and
+// cel-go's strings, sets, optional values and comprehensions, as the API
+// server has them), plus cel-go's math, encoders and bindings, and
+// operetta's variables.
+//
+// With the schema of the generated kind's spec, instance is typed: a field
+// that does not exist or an operation its type does not have is a compile
+// error. Without it (nil), instance is dynamic and only syntax and unknown
+// variables are checked.
+func NewEnv(spec *apiextensionsv1.JSONSchemaProps) (*Env, error) {
+	e := &Env{}
+	instanceType := cel.DynType
+	var declTypes []*apiservercel.DeclType
+	if spec != nil {
+		structural, err := instanceSchema(spec)
+		if err != nil {
+			return nil, err
+		}
+		// A type named like the variable would shadow it: CEL resolves
+		// identifiers to type names too.
+		declType := model.SchemaDeclType(structural, false).MaybeAssignTypeName("operettaInstanceType")
+		e.instance = structural
+		instanceType = declType.CelType()
+		declTypes = append(declTypes, declType)
+	}
+	set, err := environment.MustBaseEnvSet(environment.DefaultCompatibilityVersion()).Extend(environment.VersionedOptions{
+		IntroducedVersion: version.MajorMinor(1, 0),
+		EnvOptions: []cel.EnvOption{
+			cel.Variable(VarInstance, instanceType),
+			cel.Variable(VarResources, cel.MapType(cel.StringType, cel.DynType)),
+			cel.Variable(VarFramework, cel.MapType(cel.StringType, cel.DynType)),
+			cel.Variable(VarPlan, cel.MapType(cel.StringType, cel.DynType)),
+			ext.Math(),
+			ext.Encoders(),
+			ext.Bindings(),
+		},
+		DeclTypes: declTypes,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("building the CEL environment: %w", err)
 	}
-	return &Env{cel: env}, nil
+	e.cel = set.NewExpressionsEnv()
+	return e, nil
 }
 
 // Compile parses and checks one expression (without ${ }).
@@ -58,11 +88,11 @@ func (e *Env) Compile(src string) (*Program, error) {
 	if iss.Err() != nil {
 		return nil, iss.Err()
 	}
-	prg, err := e.cel.Program(ast, cel.CostLimit(CostLimit))
+	prg, err := e.cel.Program(ast, cel.CostLimit(CostLimit), cel.CostTracking(&library.CostEstimator{}))
 	if err != nil {
 		return nil, err
 	}
-	return &Program{Source: src, prg: prg, output: ast.OutputType()}, nil
+	return &Program{Source: src, prg: prg, output: ast.OutputType(), instance: e.instance}, nil
 }
 
 // CompileBool compiles an expression that must be a boolean, such as
@@ -80,15 +110,16 @@ func (e *Env) CompileBool(src string) (*Program, error) {
 
 // Program is a compiled expression.
 type Program struct {
-	Source string
-	prg    cel.Program
-	output *cel.Type
+	Source   string
+	prg      cel.Program
+	output   *cel.Type
+	instance *structuralschema.Structural
 }
 
 // Eval evaluates the expression and returns its value as plain Go data:
 // int64, float64, string, bool, nil, []any and map[string]any.
 func (p *Program) Eval(vars Vars) (any, error) {
-	out, _, err := p.prg.Eval(vars.activation())
+	out, _, err := p.prg.Eval(vars.activation(p.instance))
 	if err != nil {
 		return nil, fmt.Errorf("evaluating %q: %w", p.Source, err)
 	}
@@ -121,15 +152,21 @@ type Vars struct {
 	Plan      map[string]any
 }
 
-func (v Vars) activation() map[string]any {
+// activation binds the variables; a typed instance is converted with its
+// schema, so that, say, a number field holding 1 is the double 1.0.
+func (v Vars) activation(instance *structuralschema.Structural) map[string]any {
 	orEmpty := func(m map[string]any) map[string]any {
 		if m == nil {
 			return map[string]any{}
 		}
 		return m
 	}
+	var inst any = orEmpty(v.Instance)
+	if instance != nil {
+		inst = celschema.UnstructuredToVal(inst, instance)
+	}
 	return map[string]any{
-		VarInstance:  orEmpty(v.Instance),
+		VarInstance:  inst,
 		VarResources: orEmpty(v.Resources),
 		VarFramework: orEmpty(v.Framework),
 		VarPlan:      orEmpty(v.Plan),

@@ -5,12 +5,13 @@ import (
 	"strings"
 	"testing"
 
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
 func newEnv(t testing.TB) *Env {
 	t.Helper()
-	env, err := NewEnv()
+	env, err := NewEnv(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,5 +167,29 @@ func TestCompileCondition(t *testing.T) {
 		if _, err := env.CompileCondition(src); err == nil || !strings.Contains(err.Error(), msg) {
 			t.Fatalf("%s: got %v, want %q", src, err, msg)
 		}
+	}
+}
+
+func TestTypedInstance(t *testing.T) {
+	spec := &apiextensionsv1.JSONSchemaProps{Type: "object", Properties: map[string]apiextensionsv1.JSONSchemaProps{
+		"ratio":    {Type: "number"},
+		"replicas": {Type: "integer"},
+	}}
+	env, err := NewEnv(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl, errs := env.CompileTemplate("${instance.spec.ratio * 2.0 + double(instance.spec.replicas)}", field.NewPath("t"))
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	// JSON has no separate integer: a number field may hold 1, which the
+	// schema makes the double 1.0.
+	got, err := tpl.Render(Vars{Instance: map[string]any{"spec": map[string]any{"ratio": int64(1), "replicas": int64(3)}}})
+	if err != nil || got != 5.0 {
+		t.Fatalf("got %v, %v; want 5.0", got, err)
+	}
+	if _, errs := env.CompileTemplate("${instance.spec.nope}", field.NewPath("t")); len(errs) != 1 || !strings.Contains(errs[0].Detail, "undefined field 'nope'") {
+		t.Fatalf("errors %v, want an undefined field", errs)
 	}
 }

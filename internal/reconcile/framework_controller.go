@@ -21,17 +21,15 @@ import (
 
 	"operetta.dev/operetta/api/v1alpha1"
 	"operetta.dev/operetta/internal/compile"
-	"operetta.dev/operetta/internal/expr"
 	"operetta.dev/operetta/internal/plans"
 )
 
 // Reasons of a Framework's Ready condition.
 const (
-	ReasonServing          = "Serving"
-	ReasonInvalidFramework = "InvalidFramework"
-	ReasonCRDConflict      = "CRDConflict"
-	ReasonInstallFailed    = "InstallFailed"
-	ReasonWaitingForCRD    = "WaitingForCRD"
+	ReasonServing       = "Serving"
+	ReasonCRDConflict   = "CRDConflict"
+	ReasonInstallFailed = "InstallFailed"
+	ReasonWaitingForCRD = "WaitingForCRD"
 )
 
 // FrameworkReconciler installs the CRD a Framework generates and keeps the
@@ -41,7 +39,6 @@ type FrameworkReconciler struct {
 	Client    client.Client
 	APIReader client.Reader // uncached: to see CRDs operetta did not create
 	Registry  *Registry
-	Env       *expr.Env
 }
 
 // SetupWithManager watches Frameworks and the CRDs they generated.
@@ -92,9 +89,9 @@ func (r *FrameworkReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 // install compiles fw, applies its CRD, waits until the CRD is established and
 // runs its loop, recording in fw's status where it stopped.
 func (r *FrameworkReconciler) install(ctx context.Context, fw *v1alpha1.Framework) (ctrl.Result, error) {
-	compiled, errs := compile.Compile(fw, r.Env)
+	compiled, errs := compile.Compile(fw)
 	if len(errs) > 0 {
-		setReady(fw, metav1.ConditionFalse, ReasonInvalidFramework, compile.Message(errs))
+		setReady(fw, metav1.ConditionFalse, compile.Reason(errs), compile.Message(errs))
 		return ctrl.Result{}, nil // only a change of the Framework can help
 	}
 	fw.Status.CRDName = compiled.CRD.Name

@@ -125,8 +125,12 @@ func TestInvalidFrameworkInstallsNothing(t *testing.T) {
 			tt.mutate(fw)
 			createFramework(t, fw)
 			cond := frameworkReady(t, fw.Name, metav1.ConditionFalse)
-			if cond.Reason != "InvalidFramework" {
-				t.Fatalf("reason %s (%s)", cond.Reason, cond.Message)
+			want := "InvalidFramework"
+			if tt.name == "cel-syntax" {
+				want = "InvalidExpression"
+			}
+			if cond.Reason != want {
+				t.Fatalf("reason %s (%s), want %s", cond.Reason, cond.Message, want)
 			}
 			mustContain(t, cond.Message, tt.want)
 			err := k8s.Get(ctx(t), client.ObjectKey{Name: "greeters." + group}, &apiextensionsv1.CustomResourceDefinition{})
@@ -144,23 +148,41 @@ func TestInvalidChangeKeepsThePreviousGenerationRunning(t *testing.T) {
 	fw := configMapFramework("keep", gvk.Group, gvk.Kind)
 	createFramework(t, fw)
 	frameworkReady(t, "keep", metav1.ConditionTrue)
+	if err := k8s.Create(ctx(t), instance(gvk, ns, "before", map[string]any{})); err != nil {
+		t.Fatal(err)
+	}
+	waitForPlan(t, gvk, ns, "before", "deploy", "COMPLETE")
 
+	// A type error: greeting is a string.
 	if err := k8s.Get(ctx(t), client.ObjectKey{Name: "keep"}, fw); err != nil {
 		t.Fatal(err)
 	}
-	fw.Spec.Resources[0].Template.Raw = []byte(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"${instance.metadata.nme.}"}}`)
+	fw.Spec.Resources[0].Template.Raw = []byte(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"${instance.metadata.name}-greeting"},"data":{"n":"${instance.spec.greeting + 1}"}}`)
 	if err := k8s.Update(ctx(t), fw); err != nil {
 		t.Fatal(err)
 	}
 	cond := frameworkReady(t, "keep", metav1.ConditionFalse)
-	mustContain(t, cond.Message, "spec.resources[0].template.metadata.name")
+	mustContain(t, cond.Reason, "InvalidExpression")
+	mustContain(t, cond.Message, "spec.resources[0].template.data.n", "no matching overload for '_+_' applied to '(string, int)'")
 	if gen, ok := m.registry.Generation("keep"); !ok || gen != 1 {
 		t.Fatalf("loop runs generation %d (running %v), want the previous generation 1", gen, ok)
 	}
-	if err := k8s.Create(ctx(t), instance(gvk, ns, "g", map[string]any{})); err != nil {
+	// The old generation keeps serving: new instances and changed ones.
+	if err := k8s.Create(ctx(t), instance(gvk, ns, "after", map[string]any{})); err != nil {
 		t.Fatal(err)
 	}
-	waitForPlan(t, gvk, ns, "g", "deploy", "COMPLETE")
+	waitForPlan(t, gvk, ns, "after", "deploy", "COMPLETE")
+	patchInstance(t, gvk, ns, "before", `{"spec":{"greeting":"still here"}}`)
+	eventually(t, 30*time.Second, func() error {
+		cm := &corev1.ConfigMap{}
+		if err := k8s.Get(ctx(t), client.ObjectKey{Namespace: ns, Name: "before-greeting"}, cm); err != nil {
+			return err
+		}
+		if cm.Data["greeting"] != "still here" {
+			return fmt.Errorf("greeting %q", cm.Data["greeting"])
+		}
+		return nil
+	})
 }
 
 func TestTwoFrameworksAreEachReconciled(t *testing.T) {

@@ -12,7 +12,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	"operetta.dev/operetta/api/v1alpha1"
-	"operetta.dev/operetta/internal/expr"
 )
 
 // NewScheme returns the scheme operetta's manager uses.
@@ -53,15 +52,11 @@ func Setup(mgr manager.Manager, opts Options) (*Registry, error) {
 	if opts.WorkersPerKind < 1 {
 		opts.WorkersPerKind = 1
 	}
-	env, err := expr.NewEnv()
-	if err != nil {
-		return nil, err
-	}
 	registry, err := NewRegistry(mgr, opts.WorkersPerKind)
 	if err != nil {
 		return nil, fmt.Errorf("adding the loop registry: %w", err)
 	}
-	fr := &FrameworkReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Registry: registry, Env: env}
+	fr := &FrameworkReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Registry: registry}
 	if err := fr.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the Framework controller: %w", err)
 	}
