@@ -63,11 +63,29 @@ type FrameworkSpec struct {
 	// "update" runs when a parameter changes (deploy if there is no update).
 	Plans map[string]Plan `json:"plans"`
 
+	// DeletionPolicy says what deleting the Framework does to its kind:
+	// Retain (default) stops the loop and leaves the CRD and the instances,
+	// for a Framework of the same kind to take over; Delete deletes every
+	// instance (running its cleanup plan), then the CRD.
+	// +kubebuilder:validation:Enum=Retain;Delete
+	// +kubebuilder:default=Retain
+	// +optional
+	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
+
 	// PrinterColumns are added to the generated kind's `kubectl get` output,
 	// after operetta's own Ready, Plan and Status columns.
 	// +optional
 	PrinterColumns []PrinterColumn `json:"printerColumns,omitempty"`
 }
+
+// DeletionPolicy is what deleting a Framework does to its kind.
+type DeletionPolicy string
+
+// The deletion policies.
+const (
+	DeletionRetain DeletionPolicy = "Retain"
+	DeletionDelete DeletionPolicy = "Delete"
+)
 
 // Names of the generated kind, as in a CustomResourceDefinition.
 type Names struct {

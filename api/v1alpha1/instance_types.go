@@ -21,6 +21,7 @@ const (
 	AnnotationRunPlan     = "operetta.dev/run-plan"
 	AnnotationSkipCleanup = "operetta.dev/skip-cleanup"
 	FinalizerCleanup      = "operetta.dev/cleanup"
+	FinalizerFramework    = "operetta.dev/framework"
 	ConditionReady        = "Ready"
 	ConditionReconciling  = "Reconciling"
 	ConditionStalled      = "Stalled"

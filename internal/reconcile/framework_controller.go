@@ -16,6 +16,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -30,6 +31,7 @@ const (
 	ReasonCRDConflict   = "CRDConflict"
 	ReasonInstallFailed = "InstallFailed"
 	ReasonWaitingForCRD = "WaitingForCRD"
+	ReasonDeleting      = "Deleting"
 )
 
 // FrameworkReconciler installs the CRD a Framework generates and keeps the
@@ -72,17 +74,24 @@ func (r *FrameworkReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	if fw.DeletionTimestamp != nil {
-		r.Registry.Stop(fw.Name)
-		return ctrl.Result{}, nil
-	}
-
 	old := fw.Status.DeepCopy()
 	defer func() {
 		if perr := r.patchStatus(ctx, fw, old); perr != nil && err == nil {
 			err = perr
 		}
 	}()
+	if fw.DeletionTimestamp != nil {
+		return r.delete(ctx, fw)
+	}
+	if !controllerutil.ContainsFinalizer(fw, v1alpha1.FinalizerFramework) {
+		// First, before anything exists that deleting the Framework must
+		// take care of.
+		orig := fw.DeepCopy()
+		controllerutil.AddFinalizer(fw, v1alpha1.FinalizerFramework)
+		if err := r.Client.Patch(ctx, fw, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil {
+			return retryOrFail(err)
+		}
+	}
 	return r.install(ctx, fw)
 }
 
