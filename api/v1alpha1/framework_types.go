@@ -63,6 +63,10 @@ type FrameworkSpec struct {
 	// "update" runs when a parameter changes (deploy if there is no update).
 	Plans map[string]Plan `json:"plans"`
 
+	// Rollout bounds how a Framework change reaches existing instances.
+	// +optional
+	Rollout Rollout `json:"rollout,omitempty"`
+
 	// DeletionPolicy says what deleting the Framework does to its kind:
 	// Retain (default) stops the loop and leaves the CRD and the instances,
 	// for a Framework of the same kind to take over; Delete deletes every
@@ -76,6 +80,26 @@ type FrameworkSpec struct {
 	// after operetta's own Ready, Plan and Status columns.
 	// +optional
 	PrinterColumns []PrinterColumn `json:"printerColumns,omitempty"`
+}
+
+// Rollout bounds how many instances run the plan a Framework change
+// triggers at the same time.
+type Rollout struct {
+	// MaxConcurrent instances upgrade at once; the others wait their turn.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:default=5
+	// +optional
+	MaxConcurrent int32 `json:"maxConcurrent,omitempty"`
+}
+
+// RolloutStatus is how far the current generation has reached the instances.
+type RolloutStatus struct {
+	// Generation of the Framework being rolled out.
+	Generation int64 `json:"generation"`
+	// Updated instances run this generation and its plan is done.
+	Updated int32 `json:"updated"`
+	// Total instances of the kind.
+	Total int32 `json:"total"`
 }
 
 // DeletionPolicy is what deleting a Framework does to its kind.
@@ -341,6 +365,10 @@ type FrameworkStatus struct {
 	// CRDName is the name of the generated CustomResourceDefinition.
 	// +optional
 	CRDName string `json:"crdName,omitempty"`
+
+	// Rollout is how far the running generation has reached the instances.
+	// +optional
+	Rollout *RolloutStatus `json:"rollout,omitempty"`
 
 	// Conditions: Ready says whether the generated kind is installed and its
 	// loop is running for the current generation.

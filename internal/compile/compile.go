@@ -35,6 +35,8 @@ type Framework struct {
 	Parameters []string
 	// Triggers say which plan each parameter's change runs.
 	Triggers plans.Triggers
+	// MaxConcurrent instances may run the plan a Framework change triggers.
+	MaxConcurrent int
 }
 
 // Resource is a compiled resource template.
@@ -53,6 +55,10 @@ type Task struct {
 	InstanceName  *expr.Template // Instance
 	InstanceSpec  *expr.Template // Instance; nil renders an empty spec
 }
+
+// defaultMaxConcurrent is how many instances upgrade at once when the
+// Framework does not say (the API server defaults it too).
+const defaultMaxConcurrent = 5
 
 // identifier is what CEL can address as a field: instance.spec.<name>,
 // resources.<id>.
@@ -107,6 +113,10 @@ func Compile(fw *v1alpha1.Framework) (*Framework, field.ErrorList) {
 		out.ChildKinds = append(out.ChildKinds, k)
 	}
 	sort.Slice(out.ChildKinds, func(i, j int) bool { return out.ChildKinds[i].String() < out.ChildKinds[j].String() })
+	out.MaxConcurrent = int(fw.Spec.Rollout.MaxConcurrent)
+	if out.MaxConcurrent < 1 {
+		out.MaxConcurrent = defaultMaxConcurrent
+	}
 	out.Triggers = plans.Triggers{Plans: out.Plans, ByParameter: map[string]string{}}
 	for _, p := range fw.Spec.Parameters {
 		out.Parameters = append(out.Parameters, p.Name)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"time"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -22,16 +24,22 @@ import (
 
 	"operetta.dev/operetta/api/v1alpha1"
 	"operetta.dev/operetta/internal/compile"
+	"operetta.dev/operetta/internal/crdgen"
 	"operetta.dev/operetta/internal/plans"
 )
 
+// rolloutInterval is how often a Framework's rollout progress is refreshed
+// while instances have not all caught up.
+const rolloutInterval = 5 * time.Second
+
 // Reasons of a Framework's Ready condition.
 const (
-	ReasonServing       = "Serving"
-	ReasonCRDConflict   = "CRDConflict"
-	ReasonInstallFailed = "InstallFailed"
-	ReasonWaitingForCRD = "WaitingForCRD"
-	ReasonDeleting      = "Deleting"
+	ReasonServing        = "Serving"
+	ReasonCRDConflict    = "CRDConflict"
+	ReasonInstallFailed  = "InstallFailed"
+	ReasonWaitingForCRD  = "WaitingForCRD"
+	ReasonDeleting       = "Deleting"
+	ReasonBreakingChange = "BreakingChange"
 )
 
 // FrameworkReconciler installs the CRD a Framework generates and keeps the
@@ -105,11 +113,21 @@ func (r *FrameworkReconciler) install(ctx context.Context, fw *v1alpha1.Framewor
 	}
 	fw.Status.CRDName = compiled.CRD.Name
 
-	if owner, err := r.crdOwner(ctx, compiled.CRD.Name, fw.Name); err != nil {
+	existing, err := r.existingCRD(ctx, compiled.CRD.Name)
+	if err != nil {
 		return ctrl.Result{}, err
-	} else if owner != fw.Name {
+	}
+	if owner := ownerOf(existing, fw.Name); owner != fw.Name {
 		setReady(fw, metav1.ConditionFalse, ReasonCRDConflict, conflictMessage(compiled.CRD.Name, owner))
 		return ctrl.Result{}, nil
+	}
+	if existing != nil && fw.Annotations[v1alpha1.AnnotationAllowBreakingChanges] != "true" {
+		if changes := crdgen.BreakingChanges(existing, compiled.CRD); len(changes) > 0 {
+			setReady(fw, metav1.ConditionFalse, ReasonBreakingChange, fmt.Sprintf(
+				"this generation would break existing instances, so the previous one keeps running: %s; to apply it anyway, annotate the Framework %s=\"true\"",
+				strings.Join(changes, "; "), v1alpha1.AnnotationAllowBreakingChanges))
+			return ctrl.Result{}, nil
+		}
 	}
 
 	crd, err := r.applyCRD(ctx, compiled.CRD)
@@ -133,24 +151,48 @@ func (r *FrameworkReconciler) install(ctx context.Context, fw *v1alpha1.Framewor
 	}
 	setReady(fw, metav1.ConditionTrue, ReasonServing,
 		fmt.Sprintf("%s is served as %s and its instances are reconciled", compiled.GVK.Kind, compiled.GVK.GroupVersion()))
+	return r.reportRollout(ctx, fw)
+}
+
+// reportRollout records how far the running generation has reached the
+// instances, and looks again while it has not reached them all.
+func (r *FrameworkReconciler) reportRollout(ctx context.Context, fw *v1alpha1.Framework) (ctrl.Result, error) {
+	generation, updated, total, err := r.Registry.Progress(ctx, fw.Name)
+	if err != nil {
+		return ctrl.Result{RequeueAfter: pollInterval}, nil // the loop's cache is still syncing
+	}
+	fw.Status.Rollout = &v1alpha1.RolloutStatus{Generation: generation, Updated: updated, Total: total}
+	if updated < total {
+		return ctrl.Result{RequeueAfter: rolloutInterval}, nil
+	}
 	return ctrl.Result{}, nil
 }
 
-// crdOwner returns the Framework that generated the CRD name, "" for a CRD
-// operetta did not create, and fw's own name when there is no such CRD yet.
-func (r *FrameworkReconciler) crdOwner(ctx context.Context, name, fwName string) (string, error) {
-	crd := &metav1.PartialObjectMetadata{}
-	crd.SetGroupVersionKind(apiextensionsv1.SchemeGroupVersion.WithKind("CustomResourceDefinition"))
+// existingCRD reads the CRD name from the API server, not the cache: the
+// cache holds only CRDs operetta made, and one it did not make matters most.
+// It returns nil if there is none.
+func (r *FrameworkReconciler) existingCRD(ctx context.Context, name string) (*apiextensionsv1.CustomResourceDefinition, error) {
+	crd := &apiextensionsv1.CustomResourceDefinition{}
 	if err := r.APIReader.Get(ctx, client.ObjectKey{Name: name}, crd); err != nil {
 		if apierrors.IsNotFound(err) {
-			return fwName, nil
+			return nil, nil
 		}
-		return "", fmt.Errorf("reading CRD %s: %w", name, err)
+		return nil, fmt.Errorf("reading CRD %s: %w", name, err)
 	}
-	if crd.GetLabels()[v1alpha1.LabelManagedBy] != v1alpha1.ManagedByValue {
-		return "", nil
+	return crd, nil
+}
+
+// ownerOf returns the Framework that generated crd, "" for a CRD operetta did
+// not create, and ifNone when there is no CRD.
+func ownerOf(crd *apiextensionsv1.CustomResourceDefinition, ifNone string) string {
+	switch {
+	case crd == nil:
+		return ifNone
+	case crd.Labels[v1alpha1.LabelManagedBy] != v1alpha1.ManagedByValue:
+		return ""
+	default:
+		return crd.Labels[v1alpha1.LabelFramework]
 	}
-	return crd.GetLabels()[v1alpha1.LabelFramework], nil
 }
 
 func conflictMessage(crd, owner string) string {

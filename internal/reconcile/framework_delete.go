@@ -99,7 +99,8 @@ func (r *FrameworkReconciler) delete(ctx context.Context, fw *v1alpha1.Framework
 // instances lists the instances of the kind that this Framework generated.
 // A kind that is not served (no CRD, or another Framework's) has none.
 func (r *FrameworkReconciler) instances(ctx context.Context, fw *v1alpha1.Framework, gvk schema.GroupVersionKind) ([]unstructured.Unstructured, error) {
-	if owner, err := r.crdOwner(ctx, crdgen.CRDName(fw), ""); err != nil || owner != fw.Name {
+	crd, err := r.existingCRD(ctx, crdgen.CRDName(fw))
+	if err != nil || ownerOf(crd, "") != fw.Name {
 		return nil, err
 	}
 	list := &unstructured.UnstructuredList{}
@@ -134,11 +135,11 @@ func (r *FrameworkReconciler) releaseInstances(ctx context.Context, instances []
 // reports whether it is gone.
 func (r *FrameworkReconciler) deleteCRD(ctx context.Context, fw *v1alpha1.Framework) (bool, error) {
 	name := crdgen.CRDName(fw)
-	owner, err := r.crdOwner(ctx, name, "")
+	existing, err := r.existingCRD(ctx, name)
 	if err != nil {
 		return false, err
 	}
-	if owner != fw.Name {
+	if ownerOf(existing, "") != fw.Name {
 		return true, nil // never ours, or gone
 	}
 	crd := &apiextensionsv1.CustomResourceDefinition{ObjectMeta: metav1.ObjectMeta{Name: name}}

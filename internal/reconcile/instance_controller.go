@@ -2,9 +2,11 @@ package reconcile
 
 import (
 	"context"
+	"fmt"
 	"sync/atomic"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/uuid"
@@ -28,6 +30,7 @@ type instanceReconciler struct {
 	reader    client.Reader // the loop's informer cache
 	client    client.Client
 	children  *childWatcher
+	rollout   *rollout
 	recorder  recorder.EventRecorder
 	framework *atomic.Pointer[compile.Framework]
 	now       func() time.Time
@@ -41,6 +44,9 @@ func (r *instanceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	instance := &unstructured.Unstructured{}
 	instance.SetGroupVersionKind(r.gvk)
 	if err := r.reader.Get(ctx, req.NamespacedName, instance); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.rollout.done(req.NamespacedName)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if err := r.ensureFinalizer(ctx, fw, instance); err != nil {
@@ -52,8 +58,14 @@ func (r *instanceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	if instance.GetDeletionTimestamp() != nil {
 		return r.finalize(ctx, fw, instance, old, st)
 	}
-	r.schedule(ctx, fw, instance, &st)
+	held, err := r.schedule(ctx, fw, instance, &st)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
 	r.advance(ctx, fw, instance, &st)
+	if st.FrameworkGeneration == fw.Generation && st.ActivePlanStatus.IsTerminal() {
+		r.rollout.done(req.NamespacedName)
+	}
 	if err := r.maintain(ctx, fw, instance, &st); err != nil {
 		return ctrl.Result{}, err
 	}
@@ -63,18 +75,32 @@ func (r *instanceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		return retryOrFail(err)
 	}
 	announce(ctx, r.recorder, fw.Name, instance, old, st)
+	if held {
+		return ctrl.Result{RequeueAfter: pollInterval}, nil // waiting for a rollout slot
+	}
 	return resultFor(st), nil
 }
 
 // schedule starts or queues the plans the instance's changes trigger and
-// records what they were triggered for.
-func (r *instanceReconciler) schedule(ctx context.Context, fw *compile.Framework, instance *unstructured.Unstructured, st *v1alpha1.InstanceStatus) {
+// records what they were triggered for. A Framework change reaches the
+// instance only when the rollout admits it; held reports that it waits.
+func (r *instanceReconciler) schedule(ctx context.Context, fw *compile.Framework, instance *unstructured.Unstructured, st *v1alpha1.InstanceStatus) (held bool, err error) {
+	generation := fw.Generation
+	if st.FrameworkGeneration != 0 && st.FrameworkGeneration != fw.Generation {
+		ok, err := r.rollout.admit(ctx, r.reader, r.gvk, client.ObjectKeyFromObject(instance), fw.Generation, fw.MaxConcurrent)
+		if err != nil {
+			return false, fmt.Errorf("admitting to the rollout: %w", err)
+		}
+		if !ok {
+			generation, held = st.FrameworkGeneration, true
+		}
+	}
 	spec, _, _ := unstructured.NestedMap(instance.Object, "spec")
 	digests := plans.ParameterDigests(spec, fw.Parameters)
 	runPlan := instance.GetAnnotations()[v1alpha1.AnnotationRunPlan]
 	triggered := plans.Triggered(fw.Triggers, plans.Observed{
 		ParameterDigests:    digests,
-		FrameworkGeneration: fw.Generation,
+		FrameworkGeneration: generation,
 		RunPlan:             runPlan,
 		Status:              *st,
 	})
@@ -83,9 +109,10 @@ func (r *instanceReconciler) schedule(ctx context.Context, fw *compile.Framework
 	}
 	plans.Schedule(st, triggered, r.startPlan(fw))
 	st.ParameterDigests = digests
-	st.FrameworkGeneration = fw.Generation
+	st.FrameworkGeneration = generation
 	st.LastRunPlan = runPlan
 	st.ObservedGeneration = instance.GetGeneration()
+	return held, nil
 }
 
 func (r *instanceReconciler) startPlan(fw *compile.Framework) func(string) v1alpha1.PlanStatus {

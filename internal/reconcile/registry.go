@@ -55,6 +55,7 @@ type Registry struct {
 // loop is one running controller for one generated kind.
 type loop struct {
 	gvk       schema.GroupVersionKind
+	rollout   rollout
 	framework atomic.Pointer[compile.Framework]
 	queue     atomic.Pointer[workqueue.TypedRateLimitingInterface[reconcile.Request]]
 	cancel    context.CancelFunc
@@ -131,7 +132,7 @@ func (r *Registry) Start(name string, fw *compile.Framework) error {
 	log := r.log.WithValues("framework", name, "kind", fw.GVK.Kind)
 	c, err := controller.NewUnmanaged(fw.GVK.GroupKind().String(), controller.Options{
 		Reconciler: &instanceReconciler{
-			gvk: fw.GVK, reader: r.cache, client: r.client, children: r.children, recorder: r.recorder,
+			gvk: fw.GVK, reader: r.cache, client: r.client, children: r.children, recorder: r.recorder, rollout: &l.rollout,
 			framework: &l.framework, now: time.Now,
 		},
 		MaxConcurrentReconciles: r.workers,
@@ -188,6 +189,20 @@ func (r *Registry) enqueueAll(l *loop) error {
 		l.enqueue(reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&item)})
 	}
 	return nil
+}
+
+// Progress counts the instances of the loop of Framework name and those that
+// run its current generation with nothing left to do for it.
+func (r *Registry) Progress(ctx context.Context, name string) (generation int64, updated, total int32, err error) {
+	r.mu.Lock()
+	l, ok := r.loops[name]
+	r.mu.Unlock()
+	if !ok {
+		return 0, 0, 0, errors.New("no loop runs")
+	}
+	generation = l.framework.Load().Generation
+	updated, total, err = progress(ctx, r.cache, l.gvk, generation)
+	return generation, updated, total, err
 }
 
 // Enqueue asks the loop of Framework name to reconcile an instance; it does

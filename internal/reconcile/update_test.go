@@ -1,0 +1,206 @@
+package reconcile_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"operetta.dev/operetta/api/v1alpha1"
+)
+
+func TestABreakingChangeNeedsTheOptIn(t *testing.T) {
+	m := startManager(t)
+	ns := namespace(t, "breaking")
+	group := "breaking.test.operetta.dev"
+	fw := framework("breaking", group, []v1alpha1.Parameter{
+		{Name: "size", Type: v1alpha1.TypeInteger, Default: &apiextensionsv1.JSON{Raw: []byte("1")}},
+		{Name: "legacy", Type: v1alpha1.TypeString},
+	},
+		[]v1alpha1.Resource{configMap("config", "")}, []v1alpha1.Task{apply("config", "config")},
+		map[string]v1alpha1.Plan{"deploy": {Phases: []v1alpha1.Phase{{Name: "main", Steps: steps("config")}}}})
+	createFramework(t, fw)
+	frameworkReady(t, "breaking", metav1.ConditionTrue)
+	if err := k8s.Create(ctx(t), instance(thingGVK(group), ns, "b", map[string]any{})); err != nil {
+		t.Fatal(err)
+	}
+	waitForPlan(t, thingGVK(group), ns, "b", "deploy", "COMPLETE")
+
+	if err := k8s.Get(ctx(t), client.ObjectKey{Name: "breaking"}, fw); err != nil {
+		t.Fatal(err)
+	}
+	fw.Spec.Parameters[1].Type = v1alpha1.TypeString
+	fw.Spec.Parameters[1].Default = &apiextensionsv1.JSON{Raw: []byte(`"small"`)}
+	fw.Spec.Parameters = fw.Spec.Parameters[:2] // legacy is gone
+	if err := k8s.Update(ctx(t), fw); err != nil {
+		t.Fatal(err)
+	}
+	cond := frameworkReady(t, "breaking", metav1.ConditionFalse)
+	if cond.Reason != "BreakingChange" {
+		t.Fatalf("reason %s: %s", cond.Reason, cond.Message)
+	}
+	mustContain(t, cond.Message, "spec: field legacy is removed", "spec.size: type changes from integer to string", `operetta.dev/allow-breaking-changes="true"`)
+	if gen, _ := m.registry.Generation("breaking"); gen != 1 {
+		t.Fatalf("loop runs generation %d, want the previous one", gen)
+	}
+	if typ := crdSpecField(t, "things."+group, "size"); typ != "integer" {
+		t.Fatalf("CRD field size is %q: the refused change was applied", typ)
+	}
+
+	if err := k8s.Patch(ctx(t), fw, client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"annotations":{"operetta.dev/allow-breaking-changes":"true"}}}`))); err != nil {
+		t.Fatal(err)
+	}
+	frameworkReady(t, "breaking", metav1.ConditionTrue)
+	if typ := crdSpecField(t, "things."+group, "size"); typ != "string" {
+		t.Fatalf("CRD field size is %q after the opt-in", typ)
+	}
+}
+
+func crdSpecField(t *testing.T, crdName, field string) string {
+	t.Helper()
+	crd := &apiextensionsv1.CustomResourceDefinition{}
+	if err := k8s.Get(ctx(t), client.ObjectKey{Name: crdName}, crd); err != nil {
+		t.Fatal(err)
+	}
+	return crd.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["spec"].Properties[field].Type
+}
+
+func TestAForeignCRDIsLeftUntouched(t *testing.T) {
+	startManager(t)
+	group := "foreign.test.operetta.dev"
+	foreign := &apiextensionsv1.CustomResourceDefinition{
+		ObjectMeta: metav1.ObjectMeta{Name: "things." + group},
+		Spec: apiextensionsv1.CustomResourceDefinitionSpec{
+			Group: group, Scope: apiextensionsv1.NamespaceScoped,
+			Names: apiextensionsv1.CustomResourceDefinitionNames{Plural: "things", Singular: "thing", Kind: "Thing", ListKind: "ThingList"},
+			Versions: []apiextensionsv1.CustomResourceDefinitionVersion{{Name: "v1", Served: true, Storage: true,
+				Schema: &apiextensionsv1.CustomResourceValidation{OpenAPIV3Schema: &apiextensionsv1.JSONSchemaProps{Type: "object", XPreserveUnknownFields: ptrTrue()}}}},
+		},
+	}
+	if err := k8s.Create(ctx(t), foreign); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, func() error {
+		crd := &apiextensionsv1.CustomResourceDefinition{}
+		if err := k8s.Get(ctx(t), client.ObjectKey{Name: foreign.Name}, crd); err != nil {
+			return err
+		}
+		for _, c := range crd.Status.Conditions {
+			if c.Type == apiextensionsv1.Established && c.Status == apiextensionsv1.ConditionTrue {
+				return nil
+			}
+		}
+		return fmt.Errorf("the foreign CRD is not established yet")
+	})
+	before := crdBytes(t, foreign.Name)
+	createFramework(t, framework("foreign", group, nil, []v1alpha1.Resource{configMap("config", "")}, []v1alpha1.Task{apply("config", "config")},
+		map[string]v1alpha1.Plan{"deploy": {Phases: []v1alpha1.Phase{{Name: "main", Steps: steps("config")}}}}))
+	cond := frameworkReady(t, "foreign", metav1.ConditionFalse)
+	if cond.Reason != "CRDConflict" {
+		t.Fatalf("reason %s: %s", cond.Reason, cond.Message)
+	}
+	mustContain(t, cond.Message, "CRD things."+group+" exists and was not created by operetta")
+	time.Sleep(time.Second)
+	if after := crdBytes(t, foreign.Name); after != before {
+		t.Fatalf("the foreign CRD changed:\nbefore %s\nafter  %s", before, after)
+	}
+}
+
+func crdBytes(t *testing.T, name string) string {
+	t.Helper()
+	crd := &apiextensionsv1.CustomResourceDefinition{}
+	if err := k8s.Get(ctx(t), client.ObjectKey{Name: name}, crd); err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(crd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func ptrTrue() *bool { b := true; return &b }
+
+func TestAFrameworkChangeRollsOutAtMostMaxConcurrentAtATime(t *testing.T) {
+	startManager(t)
+	ns := namespace(t, "rollout")
+	group := "rollout.test.operetta.dev"
+	gvk := thingGVK(group)
+	fw := framework("rollout", group, nil, []v1alpha1.Resource{configMap("config", ""), gated("gate")},
+		[]v1alpha1.Task{apply("config", "config"), apply("gate", "gate")},
+		map[string]v1alpha1.Plan{
+			"deploy":  {Phases: []v1alpha1.Phase{{Name: "main", Steps: steps("config")}}},
+			"upgrade": {Phases: []v1alpha1.Phase{{Name: "main", Steps: steps("config", "gate")}}},
+		})
+	fw.Spec.Rollout.MaxConcurrent = 2
+	createFramework(t, fw)
+	frameworkReady(t, "rollout", metav1.ConditionTrue)
+	names := []string{"r1", "r2", "r3", "r4", "r5"}
+	for _, n := range names {
+		if err := k8s.Create(ctx(t), instance(gvk, ns, n, map[string]any{})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, n := range names {
+		waitForPlan(t, gvk, ns, n, "deploy", "COMPLETE")
+	}
+
+	if err := k8s.Get(ctx(t), client.ObjectKey{Name: "rollout"}, fw); err != nil {
+		t.Fatal(err)
+	}
+	fw.Spec.Resources[0].Template = runtime.RawExtension{Raw: []byte(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"${instance.metadata.name}-config"},"data":{"v":"${string(instance.spec.value)}","release":"2"}}`)}
+	if err := k8s.Update(ctx(t), fw); err != nil {
+		t.Fatal(err)
+	}
+	most, opened := 0, map[string]bool{}
+	eventually(t, 90*time.Second, func() error {
+		var running, done []string
+		for _, n := range names {
+			st := instanceStatus(t, gvk, ns, n)
+			switch up := st.Plans["upgrade"]; {
+			case up.Status == v1alpha1.Complete:
+				done = append(done, n)
+			case up.Status != "" && !up.Status.IsTerminal():
+				running = append(running, n)
+			}
+		}
+		if len(running) > most {
+			most = len(running)
+		}
+		if len(running) > 2 {
+			t.Fatalf("%d instances upgrade at once (%v), maxConcurrent is 2", len(running), running)
+		}
+		sort.Strings(running)
+		for _, n := range running {
+			if !opened[n] && exists(t, &corev1.ConfigMap{}, ns, n+"-gate") {
+				openGateOf(t, ns, n+"-gate")
+				opened[n] = true
+			}
+		}
+		if len(done) < len(names) {
+			return fmt.Errorf("upgraded %v, upgrading %v", done, running)
+		}
+		return nil
+	})
+	if most != 2 {
+		t.Fatalf("at most %d instances upgraded at once; the rollout should use its 2 places", most)
+	}
+	eventually(t, 30*time.Second, func() error {
+		fw := &v1alpha1.Framework{}
+		if err := k8s.Get(ctx(t), client.ObjectKey{Name: "rollout"}, fw); err != nil {
+			return err
+		}
+		if r := fw.Status.Rollout; r == nil || r.Generation != 2 || r.Updated != 5 || r.Total != 5 {
+			return fmt.Errorf("rollout status %+v, want generation 2, 5/5", fw.Status.Rollout)
+		}
+		return nil
+	})
+}
