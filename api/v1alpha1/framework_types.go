@@ -76,6 +76,13 @@ type FrameworkSpec struct {
 	// +optional
 	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
 
+	// Status projects values onto every instance's status: field name →
+	// "${expr}" over instance and resources.<id>. The field's type in the
+	// generated schema is the expression's type; it is recomputed on every
+	// reconcile.
+	// +optional
+	Status map[string]string `json:"status,omitempty"`
+
 	// PrinterColumns are added to the generated kind's `kubectl get` output,
 	// after operetta's own Ready, Plan and Status columns.
 	// +optional

@@ -107,6 +107,13 @@ func (in *FrameworkSpec) DeepCopyInto(out *FrameworkSpec) {
 		}
 	}
 	out.Rollout = in.Rollout
+	if in.Status != nil {
+		in, out := &in.Status, &out.Status
+		*out = make(map[string]string, len(*in))
+		for key, val := range *in {
+			(*out)[key] = val
+		}
+	}
 	if in.PrinterColumns != nil {
 		in, out := &in.PrinterColumns, &out.PrinterColumns
 		*out = make([]PrinterColumn, len(*in))

@@ -35,6 +35,8 @@ type Framework struct {
 	Parameters []string
 	// Triggers say which plan each parameter's change runs.
 	Triggers plans.Triggers
+	// Projections are the status fields the Framework projects, by name.
+	Projections []Projection
 	// MaxConcurrent instances may run the plan a Framework change triggers.
 	MaxConcurrent int
 }
@@ -45,6 +47,15 @@ type Resource struct {
 	GVK       schema.GroupVersionKind
 	Template  *expr.Template
 	ReadyWhen *expr.Program // nil: health comes from kstatus
+}
+
+// Projection is a compiled status projection.
+type Projection struct {
+	Name     string
+	Template *expr.Template
+	// UsesResources says whether it reads children, which then have to be
+	// read to compute it.
+	UsesResources bool
 }
 
 // Task is a compiled task.
@@ -99,6 +110,13 @@ func Compile(fw *v1alpha1.Framework) (*Framework, field.ErrorList) {
 	errs = append(errs, compileResources(fw.Spec.Resources, env, out, spec.Child("resources"))...)
 	errs = append(errs, compileTasks(fw.Spec.Tasks, env, out, spec.Child("tasks"))...)
 	errs = append(errs, checkPlans(fw.Spec.Plans, out, spec.Child("plans"))...)
+	fields, perrs := compileProjections(fw.Spec.Status, env, out, spec.Child("status"))
+	errs = append(errs, perrs...)
+	if len(errs) == 0 && len(fields) > 0 {
+		var serrs field.ErrorList
+		crd, serrs = crdgen.WithStatusFields(crd, fw, fields)
+		errs = append(errs, serrs...)
+	}
 	if len(errs) > 0 {
 		return nil, errs
 	}
@@ -243,6 +261,35 @@ func compileResource(r v1alpha1.Resource, env *expr.Env, path *field.Path) (*Res
 		res.ReadyWhen = prg
 	}
 	return res, errs
+}
+
+func compileProjections(status map[string]string, env *expr.Env, out *Framework, path *field.Path) (map[string]apiextensionsv1.JSONSchemaProps, field.ErrorList) {
+	names := make([]string, 0, len(status))
+	for name := range status {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var errs field.ErrorList
+	fields := map[string]apiextensionsv1.JSONSchemaProps{}
+	for _, name := range names {
+		p := path.Key(name)
+		switch {
+		case !identifier.MatchString(name):
+			errs = append(errs, field.Invalid(p, name, "must be a CEL identifier: letters, digits and _, not starting with a digit"))
+			continue
+		case crdgen.ReservedStatusFields[name]:
+			errs = append(errs, field.Invalid(p, name, "is a status field operetta writes itself; choose another name"))
+			continue
+		}
+		tpl, schema, perrs := env.CompileValue(status[name], p)
+		if len(perrs) > 0 {
+			errs = append(errs, expressionErrors(perrs)...)
+			continue
+		}
+		fields[name] = schema
+		out.Projections = append(out.Projections, Projection{Name: name, Template: tpl, UsesResources: strings.Contains(status[name], "resources")})
+	}
+	return fields, errs
 }
 
 var taskKinds = []string{

@@ -170,6 +170,12 @@ func TestCompileRefusesInvalidFrameworks(t *testing.T) {
 		{"default that breaks a bound, from the CRD validation", func(fw *v1alpha1.Framework) {
 			fw.Spec.Parameters[0].Default = &apiextensionsv1.JSON{Raw: []byte("9")}
 		}, "spec.parameters[0].default: Invalid value: 9"},
+		{"projection over a reserved status field", func(fw *v1alpha1.Framework) {
+			fw.Spec.Status = map[string]string{"conditions": "${instance.metadata.name}"}
+		}, `spec.status[conditions]: Invalid value: "conditions": is a status field operetta writes itself`},
+		{"projection with a type error", func(fw *v1alpha1.Framework) {
+			fw.Spec.Status = map[string]string{"next": "${instance.spec.replicas + '1'}"}
+		}, `spec.status[next]: Invalid value: "${instance.spec.replicas + '1'}": ERROR: <input>:1:24: found no matching overload`},
 		{"group without a dot", func(fw *v1alpha1.Framework) {
 			fw.Spec.Names.Group = "apps"
 		}, `spec.names.group: Invalid value: "apps": must be a DNS subdomain with at least one dot`},

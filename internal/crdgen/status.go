@@ -2,6 +2,9 @@ package crdgen
 
 import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"operetta.dev/operetta/api/v1alpha1"
 )
 
 // statusSchema is the schema of v1alpha1.InstanceStatus, the status every
@@ -98,3 +101,26 @@ func ptrSchema(s apiextensionsv1.JSONSchemaProps) *apiextensionsv1.JSONSchemaPro
 func ptrString(s string) *string                                                   { return &s }
 func ptrInt(i int64) *int64                                                        { return &i }
 func ptrFloat(f float64) *float64                                                  { return &f }
+
+// ReservedStatusFields are the status fields operetta writes itself; a
+// projection may not use their names.
+var ReservedStatusFields = map[string]bool{
+	"observedGeneration": true, "conditions": true, "activePlan": true, "activePlanStatus": true,
+	"planQueue": true, "plans": true, "parameterDigests": true, "frameworkGeneration": true,
+	"inventory": true, "lastRunPlan": true,
+}
+
+// WithStatusFields adds projected fields to crd's status schema and checks the
+// result with the API server's validation again.
+func WithStatusFields(crd *apiextensionsv1.CustomResourceDefinition, fw *v1alpha1.Framework, fields map[string]apiextensionsv1.JSONSchemaProps) (*apiextensionsv1.CustomResourceDefinition, field.ErrorList) {
+	out := crd.DeepCopy()
+	status := out.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["status"]
+	for name, schema := range fields {
+		status.Properties[name] = schema
+	}
+	out.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["status"] = status
+	if errs := validate(out, fw); len(errs) > 0 {
+		return nil, errs
+	}
+	return out, nil
+}

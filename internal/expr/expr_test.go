@@ -193,3 +193,30 @@ func TestTypedInstance(t *testing.T) {
 		t.Fatalf("errors %v, want an undefined field", errs)
 	}
 }
+
+func TestCompileValueTypesTheField(t *testing.T) {
+	spec := &apiextensionsv1.JSONSchemaProps{Type: "object", Properties: map[string]apiextensionsv1.JSONSchemaProps{
+		"replicas": {Type: "integer"}, "name": {Type: "string"}, "ratio": {Type: "number"}, "on": {Type: "boolean"},
+		"zones": {Type: "array", Items: &apiextensionsv1.JSONSchemaPropsOrArray{Schema: &apiextensionsv1.JSONSchemaProps{Type: "string"}}},
+	}}
+	env, err := NewEnv(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for src, want := range map[string]string{
+		"${instance.spec.replicas * 2}":         "integer",
+		"${instance.spec.ratio}":                "number",
+		"${instance.spec.on}":                   "boolean",
+		"${instance.spec.name}:2181":            "string",
+		"${instance.spec.zones}":                "array",
+		"${resources.sts.status.readyReplicas}": "",
+	} {
+		_, schema, errs := env.CompileValue(src, field.NewPath("spec", "status"))
+		if len(errs) > 0 {
+			t.Fatalf("%s: %v", src, errs)
+		}
+		if schema.Type != want {
+			t.Errorf("%s: type %q, want %q", src, schema.Type, want)
+		}
+	}
+}

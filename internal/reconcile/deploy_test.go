@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -99,6 +100,29 @@ func TestDeployPlanCompletes(t *testing.T) {
 		if meta.FindStatusCondition(st.Conditions, "Reconciling") != nil || meta.FindStatusCondition(st.Conditions, "Stalled") != nil {
 			t.Fatalf("conditions %+v: a complete plan is neither reconciling nor stalled", st.Conditions)
 		}
+	})
+
+	t.Run("status projections are typed and current", func(t *testing.T) {
+		crd := &apiextensionsv1.CustomResourceDefinition{}
+		if err := k8s.Get(ctx(t), client.ObjectKey{Name: "zookeepers." + zkGVK.Group}, crd); err != nil {
+			t.Fatal(err)
+		}
+		status := crd.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["status"]
+		if typ := status.Properties["connectionString"].Type; typ != "string" {
+			t.Fatalf("connectionString has schema type %q", typ)
+		}
+		eventually(t, 30*time.Second, func() error {
+			u, err := get(t, zkGVK, ns, "zk")
+			if err != nil {
+				return err
+			}
+			conn, _, _ := unstructured.NestedString(u.Object, "status", "connectionString")
+			ready, _, _ := unstructured.NestedInt64(u.Object, "status", "readyServers")
+			if conn != "zk-0.zk-hs:2181,zk-1.zk-hs:2181,zk-2.zk-hs:2181" || ready != 3 {
+				return fmt.Errorf("connectionString %q readyServers %d", conn, ready)
+			}
+			return nil
+		})
 	})
 
 	t.Run("children carry owner references and labels", func(t *testing.T) {

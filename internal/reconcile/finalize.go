@@ -60,7 +60,8 @@ func (r *instanceReconciler) finalize(ctx context.Context, fw *compile.Framework
 	}
 	r.advance(ctx, fw, instance, &st)
 	plans.SetConditions(&st, instance.GetGeneration())
-	if err := patchStatus(ctx, r.client, instance, old, st); err != nil {
+	projected := readProjected(instance, fw.Projections)
+	if err := patchStatus(ctx, r.client, instance, old, st, projected, projected); err != nil {
 		return retryOrFail(err)
 	}
 	announce(ctx, r.recorder, fw.Name, instance, old, st)

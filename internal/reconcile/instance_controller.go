@@ -70,8 +70,10 @@ func (r *instanceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		return ctrl.Result{}, err
 	}
 	plans.SetConditions(&st, instance.GetGeneration())
+	oldProjected := readProjected(instance, fw.Projections)
+	projected := r.project(ctx, fw, instance, &st)
 
-	if err := patchStatus(ctx, r.client, instance, old, st); err != nil {
+	if err := patchStatus(ctx, r.client, instance, old, st, oldProjected, projected); err != nil {
 		return retryOrFail(err)
 	}
 	announce(ctx, r.recorder, fw.Name, instance, old, st)
@@ -142,6 +144,35 @@ func (r *instanceReconciler) advance(ctx context.Context, fw *compile.Framework,
 		}
 		plans.Schedule(st, nil, r.startPlan(fw))
 	}
+}
+
+// project computes the Framework's status projections. One that cannot be
+// computed now (a child without the field yet, say) is left out.
+func (r *instanceReconciler) project(ctx context.Context, fw *compile.Framework, instance *unstructured.Unstructured, st *v1alpha1.InstanceStatus) map[string]any {
+	out := map[string]any{}
+	if len(fw.Projections) == 0 {
+		return out
+	}
+	run := newStepRun(ctx, r.client, fw, instance, st)
+	for _, p := range fw.Projections {
+		if p.UsesResources {
+			if err := run.observeInventory(); err != nil {
+				ctrl.LoggerFrom(ctx).V(1).Info("reading children for status projections", "error", err.Error())
+			}
+			break
+		}
+	}
+	for _, p := range fw.Projections {
+		v, err := p.Template.Render(run.vars)
+		if err != nil {
+			ctrl.LoggerFrom(ctx).V(1).Info("status projection not computed", "field", p.Name, "error", err.Error())
+			continue
+		}
+		if v != nil {
+			out[p.Name] = v
+		}
+	}
+	return out
 }
 
 // resultFor says when to look again: soon while a plan waits for children,

@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"operetta.dev/operetta/api/v1alpha1"
+	"operetta.dev/operetta/internal/compile"
 )
 
 // readStatus decodes an instance's status. A status the controller cannot
@@ -25,6 +26,18 @@ func readStatus(u *unstructured.Unstructured) v1alpha1.InstanceStatus {
 	return st
 }
 
+// readProjected returns the projected fields of an instance's status.
+func readProjected(u *unstructured.Unstructured, projections []compile.Projection) map[string]any {
+	status, _ := u.Object["status"].(map[string]any)
+	out := map[string]any{}
+	for _, p := range projections {
+		if v, ok := status[p.Name]; ok && v != nil {
+			out[p.Name] = v
+		}
+	}
+	return out
+}
+
 // patchStatus writes st as u's status if it differs from old, with a merge
 // patch computed against what was read, so fields that were cleared are
 // removed too. A reconcile that changed nothing sends nothing.
@@ -32,13 +45,16 @@ func readStatus(u *unstructured.Unstructured) v1alpha1.InstanceStatus {
 // The patch carries u's resourceVersion: a reconcile that worked from a stale
 // cache (its own last write not seen yet) must not act on what it saw, such as
 // triggering a plan again, so its write conflicts and is retried.
-func patchStatus(ctx context.Context, c client.Client, u *unstructured.Unstructured, old, st v1alpha1.InstanceStatus) error {
-	if equality.Semantic.DeepEqual(old, st) {
+func patchStatus(ctx context.Context, c client.Client, u *unstructured.Unstructured, old, st v1alpha1.InstanceStatus, oldProjected, projected map[string]any) error {
+	if equality.Semantic.DeepEqual(old, st) && equality.Semantic.DeepEqual(oldProjected, projected) {
 		return nil
 	}
 	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&st)
 	if err != nil {
 		return fmt.Errorf("encoding status: %w", err)
+	}
+	for k, v := range projected {
+		m[k] = v
 	}
 	orig := u.DeepCopy()
 	u.Object["status"] = m
