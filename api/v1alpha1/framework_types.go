@@ -63,6 +63,21 @@ type FrameworkSpec struct {
 	// "update" runs when a parameter changes (deploy if there is no update).
 	Plans map[string]Plan `json:"plans"`
 
+	// ServiceAccountName, if set, is the account every child of every
+	// instance is applied, read and deleted as (impersonation): the Framework
+	// can do no more than that account may.
+	// +optional
+	ServiceAccountName string `json:"serviceAccountName,omitempty"`
+
+	// ServiceAccountNamespace is the namespace of ServiceAccountName.
+	// +optional
+	ServiceAccountNamespace string `json:"serviceAccountNamespace,omitempty"`
+
+	// Allow widens where templates may create objects. By default they may
+	// create only namespaced objects, in the instance's own namespace.
+	// +optional
+	Allow Allow `json:"allow,omitempty"`
+
 	// Rollout bounds how a Framework change reaches existing instances.
 	// +optional
 	Rollout Rollout `json:"rollout,omitempty"`
@@ -87,6 +102,19 @@ type FrameworkSpec struct {
 	// after operetta's own Ready, Plan and Status columns.
 	// +optional
 	PrinterColumns []PrinterColumn `json:"printerColumns,omitempty"`
+}
+
+// Allow lists what templates may create beyond namespaced objects in the
+// instance's namespace.
+type Allow struct {
+	// Namespaces, besides the instance's, that templates may name in
+	// metadata.namespace.
+	// +optional
+	Namespaces []string `json:"namespaces,omitempty"`
+
+	// ClusterScoped kinds templates may create.
+	// +optional
+	ClusterScoped []metav1.GroupKind `json:"clusterScoped,omitempty"`
 }
 
 // Rollout bounds how many instances run the plan a Framework change

@@ -142,6 +142,13 @@ type InventoryItem struct {
 	APIVersion string `json:"apiVersion"`
 	Kind       string `json:"kind"`
 	Name       string `json:"name"`
+	// Namespace, if not the instance's; "" for the instance's own or for a
+	// cluster-scoped object (see Cluster).
+	// +optional
+	Namespace string `json:"namespace,omitempty"`
+	// Cluster is true for a cluster-scoped object.
+	// +optional
+	Cluster bool `json:"cluster,omitempty"`
 	// Generation of the child after operetta last applied it (its
 	// resourceVersion for kinds without a generation): a different one means
 	// someone else changed it.

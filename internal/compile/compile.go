@@ -8,6 +8,7 @@ import (
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -37,6 +38,11 @@ type Framework struct {
 	Triggers plans.Triggers
 	// Projections are the status fields the Framework projects, by name.
 	Projections []Projection
+	// Allow is where templates may create objects beyond the instance's
+	// namespace.
+	Allow v1alpha1.Allow
+	// ServiceAccount children are applied as; empty for the manager's own.
+	ServiceAccount types.NamespacedName
 	// MaxConcurrent instances may run the plan a Framework change triggers.
 	MaxConcurrent int
 }
@@ -47,6 +53,37 @@ type Resource struct {
 	GVK       schema.GroupVersionKind
 	Template  *expr.Template
 	ReadyWhen *expr.Program // nil: health comes from kstatus
+}
+
+// AllowsNamespace says whether templates may create objects in ns, given the
+// instance's namespace.
+func (f *Framework) AllowsNamespace(ns, instanceNS string) bool {
+	if ns == instanceNS {
+		return true
+	}
+	for _, n := range f.Allow.Namespaces {
+		if n == ns {
+			return true
+		}
+	}
+	return false
+}
+
+// AllowsClusterScoped says whether templates may create cluster-scoped
+// objects of gk.
+func (f *Framework) AllowsClusterScoped(gk schema.GroupKind) bool {
+	for _, a := range f.Allow.ClusterScoped {
+		if a.Group == gk.Group && a.Kind == gk.Kind {
+			return true
+		}
+	}
+	return false
+}
+
+// ReachesOutside says whether its instances may have children that owner
+// references cannot clean up: in other namespaces, or cluster-scoped.
+func (f *Framework) ReachesOutside() bool {
+	return len(f.Allow.Namespaces) > 0 || len(f.Allow.ClusterScoped) > 0
 }
 
 // Projection is a compiled status projection.
@@ -92,6 +129,9 @@ func Compile(fw *v1alpha1.Framework) (*Framework, field.ErrorList) {
 	var errs field.ErrorList
 	errs = append(errs, checkNames(fw.Spec.Names, spec.Child("names"))...)
 	errs = append(errs, checkParameters(fw.Spec.Parameters, fw.Spec.Plans, spec.Child("parameters"))...)
+	if (fw.Spec.ServiceAccountName == "") != (fw.Spec.ServiceAccountNamespace == "") {
+		errs = append(errs, field.Required(spec.Child("serviceAccountNamespace"), "serviceAccountName and serviceAccountNamespace go together"))
+	}
 	var crd *apiextensionsv1.CustomResourceDefinition
 	var specSchema *apiextensionsv1.JSONSchemaProps
 	if len(errs) == 0 {
@@ -131,6 +171,8 @@ func Compile(fw *v1alpha1.Framework) (*Framework, field.ErrorList) {
 		out.ChildKinds = append(out.ChildKinds, k)
 	}
 	sort.Slice(out.ChildKinds, func(i, j int) bool { return out.ChildKinds[i].String() < out.ChildKinds[j].String() })
+	out.Allow = *fw.Spec.Allow.DeepCopy()
+	out.ServiceAccount = types.NamespacedName{Namespace: fw.Spec.ServiceAccountNamespace, Name: fw.Spec.ServiceAccountName}
 	out.MaxConcurrent = int(fw.Spec.Rollout.MaxConcurrent)
 	if out.MaxConcurrent < 1 {
 		out.MaxConcurrent = defaultMaxConcurrent

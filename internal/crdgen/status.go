@@ -63,6 +63,7 @@ func statusSchema() apiextensionsv1.JSONSchemaProps {
 				Required: []string{"id", "apiVersion", "kind", "name"},
 				Properties: map[string]apiextensionsv1.JSONSchemaProps{
 					"id": str, "apiVersion": str, "kind": str, "name": str, "observed": str,
+					"namespace": str, "cluster": {Type: "boolean"},
 				},
 			}}},
 			"plans": {

@@ -25,22 +25,26 @@ func (r *stepRun) render(id string) (*unstructured.Unstructured, error) {
 	return obj, nil
 }
 
-// own puts obj in the instance's namespace with operetta's labels and the
-// instance as its controller. Templates may create only namespaced objects in
-// the instance's namespace.
+// own puts obj where it belongs, with operetta's labels and, in the
+// instance's namespace, the instance as its controller. By default templates
+// may create only namespaced objects in the instance's namespace; the
+// Framework's allow list widens that.
 func (r *stepRun) own(id string, obj *unstructured.Unstructured) error {
 	namespaced, err := r.client.IsObjectNamespaced(obj)
 	if err != nil {
 		return terminal("resource %s: %s is not served by the API server: %w", id, obj.GroupVersionKind(), err)
 	}
-	if !namespaced {
-		return terminal("resource %s: %s is cluster-scoped; templates may create only namespaced objects in the instance's namespace", id, obj.GetKind())
-	}
 	ns := r.instance.GetNamespace()
-	if obj.GetNamespace() != "" && obj.GetNamespace() != ns {
-		return terminal("resource %s: namespace %q is not the instance's namespace %q", id, obj.GetNamespace(), ns)
+	switch {
+	case !namespaced && !r.fw.AllowsClusterScoped(obj.GroupVersionKind().GroupKind()):
+		return terminal("resource %s: %s is cluster-scoped; templates may create only namespaced objects unless the Framework lists the kind in spec.allow.clusterScoped", id, obj.GetKind())
+	case !namespaced:
+		obj.SetNamespace("")
+	case obj.GetNamespace() == "":
+		obj.SetNamespace(ns)
+	case !r.fw.AllowsNamespace(obj.GetNamespace(), ns):
+		return terminal("resource %s: namespace %q is not the instance's namespace %q and not in the Framework's spec.allow.namespaces", id, obj.GetNamespace(), ns)
 	}
-	obj.SetNamespace(ns)
 	labels := obj.GetLabels()
 	if labels == nil {
 		labels = map[string]string{}
@@ -48,8 +52,11 @@ func (r *stepRun) own(id string, obj *unstructured.Unstructured) error {
 	labels[v1alpha1.LabelManagedBy] = v1alpha1.ManagedByValue
 	labels[v1alpha1.LabelFramework] = r.fw.Name
 	labels[v1alpha1.LabelInstance] = r.instance.GetName()
+	labels[v1alpha1.LabelInstanceNS] = ns
 	obj.SetLabels(labels)
-	obj.SetOwnerReferences([]metav1.OwnerReference{*metav1.NewControllerRef(r.instance, r.instance.GroupVersionKind())})
+	if obj.GetNamespace() == ns {
+		obj.SetOwnerReferences([]metav1.OwnerReference{*metav1.NewControllerRef(r.instance, r.instance.GroupVersionKind())})
+	}
 	return nil
 }
 
@@ -91,8 +98,14 @@ func (r *stepRun) health(id string, obj *unstructured.Unstructured) (bool, strin
 // now, so a later change by someone else shows.
 func (r *stepRun) remember(id string, obj *unstructured.Unstructured) {
 	item := v1alpha1.InventoryItem{ID: id, APIVersion: obj.GetAPIVersion(), Kind: obj.GetKind(), Name: obj.GetName(), Observed: observedVersion(obj)}
+	switch ns := obj.GetNamespace(); {
+	case ns == "":
+		item.Cluster = true
+	case ns != r.instance.GetNamespace():
+		item.Namespace = ns
+	}
 	for i, it := range r.status.Inventory {
-		if it.APIVersion == item.APIVersion && it.Kind == item.Kind && it.Name == item.Name {
+		if sameObject(it, item) {
 			r.status.Inventory[i] = item
 			return
 		}
@@ -100,11 +113,15 @@ func (r *stepRun) remember(id string, obj *unstructured.Unstructured) {
 	r.status.Inventory = append(r.status.Inventory, item)
 }
 
+func sameObject(a, b v1alpha1.InventoryItem) bool {
+	return a.APIVersion == b.APIVersion && a.Kind == b.Kind && a.Name == b.Name && a.Namespace == b.Namespace && a.Cluster == b.Cluster
+}
+
 // forget removes a deleted child from the inventory.
-func (r *stepRun) forget(apiVersion, kind, name string) {
+func (r *stepRun) forget(gone v1alpha1.InventoryItem) {
 	kept := r.status.Inventory[:0]
 	for _, it := range r.status.Inventory {
-		if it.APIVersion != apiVersion || it.Kind != kind || it.Name != name {
+		if !sameObject(it, gone) {
 			kept = append(kept, it)
 		}
 	}
@@ -122,4 +139,32 @@ func observedVersion(obj metav1.Object) string {
 		return "g" + strconv.FormatInt(g, 10)
 	}
 	return "rv" + obj.GetResourceVersion()
+}
+
+// itemOf is the inventory entry of an object, without what it looks like.
+func (r *stepRun) itemOf(obj *unstructured.Unstructured) v1alpha1.InventoryItem {
+	item := v1alpha1.InventoryItem{APIVersion: obj.GetAPIVersion(), Kind: obj.GetKind(), Name: obj.GetName()}
+	switch ns := obj.GetNamespace(); {
+	case ns == "":
+		item.Cluster = true
+	case ns != r.instance.GetNamespace():
+		item.Namespace = ns
+	}
+	return item
+}
+
+// objectOf is the object an inventory entry names, for reading or deleting.
+func (r *stepRun) objectOf(item v1alpha1.InventoryItem) *unstructured.Unstructured {
+	u := &unstructured.Unstructured{}
+	u.SetAPIVersion(item.APIVersion)
+	u.SetKind(item.Kind)
+	u.SetName(item.Name)
+	switch {
+	case item.Cluster:
+	case item.Namespace != "":
+		u.SetNamespace(item.Namespace)
+	default:
+		u.SetNamespace(r.instance.GetNamespace())
+	}
+	return u
 }

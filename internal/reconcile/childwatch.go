@@ -125,7 +125,11 @@ func (w *childWatcher) dispatch(obj any) {
 	if l[v1alpha1.LabelFramework] == "" || l[v1alpha1.LabelInstance] == "" {
 		return
 	}
-	w.enqueue(l[v1alpha1.LabelFramework], types.NamespacedName{Namespace: o.GetNamespace(), Name: l[v1alpha1.LabelInstance]})
+	ns := l[v1alpha1.LabelInstanceNS] // children outside the instance's namespace
+	if ns == "" {
+		ns = o.GetNamespace()
+	}
+	w.enqueue(l[v1alpha1.LabelFramework], types.NamespacedName{Namespace: ns, Name: l[v1alpha1.LabelInstance]})
 }
 
 // observed returns what a child looks like now, from the cache: its observed

@@ -21,6 +21,7 @@ import (
 // when the Framework has none (any more).
 func (r *instanceReconciler) ensureFinalizer(ctx context.Context, fw *compile.Framework, instance *unstructured.Unstructured) error {
 	_, wants := fw.Plans[v1alpha1.PlanCleanup]
+	wants = wants || fw.ReachesOutside()
 	has := controllerutil.ContainsFinalizer(instance, v1alpha1.FinalizerCleanup)
 	switch {
 	case wants && !has && instance.GetDeletionTimestamp() == nil:
@@ -53,22 +54,57 @@ func (r *instanceReconciler) finalize(ctx context.Context, fw *compile.Framework
 		ctrl.LoggerFrom(ctx).Info("cleanup skipped by annotation", "annotation", v1alpha1.AnnotationSkipCleanup)
 		return release()
 	}
-	if st.ActivePlan != v1alpha1.PlanCleanup {
-		st.PlanQueue = nil
-		st.Plans[v1alpha1.PlanCleanup] = plans.Start(fw.Plans[v1alpha1.PlanCleanup], uuid.NewUUID(), r.now())
-		st.ActivePlan = v1alpha1.PlanCleanup
+	if _, hasCleanup := fw.Plans[v1alpha1.PlanCleanup]; hasCleanup {
+		if st.ActivePlan != v1alpha1.PlanCleanup {
+			st.PlanQueue = nil
+			st.Plans[v1alpha1.PlanCleanup] = plans.Start(fw.Plans[v1alpha1.PlanCleanup], uuid.NewUUID(), r.now())
+			st.ActivePlan = v1alpha1.PlanCleanup
+		}
+		r.advance(ctx, fw, instance, &st)
+		plans.SetConditions(&st, instance.GetGeneration())
 	}
-	r.advance(ctx, fw, instance, &st)
-	plans.SetConditions(&st, instance.GetGeneration())
+	cleaned := st.ActivePlan != v1alpha1.PlanCleanup || st.ActivePlanStatus == v1alpha1.Complete
+	outsideGone := true
+	if cleaned {
+		var err error
+		if outsideGone, err = r.deleteOutside(ctx, fw, instance, &st); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
 	projected := readProjected(instance, fw.Projections)
 	if err := patchStatus(ctx, r.client, instance, old, st, projected, projected); err != nil {
 		return retryOrFail(err)
 	}
 	announce(ctx, r.recorder, fw.Name, instance, old, st)
-	if st.ActivePlanStatus == v1alpha1.Complete {
+	if cleaned && outsideGone {
 		return release()
 	}
+	if cleaned {
+		return ctrl.Result{RequeueAfter: pollInterval}, nil
+	}
 	return resultFor(st), nil
+}
+
+// deleteOutside deletes the children no owner reference covers (in other
+// namespaces, or cluster-scoped) and reports whether all of them are gone.
+func (r *instanceReconciler) deleteOutside(ctx context.Context, fw *compile.Framework, instance *unstructured.Unstructured, st *v1alpha1.InstanceStatus) (bool, error) {
+	run := newStepRun(ctx, r.childClient(), r.client, fw, instance, st)
+	all := true
+	for _, item := range append([]v1alpha1.InventoryItem(nil), st.Inventory...) {
+		if item.Namespace == "" && !item.Cluster {
+			continue // the garbage collector follows the owner reference
+		}
+		gone, err := run.deleteObject(run.objectOf(item))
+		if err != nil {
+			return false, err
+		}
+		if gone {
+			run.forget(item)
+		} else {
+			all = false
+		}
+	}
+	return all, nil
 }
 
 // patchFinalizers changes an instance's finalizers with an optimistic lock,

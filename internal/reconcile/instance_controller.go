@@ -26,14 +26,17 @@ const pollInterval = 2 * time.Second
 // instanceReconciler drives the instances of one generated kind through the
 // Framework's plans. The Framework it runs can be swapped while it runs.
 type instanceReconciler struct {
-	gvk       schema.GroupVersionKind
-	reader    client.Reader // the loop's informer cache
-	client    client.Client
-	children  *childWatcher
-	rollout   *rollout
-	recorder  recorder.EventRecorder
-	framework *atomic.Pointer[compile.Framework]
-	now       func() time.Time
+	gvk    schema.GroupVersionKind
+	reader client.Reader // the loop's informer cache
+	client client.Client // the manager's: instances and Frameworks
+	// childClient handles children, as the Framework's service account if
+	// it names one.
+	childClient func() client.Client
+	children    *childWatcher
+	rollout     *rollout
+	recorder    recorder.EventRecorder
+	framework   *atomic.Pointer[compile.Framework]
+	now         func() time.Time
 }
 
 func (r *instanceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
@@ -126,7 +129,7 @@ func (r *instanceReconciler) startPlan(fw *compile.Framework) func(string) v1alp
 // advance runs the active plan as far as it goes now, and the queued plans
 // after it when it completes.
 func (r *instanceReconciler) advance(ctx context.Context, fw *compile.Framework, instance *unstructured.Unstructured, st *v1alpha1.InstanceStatus) {
-	run := newStepRun(ctx, r.client, fw, instance, st)
+	run := newStepRun(ctx, r.childClient(), r.client, fw, instance, st)
 	for range len(fw.Plans) + 1 { // each plan at most once per reconcile
 		spec, ok := fw.Plans[st.ActivePlan]
 		before := st.Plans[st.ActivePlan]
@@ -153,7 +156,7 @@ func (r *instanceReconciler) project(ctx context.Context, fw *compile.Framework,
 	if len(fw.Projections) == 0 {
 		return out
 	}
-	run := newStepRun(ctx, r.client, fw, instance, st)
+	run := newStepRun(ctx, r.childClient(), r.client, fw, instance, st)
 	for _, p := range fw.Projections {
 		if p.UsesResources {
 			if err := run.observeInventory(); err != nil {

@@ -24,7 +24,7 @@ func (r *stepRun) childInstance(t *compile.Task) plans.Outcome {
 		waiting.Timeout = t.Timeout.Duration
 	}
 	fw := &v1alpha1.Framework{}
-	if err := r.client.Get(r.ctx, client.ObjectKey{Name: t.Framework}, fw); err != nil {
+	if err := r.managers.Get(r.ctx, client.ObjectKey{Name: t.Framework}, fw); err != nil {
 		if apierrors.IsNotFound(err) {
 			waiting.Message = fmt.Sprintf("waiting for Framework %s to exist", t.Framework)
 			return waiting

@@ -22,7 +22,7 @@ func (r *instanceReconciler) maintain(ctx context.Context, fw *compile.Framework
 	if st.ActivePlanStatus != v1alpha1.Complete || len(st.PlanQueue) > 0 {
 		return nil
 	}
-	run := newStepRun(ctx, r.client, fw, instance, st)
+	run := newStepRun(ctx, r.childClient(), r.client, fw, instance, st)
 	for _, item := range append([]v1alpha1.InventoryItem(nil), st.Inventory...) {
 		res, rendered := fw.Resources[item.ID]
 		if _, isTask := fw.Tasks[item.ID]; !rendered && !isTask {
@@ -35,7 +35,7 @@ func (r *instanceReconciler) maintain(ctx context.Context, fw *compile.Framework
 			continue // a child instance: its own loop keeps it
 		}
 		gvk := schema.FromAPIVersionAndKind(item.APIVersion, item.Kind)
-		now, err := r.children.observed(ctx, gvk, client.ObjectKey{Namespace: instance.GetNamespace(), Name: item.Name})
+		now, err := r.children.observed(ctx, gvk, client.ObjectKeyFromObject(run.objectOf(item)))
 		if err != nil {
 			return fmt.Errorf("reading %s %s: %w", item.Kind, item.Name, err)
 		}
@@ -52,18 +52,13 @@ func (r *instanceReconciler) maintain(ctx context.Context, fw *compile.Framework
 
 // prune deletes a child whose template was removed from the Framework.
 func (r *instanceReconciler) prune(ctx context.Context, run *stepRun, item v1alpha1.InventoryItem) error {
-	obj := &unstructured.Unstructured{}
-	obj.SetAPIVersion(item.APIVersion)
-	obj.SetKind(item.Kind)
-	obj.SetNamespace(run.instance.GetNamespace())
-	obj.SetName(item.Name)
-	gone, err := run.deleteObject(obj)
+	gone, err := run.deleteObject(run.objectOf(item))
 	if err != nil {
 		return err
 	}
 	if gone {
 		ctrl.LoggerFrom(ctx).Info("pruned child no longer rendered", "child", item.Kind+"/"+item.Name)
-		run.forget(item.APIVersion, item.Kind, item.Name)
+		run.forget(item)
 	}
 	return nil
 }

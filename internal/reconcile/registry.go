@@ -10,9 +10,12 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -42,6 +45,9 @@ var errNotLeading = errors.New("the loop registry is not running yet: waiting fo
 type Registry struct {
 	cache    cache.Cache
 	client   client.Client
+	config   *rest.Config
+	scheme   *runtime.Scheme
+	mapper   meta.RESTMapper
 	log      logr.Logger
 	workers  int
 	children *childWatcher
@@ -54,13 +60,20 @@ type Registry struct {
 
 // loop is one running controller for one generated kind.
 type loop struct {
-	gvk       schema.GroupVersionKind
-	rollout   rollout
-	framework atomic.Pointer[compile.Framework]
-	queue     atomic.Pointer[workqueue.TypedRateLimitingInterface[reconcile.Request]]
-	cancel    context.CancelFunc
-	done      chan struct{}
+	gvk     schema.GroupVersionKind
+	rollout rollout
+	// childClient applies, reads and deletes children: the manager's own, or
+	// one impersonating the Framework's service account.
+	childClient    atomic.Value // client.Client
+	serviceAccount types.NamespacedName
+	framework      atomic.Pointer[compile.Framework]
+	queue          atomic.Pointer[workqueue.TypedRateLimitingInterface[reconcile.Request]]
+	cancel         context.CancelFunc
+	done           chan struct{}
 }
+
+// client returns the client children are handled with.
+func (l *loop) client() client.Client { return l.childClient.Load().(client.Client) }
 
 // enqueue adds an instance to the loop's queue, once the loop has started.
 func (l *loop) enqueue(req reconcile.Request) {
@@ -110,6 +123,10 @@ func (r *Registry) Start(name string, fw *compile.Framework) error {
 	}
 	if l, ok := r.loops[name]; ok {
 		if l.gvk == fw.GVK {
+			if err := r.setChildClient(l, fw); err != nil {
+				r.mu.Unlock()
+				return err
+			}
 			previous := l.framework.Swap(fw)
 			r.mu.Unlock()
 			if err := r.children.watch(r.base, name, fw.ChildKinds); err != nil {
@@ -129,10 +146,13 @@ func (r *Registry) Start(name string, fw *compile.Framework) error {
 
 	l := &loop{gvk: fw.GVK, done: make(chan struct{})}
 	l.framework.Store(fw)
+	if err := r.setChildClient(l, fw); err != nil {
+		return err
+	}
 	log := r.log.WithValues("framework", name, "kind", fw.GVK.Kind)
 	c, err := controller.NewUnmanaged(fw.GVK.GroupKind().String(), controller.Options{
 		Reconciler: &instanceReconciler{
-			gvk: fw.GVK, reader: r.cache, client: r.client, children: r.children, recorder: r.recorder, rollout: &l.rollout,
+			gvk: fw.GVK, reader: r.cache, client: r.client, childClient: l.client, children: r.children, recorder: r.recorder, rollout: &l.rollout,
 			framework: &l.framework, now: time.Now,
 		},
 		MaxConcurrentReconciles: r.workers,
@@ -175,6 +195,27 @@ func (r *Registry) Start(name string, fw *compile.Framework) error {
 	r.loops[name] = l
 	metrics.RunningLoops.Set(float64(len(r.loops)))
 	log.Info("started loop")
+	return nil
+}
+
+// setChildClient gives the loop the client its Framework's children are
+// handled with, impersonating the Framework's service account if it names
+// one. Every request is then authorized as that account.
+func (r *Registry) setChildClient(l *loop, fw *compile.Framework) error {
+	if l.childClient.Load() != nil && l.serviceAccount == fw.ServiceAccount {
+		return nil
+	}
+	c := r.client
+	if fw.ServiceAccount.Name != "" {
+		cfg := rest.CopyConfig(r.config)
+		cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + fw.ServiceAccount.Namespace + ":" + fw.ServiceAccount.Name}
+		var err error
+		if c, err = client.New(cfg, client.Options{Scheme: r.scheme, Mapper: r.mapper}); err != nil {
+			return fmt.Errorf("a client impersonating %s: %w", fw.ServiceAccount, err)
+		}
+	}
+	l.childClient.Store(c)
+	l.serviceAccount = fw.ServiceAccount
 	return nil
 }
 

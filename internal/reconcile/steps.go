@@ -22,16 +22,17 @@ import (
 // health is read from what the API server returns.
 type stepRun struct {
 	ctx      context.Context
-	client   client.Client
+	client   client.Client // children
+	managers client.Reader // Frameworks, with the manager's own rights
 	fw       *compile.Framework
 	instance *unstructured.Unstructured
 	status   *v1alpha1.InstanceStatus // its inventory is kept current
 	vars     expr.Vars
 }
 
-func newStepRun(ctx context.Context, c client.Client, fw *compile.Framework, instance *unstructured.Unstructured, st *v1alpha1.InstanceStatus) *stepRun {
+func newStepRun(ctx context.Context, children client.Client, managers client.Reader, fw *compile.Framework, instance *unstructured.Unstructured, st *v1alpha1.InstanceStatus) *stepRun {
 	return &stepRun{
-		ctx: ctx, client: c, fw: fw, instance: instance, status: st,
+		ctx: ctx, client: children, managers: managers, fw: fw, instance: instance, status: st,
 		vars: expr.Vars{
 			Instance:  instance.Object,
 			Resources: map[string]any{},
@@ -124,7 +125,7 @@ func (r *stepRun) delete(ids []string) plans.Outcome {
 			continue
 		}
 		delete(r.vars.Resources, id)
-		r.forget(obj.GetAPIVersion(), obj.GetKind(), obj.GetName())
+		r.forget(r.itemOf(obj))
 	}
 	return waitingFor(waiting)
 }
@@ -181,10 +182,8 @@ func (r *stepRun) observeInventory() error {
 		if _, seen := r.vars.Resources[item.ID]; seen {
 			continue
 		}
-		u := &unstructured.Unstructured{}
-		u.SetAPIVersion(item.APIVersion)
-		u.SetKind(item.Kind)
-		err := r.client.Get(r.ctx, client.ObjectKey{Namespace: r.instance.GetNamespace(), Name: item.Name}, u)
+		u := r.objectOf(item)
+		err := r.client.Get(r.ctx, client.ObjectKeyFromObject(u), u)
 		if apierrors.IsNotFound(err) {
 			continue
 		}
