@@ -88,6 +88,9 @@ func NewRegistry(mgr manager.Manager, workers int) (*Registry, error) {
 	r := &Registry{
 		cache:    mgr.GetCache(),
 		client:   mgr.GetClient(),
+		config:   mgr.GetConfig(),
+		scheme:   mgr.GetScheme(),
+		mapper:   mgr.GetRESTMapper(),
 		log:      mgr.GetLogger().WithName("loops"),
 		workers:  workers,
 		loops:    map[string]*loop{},
