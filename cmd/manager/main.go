@@ -27,7 +27,7 @@ func main() {
 func run() error {
 	var (
 		metricsAddr, probeAddr, leaderNS, logFormat, logLevel string
-		leaderElect                                           bool
+		leaderElect, requireSA                                bool
 		workers                                               int
 		qps                                                   float64
 		burst                                                 int
@@ -37,6 +37,7 @@ func run() error {
 	flag.BoolVar(&leaderElect, "leader-elect", true, "elect one active manager; the others stand by")
 	flag.StringVar(&leaderNS, "leader-election-namespace", "", "namespace of the leader election Lease (default: the pod's namespace)")
 	flag.IntVar(&workers, "workers-per-kind", 4, "concurrent reconciles of each generated kind")
+	flag.BoolVar(&requireSA, "require-service-account", false, "refuse Frameworks without spec.serviceAccountName (least-privilege installs, where operetta itself may only read children)")
 	flag.Float64Var(&qps, "kube-api-qps", 50, "queries per second to the API server")
 	flag.IntVar(&burst, "kube-api-burst", 100, "burst of queries to the API server")
 	flag.StringVar(&logFormat, "log-format", "json", "log format: json or console")
@@ -80,7 +81,7 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)
 	}
-	if _, err := reconcile.Setup(mgr, reconcile.Options{WorkersPerKind: workers}); err != nil {
+	if _, err := reconcile.Setup(mgr, reconcile.Options{WorkersPerKind: workers, RequireServiceAccount: requireSA}); err != nil {
 		return err
 	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {

@@ -34,12 +34,13 @@ const rolloutInterval = 5 * time.Second
 
 // Reasons of a Framework's Ready condition.
 const (
-	ReasonServing        = "Serving"
-	ReasonCRDConflict    = "CRDConflict"
-	ReasonInstallFailed  = "InstallFailed"
-	ReasonWaitingForCRD  = "WaitingForCRD"
-	ReasonDeleting       = "Deleting"
-	ReasonBreakingChange = "BreakingChange"
+	ReasonServing                = "Serving"
+	ReasonCRDConflict            = "CRDConflict"
+	ReasonInstallFailed          = "InstallFailed"
+	ReasonWaitingForCRD          = "WaitingForCRD"
+	ReasonDeleting               = "Deleting"
+	ReasonBreakingChange         = "BreakingChange"
+	ReasonServiceAccountRequired = "ServiceAccountRequired"
 )
 
 // FrameworkReconciler installs the CRD a Framework generates and keeps the
@@ -49,6 +50,8 @@ type FrameworkReconciler struct {
 	Client    client.Client
 	APIReader client.Reader // uncached: to see CRDs operetta did not create
 	Registry  *Registry
+	// RequireServiceAccount refuses Frameworks without serviceAccountName.
+	RequireServiceAccount bool
 }
 
 // SetupWithManager watches Frameworks and the CRDs they generated.
@@ -112,6 +115,11 @@ func (r *FrameworkReconciler) install(ctx context.Context, fw *v1alpha1.Framewor
 		return ctrl.Result{}, nil // only a change of the Framework can help
 	}
 	fw.Status.CRDName = compiled.CRD.Name
+	if r.RequireServiceAccount && compiled.ServiceAccount.Name == "" {
+		setReady(fw, metav1.ConditionFalse, ReasonServiceAccountRequired,
+			"this operetta applies children only as a Framework's own service account: set spec.serviceAccountName and spec.serviceAccountNamespace")
+		return ctrl.Result{}, nil
+	}
 
 	existing, err := r.existingCRD(ctx, compiled.CRD.Name)
 	if err != nil {

@@ -45,6 +45,10 @@ type Options struct {
 	// WorkersPerKind is the number of concurrent reconciles of each
 	// generated kind.
 	WorkersPerKind int
+	// RequireServiceAccount refuses Frameworks that do not name a service
+	// account to apply their children as: the least-privilege install, where
+	// the manager itself may only read children.
+	RequireServiceAccount bool
 }
 
 // Setup adds the loop registry and the Framework controller to mgr.
@@ -56,7 +60,7 @@ func Setup(mgr manager.Manager, opts Options) (*Registry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("adding the loop registry: %w", err)
 	}
-	fr := &FrameworkReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Registry: registry}
+	fr := &FrameworkReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Registry: registry, RequireServiceAccount: opts.RequireServiceAccount}
 	if err := fr.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the Framework controller: %w", err)
 	}
