@@ -7,6 +7,8 @@ GO ?= go
 BIN := $(CURDIR)/bin
 CONTROLLER_GEN_VERSION := v0.23.0
 CONTROLLER_GEN := $(BIN)/controller-gen-$(CONTROLLER_GEN_VERSION)
+HELM_VERSION := v3.22.0
+HELM := $(BIN)/helm-$(HELM_VERSION)
 GENERATED := api/v1alpha1/zz_generated.deepcopy.go charts/operetta/crds
 export KUBEBUILDER_ASSETS := $(BIN)/k8s
 
@@ -60,6 +62,12 @@ e2e: build ## End-to-end tests: the manager and the examples on a local kwok clu
 	hack/control-plane.sh all >/dev/null
 	PATH=$(BIN)/k8s:$$PATH $(GO) test -tags e2e ./test/e2e/ -count=1 -v -timeout 15m
 
+.PHONY: lint-chart
+lint-chart: $(HELM) ## Lint the Helm chart and render both RBAC modes.
+	$(HELM) lint charts/operetta
+	$(HELM) template operetta charts/operetta >/dev/null
+	$(HELM) template operetta charts/operetta --set rbac.leastPrivilege=true --set 'rbac.instanceGroups={apps.example.com}' | grep -q -- --require-service-account
+
 .PHONY: bench
 bench: ## Benchmarks of the pure core, with allocations.
 	$(GO) test ./internal/... -run '^$$' -bench . -benchmem
@@ -85,6 +93,10 @@ run: install ## Run the manager against $$KUBECONFIG.
 .PHONY: demo
 demo: ## Local cluster, operetta, the ZooKeeper example, deploy plan to COMPLETE.
 	hack/demo.sh
+
+$(HELM):
+	GOBIN=$(BIN) $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+	mv $(BIN)/helm $@
 
 $(CONTROLLER_GEN):
 	GOBIN=$(BIN) $(GO) install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_GEN_VERSION)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	apiextensions "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"operetta.dev/operetta/api/v1alpha1"
@@ -42,6 +43,9 @@ func translate(errs field.ErrorList, fw *v1alpha1.Framework) field.ErrorList {
 	for _, e := range errs {
 		c := *e
 		c.Field = rewrite(c.Field, rules)
+		if rule, ok := c.BadValue.(apiextensions.ValidationRule); ok {
+			c.BadValue = rule.Rule // the whole struct says nothing more
+		}
 		out = append(out, &c)
 	}
 	return out
