@@ -54,8 +54,15 @@ envtest: ## Build etcd and kube-apiserver for the integration tests.
 	hack/control-plane.sh envtest >/dev/null
 
 .PHONY: test
-test: verify fmt vet envtest ## Unit and integration tests (a real kube-apiserver).
+test: verify fmt vet envtest ## Unit and integration tests (a real kube-apiserver), then a brief fuzz.
 	$(GO) test ./... -count=1
+	$(MAKE) --no-print-directory fuzz
+
+FUZZTIME ?= 10s
+.PHONY: fuzz
+fuzz: ## Fuzz the template renderer and crdgen for FUZZTIME each (seed corpora in testdata/fuzz).
+	$(GO) test ./internal/expr -run '^$$' -fuzz FuzzTemplate -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/crdgen -run '^$$' -fuzz FuzzGenerate -fuzztime $(FUZZTIME)
 
 .PHONY: e2e
 e2e: build ## End-to-end tests: the manager and the examples on a local kwok cluster.
