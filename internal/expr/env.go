@@ -2,6 +2,7 @@ package expr
 
 import (
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/google/cel-go/cel"
@@ -88,11 +89,32 @@ func (e *Env) Compile(src string) (*Program, error) {
 	if iss.Err() != nil {
 		return nil, iss.Err()
 	}
+	if err := e.checkCost(ast); err != nil {
+		return nil, err
+	}
 	prg, err := e.cel.Program(ast, cel.CostLimit(CostLimit), cel.CostTracking(&library.CostEstimator{}))
 	if err != nil {
 		return nil, err
 	}
 	return &Program{Source: src, prg: prg, output: ast.OutputType(), instance: e.instance}, nil
+}
+
+// checkCost refuses an expression that exceeds the cost limit whatever its
+// input: better a Framework that says so than instances that all fail at
+// runtime. The estimate's maximum cannot be the test: it does not know a
+// parameter's bounds, so lists.range(instance.spec.replicas) would look
+// unbounded. Input-dependent excess is caught by the limit at evaluation.
+func (e *Env) checkCost(ast *cel.Ast) error {
+	est, err := e.cel.EstimateCost(ast, &library.CostEstimator{SizeEstimator: &sizeEstimator{}})
+	if err != nil {
+		return fmt.Errorf("estimating its cost: %w", err)
+	}
+	// An estimate of MaxUint64 means "unknown" (a range over a parameter,
+	// say), not "too much".
+	if est.Min > CostLimit && est.Min != math.MaxUint64 {
+		return fmt.Errorf("its cost is at least %d, above the limit of %d per evaluation: simplify it", est.Min, CostLimit)
+	}
+	return nil
 }
 
 // CompileBool compiles an expression that must be a boolean, such as

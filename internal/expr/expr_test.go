@@ -128,7 +128,7 @@ func TestRenderErrors(t *testing.T) {
 	}{
 		{"missing field", "${instance.spec.nope}", "no such key: nope"},
 		{"division by zero", "${1 / (instance.spec.replicas - 3)}", "division by zero"},
-		{"cost limit", "${lists.range(10000).map(i, lists.range(10000).map(j, i*j)).size()}", "cost limit"},
+		{"cost limit at runtime", "${lists.range(instance.spec.replicas * 300000).map(i, i * 2).size()}", "cost limit"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -141,6 +141,14 @@ func TestRenderErrors(t *testing.T) {
 				t.Fatalf("got %v, want an error at t.v with %q", err, tt.message)
 			}
 		})
+	}
+}
+
+func TestAnExpressionOverTheCostLimitIsRefused(t *testing.T) {
+	env := newEnv(t)
+	_, errs := env.CompileTemplate("${lists.range(10000).map(i, lists.range(10000).map(j, i*j)).size()}", field.NewPath("t"))
+	if len(errs) != 1 || !strings.Contains(errs[0].Detail, "above the limit of 1000000 per evaluation") {
+		t.Fatalf("errors %v, want the cost limit", errs)
 	}
 }
 
