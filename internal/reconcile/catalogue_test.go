@@ -16,7 +16,10 @@ import (
 // The bad-input catalogue: malformed Frameworks and instances, each with the
 // exact reason or admission message a user gets. A Framework the Framework
 // CRD's schema already refuses is refused at admission; every other mistake
-// is a Ready=False condition naming the field, with nothing installed.
+// is a Ready=False condition naming the field, with nothing installed. It
+// includes the cases the foundation asked for: a CEL syntax error, an unknown
+// parameter type, a duplicate resource id, a step naming an unknown task and a
+// plan without phases.
 
 func js(s string) *apiextensionsv1.JSON { return &apiextensionsv1.JSON{Raw: []byte(s)} }
 

@@ -95,52 +95,6 @@ func TestGeneratedKindIsServed(t *testing.T) {
 	})
 }
 
-func TestInvalidFrameworkInstallsNothing(t *testing.T) {
-	startManager(t)
-	tests := []struct {
-		name   string
-		mutate func(*v1alpha1.Framework)
-		want   string
-	}{
-		{"cel-syntax", func(fw *v1alpha1.Framework) {
-			fw.Spec.Resources[0].Template.Raw = []byte(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"${instance.metadata.name +}"}}`)
-		}, "spec.resources[0].template.metadata.name: Invalid value"},
-		{"unknown-type", func(fw *v1alpha1.Framework) {
-			fw.Spec.Parameters[0].Type = "text"
-		}, `spec.parameters[0].type: Unsupported value: "text"`},
-		{"duplicate-id", func(fw *v1alpha1.Framework) {
-			fw.Spec.Resources = append(fw.Spec.Resources, fw.Spec.Resources[0])
-		}, `spec.resources[1].id: Duplicate value: "config"`},
-		{"unknown-task", func(fw *v1alpha1.Framework) {
-			fw.Spec.Plans["deploy"].Phases[0].Steps[0].Tasks = []string{"configure"}
-		}, `spec.plans[deploy].phases[0].steps[0].tasks[0]: Not found: "configure"`},
-		{"no-phases", func(fw *v1alpha1.Framework) {
-			fw.Spec.Plans["deploy"] = v1alpha1.Plan{}
-		}, "spec.plans[deploy].phases: Required value"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			group := tt.name + ".invalid.test.operetta.dev"
-			fw := configMapFramework("invalid-"+tt.name, group, "Greeter")
-			tt.mutate(fw)
-			createFramework(t, fw)
-			cond := frameworkReady(t, fw.Name, metav1.ConditionFalse)
-			want := "InvalidFramework"
-			if tt.name == "cel-syntax" {
-				want = "InvalidExpression"
-			}
-			if cond.Reason != want {
-				t.Fatalf("reason %s (%s), want %s", cond.Reason, cond.Message, want)
-			}
-			mustContain(t, cond.Message, tt.want)
-			err := k8s.Get(ctx(t), client.ObjectKey{Name: "greeters." + group}, &apiextensionsv1.CustomResourceDefinition{})
-			if !apierrors.IsNotFound(err) {
-				t.Fatalf("CRD of an invalid Framework: %v, want NotFound", err)
-			}
-		})
-	}
-}
-
 func TestInvalidChangeKeepsThePreviousGenerationRunning(t *testing.T) {
 	m := startManager(t)
 	ns := namespace(t, "keep")
