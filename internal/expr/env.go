@@ -141,7 +141,26 @@ type Program struct {
 // Eval evaluates the expression and returns its value as plain Go data:
 // int64, float64, string, bool, nil, []any and map[string]any.
 func (p *Program) Eval(vars Vars) (any, error) {
-	out, _, err := p.prg.Eval(vars.activation(p.instance))
+	return p.evalIn(&binding{vars: vars})
+}
+
+// binding is the variables of one render, converted once for all the
+// expressions of a template rather than once per expression.
+type binding struct {
+	vars   Vars
+	schema *structuralschema.Structural
+	bound  map[string]any
+}
+
+func (b *binding) activation(instance *structuralschema.Structural) map[string]any {
+	if b.bound == nil || b.schema != instance {
+		b.bound, b.schema = b.vars.activation(instance), instance
+	}
+	return b.bound
+}
+
+func (p *Program) evalIn(b *binding) (any, error) {
+	out, _, err := p.prg.Eval(b.activation(p.instance))
 	if err != nil {
 		return nil, fmt.Errorf("evaluating %q: %w", p.Source, err)
 	}

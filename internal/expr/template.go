@@ -18,7 +18,7 @@ type Template struct {
 
 // node is one value of a template.
 type node interface {
-	render(vars Vars) (any, error)
+	render(b *binding) (any, error)
 }
 
 type (
@@ -121,7 +121,7 @@ func (e *Env) compileStringNode(s string, path *field.Path) (node, field.ErrorLi
 // Render evaluates the template. A map entry whose value renders to null is
 // left out, so "${has(x) ? x : null}" makes a field optional.
 func (t *Template) Render(vars Vars) (any, error) {
-	return t.root.render(vars)
+	return t.root.render(&binding{vars: vars})
 }
 
 // RenderObject renders a template whose root is an object.
@@ -137,12 +137,12 @@ func (t *Template) RenderObject(vars Vars) (map[string]any, error) {
 	return m, nil
 }
 
-func (n literal) render(Vars) (any, error) { return deepCopy(n.value), nil }
+func (n literal) render(*binding) (any, error) { return deepCopy(n.value), nil }
 
-func (n mapNode) render(vars Vars) (any, error) {
+func (n mapNode) render(b *binding) (any, error) {
 	out := make(map[string]any, len(n.keys))
 	for _, k := range n.keys {
-		v, err := n.values[k].render(vars)
+		v, err := n.values[k].render(b)
 		if err != nil {
 			return nil, err
 		}
@@ -153,10 +153,10 @@ func (n mapNode) render(vars Vars) (any, error) {
 	return out, nil
 }
 
-func (n listNode) render(vars Vars) (any, error) {
+func (n listNode) render(b *binding) (any, error) {
 	out := make([]any, len(n.items))
 	for i, item := range n.items {
-		v, err := item.render(vars)
+		v, err := item.render(b)
 		if err != nil {
 			return nil, err
 		}
@@ -165,22 +165,22 @@ func (n listNode) render(vars Vars) (any, error) {
 	return out, nil
 }
 
-func (n typedExpr) render(vars Vars) (any, error) {
-	v, err := n.prg.Eval(vars)
+func (n typedExpr) render(b *binding) (any, error) {
+	v, err := n.prg.evalIn(b)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", n.path, err)
 	}
 	return v, nil
 }
 
-func (n stringExpr) render(vars Vars) (any, error) {
-	var b strings.Builder
+func (n stringExpr) render(b *binding) (any, error) {
+	var out strings.Builder
 	for _, p := range n.parts {
 		if p.prg == nil {
-			b.WriteString(p.text)
+			out.WriteString(p.text)
 			continue
 		}
-		v, err := p.prg.Eval(vars)
+		v, err := p.prg.evalIn(b)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", n.path, err)
 		}
@@ -188,9 +188,9 @@ func (n stringExpr) render(vars Vars) (any, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", n.path, err)
 		}
-		b.WriteString(s)
+		out.WriteString(s)
 	}
-	return b.String(), nil
+	return out.String(), nil
 }
 
 func (n stringExpr) hasExpr() bool {
