@@ -51,14 +51,10 @@ func outcome(err error) plans.Outcome {
 	return plans.Outcome{Result: classify(err), Message: err.Error()}
 }
 
-// errRetry says the object changed or went away under a write: read it again,
-// quietly.
-var errRetry = errors.New("the object changed; reading it again")
-
 // retryOrFail maps a reconciler's error to its result: conflicts and vanished
 // objects are retried without an error log; anything else is returned.
 func retryOrFail(err error) (ctrl.Result, error) {
-	if errors.Is(err, errRetry) || apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
+	if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
 		return ctrl.Result{Requeue: true}, nil //nolint:staticcheck // a rate-limited retry, not an error to log
 	}
 	return ctrl.Result{}, err

@@ -2,13 +2,10 @@ package reconcile
 
 import (
 	"context"
-	"fmt"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/uuid"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	"operetta.dev/operetta/api/v1alpha1"
@@ -22,18 +19,10 @@ import (
 func (r *instanceReconciler) ensureFinalizer(ctx context.Context, fw *compile.Framework, instance *unstructured.Unstructured) error {
 	_, wants := fw.Plans[v1alpha1.PlanCleanup]
 	wants = wants || fw.ReachesOutside()
-	has := controllerutil.ContainsFinalizer(instance, v1alpha1.FinalizerCleanup)
-	switch {
-	case wants && !has && instance.GetDeletionTimestamp() == nil:
-		return r.patchFinalizers(ctx, instance, func(u *unstructured.Unstructured) {
-			controllerutil.AddFinalizer(u, v1alpha1.FinalizerCleanup)
-		})
-	case !wants && has:
-		return r.patchFinalizers(ctx, instance, func(u *unstructured.Unstructured) {
-			controllerutil.RemoveFinalizer(u, v1alpha1.FinalizerCleanup)
-		})
+	if wants && instance.GetDeletionTimestamp() != nil {
+		return nil // never added to an instance on its way out
 	}
-	return nil
+	return setFinalizer(ctx, r.client, instance, v1alpha1.FinalizerCleanup, wants)
 }
 
 // finalize runs the cleanup plan of an instance being deleted and lets it go
@@ -43,9 +32,7 @@ func (r *instanceReconciler) finalize(ctx context.Context, fw *compile.Framework
 		return ctrl.Result{}, nil
 	}
 	release := func() (ctrl.Result, error) {
-		if err := r.patchFinalizers(ctx, instance, func(u *unstructured.Unstructured) {
-			controllerutil.RemoveFinalizer(u, v1alpha1.FinalizerCleanup)
-		}); err != nil {
+		if err := setFinalizer(ctx, r.client, instance, v1alpha1.FinalizerCleanup, false); err != nil {
 			return retryOrFail(err)
 		}
 		return ctrl.Result{}, nil
@@ -105,19 +92,4 @@ func (r *instanceReconciler) deleteOutside(ctx context.Context, fw *compile.Fram
 		}
 	}
 	return all, nil
-}
-
-// patchFinalizers changes an instance's finalizers with an optimistic lock,
-// so a finalizer list changed by someone else is never overwritten.
-func (r *instanceReconciler) patchFinalizers(ctx context.Context, instance *unstructured.Unstructured, change func(*unstructured.Unstructured)) error {
-	orig := instance.DeepCopy()
-	change(instance)
-	err := r.client.Patch(ctx, instance, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{}), client.FieldOwner(v1alpha1.FieldManager))
-	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
-		return errRetry // gone, or changed since read: read it again
-	}
-	if err != nil {
-		return fmt.Errorf("updating finalizers: %w", err)
-	}
-	return nil
 }

@@ -18,7 +18,6 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -94,14 +93,10 @@ func (r *FrameworkReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	if fw.DeletionTimestamp != nil {
 		return r.delete(ctx, fw)
 	}
-	if !controllerutil.ContainsFinalizer(fw, v1alpha1.FinalizerFramework) {
-		// First, before anything exists that deleting the Framework must
-		// take care of.
-		orig := fw.DeepCopy()
-		controllerutil.AddFinalizer(fw, v1alpha1.FinalizerFramework)
-		if err := r.Client.Patch(ctx, fw, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil {
-			return retryOrFail(err)
-		}
+	// First, before anything exists that deleting the Framework must take
+	// care of.
+	if err := setFinalizer(ctx, r.Client, fw, v1alpha1.FinalizerFramework, true); err != nil {
+		return retryOrFail(err)
 	}
 	return r.install(ctx, fw)
 }

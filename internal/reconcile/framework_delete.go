@@ -87,9 +87,7 @@ func (r *FrameworkReconciler) delete(ctx context.Context, fw *v1alpha1.Framework
 			return ctrl.Result{}, err
 		}
 	}
-	orig := fw.DeepCopy()
-	controllerutil.RemoveFinalizer(fw, v1alpha1.FinalizerFramework)
-	if err := r.Client.Patch(ctx, fw, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil {
+	if err := setFinalizer(ctx, r.Client, fw, v1alpha1.FinalizerFramework, false); err != nil {
 		return retryOrFail(err)
 	}
 	ctrl.LoggerFrom(ctx).Info("Framework deleted", "deletionPolicy", fw.Spec.DeletionPolicy)
@@ -118,14 +116,8 @@ func (r *FrameworkReconciler) instances(ctx context.Context, fw *v1alpha1.Framew
 // will reconcile, so none of them is stuck on deletion.
 func (r *FrameworkReconciler) releaseInstances(ctx context.Context, instances []unstructured.Unstructured) error {
 	for i := range instances {
-		u := &instances[i]
-		if !controllerutil.ContainsFinalizer(u, v1alpha1.FinalizerCleanup) {
-			continue
-		}
-		orig := u.DeepCopy()
-		controllerutil.RemoveFinalizer(u, v1alpha1.FinalizerCleanup)
-		if err := r.Client.Patch(ctx, u, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); client.IgnoreNotFound(err) != nil {
-			return fmt.Errorf("releasing %s/%s: %w", u.GetNamespace(), u.GetName(), err)
+		if err := setFinalizer(ctx, r.Client, &instances[i], v1alpha1.FinalizerCleanup, false); client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("releasing %s/%s: %w", instances[i].GetNamespace(), instances[i].GetName(), err)
 		}
 	}
 	return nil
