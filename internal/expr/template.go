@@ -52,11 +52,6 @@ func (e *Env) CompileTemplate(obj any, path *field.Path) (*Template, field.Error
 	return &Template{root: root}, nil
 }
 
-// CompileString compiles one template string, such as a readyWhen.
-func (e *Env) CompileString(s string, path *field.Path) (*Template, field.ErrorList) {
-	return e.CompileTemplate(s, path)
-}
-
 func (e *Env) compileNode(v any, path *field.Path) (node, field.ErrorList) {
 	switch v := v.(type) {
 	case map[string]any:

@@ -97,13 +97,8 @@ func (r *stepRun) health(id string, obj *unstructured.Unstructured) (bool, strin
 // remember records an applied child in the inventory with what it looks like
 // now, so a later change by someone else shows.
 func (r *stepRun) remember(id string, obj *unstructured.Unstructured) {
-	item := v1alpha1.InventoryItem{ID: id, APIVersion: obj.GetAPIVersion(), Kind: obj.GetKind(), Name: obj.GetName(), Observed: observedVersion(obj)}
-	switch ns := obj.GetNamespace(); {
-	case ns == "":
-		item.Cluster = true
-	case ns != r.instance.GetNamespace():
-		item.Namespace = ns
-	}
+	item := r.itemOf(obj)
+	item.ID, item.Observed = id, observedVersion(obj)
 	for i, it := range r.status.Inventory {
 		if sameObject(it, item) {
 			r.status.Inventory[i] = item

@@ -101,15 +101,11 @@ func (r *FrameworkReconciler) instances(ctx context.Context, fw *v1alpha1.Framew
 	if err != nil || ownerOf(crd, "") != fw.Name {
 		return nil, err
 	}
-	list := &unstructured.UnstructuredList{}
-	list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
-	if err := r.APIReader.List(ctx, list); err != nil {
-		if apierrors.IsNotFound(err) || meta.IsNoMatchError(err) {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("listing %s instances: %w", gvk.Kind, err)
+	items, err := listInstances(ctx, r.APIReader, gvk)
+	if apierrors.IsNotFound(err) || meta.IsNoMatchError(err) {
+		return nil, nil
 	}
-	return list.Items, nil
+	return items, err
 }
 
 // releaseInstances takes operetta's cleanup finalizer off instances no loop

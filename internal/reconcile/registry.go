@@ -224,13 +224,12 @@ func (r *Registry) setChildClient(l *loop, fw *compile.Framework) error {
 
 // enqueueAll queues every instance of the loop's kind, from its informer.
 func (r *Registry) enqueueAll(l *loop) error {
-	list := &unstructured.UnstructuredList{}
-	list.SetGroupVersionKind(l.gvk.GroupVersion().WithKind(l.gvk.Kind + "List"))
-	if err := r.cache.List(context.Background(), list); err != nil {
-		return fmt.Errorf("listing %s instances: %w", l.gvk.Kind, err)
+	items, err := listInstances(context.Background(), r.cache, l.gvk)
+	if err != nil {
+		return err
 	}
-	for _, item := range list.Items {
-		l.enqueue(reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&item)})
+	for i := range items {
+		l.enqueue(reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&items[i])})
 	}
 	return nil
 }

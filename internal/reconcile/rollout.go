@@ -4,7 +4,6 @@ import (
 	"context"
 	"sync"
 
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -52,16 +51,15 @@ func (ro *rollout) done(instance types.NamespacedName) {
 
 // upgrading lists the instances already running a plan for generation.
 func upgrading(ctx context.Context, reader client.Reader, gvk schema.GroupVersionKind, generation int64) (map[types.NamespacedName]bool, error) {
-	list := &unstructured.UnstructuredList{}
-	list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
-	if err := reader.List(ctx, list); err != nil {
+	items, err := listInstances(ctx, reader, gvk)
+	if err != nil {
 		return nil, err
 	}
 	out := map[types.NamespacedName]bool{}
-	for i := range list.Items {
-		st := readStatus(&list.Items[i])
+	for i := range items {
+		st := readStatus(&items[i])
 		if st.FrameworkGeneration == generation && !st.ActivePlanStatus.IsTerminal() && st.ActivePlan != "" {
-			out[client.ObjectKeyFromObject(&list.Items[i])] = true
+			out[client.ObjectKeyFromObject(&items[i])] = true
 		}
 	}
 	return out, nil
@@ -70,13 +68,12 @@ func upgrading(ctx context.Context, reader client.Reader, gvk schema.GroupVersio
 // progress counts the instances of a kind and those that run generation with
 // nothing left to do for it.
 func progress(ctx context.Context, reader client.Reader, gvk schema.GroupVersionKind, generation int64) (updated, total int32, err error) {
-	list := &unstructured.UnstructuredList{}
-	list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
-	if err := reader.List(ctx, list); err != nil {
+	items, err := listInstances(ctx, reader, gvk)
+	if err != nil {
 		return 0, 0, err
 	}
-	for i := range list.Items {
-		st := readStatus(&list.Items[i])
+	for i := range items {
+		st := readStatus(&items[i])
 		total++
 		if st.FrameworkGeneration == generation && st.ActivePlanStatus == v1alpha1.Complete {
 			updated++

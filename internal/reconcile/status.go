@@ -7,6 +7,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"operetta.dev/operetta/api/v1alpha1"
@@ -24,6 +25,17 @@ func readStatus(u *unstructured.Unstructured) v1alpha1.InstanceStatus {
 		st.Plans = map[string]v1alpha1.PlanStatus{}
 	}
 	return st
+}
+
+// listInstances lists the instances of a generated kind through reader: the
+// loop's informer cache, or the API server itself.
+func listInstances(ctx context.Context, reader client.Reader, gvk schema.GroupVersionKind) ([]unstructured.Unstructured, error) {
+	list := &unstructured.UnstructuredList{}
+	list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
+	if err := reader.List(ctx, list); err != nil {
+		return nil, fmt.Errorf("listing %s instances: %w", gvk.Kind, err)
+	}
+	return list.Items, nil
 }
 
 // readProjected returns the projected fields of an instance's status.
