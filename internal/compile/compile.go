@@ -319,7 +319,7 @@ func compileProjections(status map[string]string, env *expr.Env, out *Framework,
 		case !identifier.MatchString(name):
 			errs = append(errs, field.Invalid(p, name, "must be a CEL identifier: letters, digits and _, not starting with a digit"))
 			continue
-		case crdgen.ReservedStatusFields[name]:
+		case crdgen.IsReservedStatusField(name):
 			errs = append(errs, field.Invalid(p, name, "is a status field operetta writes itself; choose another name"))
 			continue
 		}

@@ -103,12 +103,12 @@ func ptrString(s string) *string                                                
 func ptrInt(i int64) *int64                                                        { return &i }
 func ptrFloat(f float64) *float64                                                  { return &f }
 
-// ReservedStatusFields are the status fields operetta writes itself; a
-// projection may not use their names.
-var ReservedStatusFields = map[string]bool{
-	"observedGeneration": true, "conditions": true, "activePlan": true, "activePlanStatus": true,
-	"planQueue": true, "plans": true, "parameterDigests": true, "frameworkGeneration": true,
-	"inventory": true, "lastRunPlan": true,
+// IsReservedStatusField says whether name is a status field operetta writes
+// itself, which a projection may not take. It reads the status schema, so the
+// two cannot disagree.
+func IsReservedStatusField(name string) bool {
+	_, ok := statusSchema().Properties[name]
+	return ok
 }
 
 // WithStatusFields adds projected fields to crd's status schema and checks the
