@@ -76,6 +76,9 @@ func TestExpressionsAreTypeCheckedAgainstTheSchema(t *testing.T) {
 		"${instance.metadata.labels[?'team'].orValue('none')}",
 		"${cel.bind(n, instance.spec.replicas, string(n * 2))}",
 		"${[1, 2, 3].sum() > 0 ? 'yes' : 'no'}",
+		"${plan.name}-${plan.uid}-${plan.phase}-${plan.step}",
+		"${framework.name}:${framework.appVersion}",
+		"${string(framework.generation + 1)}",
 	}
 	for _, e := range valid {
 		fw := zookeeper(t)
@@ -89,6 +92,9 @@ func TestExpressionsAreTypeCheckedAgainstTheSchema(t *testing.T) {
 		{"${instance.spec.image + 1}", "found no matching overload for '_+_' applied to '(string, int)'"},
 		{"${instance.spec.replicas.startsWith('a')}", "found no matching overload for 'startsWith'"},
 		{"${instance.metadata.nme}", "undefined field 'nme'"},
+		{"${plan.nme}", "undefined field 'nme'"},
+		{"${framework.version}", "undefined field 'version'"},
+		{"${framework.generation + 'x'}", "found no matching overload for '_+_' applied to '(int, string)'"},
 	}
 	for _, tt := range invalid {
 		fw := zookeeper(t)

@@ -25,6 +25,33 @@ const (
 	VarPlan      = "plan"
 )
 
+// The fields of plan and framework, each with the value it has when the
+// caller does not give one: outside a plan run (a status projection, say),
+// plan.name is "". The Go type of the value is the field's CEL type.
+var (
+	planFields      = map[string]any{"name": "", "uid": "", "phase": "", "step": ""}
+	frameworkFields = map[string]any{"name": "", "appVersion": "", "generation": int64(0)}
+)
+
+// objectType declares an object whose fields are those of zero, so that a
+// misspelt field is a compile error rather than a "no such key" at runtime.
+func objectType(name string, zero map[string]any) *apiservercel.DeclType {
+	fields := make(map[string]*apiservercel.DeclField, len(zero))
+	for f, z := range zero {
+		var t *apiservercel.DeclType
+		switch z.(type) {
+		case string:
+			t = apiservercel.StringType
+		case int64:
+			t = apiservercel.IntType
+		default:
+			panic(fmt.Sprintf("field %s.%s: no CEL type for %T", name, f, z))
+		}
+		fields[f] = apiservercel.NewDeclField(f, t, true, nil, nil)
+	}
+	return apiservercel.NewObjectType(name, fields)
+}
+
 // CostLimit bounds the work of one evaluation. It is far above what a
 // template needs and far below what would stall a reconcile.
 const CostLimit uint64 = 1_000_000
@@ -50,14 +77,16 @@ type Env struct {
 func NewEnv(spec *apiextensionsv1.JSONSchemaProps) (*Env, error) {
 	e := &Env{}
 	instanceType := cel.DynType
-	var declTypes []*apiservercel.DeclType
+	// A type named like its variable would shadow it: CEL resolves
+	// identifiers to type names too.
+	planType := objectType("operettaPlanType", planFields)
+	frameworkType := objectType("operettaFrameworkType", frameworkFields)
+	declTypes := []*apiservercel.DeclType{planType, frameworkType}
 	if spec != nil {
 		structural, err := instanceSchema(spec)
 		if err != nil {
 			return nil, err
 		}
-		// A type named like the variable would shadow it: CEL resolves
-		// identifiers to type names too.
 		declType := model.SchemaDeclType(structural, false).MaybeAssignTypeName("operettaInstanceType")
 		e.instance = structural
 		instanceType = declType.CelType()
@@ -68,8 +97,8 @@ func NewEnv(spec *apiextensionsv1.JSONSchemaProps) (*Env, error) {
 		EnvOptions: []cel.EnvOption{
 			cel.Variable(VarInstance, instanceType),
 			cel.Variable(VarResources, cel.MapType(cel.StringType, cel.DynType)),
-			cel.Variable(VarFramework, cel.MapType(cel.StringType, cel.DynType)),
-			cel.Variable(VarPlan, cel.MapType(cel.StringType, cel.DynType)),
+			cel.Variable(VarFramework, frameworkType.CelType()),
+			cel.Variable(VarPlan, planType.CelType()),
 			ext.Math(),
 			ext.Encoders(),
 			ext.Bindings(),
@@ -189,8 +218,13 @@ func (p *Program) EvalBool(vars Vars) (bool, error) {
 type Vars struct {
 	Instance  map[string]any
 	Resources map[string]any
+	// Framework has the string fields name and appVersion and the int64
+	// field generation. A field it lacks is "" or 0; one it has beyond
+	// these is not seen.
 	Framework map[string]any
-	Plan      map[string]any
+	// Plan has the string fields name, uid, phase and step of the run in
+	// progress, if any. A field it lacks is "".
+	Plan map[string]any
 }
 
 // activation binds the variables; a typed instance is converted with its
@@ -209,9 +243,23 @@ func (v Vars) activation(instance *structuralschema.Structural) map[string]any {
 	return map[string]any{
 		VarInstance:  inst,
 		VarResources: orEmpty(v.Resources),
-		VarFramework: orEmpty(v.Framework),
-		VarPlan:      orEmpty(v.Plan),
+		VarFramework: withZeros(v.Framework, frameworkFields),
+		VarPlan:      withZeros(v.Plan, planFields),
 	}
+}
+
+// withZeros is m with the declared fields only, each it lacks at its zero
+// value, so that every field an expression may name can be read.
+func withZeros(m, zero map[string]any) map[string]any {
+	out := make(map[string]any, len(zero))
+	for f, z := range zero {
+		if v, ok := m[f]; ok && v != nil {
+			out[f] = v
+		} else {
+			out[f] = z
+		}
+	}
+	return out
 }
 
 // CompileCondition compiles a boolean condition written as "${expr}". A

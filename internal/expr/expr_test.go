@@ -18,17 +18,22 @@ func newEnv(t testing.TB) *Env {
 	return env
 }
 
-var instanceVars = Vars{Instance: map[string]any{
-	"metadata": map[string]any{"name": "zk", "namespace": "prod"},
-	"spec": map[string]any{
-		"replicas": int64(3),
-		"ratio":    0.5,
-		"debug":    true,
-		"image":    "zookeeper:3.9",
-		"labels":   map[string]any{"team": "data"},
-		"zones":    []any{"a", "b"},
+// vars are those of a reconcile in a plan run.
+var vars = Vars{
+	Instance: map[string]any{
+		"metadata": map[string]any{"name": "zk", "namespace": "prod"},
+		"spec": map[string]any{
+			"replicas": int64(3),
+			"ratio":    0.5,
+			"debug":    true,
+			"image":    "zookeeper:3.9",
+			"labels":   map[string]any{"team": "data"},
+			"zones":    []any{"a", "b"},
+		},
 	},
-}}
+	Framework: map[string]any{"name": "zookeeper", "appVersion": "3.9", "generation": int64(4)},
+	Plan:      map[string]any{"name": "deploy", "uid": "6f1c", "phase": "servers", "step": "roll"},
+}
 
 func TestRender(t *testing.T) {
 	tests := []struct {
@@ -54,6 +59,10 @@ func TestRender(t *testing.T) {
 		{"optional field absent renders null and is dropped", map[string]any{
 			"a": "${instance.spec.?missing.orValue(null)}", "b": int64(1),
 		}, map[string]any{"b": int64(1)}},
+		{"plan fields", "${plan.name}/${plan.phase}/${plan.step}", "deploy/servers/roll"},
+		{"the plan run's uid", "${plan.uid}", "6f1c"},
+		{"framework fields", "${framework.name}:${framework.appVersion}", "zookeeper:3.9"},
+		{"a lone expression keeps the framework generation an integer", "${framework.generation}", int64(4)},
 		{"nested objects and lists", map[string]any{
 			"metadata": map[string]any{"name": "${instance.metadata.name}-svc"},
 			"spec":     map[string]any{"ports": []any{map[string]any{"port": int64(2181)}}, "replicas": "${instance.spec.replicas}"},
@@ -69,7 +78,7 @@ func TestRender(t *testing.T) {
 			if len(errs) > 0 {
 				t.Fatalf("compile: %v", errs)
 			}
-			got, err := tpl.Render(instanceVars)
+			got, err := tpl.Render(vars)
 			if err != nil {
 				t.Fatalf("render: %v", err)
 			}
@@ -106,6 +115,9 @@ func TestCompileErrorsNameTheField(t *testing.T) {
 		{"unterminated expression", map[string]any{"name": "${instance.metadata.name"}, "t.name", "no closing }"},
 		{"empty expression", map[string]any{"name": "a-${}"}, "t.name", "empty expression"},
 		{"error inside interpolation", map[string]any{"name": "x-${1 +* 2}"}, "t.name", "Syntax error"},
+		{"misspelt plan field", map[string]any{"name": "x-${plan.nme}"}, "t.name", "undefined field 'nme'"},
+		{"misspelt framework field", map[string]any{"v": []any{"${framework.version}"}}, "t.v[0]", "undefined field 'version'"},
+		{"framework generation is an integer", map[string]any{"v": "${framework.generation + 'x'}"}, "t.v", "found no matching overload for '_+_' applied to '(int, string)'"},
 	}
 	env := newEnv(t)
 	for _, tt := range tests {
@@ -136,7 +148,7 @@ func TestRenderErrors(t *testing.T) {
 			if len(errs) > 0 {
 				t.Fatal(errs)
 			}
-			_, err := tpl.Render(instanceVars)
+			_, err := tpl.Render(vars)
 			if err == nil || !strings.Contains(err.Error(), tt.message) || !strings.Contains(err.Error(), "t.v") {
 				t.Fatalf("got %v, want an error at t.v with %q", err, tt.message)
 			}
@@ -154,16 +166,20 @@ func TestAnExpressionOverTheCostLimitIsRefused(t *testing.T) {
 
 func TestCompileCondition(t *testing.T) {
 	env := newEnv(t)
-	vars := Vars{Resources: map[string]any{"sts": map[string]any{"status": map[string]any{"readyReplicas": int64(3)}}}, Instance: instanceVars.Instance}
+	// Outside a plan run, as for a status projection: no plan, no framework.
+	noPlan := Vars{Resources: map[string]any{"sts": map[string]any{"status": map[string]any{"readyReplicas": int64(3)}}}, Instance: vars.Instance}
 	for _, src := range []string{
 		"${resources.sts.status.readyReplicas == instance.spec.replicas}",
 		"resources.sts.status.readyReplicas == instance.spec.replicas",
+		"${plan.name == '' && plan.uid == '' && plan.phase == '' && plan.step == ''}",
+		"${framework.name == '' && framework.appVersion == '' && framework.generation == 0}",
+		"${has(plan.name) && has(framework.generation)}",
 	} {
 		p, err := env.CompileCondition(src)
 		if err != nil {
 			t.Fatalf("%s: %v", src, err)
 		}
-		ok, err := p.EvalBool(vars)
+		ok, err := p.EvalBool(noPlan)
 		if err != nil || !ok {
 			t.Fatalf("%s: got %v, %v; want true", src, ok, err)
 		}
@@ -218,6 +234,8 @@ func TestCompileValueTypesTheField(t *testing.T) {
 		"${instance.spec.name}:2181":            "string",
 		"${instance.spec.zones}":                "array",
 		"${resources.sts.status.readyReplicas}": "",
+		"${framework.generation}":               "integer",
+		"${plan.uid}":                           "string",
 	} {
 		_, schema, errs := env.CompileValue(src, field.NewPath("spec", "status"))
 		if len(errs) > 0 {
