@@ -133,6 +133,10 @@ type RolloutStatus struct {
 	Generation int64 `json:"generation"`
 	// Updated instances run this generation and its plan is done.
 	Updated int32 `json:"updated"`
+	// Failed instances run this generation and its plan failed fatally:
+	// they are settled, but not updated.
+	// +optional
+	Failed int32 `json:"failed,omitempty"`
 	// Total instances of the kind.
 	Total int32 `json:"total"`
 }

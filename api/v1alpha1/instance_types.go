@@ -95,6 +95,11 @@ type InstanceStatus struct {
 	// that was acted on.
 	// +optional
 	LastRunPlan string `json:"lastRunPlan,omitempty"`
+
+	// RunPlanError says why the last operetta.dev/run-plan value was not
+	// run: it names a plan the Framework does not have.
+	// +optional
+	RunPlanError string `json:"runPlanError,omitempty"`
 }
 
 // PlanStatus is the progress of one run of a plan.
@@ -154,4 +159,9 @@ type InventoryItem struct {
 	// someone else changed it.
 	// +optional
 	Observed string `json:"observed,omitempty"`
+	// Hash digests what operetta last applied and the plan run that applied
+	// it: a step applies a child again only when its render or the run
+	// changed, or the child drifted.
+	// +optional
+	Hash string `json:"hash,omitempty"`
 }

@@ -58,11 +58,12 @@ func statusSchema() apiextensionsv1.JSONSchemaProps {
 			"parameterDigests":    {Type: "object", AdditionalProperties: &apiextensionsv1.JSONSchemaPropsOrBool{Allows: true, Schema: &str}},
 			"frameworkGeneration": {Type: "integer", Format: "int64"},
 			"lastRunPlan":         str,
+			"runPlanError":        str,
 			"inventory": {Type: "array", Items: &apiextensionsv1.JSONSchemaPropsOrArray{Schema: &apiextensionsv1.JSONSchemaProps{
 				Type:     "object",
 				Required: []string{"id", "apiVersion", "kind", "name"},
 				Properties: map[string]apiextensionsv1.JSONSchemaProps{
-					"id": str, "apiVersion": str, "kind": str, "name": str, "observed": str,
+					"id": str, "apiVersion": str, "kind": str, "name": str, "observed": str, "hash": str,
 					"namespace": str, "cluster": {Type: "boolean"},
 				},
 			}}},
