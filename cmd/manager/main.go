@@ -14,7 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
-	"operetta.dev/operetta/internal/reconcile"
+	operetta "operetta.dev/operetta/internal/manager"
 )
 
 func main() {
@@ -31,6 +31,7 @@ func run() error {
 		workers                                               int
 		qps                                                   float64
 		burst                                                 int
+		resync, maxBackoff                                    time.Duration
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint; 0 disables it")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "address of the /healthz and /readyz probes")
@@ -40,6 +41,8 @@ func run() error {
 	flag.BoolVar(&requireSA, "require-service-account", false, "refuse Frameworks without spec.serviceAccountName (least-privilege installs, where operetta itself may only read children)")
 	flag.Float64Var(&qps, "kube-api-qps", 50, "queries per second to the API server")
 	flag.IntVar(&burst, "kube-api-burst", 100, "burst of queries to the API server")
+	flag.DurationVar(&resync, "resync", operetta.DefaultResync, "how long an instance whose plan waits for children goes without an event before it looks again (a safety net: children's events wake it)")
+	flag.DurationVar(&maxBackoff, "max-backoff", operetta.DefaultMaxBackoff, "the longest wait between retries of an instance whose plan hit an error (exponential from 100ms)")
 	flag.StringVar(&logFormat, "log-format", "json", "log format: json or console")
 	flag.StringVar(&logLevel, "log-level", "info", "log level: info, debug, or a number for more detail (2, 3...)")
 	flag.Parse() // --kubeconfig is registered by controller-runtime
@@ -62,14 +65,14 @@ func run() error {
 		return fmt.Errorf("loading the kubeconfig: %w", err)
 	}
 	cfg.QPS, cfg.Burst = float32(qps), burst
-	scheme, err := reconcile.NewScheme()
+	scheme, err := operetta.NewScheme()
 	if err != nil {
 		return err
 	}
 	lease := 15 * time.Second
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        scheme,
-		Cache:                         reconcile.CacheOptions(),
+		Cache:                         operetta.CacheOptions(),
 		Metrics:                       metricsserver.Options{BindAddress: metricsAddr},
 		HealthProbeBindAddress:        probeAddr,
 		LeaderElection:                leaderElect,
@@ -81,7 +84,9 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)
 	}
-	if _, err := reconcile.Setup(mgr, reconcile.Options{WorkersPerKind: workers, RequireServiceAccount: requireSA}); err != nil {
+	if _, err := operetta.Setup(mgr, operetta.Options{
+		WorkersPerKind: workers, RequireServiceAccount: requireSA, Resync: resync, MaxBackoff: maxBackoff,
+	}); err != nil {
 		return err
 	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {

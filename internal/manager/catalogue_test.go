@@ -1,4 +1,4 @@
-package reconcile_test
+package manager_test
 
 import (
 	"fmt"

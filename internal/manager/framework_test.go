@@ -1,4 +1,4 @@
-package reconcile_test
+package manager_test
 
 import (
 	"errors"
@@ -118,7 +118,7 @@ func TestInvalidChangeKeepsThePreviousGenerationRunning(t *testing.T) {
 	cond := frameworkReady(t, "keep", metav1.ConditionFalse)
 	mustContain(t, cond.Reason, "InvalidExpression")
 	mustContain(t, cond.Message, "spec.resources[0].template.data.n", "no matching overload for '_+_' applied to '(string, int)'")
-	if gen, ok := m.registry.Generation("keep"); !ok || gen != 1 {
+	if gen, ok := loopGeneration(m, "keep"); !ok || gen != 1 {
 		t.Fatalf("loop runs generation %d (running %v), want the previous generation 1", gen, ok)
 	}
 	// The old generation keeps serving: new instances and changed ones.

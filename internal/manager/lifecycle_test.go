@@ -1,4 +1,4 @@
-package reconcile_test
+package manager_test
 
 import (
 	"fmt"
@@ -470,7 +470,7 @@ func TestChildKindsShareOneInformer(t *testing.T) {
 	createFramework(t, b)
 	frameworkReady(t, "share-a", metav1.ConditionTrue)
 	frameworkReady(t, "share-b", metav1.ConditionTrue)
-	if got := strings.Join(m.registry.WatchedChildKinds(), ","); got != "/v1, Kind=ConfigMap" {
+	if got := strings.Join(m.registry.Children().Watched(), ","); got != "/v1, Kind=ConfigMap" {
 		t.Fatalf("child informers %s, want one for ConfigMaps", got)
 	}
 	if err := k8s.Delete(ctx(t), a); err != nil {
@@ -482,14 +482,14 @@ func TestChildKindsShareOneInformer(t *testing.T) {
 		}
 		return nil
 	})
-	if got := strings.Join(m.registry.WatchedChildKinds(), ","); got != "/v1, Kind=ConfigMap" {
+	if got := strings.Join(m.registry.Children().Watched(), ","); got != "/v1, Kind=ConfigMap" {
 		t.Fatalf("child informers %s after one of two users left", got)
 	}
 	if err := k8s.Delete(ctx(t), b); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 30*time.Second, func() error {
-		if got := m.registry.WatchedChildKinds(); len(got) != 0 {
+		if got := m.registry.Children().Watched(); len(got) != 0 {
 			return fmt.Errorf("child informers %v after every user left", got)
 		}
 		return nil

@@ -1,4 +1,4 @@
-package reconcile_test
+package manager_test
 
 import (
 	"fmt"
@@ -142,7 +142,9 @@ func TestChildrenAreAppliedAsTheServiceAccount(t *testing.T) {
 	if err := k8s.Create(ctx(t), instance(gvk, ns, "i", map[string]any{})); err != nil {
 		t.Fatal(err)
 	}
-	u := waitForPlan(t, gvk, ns, "i", "deploy", "FATAL_ERROR")
+	// A missing RBAC rule is fixed by granting it, not by changing the
+	// instance: the plan retries, saying who may not do what.
+	u := waitForPlan(t, gvk, ns, "i", "deploy", "ERROR")
 	msg, _, _ := unstructuredString(u, "status", "plans", "deploy", "message")
 	mustContain(t, msg, "applying Secret i-secret", `User "system:serviceaccount:impersonate:limited" cannot patch resource "secrets"`)
 	if !exists(t, &corev1.ConfigMap{}, ns, "i-config") {
@@ -150,5 +152,25 @@ func TestChildrenAreAppliedAsTheServiceAccount(t *testing.T) {
 	}
 	if exists(t, &corev1.Secret{}, ns, "i-secret") {
 		t.Fatal("a Secret was created although the account may not")
+	}
+
+	generation := u.GetGeneration()
+	for _, o := range []client.Object{
+		&rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "secrets"},
+			Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get", "list", "watch", "create", "update", "patch", "delete"}}}},
+		&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "limited-secrets"},
+			RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "secrets"},
+			Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: "limited", Namespace: ns}}},
+	} {
+		if err := k8s.Create(ctx(t), o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	u = waitForPlan(t, gvk, ns, "i", "deploy", "COMPLETE")
+	if u.GetGeneration() != generation {
+		t.Fatalf("the instance changed (generation %d, was %d): granting the rule alone must resume the plan", u.GetGeneration(), generation)
+	}
+	if !exists(t, &corev1.Secret{}, ns, "i-secret") {
+		t.Fatal("the Secret was not applied once the account may")
 	}
 }

@@ -1,4 +1,4 @@
-package reconcile_test
+package manager_test
 
 import (
 	"context"
@@ -29,7 +29,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"operetta.dev/operetta/api/v1alpha1"
-	"operetta.dev/operetta/internal/reconcile"
+	operetta "operetta.dev/operetta/internal/manager"
 	"operetta.dev/operetta/internal/testutil"
 )
 
@@ -69,7 +69,7 @@ func runSuite(m *testing.M) int {
 		return 1
 	}
 	defer func() { _ = env.Stop() }()
-	if scheme, err = reconcile.NewScheme(); err != nil {
+	if scheme, err = operetta.NewScheme(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
@@ -83,7 +83,7 @@ func runSuite(m *testing.M) int {
 // manager is a running operetta manager for one test.
 type manager struct {
 	ctrl.Manager
-	registry *reconcile.Registry
+	registry *operetta.Engine
 	stop     func()
 }
 
@@ -93,7 +93,7 @@ func startManager(t *testing.T) *manager {
 	t.Helper()
 	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
 		Scheme:                 scheme,
-		Cache:                  reconcile.CacheOptions(),
+		Cache:                  operetta.CacheOptions(),
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		// Each test has its own manager in one process.
@@ -102,7 +102,7 @@ func startManager(t *testing.T) *manager {
 	if err != nil {
 		t.Fatal(err)
 	}
-	registry, err := reconcile.Setup(mgr, reconcile.Options{WorkersPerKind: 2})
+	registry, err := operetta.Setup(mgr, operetta.Options{WorkersPerKind: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,6 +122,16 @@ func startManager(t *testing.T) *manager {
 	}
 	t.Cleanup(stop)
 	return &manager{Manager: mgr, registry: registry, stop: stop}
+}
+
+// loopGeneration is the Framework generation the loop of name runs, and
+// whether it runs.
+func loopGeneration(m *manager, name string) (int64, bool) {
+	rec, ok := m.registry.Reconciler(name)
+	if !ok {
+		return 0, false
+	}
+	return rec.Generation(), true
 }
 
 func eventually(t *testing.T, timeout time.Duration, check func() error) {

@@ -1,4 +1,4 @@
-package reconcile_test
+package manager_test
 
 import (
 	"encoding/json"
@@ -48,7 +48,7 @@ func TestABreakingChangeNeedsTheOptIn(t *testing.T) {
 		t.Fatalf("reason %s: %s", cond.Reason, cond.Message)
 	}
 	mustContain(t, cond.Message, "spec: field legacy is removed", "spec.size: type changes from integer to string", `operetta.dev/allow-breaking-changes="true"`)
-	if gen, _ := m.registry.Generation("breaking"); gen != 1 {
+	if gen, _ := loopGeneration(m, "breaking"); gen != 1 {
 		t.Fatalf("loop runs generation %d, want the previous one", gen)
 	}
 	if typ := crdSpecField(t, "things."+group, "size"); typ != "integer" {

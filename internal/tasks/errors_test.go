@@ -1,4 +1,4 @@
-package reconcile
+package tasks
 
 import (
 	"errors"
@@ -28,16 +28,22 @@ func TestClassify(t *testing.T) {
 		{"unavailable", apierrors.NewServiceUnavailable("later"), plans.Failed},
 		{"a network error", errors.New("connection refused"), plans.Failed},
 		{"invalid", apierrors.NewInvalid(schema.GroupKind{Kind: "Service"}, "s", field.ErrorList{field.Invalid(field.NewPath("spec", "ports"), 0, "bad")}), plans.Fatal},
-		{"forbidden", apierrors.NewForbidden(gr, "s", errors.New("no")), plans.Fatal},
+		// RBAC granted later, or a namespace created later, fixes these
+		// without a change to the instance.
+		{"forbidden", apierrors.NewForbidden(gr, "s", errors.New("no")), plans.Failed},
+		{"namespace not found", apierrors.NewNotFound(schema.GroupResource{Resource: "namespaces"}, "later"), plans.Failed},
+		{"unauthorized", apierrors.NewUnauthorized("token expired"), plans.Failed},
+		{"unprocessable", apierrors.NewInvalid(schema.GroupKind{Kind: "ConfigMap"}, "c", field.ErrorList{field.TooLong(field.NewPath("data"), "", 10)}), plans.Fatal},
+		{"method not supported", apierrors.NewMethodNotSupported(gr, "patch"), plans.Fatal},
 		{"bad request", apierrors.NewBadRequest("no"), plans.Fatal},
 		{"unknown kind", &meta.NoKindMatchError{GroupKind: schema.GroupKind{Kind: "Nope"}}, plans.Fatal},
-		{"render error", terminal("rendering resource x: %w", errors.New("no such key")), plans.Fatal},
+		{"render error", Terminal("rendering resource x: %w", errors.New("no such key")), plans.Fatal},
 		{"wrapped invalid", fmt.Errorf("applying Service s: %w", apierrors.NewInvalid(schema.GroupKind{Kind: "Service"}, "s", nil)), plans.Fatal},
 		{"wrapped conflict", fmt.Errorf("applying Service s: %w", apierrors.NewConflict(gr, "s", errors.New("x"))), plans.Failed},
 	}
 	for _, tt := range tests {
-		if got := classify(tt.err); got != tt.want {
-			t.Errorf("%s: classify = %v, want %v", tt.name, got, tt.want)
+		if got := Classify(tt.err); got != tt.want {
+			t.Errorf("%s: Classify = %v, want %v", tt.name, got, tt.want)
 		}
 	}
 }

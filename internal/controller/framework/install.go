@@ -1,0 +1,195 @@
+package framework
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"operetta.dev/operetta/api/v1alpha1"
+	"operetta.dev/operetta/internal/compile"
+	"operetta.dev/operetta/internal/controller/instance"
+	"operetta.dev/operetta/internal/crdgen"
+	"operetta.dev/operetta/internal/engine"
+	"operetta.dev/operetta/internal/plans"
+	"operetta.dev/operetta/internal/tasks"
+)
+
+// install compiles fw, applies its CRD, waits until the CRD is established and
+// runs its loop, recording in fw's status where it stopped.
+func (r *Reconciler) install(ctx context.Context, fw *v1alpha1.Framework) (ctrl.Result, error) {
+	compiled, errs := compile.Compile(fw)
+	if len(errs) > 0 {
+		setReady(fw, metav1.ConditionFalse, compile.Reason(errs), compile.Message(errs))
+		return ctrl.Result{}, nil // only a change of the Framework can help
+	}
+	fw.Status.CRDName = compiled.CRD.Name
+	if r.RequireServiceAccount && compiled.ServiceAccount.Name == "" {
+		setReady(fw, metav1.ConditionFalse, ReasonServiceAccountRequired,
+			"this operetta applies children only as a Framework's own service account: set spec.serviceAccountName and spec.serviceAccountNamespace")
+		return ctrl.Result{}, nil
+	}
+
+	existing, err := r.existingCRD(ctx, compiled.CRD.Name)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if owner := ownerOf(existing, fw.Name); owner != fw.Name {
+		setReady(fw, metav1.ConditionFalse, ReasonCRDConflict, conflictMessage(compiled.CRD.Name, owner))
+		return ctrl.Result{}, nil
+	}
+	if existing != nil && fw.Annotations[v1alpha1.AnnotationAllowBreakingChanges] != "true" {
+		if changes := crdgen.BreakingChanges(existing, compiled.CRD); len(changes) > 0 {
+			setReady(fw, metav1.ConditionFalse, ReasonBreakingChange, fmt.Sprintf(
+				"this generation would break existing instances, so the previous one keeps running: %s; to apply it anyway, annotate the Framework %s=\"true\"",
+				strings.Join(changes, "; "), v1alpha1.AnnotationAllowBreakingChanges))
+			return ctrl.Result{}, nil
+		}
+	}
+
+	crd, err := r.applyCRD(ctx, compiled.CRD)
+	if err != nil {
+		if tasks.Classify(err) == plans.Fatal {
+			setReady(fw, metav1.ConditionFalse, ReasonInstallFailed, fmt.Sprintf("the API server refused CRD %s: %v", compiled.CRD.Name, err))
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, err
+	}
+	if !established(crd) {
+		setReady(fw, metav1.ConditionFalse, ReasonWaitingForCRD, fmt.Sprintf("waiting for CRD %s to be established", crd.GetName()))
+		return ctrl.Result{}, nil // the CRD's watch event brings us back
+	}
+
+	if err := r.run(ctx, compiled); err != nil {
+		if errors.Is(err, engine.ErrNotLeading) {
+			setReady(fw, metav1.ConditionFalse, ReasonNotLeading, "this manager is not the elected leader yet")
+			return ctrl.Result{RequeueAfter: deletionPoll}, nil
+		}
+		return ctrl.Result{}, err
+	}
+	r.remember(fw.Name, installation{generation: fw.Generation, crdGeneration: crd.GetGeneration()})
+	setReady(fw, metav1.ConditionTrue, ReasonServing,
+		fmt.Sprintf("%s is served as %s and its instances are reconciled", compiled.GVK.Kind, compiled.GVK.GroupVersion()))
+	r.reportRollout(fw)
+	return ctrl.Result{}, nil
+}
+
+// run starts the loop of compiled's kind, or hands the running one the new
+// generation.
+func (r *Reconciler) run(ctx context.Context, compiled *compile.Framework) error {
+	writer, err := r.writer(compiled.ServiceAccount)
+	if err != nil {
+		return err
+	}
+	name := compiled.Name
+	rec, err := r.Engine.Start(name, compiled.GVK, compiled.ChildKinds, func() *instance.Reconciler {
+		return instance.New(instance.Config{
+			GVK:            compiled.GVK,
+			Instances:      r.Engine.Cache(),
+			Client:         r.Client,
+			Children:       r.Engine.Children(),
+			Frameworks:     r.Client,
+			Recorder:       r.Recorder,
+			Enqueue:        func(key types.NamespacedName) { r.Engine.Enqueue(name, key) },
+			RolloutChanged: func() { r.enqueue(name) },
+			Resync:         r.Resync,
+		})
+	})
+	if err != nil {
+		return err
+	}
+	return rec.Run(ctx, compiled, writer)
+}
+
+// writer returns the client a Framework's children are written with: the
+// manager's own, or one impersonating the service account the Framework
+// names, so every request is authorized as that account.
+func (r *Reconciler) writer(sa types.NamespacedName) (client.Client, error) {
+	if sa.Name == "" {
+		return r.Client, nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if c, ok := r.writers[sa]; ok {
+		return c, nil
+	}
+	cfg := rest.CopyConfig(r.Config)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + sa.Namespace + ":" + sa.Name}
+	c, err := client.New(cfg, client.Options{Scheme: r.Client.Scheme(), Mapper: r.Client.RESTMapper()})
+	if err != nil {
+		return nil, fmt.Errorf("a client impersonating %s: %w", sa, err)
+	}
+	r.writers[sa] = c
+	return c, nil
+}
+
+// existingCRD reads the CRD name from the API server, not the cache: the
+// cache holds only CRDs operetta made, and one it did not make matters most.
+// It returns nil if there is none.
+func (r *Reconciler) existingCRD(ctx context.Context, name string) (*apiextensionsv1.CustomResourceDefinition, error) {
+	crd := &apiextensionsv1.CustomResourceDefinition{}
+	if err := r.APIReader.Get(ctx, client.ObjectKey{Name: name}, crd); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("reading CRD %s: %w", name, err)
+	}
+	return crd, nil
+}
+
+// ownerOf returns the Framework that generated crd, "" for a CRD operetta did
+// not create, and ifNone when there is no CRD.
+func ownerOf(crd *apiextensionsv1.CustomResourceDefinition, ifNone string) string {
+	switch {
+	case crd == nil:
+		return ifNone
+	case crd.Labels[v1alpha1.LabelManagedBy] != v1alpha1.ManagedByValue:
+		return ""
+	default:
+		return crd.Labels[v1alpha1.LabelFramework]
+	}
+}
+
+func conflictMessage(crd, owner string) string {
+	if owner == "" {
+		return fmt.Sprintf("CRD %s exists and was not created by operetta; operetta never adopts or changes it: rename the kind or group", crd)
+	}
+	return fmt.Sprintf("CRD %s belongs to Framework %q; two Frameworks cannot generate the same kind", crd, owner)
+}
+
+func (r *Reconciler) applyCRD(ctx context.Context, crd *apiextensionsv1.CustomResourceDefinition) (*unstructured.Unstructured, error) {
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(crd)
+	if err != nil {
+		return nil, fmt.Errorf("encoding CRD %s: %w", crd.Name, err)
+	}
+	// Only what operetta means to own: no empty status, no null timestamp.
+	delete(m, "status")
+	unstructured.RemoveNestedField(m, "metadata", "creationTimestamp")
+	u := &unstructured.Unstructured{Object: m}
+	if err := r.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u),
+		client.FieldOwner(v1alpha1.FieldManager), client.ForceOwnership); err != nil {
+		return nil, fmt.Errorf("applying CRD %s: %w", crd.Name, err)
+	}
+	return u, nil
+}
+
+func established(crd *unstructured.Unstructured) bool {
+	conds, _, _ := unstructured.NestedSlice(crd.Object, "status", "conditions")
+	for _, c := range conds {
+		m, _ := c.(map[string]any)
+		if m["type"] == string(apiextensionsv1.Established) && m["status"] == string(apiextensionsv1.ConditionTrue) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,210 @@
+package framework
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/workqueue"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	"operetta.dev/operetta/api/v1alpha1"
+	"operetta.dev/operetta/internal/controller/finalizer"
+	"operetta.dev/operetta/internal/controller/instance"
+	"operetta.dev/operetta/internal/engine"
+	"operetta.dev/operetta/internal/tasks"
+)
+
+// deletionPoll is how often a Framework being deleted looks again at what it
+// waits for: instances going, a CRD going.
+const deletionPoll = 2 * time.Second
+
+// Reasons of a Framework's Ready condition.
+const (
+	ReasonServing                = "Serving"
+	ReasonCRDConflict            = "CRDConflict"
+	ReasonInstallFailed          = "InstallFailed"
+	ReasonWaitingForCRD          = "WaitingForCRD"
+	ReasonDeleting               = "Deleting"
+	ReasonBreakingChange         = "BreakingChange"
+	ReasonServiceAccountRequired = "ServiceAccountRequired"
+	ReasonNotLeading             = "WaitingForLeaderElection"
+)
+
+// Reconciler installs the CRD a Framework generates and keeps the loop of its
+// kind running with the current generation. An invalid generation changes
+// nothing: the previous one keeps running. A Framework whose generation and
+// CRD did not change costs no request: it is compiled and installed once per
+// generation.
+type Reconciler struct {
+	Client    client.Client
+	APIReader client.Reader // uncached: to see CRDs operetta did not create
+	Engine    *engine.Engine[*instance.Reconciler]
+	Config    *rest.Config
+	Recorder  recorder.EventRecorder
+	// RequireServiceAccount refuses Frameworks without serviceAccountName.
+	RequireServiceAccount bool
+	// Resync is how long an instance plan that waits goes without an event
+	// before it looks again.
+	Resync time.Duration
+
+	queue atomic.Pointer[workqueue.TypedRateLimitingInterface[reconcile.Request]]
+
+	mu        sync.Mutex
+	installed map[string]installation
+	writers   map[types.NamespacedName]client.Client
+}
+
+// installation is what was installed for a Framework, to tell when nothing
+// changed since.
+type installation struct {
+	generation    int64
+	crdGeneration int64
+}
+
+// SetupWithManager watches Frameworks, the CRDs they generated, and the
+// rollout progress their loops report.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	r.installed = map[string]installation{}
+	r.writers = map[types.NamespacedName]client.Client{}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&v1alpha1.Framework{}).
+		Watches(&apiextensionsv1.CustomResourceDefinition{},
+			handler.EnqueueRequestsFromMapFunc(frameworkOfCRD),
+			builder.OnlyMetadata).
+		WatchesRawSource(source.TypedFunc[reconcile.Request](func(_ context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
+			r.queue.Store(&q)
+			return nil
+		})).
+		Named("framework").
+		Complete(r)
+}
+
+// enqueue asks for Framework name to be reconciled: its loop's progress
+// changed.
+func (r *Reconciler) enqueue(name string) {
+	if q := r.queue.Load(); q != nil {
+		(*q).Add(reconcile.Request{NamespacedName: types.NamespacedName{Name: name}})
+	}
+}
+
+// frameworkOfCRD maps a generated CRD to its Framework by label.
+func frameworkOfCRD(_ context.Context, o client.Object) []reconcile.Request {
+	name := o.GetLabels()[v1alpha1.LabelFramework]
+	if name == "" {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: name}}}
+}
+
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, err error) {
+	log := ctrl.LoggerFrom(ctx).WithValues("framework", req.Name)
+	ctx = ctrl.LoggerInto(ctx, log)
+
+	fw := &v1alpha1.Framework{}
+	if err := r.Client.Get(ctx, req.NamespacedName, fw); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.Engine.Stop(req.Name)
+			r.forget(req.Name)
+		}
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	old := fw.Status.DeepCopy()
+	defer func() {
+		if perr := r.patchStatus(ctx, fw, old); perr != nil && err == nil {
+			err = perr
+		}
+	}()
+	if fw.DeletionTimestamp != nil {
+		return r.delete(ctx, fw)
+	}
+	// First, before anything exists that deleting the Framework must take
+	// care of.
+	if err := finalizer.Set(ctx, r.Client, fw, v1alpha1.FinalizerFramework, true); err != nil {
+		return tasks.ResultOf(err)
+	}
+	if r.unchanged(ctx, fw) {
+		r.reportRollout(fw)
+		return ctrl.Result{}, nil
+	}
+	return r.install(ctx, fw)
+}
+
+// unchanged says whether what runs for fw is what it asks for: the same
+// generation installed, its CRD as operetta left it, its loop running. It
+// reads only caches.
+func (r *Reconciler) unchanged(ctx context.Context, fw *v1alpha1.Framework) bool {
+	r.mu.Lock()
+	done, ok := r.installed[fw.Name]
+	r.mu.Unlock()
+	if !ok || done.generation != fw.Generation || !r.Engine.IsRunning(fw.Name) {
+		return false
+	}
+	crd := &metav1.PartialObjectMetadata{}
+	crd.SetGroupVersionKind(apiextensionsv1.SchemeGroupVersion.WithKind("CustomResourceDefinition"))
+	if err := r.Client.Get(ctx, client.ObjectKey{Name: fw.Status.CRDName}, crd); err != nil {
+		return false
+	}
+	return crd.Generation == done.crdGeneration && crd.DeletionTimestamp == nil
+}
+
+func (r *Reconciler) remember(name string, done installation) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.installed[name] = done
+}
+
+func (r *Reconciler) forget(name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.installed, name)
+}
+
+// reportRollout records how far the running generation has reached the
+// instances, as the loop counted them.
+func (r *Reconciler) reportRollout(fw *v1alpha1.Framework) {
+	rec, ok := r.Engine.Reconciler(fw.Name)
+	if !ok {
+		return
+	}
+	progress := rec.Progress()
+	fw.Status.Rollout = &progress
+}
+
+func setReady(fw *v1alpha1.Framework, status metav1.ConditionStatus, reason, msg string) {
+	fw.Status.ObservedGeneration = fw.Generation
+	meta.SetStatusCondition(&fw.Status.Conditions, metav1.Condition{
+		Type: v1alpha1.ConditionReady, Status: status, Reason: reason, Message: msg, ObservedGeneration: fw.Generation,
+	})
+}
+
+// patchStatus writes fw's status once per reconcile, and only if it changed.
+func (r *Reconciler) patchStatus(ctx context.Context, fw *v1alpha1.Framework, old *v1alpha1.FrameworkStatus) error {
+	if equality.Semantic.DeepEqual(*old, fw.Status) {
+		return nil
+	}
+	orig := fw.DeepCopy()
+	orig.Status = *old
+	if err := r.Client.Status().Patch(ctx, fw, client.MergeFrom(orig), client.FieldOwner(v1alpha1.FieldManager)); err != nil {
+		if tasks.IsQuiet(err) {
+			return nil // the next event reconciles again
+		}
+		return fmt.Errorf("patching status of Framework %s: %w", fw.Name, err)
+	}
+	return nil
+}

@@ -1,0 +1,82 @@
+package instance
+
+import (
+	"sync"
+
+	"k8s.io/apimachinery/pkg/types"
+
+	"operetta.dev/operetta/api/v1alpha1"
+)
+
+// progress counts, from what each reconcile found, how far a Framework
+// generation has reached the instances. The Framework controller reads it
+// when told it changed, instead of listing instances on a timer.
+type progress struct {
+	mu        sync.Mutex
+	instances map[types.NamespacedName]standing
+}
+
+// standing is where one instance stands.
+type standing struct {
+	generation int64
+	settled    bool // its plans for generation are done, or failed for good
+	failed     bool
+}
+
+func standingOf(st v1alpha1.InstanceStatus) standing {
+	idle := len(st.PlanQueue) == 0
+	return standing{
+		generation: st.FrameworkGeneration,
+		settled:    idle && st.ActivePlanStatus.IsTerminal(),
+		failed:     st.ActivePlanStatus == v1alpha1.FatalError,
+	}
+}
+
+// set records where an instance stands, and reports whether that changed.
+func (p *progress) set(key types.NamespacedName, s standing) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.instances == nil {
+		p.instances = map[types.NamespacedName]standing{}
+	}
+	before, seen := p.instances[key]
+	p.instances[key] = s
+	return !seen || before != s
+}
+
+// forget drops an instance that is gone, and reports whether it was counted.
+func (p *progress) forget(key types.NamespacedName) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_, seen := p.instances[key]
+	delete(p.instances, key)
+	return seen
+}
+
+// of counts the instances at generation: those updated, failed, and all.
+func (p *progress) of(generation int64) v1alpha1.RolloutStatus {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := v1alpha1.RolloutStatus{Generation: generation, Total: int32(len(p.instances))}
+	for _, s := range p.instances {
+		switch {
+		case s.generation != generation || !s.settled:
+		case s.failed:
+			out.Failed++
+		default:
+			out.Updated++
+		}
+	}
+	return out
+}
+
+// inUse says which generations instances still stand on.
+func (p *progress) inUse() map[int64]bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := map[int64]bool{}
+	for _, s := range p.instances {
+		out[s.generation] = true
+	}
+	return out
+}

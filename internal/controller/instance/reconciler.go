@@ -1,0 +1,404 @@
+package instance
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/uuid"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
+
+	"operetta.dev/operetta/api/v1alpha1"
+	"operetta.dev/operetta/internal/compile"
+	"operetta.dev/operetta/internal/plans"
+	"operetta.dev/operetta/internal/tasks"
+)
+
+// Config is what a Reconciler needs from around it.
+type Config struct {
+	GVK schema.GroupVersionKind
+	// Instances reads instances from the loop's informer cache.
+	Instances client.Reader
+	// Client writes instances' status and finalizers.
+	Client client.Client
+	// Children reads children from the shared children cache.
+	Children tasks.ChildCache
+	// Frameworks reads Frameworks from the manager's cache.
+	Frameworks client.Reader
+	Recorder   recorder.EventRecorder
+	// Enqueue asks this kind's loop to reconcile an instance.
+	Enqueue func(types.NamespacedName)
+	// RolloutChanged tells the Framework controller that Progress changed.
+	RolloutChanged func()
+	// Resync is how long a plan that waits goes without an event before
+	// it looks again anyway: a safety net, since children's events wake it.
+	Resync time.Duration
+	Now    func() time.Time
+}
+
+// Reconciler drives the instances of one generated kind through their
+// Framework's plans. It runs the Framework generation it was last handed,
+// and keeps the earlier ones while instances still stand on them, waiting
+// for their turn in a rollout.
+type Reconciler struct {
+	cfg Config
+
+	mu          sync.RWMutex
+	current     int64
+	generations map[int64]generation
+
+	rollout  rollout
+	progress progress
+}
+
+// generation is one compiled Framework generation and the client its
+// children are written with.
+type generation struct {
+	fw     *compile.Framework
+	writer client.Client
+}
+
+// New returns a Reconciler; it reconciles nothing until Run hands it a
+// Framework generation.
+func New(cfg Config) *Reconciler {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Reconciler{cfg: cfg, generations: map[int64]generation{}}
+}
+
+// Run makes fw the generation instances run, writing children with writer.
+// A new generation reaches every instance (at the rollout's pace): all are
+// enqueued.
+func (r *Reconciler) Run(ctx context.Context, fw *compile.Framework, writer client.Client) error {
+	r.mu.Lock()
+	previous := r.current
+	r.current = fw.Generation
+	r.generations[fw.Generation] = generation{fw: fw, writer: writer}
+	inUse := r.progress.inUse()
+	for g := range r.generations {
+		if g != r.current && !inUse[g] {
+			delete(r.generations, g)
+		}
+	}
+	r.mu.Unlock()
+	if previous == 0 || previous == fw.Generation {
+		return nil // a new loop lists every instance by itself
+	}
+	items, err := List(ctx, r.cfg.Instances, r.cfg.GVK)
+	if err != nil {
+		return err
+	}
+	for i := range items {
+		r.cfg.Enqueue(client.ObjectKeyFromObject(&items[i]))
+	}
+	return nil
+}
+
+// Generation is the Framework generation instances run now.
+func (r *Reconciler) Generation() int64 {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.current
+}
+
+// Progress says how far the current generation has reached the instances.
+func (r *Reconciler) Progress() v1alpha1.RolloutStatus {
+	return r.progress.of(r.Generation())
+}
+
+func (r *Reconciler) generation(g int64) (generation, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	gen, ok := r.generations[g]
+	return gen, ok
+}
+
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	current, _ := r.generation(r.Generation())
+	log := ctrl.LoggerFrom(ctx).WithValues("framework", current.fw.Name, "kind", r.cfg.GVK.Kind, "instance", req.Name, "namespace", req.Namespace)
+	ctx = ctrl.LoggerInto(ctx, log)
+
+	instance := &unstructured.Unstructured{}
+	instance.SetGroupVersionKind(r.cfg.GVK)
+	if err := r.cfg.Instances.Get(ctx, req.NamespacedName, instance); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.gone(req.NamespacedName)
+		}
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	old := ReadStatus(instance)
+	st := *old.DeepCopy()
+
+	gen, recorded, held, err := r.admit(ctx, instance, st, current)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	fw := gen.fw
+	if err := r.ensureFinalizer(ctx, fw, instance); err != nil {
+		return tasks.ResultOf(err)
+	}
+	run := tasks.NewRun(r.clients(gen), fw, instance, &st)
+	if instance.GetDeletionTimestamp() != nil {
+		return r.finalize(ctx, fw, run, instance, old, st)
+	}
+	r.schedule(ctx, fw, recorded, instance, &st)
+	r.advance(ctx, fw, run, &st)
+	if err := r.maintain(ctx, run, &st); err != nil {
+		return tasks.ResultOf(err)
+	}
+	plans.SetConditions(&st, instance.GetGeneration())
+	oldProjected := readProjected(instance, fw.Projections)
+	projected := r.project(ctx, fw, run)
+
+	if _, err := patchStatus(ctx, r.cfg.Client, instance, old, st, oldProjected, projected); err != nil {
+		return tasks.ResultOf(err)
+	}
+	announce(r.cfg.Recorder, fw.Name, instance, old, st)
+	r.settle(req.NamespacedName, current.fw.Generation, st)
+	if held {
+		return ctrl.Result{}, nil // a freed place in the rollout wakes it
+	}
+	return r.resultFor(fw, st), nil
+}
+
+// admit decides which generation an instance runs now. A new generation
+// reaches it when the rollout admits it; until then it keeps running the
+// generation it is on — rendering, drift correction, pruning — and held says
+// so. recorded is the generation its status records plans for.
+func (r *Reconciler) admit(ctx context.Context, instance *unstructured.Unstructured, st v1alpha1.InstanceStatus, current generation) (gen generation, recorded int64, held bool, err error) {
+	if st.FrameworkGeneration == 0 || st.FrameworkGeneration == current.fw.Generation {
+		return current, current.fw.Generation, false, nil
+	}
+	list := func(ctx context.Context) ([]unstructured.Unstructured, error) {
+		return List(ctx, r.cfg.Instances, r.cfg.GVK)
+	}
+	ok, err := r.rollout.admit(ctx, list, client.ObjectKeyFromObject(instance), current.fw.Generation, current.fw.MaxConcurrent)
+	if err != nil {
+		return current, 0, false, fmt.Errorf("admitting to the rollout: %w", err)
+	}
+	if ok {
+		return current, current.fw.Generation, false, nil
+	}
+	if previous, known := r.generation(st.FrameworkGeneration); known {
+		return previous, st.FrameworkGeneration, true, nil
+	}
+	// A generation compiled before this manager started is gone: the
+	// current one's templates are all there is.
+	return current, st.FrameworkGeneration, true, nil
+}
+
+func (r *Reconciler) clients(gen generation) tasks.Clients {
+	return tasks.Clients{Writer: gen.writer, Children: r.cfg.Children, Frameworks: r.cfg.Frameworks}
+}
+
+// schedule starts or queues the plans the instance's changes trigger and
+// records what they were triggered for.
+func (r *Reconciler) schedule(ctx context.Context, fw *compile.Framework, generation int64, instance *unstructured.Unstructured, st *v1alpha1.InstanceStatus) {
+	spec, _, _ := unstructured.NestedMap(instance.Object, "spec")
+	digests := plans.ParameterDigests(spec, fw.Parameters)
+	runPlan := instance.GetAnnotations()[v1alpha1.AnnotationRunPlan]
+	triggered := plans.Triggered(fw.Triggers, plans.Observed{
+		ParameterDigests:    digests,
+		FrameworkGeneration: generation,
+		RunPlan:             runPlan,
+		Status:              *st,
+	})
+	if len(triggered) > 0 {
+		ctrl.LoggerFrom(ctx).V(1).Info("plans triggered", "plans", triggered)
+	}
+	if runPlan != st.LastRunPlan {
+		st.RunPlanError = unknownPlan(fw, runPlan)
+	}
+	plans.Schedule(st, triggered, r.startPlan(fw))
+	st.ParameterDigests = digests
+	st.FrameworkGeneration = generation
+	st.LastRunPlan = runPlan
+	st.ObservedGeneration = instance.GetGeneration()
+}
+
+// unknownPlan explains a run-plan value that names no plan of fw, and is ""
+// for one that does (or is empty).
+func unknownPlan(fw *compile.Framework, value string) string {
+	name := plans.RunPlanName(value)
+	if _, ok := fw.Plans[name]; ok || name == "" {
+		return ""
+	}
+	names := make([]string, 0, len(fw.Plans))
+	for n := range fw.Plans {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return fmt.Sprintf("%s=%q names no plan of Framework %s, so nothing ran; its plans are: %s",
+		v1alpha1.AnnotationRunPlan, value, fw.Name, strings.Join(names, ", "))
+}
+
+func (r *Reconciler) startPlan(fw *compile.Framework) func(string) v1alpha1.PlanStatus {
+	return func(name string) v1alpha1.PlanStatus {
+		return plans.Start(fw.Plans[name], uuid.NewUUID(), r.cfg.Now())
+	}
+}
+
+// advance runs the active plan as far as it goes now, and the queued plans
+// after it when it completes.
+func (r *Reconciler) advance(ctx context.Context, fw *compile.Framework, run *tasks.Run, st *v1alpha1.InstanceStatus) {
+	for range len(fw.Plans) + 1 { // each plan at most once per reconcile
+		spec, ok := fw.Plans[st.ActivePlan]
+		before := st.Plans[st.ActivePlan]
+		if !ok || before.Status.IsTerminal() {
+			return
+		}
+		run.SetPlan(st.ActivePlan)
+		after := plans.Advance(spec, before, func(phase v1alpha1.Phase, step v1alpha1.Step) plans.Outcome {
+			return run.Step(ctx, phase, step)
+		}, r.cfg.Now())
+		st.Plans[st.ActivePlan] = after
+		st.ActivePlanStatus = after.Status
+		if after.Status != before.Status {
+			ctrl.LoggerFrom(ctx).V(1).Info("plan status changed", "plan", st.ActivePlan, "status", after.Status, "message", after.Message)
+		}
+		if after.Status != v1alpha1.Complete || len(st.PlanQueue) == 0 {
+			return
+		}
+		plans.Schedule(st, nil, r.startPlan(fw))
+	}
+}
+
+// maintain keeps an instance whose plans are done as they left it: pruned of
+// children no longer rendered, and corrected where someone else changed one.
+func (r *Reconciler) maintain(ctx context.Context, run *tasks.Run, st *v1alpha1.InstanceStatus) error {
+	if st.ActivePlanStatus != v1alpha1.Complete || len(st.PlanQueue) > 0 {
+		return nil
+	}
+	kept, err := run.Keep(ctx)
+	if len(kept.Pruned) > 0 {
+		ctrl.LoggerFrom(ctx).Info("pruned children no longer rendered", "children", kept.Pruned)
+	}
+	if len(kept.Corrected) > 0 {
+		ctrl.LoggerFrom(ctx).Info("corrected drift", "children", kept.Corrected)
+	}
+	return err
+}
+
+// project computes the Framework's status projections. One that cannot be
+// computed now (a child without the field yet, say) is left out.
+func (r *Reconciler) project(ctx context.Context, fw *compile.Framework, run *tasks.Run) map[string]any {
+	out := map[string]any{}
+	for _, p := range fw.Projections {
+		if p.UsesResources {
+			if err := run.Observe(ctx); err != nil {
+				ctrl.LoggerFrom(ctx).V(1).Info("reading children for status projections", "error", err.Error())
+			}
+			break
+		}
+	}
+	vars := run.Vars()
+	vars.Plan = nil // projections belong to no plan run
+	for _, p := range fw.Projections {
+		v, err := p.Template.Render(vars)
+		if err != nil {
+			ctrl.LoggerFrom(ctx).V(1).Info("status projection not computed", "field", p.Name, "error", err.Error())
+			continue
+		}
+		if v != nil {
+			out[p.Name] = v
+		}
+	}
+	return out
+}
+
+// settle records where the instance stands: a finished upgrade frees its
+// place in the rollout for the next waiting instance, and a changed standing
+// tells the Framework controller.
+func (r *Reconciler) settle(key types.NamespacedName, current int64, st v1alpha1.InstanceStatus) {
+	if st.FrameworkGeneration == current && st.ActivePlanStatus.IsTerminal() {
+		for _, k := range r.rollout.done(key) {
+			r.cfg.Enqueue(k)
+		}
+	}
+	if r.progress.set(key, standingOf(st)) && r.cfg.RolloutChanged != nil {
+		r.cfg.RolloutChanged()
+	}
+}
+
+// gone forgets an instance that no longer exists.
+func (r *Reconciler) gone(key types.NamespacedName) {
+	for _, k := range r.rollout.done(key) {
+		r.cfg.Enqueue(k)
+	}
+	if r.progress.forget(key) && r.cfg.RolloutChanged != nil {
+		r.cfg.RolloutChanged()
+	}
+}
+
+// resultFor says when to look again. A plan that waits for children is woken
+// by their events, so it looks again on its own only after a jittered resync
+// or when a step's timeout expires; a plan retrying an error backs off
+// exponentially (the loop's rate limiter); a plan that is done, or stalled,
+// is not looked at again until something changes.
+func (r *Reconciler) resultFor(fw *compile.Framework, st v1alpha1.InstanceStatus) ctrl.Result {
+	switch st.ActivePlanStatus {
+	case v1alpha1.InProgress, v1alpha1.Pending:
+		after := time.Duration(float64(r.cfg.Resync) * (0.9 + 0.2*rand.Float64()))
+		if d, ok := nextTimeout(fw, st, r.cfg.Now()); ok && d < after {
+			after = d
+		}
+		return ctrl.Result{RequeueAfter: after}
+	case v1alpha1.Error:
+		return ctrl.Result{Requeue: true} //nolint:staticcheck // rate-limited backoff, the message is in status
+	default:
+		return ctrl.Result{}
+	}
+}
+
+// nextTimeout is how long until the first running step of the active plan
+// times out, if any has a timeout.
+func nextTimeout(fw *compile.Framework, st v1alpha1.InstanceStatus, now time.Time) (time.Duration, bool) {
+	spec, run := fw.Plans[st.ActivePlan], st.Plans[st.ActivePlan]
+	var next time.Duration
+	found := false
+	for i, phase := range run.Phases {
+		if i >= len(spec.Phases) {
+			break
+		}
+		for j, step := range phase.Steps {
+			if j >= len(spec.Phases[i].Steps) || step.StartedAt == nil || step.Status.IsTerminal() {
+				continue
+			}
+			limit := stepTimeout(fw, spec.Phases[i].Steps[j])
+			if limit == 0 {
+				continue
+			}
+			d := step.StartedAt.Add(limit).Sub(now) + time.Second // past it, not on it
+			if !found || d < next {
+				next, found = max(d, time.Second), true
+			}
+		}
+	}
+	return next, found
+}
+
+// stepTimeout is the longest a step may run: its own timeout, else the
+// longest of its tasks'.
+func stepTimeout(fw *compile.Framework, step v1alpha1.Step) time.Duration {
+	if step.Timeout != nil {
+		return step.Timeout.Duration
+	}
+	var limit time.Duration
+	for _, name := range step.Tasks {
+		if t := fw.Tasks[name]; t != nil && t.Timeout != nil && t.Timeout.Duration > limit {
+			limit = t.Timeout.Duration
+		}
+	}
+	return limit
+}

@@ -1,0 +1,187 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	toolscache "k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+
+	"operetta.dev/operetta/api/v1alpha1"
+)
+
+// Children keeps one informer per child kind, shared by every loop that has
+// children of it and filtered by operetta's managed-by label, so it holds
+// operetta's children and nothing else. Health checks and drift detection
+// read children from it instead of asking the API server. An event on a child
+// is handed, by the child's labels, to its instance's loop: no instance is
+// ever listed to find it. An informer is removed once no loop needs its kind.
+type Children struct {
+	cache   cache.Cache
+	enqueue func(loop string, instance types.NamespacedName)
+
+	mu    sync.Mutex
+	users map[schema.GroupVersionKind]map[string]bool // kind → loops
+	kinds map[string]map[schema.GroupVersionKind]bool // loop → kinds it watches
+	extra map[string]map[schema.GroupVersionKind]bool // loop → kinds added by Ensure
+}
+
+func newChildren(mgr manager.Manager, enqueue func(string, types.NamespacedName)) (*Children, error) {
+	c, err := cache.New(mgr.GetConfig(), cache.Options{
+		HTTPClient:                  mgr.GetHTTPClient(),
+		Scheme:                      mgr.GetScheme(),
+		Mapper:                      mgr.GetRESTMapper(),
+		DefaultLabelSelector:        labels.SelectorFromSet(labels.Set{v1alpha1.LabelManagedBy: v1alpha1.ManagedByValue}),
+		ReaderFailOnMissingInformer: true,
+		// Managed fields are most of a small object and nothing here
+		// reads them.
+		DefaultTransform: cache.TransformStripManagedFields(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating the children cache: %w", err)
+	}
+	if err := mgr.Add(c); err != nil {
+		return nil, err
+	}
+	return &Children{
+		cache: c, enqueue: enqueue,
+		users: map[schema.GroupVersionKind]map[string]bool{},
+		kinds: map[string]map[schema.GroupVersionKind]bool{},
+		extra: map[string]map[schema.GroupVersionKind]bool{},
+	}, nil
+}
+
+// Watch makes sure the given kinds are watched for loop, and lets go of the
+// kinds it no longer has (those added by Ensure stay).
+func (w *Children) Watch(ctx context.Context, loop string, kinds []schema.GroupVersionKind) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	want := map[schema.GroupVersionKind]bool{}
+	for _, gvk := range kinds {
+		want[gvk] = true
+	}
+	for gvk := range w.extra[loop] {
+		want[gvk] = true
+	}
+	return w.setLocked(ctx, loop, want)
+}
+
+// Ensure adds one kind to what loop watches, for children whose kind is known
+// only at runtime (an instance of another Framework's kind).
+func (w *Children) Ensure(ctx context.Context, loop string, gvk schema.GroupVersionKind) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.kinds[loop][gvk] {
+		return nil
+	}
+	if w.extra[loop] == nil {
+		w.extra[loop] = map[schema.GroupVersionKind]bool{}
+	}
+	w.extra[loop][gvk] = true
+	want := map[schema.GroupVersionKind]bool{gvk: true}
+	for k := range w.kinds[loop] {
+		want[k] = true
+	}
+	return w.setLocked(ctx, loop, want)
+}
+
+// Release lets go of every kind loop watched.
+func (w *Children) Release(loop string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	_ = w.setLocked(context.Background(), loop, nil)
+	delete(w.kinds, loop)
+	delete(w.extra, loop)
+}
+
+func (w *Children) setLocked(ctx context.Context, loop string, want map[schema.GroupVersionKind]bool) error {
+	for gvk := range want {
+		if w.users[gvk] == nil {
+			if err := w.start(ctx, gvk); err != nil {
+				return err
+			}
+			w.users[gvk] = map[string]bool{}
+		}
+		w.users[gvk][loop] = true
+	}
+	for gvk := range w.kinds[loop] {
+		if want[gvk] {
+			continue
+		}
+		delete(w.users[gvk], loop)
+		if len(w.users[gvk]) == 0 {
+			delete(w.users, gvk)
+			_ = w.cache.RemoveInformer(context.Background(), objectOf(gvk))
+		}
+	}
+	w.kinds[loop] = want
+	return nil
+}
+
+func (w *Children) start(ctx context.Context, gvk schema.GroupVersionKind) error {
+	inf, err := w.cache.GetInformer(ctx, objectOf(gvk), cache.BlockUntilSynced(false))
+	if err != nil {
+		return fmt.Errorf("watching %s: %w", gvk.Kind, err)
+	}
+	_, err = inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    w.dispatch,
+		UpdateFunc: func(_, obj any) { w.dispatch(obj) },
+		DeleteFunc: w.dispatch,
+	})
+	return err
+}
+
+// dispatch hands a child event to its instance's loop.
+func (w *Children) dispatch(obj any) {
+	if tomb, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
+		obj = tomb.Obj
+	}
+	o, ok := obj.(client.Object)
+	if !ok {
+		return
+	}
+	l := o.GetLabels()
+	if l[v1alpha1.LabelFramework] == "" || l[v1alpha1.LabelInstance] == "" {
+		return
+	}
+	ns := l[v1alpha1.LabelInstanceNS] // children outside the instance's namespace
+	if ns == "" {
+		ns = o.GetNamespace()
+	}
+	w.enqueue(l[v1alpha1.LabelFramework], types.NamespacedName{Namespace: ns, Name: l[v1alpha1.LabelInstance]})
+}
+
+// Get reads a child from the cache: found is false if it does not exist. A
+// kind no loop watches is an error (cache.ErrResourceNotCached), never a
+// request to the API server.
+func (w *Children) Get(ctx context.Context, gvk schema.GroupVersionKind, key client.ObjectKey) (obj *unstructured.Unstructured, found bool, err error) {
+	obj = objectOf(gvk)
+	if err := w.cache.Get(ctx, key, obj); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, false, nil
+		}
+		return nil, false, err
+	}
+	return obj, true, nil
+}
+
+// Watched lists the child kinds with an informer, for tests and debugging.
+func (w *Children) Watched() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make([]string, 0, len(w.users))
+	for gvk := range w.users {
+		out = append(out, gvk.String())
+	}
+	sort.Strings(out)
+	return out
+}

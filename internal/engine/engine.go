@@ -1,0 +1,257 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"sync/atomic"
+
+	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	"operetta.dev/operetta/internal/metrics"
+)
+
+// ErrNotLeading is returned by Start before the engine runs, that is before
+// this manager is elected leader. The caller retries.
+var ErrNotLeading = errors.New("the engine is not running yet: waiting for leader election")
+
+// Options tune every loop.
+type Options struct {
+	// Workers is the number of concurrent reconciles of each kind.
+	Workers int
+	// RateLimiter makes the backoff of each loop's queue; nil keeps
+	// controller-runtime's default.
+	RateLimiter func() workqueue.TypedRateLimiter[reconcile.Request]
+}
+
+// Engine runs one loop per kind, started and stopped at runtime. Start, Stop
+// and IsRunning are idempotent and safe to call on every reconcile. R is the
+// type of the loops' reconcilers, so a caller gets back what it made.
+type Engine[R reconcile.Reconciler] struct {
+	cache    cache.Cache
+	log      logr.Logger
+	opts     Options
+	children *Children
+
+	mu    sync.Mutex
+	base  context.Context // the elected manager's context; nil before
+	loops map[string]*loop[R]
+}
+
+// loop is one running controller for one kind.
+type loop[R reconcile.Reconciler] struct {
+	gvk        schema.GroupVersionKind
+	reconciler R
+	queue      atomic.Pointer[workqueue.TypedRateLimitingInterface[reconcile.Request]]
+	cancel     context.CancelFunc
+	done       chan struct{}
+}
+
+// enqueue adds a request to the loop's queue, once the loop has started.
+func (l *loop[R]) enqueue(req reconcile.Request) {
+	if q := l.queue.Load(); q != nil {
+		(*q).Add(req)
+	}
+}
+
+// New returns an engine whose loops run only while mgr is the elected leader.
+// Events of children are handed to the loop their labels name.
+func New[R reconcile.Reconciler](mgr manager.Manager, opts Options) (*Engine[R], error) {
+	if opts.Workers < 1 {
+		opts.Workers = 1
+	}
+	e := &Engine[R]{
+		cache: mgr.GetCache(),
+		log:   mgr.GetLogger().WithName("engine"),
+		opts:  opts,
+		loops: map[string]*loop[R]{},
+	}
+	children, err := newChildren(mgr, e.Enqueue)
+	if err != nil {
+		return nil, err
+	}
+	e.children = children
+	// A RunnableFunc needs leader election, so run starts only once elected.
+	return e, mgr.Add(manager.RunnableFunc(e.run))
+}
+
+func (e *Engine[R]) run(ctx context.Context) error {
+	e.mu.Lock()
+	e.base = ctx
+	e.mu.Unlock()
+	<-ctx.Done()
+	for _, name := range e.Running() {
+		e.Stop(name)
+	}
+	return nil
+}
+
+// Cache is the cache the loops' own informers live in.
+func (e *Engine[R]) Cache() cache.Cache { return e.cache }
+
+// Children is the shared cache of children.
+func (e *Engine[R]) Children() *Children { return e.children }
+
+// Start runs the loop named name for kind gvk, watching children of the
+// given kinds, and returns its reconciler. A loop that runs for the same kind
+// keeps its reconciler (newReconciler is not called) and only has its child
+// kinds updated; a loop whose kind changed is restarted.
+func (e *Engine[R]) Start(name string, gvk schema.GroupVersionKind, childKinds []schema.GroupVersionKind, newReconciler func() R) (R, error) {
+	var zero R
+	e.mu.Lock()
+	base := e.base
+	l, ok := e.loops[name]
+	e.mu.Unlock()
+	if base == nil {
+		return zero, ErrNotLeading
+	}
+	if ok && l.gvk != gvk {
+		e.Stop(name)
+		ok = false
+	}
+	if err := e.children.Watch(base, name, childKinds); err != nil {
+		return zero, err
+	}
+	if ok {
+		return l.reconciler, nil
+	}
+
+	l = &loop[R]{gvk: gvk, reconciler: newReconciler(), done: make(chan struct{})}
+	log := e.log.WithValues("framework", name, "kind", gvk.Kind)
+	opts := controller.TypedOptions[reconcile.Request]{
+		Reconciler:              l.reconciler,
+		MaxConcurrentReconciles: e.opts.Workers,
+		Logger:                  log,
+		// The same kind gets a new controller after a restart of its loop.
+		SkipNameValidation: ptr.To(true),
+	}
+	if e.opts.RateLimiter != nil {
+		opts.RateLimiter = e.opts.RateLimiter()
+	}
+	c, err := controller.NewTypedUnmanaged(gvk.GroupKind().String(), opts)
+	if err != nil {
+		return zero, fmt.Errorf("creating the loop for %s: %w", gvk.Kind, err)
+	}
+	if err := c.Watch(source.Kind(e.cache, objectOf(gvk), &handler.TypedEnqueueRequestForObject[*unstructured.Unstructured]{},
+		// Status writes bump no generation; the loop's own writes must
+		// not wake it.
+		predicate.Or[*unstructured.Unstructured](
+			predicate.TypedGenerationChangedPredicate[*unstructured.Unstructured]{},
+			predicate.TypedAnnotationChangedPredicate[*unstructured.Unstructured]{},
+			predicate.TypedFuncs[*unstructured.Unstructured]{UpdateFunc: deletionStarted},
+		),
+	)); err != nil {
+		return zero, fmt.Errorf("watching %s: %w", gvk.Kind, err)
+	}
+	// The loop's queue, for what is not an event of the kind: children,
+	// Framework changes, a freed rollout slot.
+	if err := c.Watch(source.TypedFunc[reconcile.Request](func(_ context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
+		l.queue.Store(&q)
+		return nil
+	})); err != nil {
+		return zero, fmt.Errorf("capturing the queue of %s: %w", gvk.Kind, err)
+	}
+	ctx, cancel := context.WithCancel(base)
+	l.cancel = cancel
+	go func() {
+		defer close(l.done)
+		if err := c.Start(ctx); err != nil {
+			log.Error(err, "loop stopped")
+		}
+	}()
+	e.mu.Lock()
+	e.loops[name] = l
+	metrics.RunningLoops.Set(float64(len(e.loops)))
+	e.mu.Unlock()
+	log.Info("started loop")
+	return l.reconciler, nil
+}
+
+// deletionStarted lets through the update that marks an object for
+// deletion: finalizers run then, and a deletion timestamp bumps no
+// generation.
+func deletionStarted(ev event.TypedUpdateEvent[*unstructured.Unstructured]) bool {
+	return ev.ObjectOld.GetDeletionTimestamp() == nil && ev.ObjectNew.GetDeletionTimestamp() != nil
+}
+
+// Enqueue asks the loop named name to reconcile key; it does nothing if that
+// loop does not run.
+func (e *Engine[R]) Enqueue(name string, key types.NamespacedName) {
+	e.mu.Lock()
+	l, ok := e.loops[name]
+	e.mu.Unlock()
+	if ok {
+		l.enqueue(reconcile.Request{NamespacedName: key})
+	}
+}
+
+// Reconciler returns the reconciler of the loop named name, if it runs.
+func (e *Engine[R]) Reconciler(name string) (R, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	l, ok := e.loops[name]
+	if !ok {
+		var zero R
+		return zero, false
+	}
+	return l.reconciler, true
+}
+
+// Stop stops the loop named name, waits for its workers and removes its
+// informers. Stopping a loop that does not run does nothing.
+func (e *Engine[R]) Stop(name string) {
+	e.mu.Lock()
+	l, ok := e.loops[name]
+	delete(e.loops, name)
+	metrics.RunningLoops.Set(float64(len(e.loops)))
+	e.mu.Unlock()
+	if !ok {
+		return
+	}
+	l.cancel()
+	<-l.done
+	e.children.Release(name)
+	if err := e.cache.RemoveInformer(context.Background(), objectOf(l.gvk)); err != nil {
+		e.log.Error(err, "removing informer", "framework", name, "kind", l.gvk.Kind)
+	}
+	e.log.Info("stopped loop", "framework", name, "kind", l.gvk.Kind)
+}
+
+// IsRunning reports whether the loop named name runs.
+func (e *Engine[R]) IsRunning(name string) bool {
+	_, ok := e.Reconciler(name)
+	return ok
+}
+
+// Running lists the loops that run, sorted.
+func (e *Engine[R]) Running() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]string, 0, len(e.loops))
+	for name := range e.loops {
+		out = append(out, name)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func objectOf(gvk schema.GroupVersionKind) *unstructured.Unstructured {
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(gvk)
+	return u
+}

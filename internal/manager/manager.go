@@ -1,0 +1,119 @@
+// Package manager assembles operetta inside a controller-runtime manager:
+// the scheme, the cache, the engine of per-kind loops and the Framework
+// controller.
+package manager
+
+import (
+	"fmt"
+	"time"
+
+	"golang.org/x/time/rate"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/util/workqueue"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlmanager "sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"operetta.dev/operetta/api/v1alpha1"
+	"operetta.dev/operetta/internal/controller/framework"
+	"operetta.dev/operetta/internal/controller/instance"
+	"operetta.dev/operetta/internal/engine"
+)
+
+// Engine is the engine operetta runs: one instance loop per generated kind.
+type Engine = engine.Engine[*instance.Reconciler]
+
+// NewScheme returns the scheme operetta's manager uses.
+func NewScheme() (*runtime.Scheme, error) {
+	s := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, apiextensionsv1.AddToScheme, v1alpha1.AddToScheme} {
+		if err := add(s); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// CacheOptions are the manager's cache options. The cache holds only CRDs
+// operetta generated, and it never starts an informer because something read
+// through it: an informer exists only for what a loop watches, so stopping the
+// loop leaves none behind.
+func CacheOptions() cache.Options {
+	return cache.Options{
+		ReaderFailOnMissingInformer: true,
+		DefaultTransform:            cache.TransformStripManagedFields(),
+		ByObject: map[client.Object]cache.ByObject{
+			&apiextensionsv1.CustomResourceDefinition{}: {
+				Label: labels.SelectorFromSet(labels.Set{v1alpha1.LabelManagedBy: v1alpha1.ManagedByValue}),
+			},
+		},
+	}
+}
+
+// Options tune the controllers.
+type Options struct {
+	// WorkersPerKind is the number of concurrent reconciles of each
+	// generated kind.
+	WorkersPerKind int
+	// RequireServiceAccount refuses Frameworks that do not name a service
+	// account to apply their children as: the least-privilege install, where
+	// the manager itself may only read children.
+	RequireServiceAccount bool
+	// Resync is how long an instance whose plan waits goes without an event
+	// before it looks again anyway. Default DefaultResync.
+	Resync time.Duration
+	// MaxBackoff caps the exponential backoff of an instance whose plan
+	// retries an error. Default DefaultMaxBackoff.
+	MaxBackoff time.Duration
+}
+
+const (
+	// DefaultResync is the safety resync of a waiting plan: children's
+	// events wake it long before.
+	DefaultResync = 30 * time.Second
+	// DefaultMaxBackoff is the longest an instance waits between retries
+	// of an error, such as a missing RBAC rule that someone grants later.
+	DefaultMaxBackoff = 2 * time.Minute
+	// minBackoff is the first retry's delay.
+	minBackoff = 100 * time.Millisecond
+)
+
+// Setup adds the engine and the Framework controller to mgr, and returns the
+// engine.
+func Setup(mgr ctrlmanager.Manager, opts Options) (*Engine, error) {
+	if opts.Resync <= 0 {
+		opts.Resync = DefaultResync
+	}
+	if opts.MaxBackoff <= 0 {
+		opts.MaxBackoff = DefaultMaxBackoff
+	}
+	e, err := engine.New[*instance.Reconciler](mgr, engine.Options{
+		Workers:     opts.WorkersPerKind,
+		RateLimiter: func() workqueue.TypedRateLimiter[reconcile.Request] { return rateLimiter(opts.MaxBackoff) },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("adding the engine: %w", err)
+	}
+	fr := &framework.Reconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Engine: e, Config: mgr.GetConfig(),
+		Recorder: mgr.GetEventRecorder(v1alpha1.FieldManager), RequireServiceAccount: opts.RequireServiceAccount,
+		Resync: opts.Resync,
+	}
+	if err := fr.SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("setting up the Framework controller: %w", err)
+	}
+	return e, nil
+}
+
+// rateLimiter is controller-runtime's default with a cap that suits causes
+// people fix (its own cap of 1,000 s makes a fixed cause wait 16 minutes).
+func rateLimiter(maxBackoff time.Duration) workqueue.TypedRateLimiter[reconcile.Request] {
+	return workqueue.NewTypedMaxOfRateLimiter(
+		workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](minBackoff, maxBackoff),
+		&workqueue.TypedBucketRateLimiter[reconcile.Request]{Limiter: rate.NewLimiter(rate.Limit(10), 100)},
+	)
+}

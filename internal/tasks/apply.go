@@ -1,0 +1,123 @@
+package tasks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"operetta.dev/operetta/api/v1alpha1"
+	"operetta.dev/operetta/internal/plans"
+)
+
+// apply applies every resource, then waits until all of them are healthy.
+func (r *Run) apply(ctx context.Context, ids []string) plans.Outcome {
+	var waiting []string
+	for _, id := range ids {
+		obj, err := r.render(id)
+		if err != nil {
+			return outcome(err)
+		}
+		live, err := r.ensure(ctx, id, obj)
+		if err != nil {
+			return outcome(err)
+		}
+		ready, msg, err := r.health(id, live)
+		if err != nil {
+			return outcome(err)
+		}
+		if !ready {
+			waiting = append(waiting, fmt.Sprintf("%s %s: %s", obj.GetKind(), obj.GetName(), msg))
+		}
+	}
+	return waitingFor(waiting)
+}
+
+// ensure makes the child rendered as obj exist as rendered, and returns it as
+// it is now. It applies obj only if this plan run has not applied this
+// content yet, or if the child drifted since (changed by someone else, or
+// deleted); otherwise the child comes from the cache and nothing is sent.
+func (r *Run) ensure(ctx context.Context, id string, obj *unstructured.Unstructured) (*unstructured.Unstructured, error) {
+	hash := r.hash(obj)
+	if item, ok := r.find(obj); ok && item.Hash == hash {
+		live, current, err := r.current(ctx, item)
+		if err != nil {
+			return nil, err
+		}
+		if current {
+			r.vars.Resources[id] = live.Object
+			return live, nil
+		}
+	}
+	if err := r.serverSideApply(ctx, obj); err != nil {
+		return nil, err
+	}
+	r.remember(id, obj, hash)
+	r.vars.Resources[id] = obj.Object
+	return obj, nil
+}
+
+// current reads a child from the cache and says whether it is still as
+// operetta left it. A kind the cache does not hold counts as not current, so
+// it is applied again rather than read.
+func (r *Run) current(ctx context.Context, item v1alpha1.InventoryItem) (*unstructured.Unstructured, bool, error) {
+	u := r.objectOf(item)
+	live, found, err := r.c.Children.Get(ctx, u.GroupVersionKind(), client.ObjectKeyFromObject(u))
+	var notCached *cache.ErrResourceNotCached
+	switch {
+	case errors.As(err, &notCached):
+		return nil, false, nil
+	case err != nil:
+		return nil, false, fmt.Errorf("reading %s %s from the cache: %w", item.Kind, item.Name, err)
+	case !found:
+		return nil, false, nil
+	}
+	return live, observedVersion(live) == item.Observed, nil
+}
+
+func (r *Run) serverSideApply(ctx context.Context, obj *unstructured.Unstructured) error {
+	// The object is updated in place with what the API server returned.
+	if err := r.c.Writer.Apply(ctx, client.ApplyConfigurationFromUnstructured(obj),
+		client.FieldOwner(v1alpha1.FieldManager), client.ForceOwnership); err != nil {
+		return fmt.Errorf("applying %s %s: %w", obj.GetKind(), obj.GetName(), err)
+	}
+	return nil
+}
+
+// health says whether a child is ready: by its readyWhen if the Framework
+// gives one, else by kstatus. A kstatus Failed object (a failed Job, say)
+// fails the step for good.
+func (r *Run) health(id string, obj *unstructured.Unstructured) (bool, string, error) {
+	if cond := r.fw.Resources[id].ReadyWhen; cond != nil {
+		ok, err := cond.EvalBool(r.vars)
+		switch {
+		case err != nil:
+			// Fields a condition reads often appear only once the object's
+			// controller has written status: not yet, rather than broken.
+			return false, "readyWhen: " + err.Error(), nil
+		case !ok:
+			return false, "readyWhen is false", nil
+		}
+		return true, "", nil
+	}
+	res, err := status.Compute(obj)
+	if err != nil {
+		return false, "", fmt.Errorf("computing the health of %s %s: %w", obj.GetKind(), obj.GetName(), err)
+	}
+	switch res.Status {
+	case status.CurrentStatus:
+		return true, "", nil
+	case status.FailedStatus:
+		return false, "", Terminal("%s %s failed: %s", obj.GetKind(), obj.GetName(), res.Message)
+	default:
+		msg := res.Message
+		if msg == "" {
+			msg = string(res.Status)
+		}
+		return false, msg, nil
+	}
+}

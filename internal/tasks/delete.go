@@ -1,0 +1,133 @@
+package tasks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"operetta.dev/operetta/api/v1alpha1"
+	"operetta.dev/operetta/internal/plans"
+)
+
+// delete deletes every resource and waits until all of them are gone.
+func (r *Run) delete(ctx context.Context, ids []string) plans.Outcome {
+	var waiting []string
+	for _, id := range ids {
+		obj, err := r.render(id)
+		if err != nil {
+			return outcome(err)
+		}
+		gone, err := r.deleteObject(ctx, obj)
+		if err != nil {
+			return outcome(err)
+		}
+		if !gone {
+			waiting = append(waiting, fmt.Sprintf("%s %s: being deleted", obj.GetKind(), obj.GetName()))
+			continue
+		}
+		delete(r.vars.Resources, id)
+		r.forget(r.itemOf(obj))
+	}
+	return waitingFor(waiting)
+}
+
+// deleteObject deletes obj in the background and reports whether it is gone.
+// The children cache says whether it still exists, so waiting for it to go
+// sends nothing: a child the cache does not hold is gone (operetta deletes
+// only its own children), one marked for deletion is on its way.
+func (r *Run) deleteObject(ctx context.Context, obj *unstructured.Unstructured) (bool, error) {
+	live, found, err := r.c.Children.Get(ctx, obj.GroupVersionKind(), client.ObjectKeyFromObject(obj))
+	var notCached *cache.ErrResourceNotCached
+	switch {
+	case errors.As(err, &notCached):
+		// A kind no loop watches any more (its template was removed): ask
+		// the API server.
+	case err != nil:
+		return false, fmt.Errorf("reading %s %s from the cache: %w", obj.GetKind(), obj.GetName(), err)
+	case !found:
+		return true, nil
+	case live.GetDeletionTimestamp() != nil:
+		return false, nil
+	}
+	err = r.c.Writer.Delete(ctx, obj, client.PropagationPolicy(metav1.DeletePropagationBackground))
+	if client.IgnoreNotFound(err) != nil {
+		return false, fmt.Errorf("deleting %s %s: %w", obj.GetKind(), obj.GetName(), err)
+	}
+	return err != nil, nil // gone if it was not found; else its delete event comes
+}
+
+// Kept is what Keep did.
+type Kept struct {
+	// Pruned children, whose template the Framework no longer has.
+	Pruned []string
+	// Corrected children, which someone else changed or deleted.
+	Corrected []string
+}
+
+// Keep keeps an instance whose plans are done as they left it: children whose
+// template the Framework no longer has are pruned, and children someone else
+// changed or deleted are applied again. It reads from the children cache, so
+// an instance with nothing to fix costs no request.
+func (r *Run) Keep(ctx context.Context) (Kept, error) {
+	var kept Kept
+	for _, item := range append([]v1alpha1.InventoryItem(nil), r.status.Inventory...) {
+		_, rendered := r.fw.Resources[item.ID]
+		if _, isTask := r.fw.Tasks[item.ID]; !rendered && !isTask {
+			gone, err := r.deleteObject(ctx, r.objectOf(item))
+			if err != nil {
+				return kept, err
+			}
+			if gone {
+				r.forget(item)
+				kept.Pruned = append(kept.Pruned, item.Kind+"/"+item.Name)
+			}
+			continue
+		}
+		if !rendered {
+			continue // a child instance: its own loop keeps it
+		}
+		if _, current, err := r.current(ctx, item); err != nil || current {
+			if err != nil {
+				return kept, err
+			}
+			continue
+		}
+		obj, err := r.render(item.ID)
+		if err != nil {
+			return kept, err
+		}
+		hash := r.hash(obj)
+		if err := r.serverSideApply(ctx, obj); err != nil {
+			return kept, err
+		}
+		r.remember(item.ID, obj, hash)
+		kept.Corrected = append(kept.Corrected, item.Kind+"/"+item.Name)
+	}
+	return kept, nil
+}
+
+// DeleteOutside deletes the children no owner reference covers (in other
+// namespaces, or cluster-scoped) and reports whether all of them are gone.
+func (r *Run) DeleteOutside(ctx context.Context) (bool, error) {
+	all := true
+	for _, item := range append([]v1alpha1.InventoryItem(nil), r.status.Inventory...) {
+		if item.Namespace == "" && !item.Cluster {
+			continue // the garbage collector follows the owner reference
+		}
+		gone, err := r.deleteObject(ctx, r.objectOf(item))
+		if err != nil {
+			return false, err
+		}
+		if gone {
+			r.forget(item)
+		} else {
+			all = false
+		}
+	}
+	return all, nil
+}

@@ -1,0 +1,109 @@
+package tasks
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"strconv"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"operetta.dev/operetta/api/v1alpha1"
+)
+
+// hash digests a rendered object and the plan run about to apply it. The
+// same content in a new run of a plan is applied again, as a person who runs
+// a plan expects; within a run, it is applied once.
+func (r *Run) hash(obj *unstructured.Unstructured) string {
+	b, err := json.Marshal(obj.Object) // sorted keys: equal objects, equal bytes
+	if err != nil {
+		return "" // never equal to a recorded hash: the child is applied
+	}
+	h := sha256.New()
+	h.Write([]byte(r.planUID))
+	h.Write([]byte{0})
+	h.Write(b)
+	return hex.EncodeToString(h.Sum(nil)[:8])
+}
+
+// find returns the inventory entry of obj.
+func (r *Run) find(obj *unstructured.Unstructured) (v1alpha1.InventoryItem, bool) {
+	want := r.itemOf(obj)
+	for _, it := range r.status.Inventory {
+		if sameObject(it, want) {
+			return it, true
+		}
+	}
+	return v1alpha1.InventoryItem{}, false
+}
+
+// remember records an applied child in the inventory with what it looks like
+// now, so a later change by someone else shows, and what was applied.
+func (r *Run) remember(id string, obj *unstructured.Unstructured, hash string) {
+	item := r.itemOf(obj)
+	item.ID, item.Observed, item.Hash = id, observedVersion(obj), hash
+	for i, it := range r.status.Inventory {
+		if sameObject(it, item) {
+			r.status.Inventory[i] = item
+			return
+		}
+	}
+	r.status.Inventory = append(r.status.Inventory, item)
+}
+
+func sameObject(a, b v1alpha1.InventoryItem) bool {
+	return a.APIVersion == b.APIVersion && a.Kind == b.Kind && a.Name == b.Name && a.Namespace == b.Namespace && a.Cluster == b.Cluster
+}
+
+// forget removes a deleted child from the inventory.
+func (r *Run) forget(gone v1alpha1.InventoryItem) {
+	kept := r.status.Inventory[:0]
+	for _, it := range r.status.Inventory {
+		if !sameObject(it, gone) {
+			kept = append(kept, it)
+		}
+	}
+	r.status.Inventory = kept
+	if len(kept) == 0 {
+		r.status.Inventory = nil
+	}
+}
+
+// observedVersion is what tells a later change of a child: its generation,
+// which only spec changes bump, or its resourceVersion for kinds that have no
+// generation (ConfigMaps, Secrets).
+func observedVersion(obj metav1.Object) string {
+	if g := obj.GetGeneration(); g > 0 {
+		return "g" + strconv.FormatInt(g, 10)
+	}
+	return "rv" + obj.GetResourceVersion()
+}
+
+// itemOf is the inventory entry of an object, without what it looks like.
+func (r *Run) itemOf(obj *unstructured.Unstructured) v1alpha1.InventoryItem {
+	item := v1alpha1.InventoryItem{APIVersion: obj.GetAPIVersion(), Kind: obj.GetKind(), Name: obj.GetName()}
+	switch ns := obj.GetNamespace(); {
+	case ns == "":
+		item.Cluster = true
+	case ns != r.instance.GetNamespace():
+		item.Namespace = ns
+	}
+	return item
+}
+
+// objectOf is the object an inventory entry names, for reading or deleting.
+func (r *Run) objectOf(item v1alpha1.InventoryItem) *unstructured.Unstructured {
+	u := &unstructured.Unstructured{}
+	u.SetAPIVersion(item.APIVersion)
+	u.SetKind(item.Kind)
+	u.SetName(item.Name)
+	switch {
+	case item.Cluster:
+	case item.Namespace != "":
+		u.SetNamespace(item.Namespace)
+	default:
+		u.SetNamespace(r.instance.GetNamespace())
+	}
+	return u
+}

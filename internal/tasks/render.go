@@ -1,0 +1,57 @@
+package tasks
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"operetta.dev/operetta/api/v1alpha1"
+)
+
+// render renders resource id for this instance and marks it as the
+// instance's: its namespace, operetta's labels and an owner reference.
+func (r *Run) render(id string) (*unstructured.Unstructured, error) {
+	m, err := r.fw.Resources[id].Template.RenderObject(r.vars)
+	if err != nil {
+		return nil, Terminal("rendering resource %s: %w", id, err)
+	}
+	obj := &unstructured.Unstructured{Object: m}
+	if err := r.own(id, obj); err != nil {
+		return nil, err
+	}
+	return obj, nil
+}
+
+// own puts obj where it belongs, with operetta's labels and, in the
+// instance's namespace, the instance as its controller. By default templates
+// may create only namespaced objects in the instance's namespace; the
+// Framework's allow list widens that.
+func (r *Run) own(id string, obj *unstructured.Unstructured) error {
+	namespaced, err := r.c.Writer.IsObjectNamespaced(obj)
+	if err != nil {
+		return Terminal("resource %s: %s is not served by the API server: %w", id, obj.GroupVersionKind(), err)
+	}
+	ns := r.instance.GetNamespace()
+	switch {
+	case !namespaced && !r.fw.AllowsClusterScoped(obj.GroupVersionKind().GroupKind()):
+		return Terminal("resource %s: %s is cluster-scoped; templates may create only namespaced objects unless the Framework lists the kind in spec.allow.clusterScoped", id, obj.GetKind())
+	case !namespaced:
+		obj.SetNamespace("")
+	case obj.GetNamespace() == "":
+		obj.SetNamespace(ns)
+	case !r.fw.AllowsNamespace(obj.GetNamespace(), ns):
+		return Terminal("resource %s: namespace %q is not the instance's namespace %q and not in the Framework's spec.allow.namespaces", id, obj.GetNamespace(), ns)
+	}
+	labels := obj.GetLabels()
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	labels[v1alpha1.LabelManagedBy] = v1alpha1.ManagedByValue
+	labels[v1alpha1.LabelFramework] = r.fw.Name
+	labels[v1alpha1.LabelInstance] = r.instance.GetName()
+	labels[v1alpha1.LabelInstanceNS] = ns
+	obj.SetLabels(labels)
+	if obj.GetNamespace() == ns {
+		obj.SetOwnerReferences([]metav1.OwnerReference{*metav1.NewControllerRef(r.instance, r.instance.GroupVersionKind())})
+	}
+	return nil
+}

@@ -1,0 +1,159 @@
+package tasks
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"operetta.dev/operetta/api/v1alpha1"
+	"operetta.dev/operetta/internal/compile"
+	"operetta.dev/operetta/internal/expr"
+	"operetta.dev/operetta/internal/plans"
+)
+
+// ChildCache reads children from informers, never from the API server.
+type ChildCache interface {
+	// Get returns a child, or found false if it does not exist.
+	Get(ctx context.Context, gvk schema.GroupVersionKind, key client.ObjectKey) (obj *unstructured.Unstructured, found bool, err error)
+	// Ensure watches one more kind for the loop named loop.
+	Ensure(ctx context.Context, loop string, gvk schema.GroupVersionKind) error
+}
+
+// Clients are what a Run talks to.
+type Clients struct {
+	// Writer applies and deletes children: the manager's client, or one
+	// impersonating the Framework's service account.
+	Writer client.Client
+	// Children reads children from the shared children cache.
+	Children ChildCache
+	// Frameworks reads Frameworks, with the manager's own rights, from its
+	// cache.
+	Frameworks client.Reader
+}
+
+// Run executes the tasks of one instance during one reconcile. Every task is
+// idempotent, and applies a child only when it has something new to say: a
+// step waiting for its children to become healthy reads them from the cache
+// and sends nothing.
+type Run struct {
+	c        Clients
+	fw       *compile.Framework
+	instance *unstructured.Unstructured
+	status   *v1alpha1.InstanceStatus // its inventory is kept current
+	vars     expr.Vars
+	planUID  string
+}
+
+// NewRun returns the run of one reconcile of instance, whose status st it
+// keeps the inventory of.
+func NewRun(c Clients, fw *compile.Framework, instance *unstructured.Unstructured, st *v1alpha1.InstanceStatus) *Run {
+	return &Run{
+		c: c, fw: fw, instance: instance, status: st,
+		vars: expr.Vars{
+			Instance:  instance.Object,
+			Resources: map[string]any{},
+			Framework: map[string]any{"name": fw.Name, "appVersion": fw.AppVersion, "generation": fw.Generation},
+			Plan:      map[string]any{},
+		},
+	}
+}
+
+// SetPlan says which plan run the following steps belong to.
+func (r *Run) SetPlan(name string) {
+	run := r.status.Plans[name]
+	r.planUID = string(run.UID)
+	r.vars.Plan = map[string]any{"name": name, "uid": r.planUID}
+}
+
+// Vars are the variables expressions see, with every child observed so far.
+func (r *Run) Vars() expr.Vars { return r.vars }
+
+// Step runs a step's tasks in order and stops at the first that is not done.
+func (r *Run) Step(ctx context.Context, phase v1alpha1.Phase, step v1alpha1.Step) plans.Outcome {
+	r.vars.Plan["phase"], r.vars.Plan["step"] = phase.Name, step.Name
+	for _, name := range step.Tasks {
+		out := r.task(ctx, r.fw.Tasks[name])
+		if out.Result != plans.Done {
+			return out
+		}
+	}
+	return plans.Outcome{Result: plans.Done}
+}
+
+func (r *Run) task(ctx context.Context, t *compile.Task) plans.Outcome {
+	switch t.Kind {
+	case v1alpha1.TaskApply:
+		return r.apply(ctx, t.Resources)
+	case v1alpha1.TaskDelete:
+		return r.delete(ctx, t.Resources)
+	case v1alpha1.TaskToggle:
+		on, err := t.WhenExpr.EvalBool(r.vars)
+		if err != nil {
+			return outcome(Terminal("task %s: when: %w", t.Name, err))
+		}
+		if on {
+			return r.apply(ctx, t.Resources)
+		}
+		return r.delete(ctx, t.Resources)
+	case v1alpha1.TaskWait:
+		return r.wait(ctx, t)
+	case v1alpha1.TaskInstance:
+		return r.childInstance(ctx, t)
+	}
+	return outcome(Terminal("task %s: unknown kind %s", t.Name, t.Kind))
+}
+
+// wait is done when the task's condition is true.
+func (r *Run) wait(ctx context.Context, t *compile.Task) plans.Outcome {
+	out := plans.Outcome{Result: plans.Waiting, Message: fmt.Sprintf("waiting for %s", strings.TrimSpace(t.Condition))}
+	if t.Timeout != nil {
+		out.Timeout = t.Timeout.Duration
+	}
+	if err := r.Observe(ctx); err != nil {
+		return outcome(err)
+	}
+	ok, err := t.ConditionExpr.EvalBool(r.vars)
+	if err != nil {
+		// Fields a condition reads often appear only once a child's
+		// controller has written status: not yet, rather than broken.
+		out.Message += ": " + err.Error()
+		return out
+	}
+	if ok {
+		return plans.Outcome{Result: plans.Done}
+	}
+	return out
+}
+
+// Observe makes every child in the inventory visible to expressions as
+// resources.<id>, from the children cache, for conditions and projections
+// over objects applied in earlier reconciles.
+func (r *Run) Observe(ctx context.Context) error {
+	for _, item := range r.status.Inventory {
+		if _, seen := r.vars.Resources[item.ID]; seen {
+			continue
+		}
+		u := r.objectOf(item)
+		obj, found, err := r.c.Children.Get(ctx, u.GroupVersionKind(), client.ObjectKeyFromObject(u))
+		if err != nil {
+			return fmt.Errorf("reading %s %s: %w", item.Kind, item.Name, err)
+		}
+		if found {
+			r.vars.Resources[item.ID] = obj.Object
+		}
+	}
+	return nil
+}
+
+func waitingFor(waiting []string) plans.Outcome {
+	if len(waiting) == 0 {
+		return plans.Outcome{Result: plans.Done}
+	}
+	sort.Strings(waiting)
+	return plans.Outcome{Result: plans.Waiting, Message: "waiting for " + strings.Join(waiting, "; ")}
+}
