@@ -79,6 +79,10 @@ lint-chart: $(HELM) ## Lint the Helm chart and render both RBAC modes.
 bench: ## Benchmarks of the pure core, with allocations.
 	$(GO) test ./internal/... -run '^$$' -bench . -benchmem
 
+.PHONY: bench-cluster
+bench-cluster: ## operetta against direct apply on a local kwok cluster (BENCH_SIZES, BENCH_IDLE; docs/performance.md).
+	hack/bench-cluster.sh
+
 ##@ Run
 
 .PHONY: cluster

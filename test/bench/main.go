@@ -1,0 +1,530 @@
+//go:build benchcluster
+
+// Command bench-cluster measures operetta against a baseline on a real local
+// cluster: the same children created by operetta from instances of a
+// Framework, and applied directly by the same client. It reports how long
+// each takes until the children exist and are ready, how late operetta says
+// Ready, what it costs the API server (the manager's own request counter),
+// its CPU and memory, what it does while idle, and how soon a new Framework
+// serves its first instance; each figure beside its target in issue 7.
+//
+// It measures; it is not a test: it exits 0 whatever the figures are, and
+// non-zero only when it could not measure. hack/bench-cluster.sh starts the
+// cluster and the manager and runs it (`make bench-cluster`); see
+// docs/performance.md. The build tag keeps it out of `go test ./...`.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/restmapper"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "bench-cluster:", err)
+		os.Exit(1)
+	}
+}
+
+// bench holds the clients and settings of one benchmark run.
+type bench struct {
+	dyn        dynamic.Interface
+	kube       kubernetes.Interface
+	mapper     *restmapper.DeferredDiscoveryRESTMapper
+	fw         *framework
+	spec       map[string]any // the spec of every instance the benchmark creates
+	metricsURL string
+	managerPID int
+	workers    int
+	idle       time.Duration
+	runTimeout time.Duration
+	nsTimeout  time.Duration
+}
+
+func run(ctx context.Context) error {
+	var (
+		kubeconfig, fwPath, instPath, sizes string
+		firstRepeats                        int
+		b                                   bench
+	)
+	flag.StringVar(&kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig of the cluster")
+	flag.StringVar(&fwPath, "framework", "examples/webapp/framework.yaml", "the Framework to measure")
+	flag.StringVar(&instPath, "instance", "examples/webapp/instance.yaml", "an instance; every instance created gets its spec")
+	flag.StringVar(&sizes, "sizes", "200 500", "numbers of instances, one run of each mode per number")
+	flag.DurationVar(&b.idle, "idle", 60*time.Second, "how long to count the manager's requests once everything is ready")
+	flag.IntVar(&b.workers, "workers", 16, "concurrent client workers creating instances or children")
+	flag.StringVar(&b.metricsURL, "metrics-url", "http://127.0.0.1:18480/metrics", "the manager's metrics endpoint")
+	flag.IntVar(&b.managerPID, "manager-pid", 0, "process id of the manager, for its CPU time and RSS")
+	flag.DurationVar(&b.runTimeout, "run-timeout", 20*time.Minute, "longest a run may take until everything is ready")
+	flag.DurationVar(&b.nsTimeout, "namespace-timeout", 10*time.Minute, "longest to wait for a run's namespace to be deleted")
+	flag.IntVar(&firstRepeats, "first-repeats", 3, "how often to measure Framework applied → first children, each with a fresh Framework")
+	flag.Parse()
+
+	ns, err := parseSizes(sizes)
+	if err != nil {
+		return err
+	}
+	if b.managerPID == 0 {
+		return errors.New("--manager-pid is required")
+	}
+	if b.fw, err = loadFramework(fwPath); err != nil {
+		return err
+	}
+	inst, err := readYAML(instPath)
+	if err != nil {
+		return err
+	}
+	b.spec, _, _ = unstructured.NestedMap(inst, "spec")
+	if b.spec == nil {
+		b.spec = map[string]any{}
+	}
+
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return err
+	}
+	// The client must not be what limits the run: 16 workers, no throttling.
+	cfg.QPS, cfg.Burst = 5000, 10000
+	if b.dyn, err = dynamic.NewForConfig(cfg); err != nil {
+		return err
+	}
+	if b.kube, err = kubernetes.NewForConfig(cfg); err != nil {
+		return err
+	}
+	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	b.mapper = restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc))
+	if _, err := b.sample(ctx); err != nil {
+		return fmt.Errorf("the manager (pid %d, %s) is not there: %w", b.managerPID, b.metricsURL, err)
+	}
+
+	fmt.Printf("operetta cluster benchmark: sizes %v, %d client workers, idle window %s, Framework %s (kind %s)\n",
+		ns, b.workers, b.idle, b.fw.name, b.fw.kind)
+
+	var rep report
+	fmt.Printf("\n== Framework applied → first children (%d fresh Frameworks)\n", firstRepeats)
+	for i := range firstRepeats {
+		f, err := b.first(ctx, i)
+		if err != nil {
+			return fmt.Errorf("measuring Framework applied → first children: %w", err)
+		}
+		fmt.Printf("  %s: %s (CRD established after %s; instance created → first child %s)\n",
+			f.kind, secs(f.total), secs(f.established), secs(f.manager))
+		rep.first = append(rep.first, f)
+	}
+
+	if err := b.applyFramework(ctx, b.fw.manifest(), 2*time.Minute); err != nil {
+		return err
+	}
+	instGVR, err := b.resource(schema.GroupKind{Group: b.fw.group, Kind: b.fw.kind}, b.fw.version)
+	if err != nil {
+		return err
+	}
+	for i, n := range ns {
+		// Interleaved: operetta first for the first size, direct first for
+		// the next, so neither mode always runs on a cluster just emptied.
+		modes := []string{"operetta", "direct"}
+		if i%2 == 1 {
+			modes[0], modes[1] = modes[1], modes[0]
+		}
+		for _, mode := range modes {
+			r, err := b.measure(ctx, mode, n, instGVR)
+			if err != nil {
+				return fmt.Errorf("%s run of %d: %w", mode, n, err)
+			}
+			rep.runs = append(rep.runs, r)
+		}
+	}
+	rep.print(os.Stdout, b.idle)
+	return nil
+}
+
+func parseSizes(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Fields(strings.ReplaceAll(s, ",", " ")) {
+		var n int
+		if _, err := fmt.Sscanf(f, "%d", &n); err != nil || n < 1 {
+			return nil, fmt.Errorf("size %q: want a positive number", f)
+		}
+		out = append(out, n)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no sizes")
+	}
+	return out, nil
+}
+
+func (b *bench) resource(gk schema.GroupKind, version string) (schema.GroupVersionResource, error) {
+	m, err := b.mapper.RESTMapping(gk, version)
+	if meta.IsNoMatchError(err) {
+		b.mapper.Reset()
+		m, err = b.mapper.RESTMapping(gk, version)
+	}
+	if err != nil {
+		return schema.GroupVersionResource{}, fmt.Errorf("finding the resource of %s: %w", gk, err)
+	}
+	return m.Resource, nil
+}
+
+var frameworkGVR = schema.GroupVersionResource{Group: "operetta.dev", Version: "v1alpha1", Resource: "frameworks"}
+
+// applyFramework applies fw and waits until its Ready condition is True for
+// its generation.
+func (b *bench) applyFramework(ctx context.Context, fw *unstructured.Unstructured, timeout time.Duration) error {
+	c := b.dyn.Resource(frameworkGVR)
+	if _, err := c.Apply(ctx, fw.GetName(), fw, metav1.ApplyOptions{FieldManager: "bench", Force: true}); err != nil {
+		return fmt.Errorf("applying Framework %s: %w", fw.GetName(), err)
+	}
+	return poll(ctx, timeout, 100*time.Millisecond, func() (bool, error) {
+		u, err := c.Get(ctx, fw.GetName(), metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		return readyCondition(u), nil
+	}, "Framework "+fw.GetName()+" Ready")
+}
+
+// poll calls check every interval until it says done, fails or timeout.
+func poll(ctx context.Context, timeout, interval time.Duration, check func() (bool, error), what string) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var last error
+	for {
+		done, err := check()
+		if done {
+			return nil
+		}
+		if err != nil {
+			last = err
+		}
+		select {
+		case <-ctx.Done():
+			if last != nil {
+				return fmt.Errorf("waiting %s for %s: %w", timeout, what, last)
+			}
+			return fmt.Errorf("waiting %s for %s: timed out", timeout, what)
+		case <-time.After(interval):
+		}
+	}
+}
+
+// plan is what one run creates: for each instance its rendered children.
+type plan struct {
+	instances []string
+	children  map[string][]*unstructured.Unstructured
+	expected  map[childKey]string
+	kinds     map[schema.GroupVersionResource]string
+	gvrs      map[string]schema.GroupVersionResource // kind → resource
+}
+
+func (b *bench) plan(namespace, prefix string, n int) (*plan, error) {
+	p := &plan{children: map[string][]*unstructured.Unstructured{}, expected: map[childKey]string{},
+		kinds: map[schema.GroupVersionResource]string{}, gvrs: map[string]schema.GroupVersionResource{}}
+	for i := range n {
+		name := fmt.Sprintf("%s-%04d", prefix, i)
+		objs, err := b.fw.render(name, namespace, b.spec)
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range objs {
+			gvk := o.GroupVersionKind()
+			if _, ok := p.gvrs[gvk.Kind]; !ok {
+				gvr, err := b.resource(gvk.GroupKind(), gvk.Version)
+				if err != nil {
+					return nil, err
+				}
+				p.gvrs[gvk.Kind], p.kinds[gvr] = gvr, gvk.Kind
+			}
+			p.expected[childKey{gvk.Kind, o.GetName()}] = name
+		}
+		p.instances = append(p.instances, name)
+		p.children[name] = objs
+	}
+	return p, nil
+}
+
+// result is one run of one mode.
+type result struct {
+	mode       string
+	n          int
+	created    time.Duration // the client's work: all creates answered
+	t          timings
+	timedOut   string // what was missing, if the run timed out
+	requests   requests
+	cpu, rss   float64
+	idle       requests
+	idleCPU    float64
+	nsDeletion time.Duration
+}
+
+// measure runs one mode with n instances in a fresh namespace and deletes
+// the namespace afterwards.
+func (b *bench) measure(ctx context.Context, mode string, n int, instGVR schema.GroupVersionResource) (result, error) {
+	r := result{mode: mode, n: n}
+	namespace := fmt.Sprintf("bench-%s-%d-%d", mode, n, time.Now().Unix()%100000)
+	fmt.Printf("\n== %s, N=%d, namespace %s\n", mode, n, namespace)
+	p, err := b.plan(namespace, "app", n)
+	if err != nil {
+		return r, err
+	}
+	if _, err := b.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}, metav1.CreateOptions{}); err != nil {
+		return r, fmt.Errorf("creating namespace %s: %w", namespace, err)
+	}
+	defer func() {
+		start := time.Now()
+		if err := b.deleteNamespace(context.WithoutCancel(ctx), namespace); err != nil {
+			fmt.Printf("  WARNING: %v\n", err)
+		}
+		r.nsDeletion = time.Since(start)
+	}()
+
+	var tr *tracker
+	if mode == "operetta" {
+		tr = newTracker(p.expected, p.instances)
+		err = tr.watch(ctx, b.dyn, namespace, p.kinds, instGVR)
+	} else {
+		tr = newTracker(p.expected, nil)
+		err = tr.watch(ctx, b.dyn, namespace, p.kinds, schema.GroupVersionResource{})
+	}
+	defer tr.close()
+	if err != nil {
+		return r, err
+	}
+
+	before, err := b.sample(ctx)
+	if err != nil {
+		return r, err
+	}
+	start := time.Now()
+	err = b.create(ctx, n, func(ctx context.Context, i int) error {
+		name := p.instances[i]
+		if mode == "operetta" {
+			u := &unstructured.Unstructured{Object: map[string]any{
+				"apiVersion": instGVR.GroupVersion().String(), "kind": b.fw.kind,
+				"metadata": map[string]any{"name": name, "namespace": namespace},
+				"spec":     b.spec,
+			}}
+			_, err := b.dyn.Resource(instGVR).Namespace(namespace).Apply(ctx, name, u, metav1.ApplyOptions{FieldManager: "bench", Force: true})
+			return err
+		}
+		for _, o := range p.children[name] {
+			gvr := p.gvrs[o.GetKind()]
+			if _, err := b.dyn.Resource(gvr).Namespace(namespace).Apply(ctx, o.GetName(), o, metav1.ApplyOptions{FieldManager: "bench", Force: true}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	r.created = time.Since(start)
+	if err != nil {
+		return r, err
+	}
+	fmt.Printf("  client: %d %s created in %s by %d workers\n", n, map[string]string{"operetta": b.fw.kind + "s", "direct": "× 3 children"}[mode], secs(r.created), b.workers)
+
+	if prog, err := tr.wait(ctx, b.runTimeout); err != nil {
+		if ctx.Err() != nil {
+			return r, ctx.Err()
+		}
+		r.timedOut = prog.String()
+		fmt.Printf("  TIMED OUT: %v\n", err)
+	}
+	after, err := b.sample(ctx)
+	if err != nil {
+		return r, err
+	}
+	r.t = tr.timings(start)
+	r.requests = after.requests.minus(before.requests)
+	r.cpu, r.rss = after.cpu-before.cpu, after.rss
+	r.print(os.Stdout)
+
+	if mode == "operetta" && r.timedOut == "" && b.idle > 0 {
+		select {
+		case <-ctx.Done():
+			return r, ctx.Err()
+		case <-time.After(b.idle):
+		}
+		end, err := b.sample(ctx)
+		if err != nil {
+			return r, err
+		}
+		r.idle, r.idleCPU = end.requests.minus(after.requests), end.cpu-after.cpu
+		fmt.Printf("  idle %s: %.0f manager requests%s, CPU %.2f s, RSS %.1f MB\n", b.idle, r.idle.total(), paren(r.idle.byMethod(1)), r.idleCPU, end.rss/1e6)
+	}
+	return r, nil
+}
+
+// create runs do for 0..n-1 on b.workers workers; the first error stops it.
+func (b *bench) create(ctx context.Context, n int, do func(context.Context, int) error) error {
+	ctx, cancel := context.WithTimeout(ctx, b.runTimeout)
+	defer cancel()
+	next := make(chan int)
+	var (
+		wg    sync.WaitGroup
+		once  sync.Once
+		first error
+	)
+	for range b.workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				if err := do(ctx, i); err != nil {
+					once.Do(func() { first = err; cancel() })
+				}
+			}
+		}()
+	}
+feed:
+	for i := range n {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	if first != nil {
+		return fmt.Errorf("creating: %w", first)
+	}
+	return ctx.Err()
+}
+
+func (b *bench) deleteNamespace(ctx context.Context, namespace string) error {
+	start := time.Now()
+	err := b.kube.CoreV1().Namespaces().Delete(ctx, namespace, metav1.DeleteOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("deleting namespace %s: %w", namespace, err)
+	}
+	err = poll(ctx, b.nsTimeout, 500*time.Millisecond, func() (bool, error) {
+		_, err := b.kube.CoreV1().Namespaces().Get(ctx, namespace, metav1.GetOptions{})
+		return apierrors.IsNotFound(err), err
+	}, "namespace "+namespace+" to be deleted")
+	if err == nil {
+		fmt.Printf("  namespace %s deleted in %s\n", namespace, secs(time.Since(start)))
+	}
+	return err
+}
+
+// firstResult is one measurement of Framework applied → first children.
+type firstResult struct {
+	kind        string
+	total       time.Duration // Framework applied → first child seen
+	established time.Duration // Framework applied → CRD established
+	manager     time.Duration // instance created → first child seen
+}
+
+// first applies a fresh copy of the Framework (its own name and kind, so
+// nothing of it exists yet), creates an instance as soon as the bench's
+// watch sees the generated CRD established, and measures until the bench's
+// watch sees the instance's first child. The copy has deletionPolicy
+// Delete and is deleted again.
+func (b *bench) first(ctx context.Context, i int) (firstResult, error) {
+	suffix := string(rune('A' + i%26))
+	if i >= 26 {
+		suffix += string(rune('A' + i/26 - 1))
+	}
+	kind := b.fw.kind + "First" + suffix
+	plural := strings.ToLower(kind) + "s"
+	crdName := plural + "." + b.fw.group
+	res := firstResult{kind: kind}
+	namespace := "bench-first"
+	if _, err := b.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return res, err
+	}
+
+	fw := b.fw.manifest()
+	fw.SetName(b.fw.name + "-first-" + strings.ToLower(suffix))
+	_ = unstructured.SetNestedField(fw.Object, kind, "spec", "names", "kind")
+	_ = unstructured.SetNestedField(fw.Object, plural, "spec", "names", "plural")
+	unstructured.RemoveNestedField(fw.Object, "spec", "names", "shortNames")
+	_ = unstructured.SetNestedField(fw.Object, "Delete", "spec", "deletionPolicy")
+	instName := "first-" + strings.ToLower(suffix)
+	instGVR := schema.GroupVersionResource{Group: b.fw.group, Version: b.fw.version, Resource: plural}
+
+	p, err := b.plan(namespace, instName, 1)
+	if err != nil {
+		return res, err
+	}
+	tr := newTracker(p.expected, nil)
+	defer tr.close()
+	if err := tr.watch(ctx, b.dyn, namespace, p.kinds, schema.GroupVersionResource{}); err != nil {
+		return res, err
+	}
+	established := make(chan time.Time, 1)
+	crds := newCRDWatch(crdName, established)
+	defer crds.close()
+	if err := crds.watch(ctx, b.dyn); err != nil {
+		return res, err
+	}
+
+	start := time.Now()
+	if _, err := b.dyn.Resource(frameworkGVR).Apply(ctx, fw.GetName(), fw, metav1.ApplyOptions{FieldManager: "bench", Force: true}); err != nil {
+		return res, fmt.Errorf("applying Framework %s: %w", fw.GetName(), err)
+	}
+	defer b.deleteFramework(context.WithoutCancel(ctx), fw.GetName())
+	select {
+	case at := <-established:
+		res.established = at.Sub(start)
+	case <-time.After(time.Minute):
+		return res, fmt.Errorf("CRD %s not established within a minute", crdName)
+	case <-ctx.Done():
+		return res, ctx.Err()
+	}
+	u := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": instGVR.GroupVersion().String(), "kind": kind,
+		"metadata": map[string]any{"name": p.instances[0], "namespace": namespace},
+		"spec":     b.spec,
+	}}
+	created := time.Now()
+	if _, err := b.dyn.Resource(instGVR).Namespace(namespace).Create(ctx, u, metav1.CreateOptions{FieldManager: "bench"}); err != nil {
+		return res, fmt.Errorf("creating %s %s: %w", kind, u.GetName(), err)
+	}
+	err = poll(ctx, time.Minute, 5*time.Millisecond, func() (bool, error) { return !tr.firstSeen().IsZero(), nil }, "the first child of "+u.GetName())
+	if err != nil {
+		return res, err
+	}
+	seen := tr.firstSeen()
+	res.total, res.manager = seen.Sub(start), seen.Sub(created)
+	return res, nil
+}
+
+func (b *bench) deleteFramework(ctx context.Context, name string) {
+	c := b.dyn.Resource(frameworkGVR)
+	if err := c.Delete(ctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		fmt.Printf("  WARNING: deleting Framework %s: %v\n", name, err)
+		return
+	}
+	err := poll(ctx, 2*time.Minute, 200*time.Millisecond, func() (bool, error) {
+		_, err := c.Get(ctx, name, metav1.GetOptions{})
+		return apierrors.IsNotFound(err), err
+	}, "Framework "+name+" to be deleted")
+	if err != nil {
+		fmt.Printf("  WARNING: %v\n", err)
+	}
+}

@@ -1,0 +1,209 @@
+//go:build benchcluster
+
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// requests are the manager's rest_client_requests_total by method and code.
+type requests map[[2]string]float64
+
+// scrape reads rest_client_requests_total from the manager's metrics
+// endpoint (Prometheus text format).
+func scrape(ctx context.Context, url string) (requests, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("scraping %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("scraping %s: %s", url, resp.Status)
+	}
+	out := requests{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	const name = "rest_client_requests_total{"
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, name) {
+			continue
+		}
+		end := strings.LastIndexByte(line, '}')
+		if end < 0 {
+			continue
+		}
+		labels := parseLabels(line[len(name):end])
+		fields := strings.Fields(line[end+1:])
+		if len(fields) == 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(fields[0], 64)
+		if err != nil {
+			return nil, fmt.Errorf("scraping %s: %q: %w", url, line, err)
+		}
+		out[[2]string{labels["method"], labels["code"]}] += v
+	}
+	return out, sc.Err()
+}
+
+func parseLabels(s string) map[string]string {
+	out := map[string]string{}
+	for s != "" {
+		eq := strings.IndexByte(s, '=')
+		if eq < 0 || eq+1 >= len(s) || s[eq+1] != '"' {
+			break
+		}
+		key := strings.TrimSpace(s[:eq])
+		rest := s[eq+2:]
+		var val strings.Builder
+		i := 0
+		for ; i < len(rest) && rest[i] != '"'; i++ {
+			if rest[i] == '\\' && i+1 < len(rest) {
+				i++
+			}
+			val.WriteByte(rest[i])
+		}
+		out[key] = val.String()
+		s = strings.TrimPrefix(strings.TrimSpace(rest[min(i+1, len(rest)):]), ",")
+	}
+	return out
+}
+
+// minus returns r − before.
+func (r requests) minus(before requests) requests {
+	out := requests{}
+	for k, v := range r {
+		if d := v - before[k]; d != 0 {
+			out[k] = d
+		}
+	}
+	return out
+}
+
+func (r requests) total() float64 {
+	var t float64
+	for _, v := range r {
+		t += v
+	}
+	return t
+}
+
+// byMethod formats the requests per method divided by n, largest first,
+// and the non-2xx answers by code.
+func (r requests) byMethod(n int) string {
+	methods := map[string]float64{}
+	codes := map[string]float64{}
+	for k, v := range r {
+		methods[k[0]] += v
+		if !strings.HasPrefix(k[1], "2") {
+			codes[k[1]] += v
+		}
+	}
+	var parts []string
+	for _, m := range sortedKeys(methods) {
+		parts = append(parts, fmt.Sprintf("%s %.1f", m, methods[m]/float64(n)))
+	}
+	s := strings.Join(parts, ", ")
+	if len(codes) > 0 {
+		var cs []string
+		for _, c := range sortedKeys(codes) {
+			cs = append(cs, fmt.Sprintf("%s×%.0f", c, codes[c]))
+		}
+		s += "; not 2xx: " + strings.Join(cs, ", ")
+	}
+	return s
+}
+
+func sortedKeys(m map[string]float64) []string {
+	var keys []string
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if m[keys[i]] != m[keys[j]] {
+			return m[keys[i]] > m[keys[j]]
+		}
+		return keys[i] < keys[j]
+	})
+	return keys
+}
+
+// clockTicks is USER_HZ, 100 on every Linux architecture Go runs on.
+const clockTicks = 100
+
+// cpuSeconds is utime+stime of pid from /proc/<pid>/stat.
+func cpuSeconds(pid int) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) is in parentheses and may hold spaces;
+	// fields from 3 on follow the last ')'.
+	s := string(b)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(fields) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: too few fields", pid)
+	}
+	utime, err1 := strconv.ParseFloat(fields[11], 64) // field 14
+	stime, err2 := strconv.ParseFloat(fields[12], 64) // field 15
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: utime %q, stime %q", pid, fields[11], fields[12])
+	}
+	return (utime + stime) / clockTicks, nil
+}
+
+// rssBytes is VmRSS of pid from /proc/<pid>/status.
+func rssBytes(pid int) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			f := strings.Fields(rest) // "12345 kB"
+			if len(f) == 2 && f[1] == "kB" {
+				kb, err := strconv.ParseFloat(f[0], 64)
+				return kb * 1024, err
+			}
+		}
+	}
+	return 0, fmt.Errorf("/proc/%d/status: no VmRSS", pid)
+}
+
+// sample is the manager's counters at one moment.
+type sample struct {
+	at       time.Time
+	requests requests
+	cpu      float64
+	rss      float64
+}
+
+func (b *bench) sample(ctx context.Context) (sample, error) {
+	s := sample{at: time.Now()}
+	var err error
+	if s.requests, err = scrape(ctx, b.metricsURL); err != nil {
+		return s, err
+	}
+	if s.cpu, err = cpuSeconds(b.managerPID); err != nil {
+		return s, fmt.Errorf("reading the manager's CPU time: %w", err)
+	}
+	if s.rss, err = rssBytes(b.managerPID); err != nil {
+		return s, fmt.Errorf("reading the manager's RSS: %w", err)
+	}
+	return s, nil
+}

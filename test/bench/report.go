@@ -1,0 +1,189 @@
+//go:build benchcluster
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/dynamic/dynamicinformer"
+	"k8s.io/client-go/tools/cache"
+)
+
+// crdWatch reports, once, the moment one CRD is seen established.
+type crdWatch struct {
+	name string
+	out  chan<- time.Time
+	once sync.Once
+	stop chan struct{}
+}
+
+func newCRDWatch(name string, out chan<- time.Time) *crdWatch {
+	return &crdWatch{name: name, out: out, stop: make(chan struct{})}
+}
+
+func (w *crdWatch) watch(ctx context.Context, dyn dynamic.Interface) error {
+	gvr := schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
+	f := dynamicinformer.NewFilteredDynamicSharedInformerFactory(dyn, 0, "", func(o *metav1.ListOptions) {
+		o.FieldSelector = "metadata.name=" + w.name
+	})
+	on := func(obj any) {
+		u, ok := obj.(*unstructured.Unstructured)
+		if !ok {
+			return
+		}
+		now := time.Now()
+		conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+		for _, c := range conds {
+			if m, _ := c.(map[string]any); m["type"] == "Established" && m["status"] == "True" {
+				w.once.Do(func() { w.out <- now })
+			}
+		}
+	}
+	if _, err := f.ForResource(gvr).Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: on, UpdateFunc: func(_, obj any) { on(obj) },
+	}); err != nil {
+		return err
+	}
+	f.Start(w.stop)
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for _, ok := range f.WaitForCacheSync(ctx.Done()) {
+		if !ok {
+			return fmt.Errorf("watching CRD %s did not sync within a minute", w.name)
+		}
+	}
+	return nil
+}
+
+func (w *crdWatch) close() { close(w.stop) }
+
+func secs(d time.Duration) string { return fmt.Sprintf("%.3f s", d.Seconds()) }
+
+func paren(s string) string {
+	if s == "" {
+		return ""
+	}
+	return " (" + s + ")"
+}
+
+func (r result) print(w io.Writer) {
+	if r.timedOut != "" {
+		fmt.Fprintf(w, "  at the timeout: %s\n", r.timedOut)
+	}
+	fmt.Fprintf(w, "  all children exist     %s\n", secs(r.t.allChildren))
+	fmt.Fprintf(w, "  Deployments available  %s\n", secs(r.t.allHealthy))
+	if r.mode == "operetta" {
+		fmt.Fprintf(w, "  instances Ready        %s\n", secs(r.t.allReady))
+		fmt.Fprintf(w, "  readiness lag          p50 %s, p99 %s, max %s (%d instances)\n",
+			secs(percentile(r.t.lags, 50)), secs(percentile(r.t.lags, 99)), secs(percentile(r.t.lags, 100)), len(r.t.lags))
+	}
+	fmt.Fprintf(w, "  manager requests       %.0f = %.1f per instance%s\n", r.requests.total(), r.requests.total()/float64(r.n), paren(r.requests.byMethod(r.n)))
+	fmt.Fprintf(w, "  manager CPU, RSS       %.2f s, %.1f MB\n", r.cpu, r.rss/1e6)
+}
+
+// allReady is the run's time until everything is ready: Deployments
+// available and, for operetta, every instance Ready.
+func (r result) allReady() time.Duration { return max(r.t.allHealthy, r.t.allReady) }
+
+// report collects every run and prints the figures beside the targets.
+type report struct {
+	first []firstResult
+	runs  []result
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "PASS"
+	}
+	return "MISS"
+}
+
+func ratio(a, b time.Duration) float64 {
+	if b <= 0 {
+		return 0
+	}
+	return a.Seconds() / b.Seconds()
+}
+
+func (rep report) print(w io.Writer, idle time.Duration) {
+	fmt.Fprintf(w, "\n== Summary (targets of issue 7; the benchmark measures, it does not fail)\n\n")
+	fmt.Fprintln(w, "| N | figure | operetta | direct | target | |")
+	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- |")
+	row := func(n any, figure, op, direct, target, result string) {
+		fmt.Fprintf(w, "| %v | %s | %s | %s | %s | %s |\n", n, figure, op, direct, target, result)
+	}
+	sizes := map[int]bool{}
+	var ns []int
+	for _, r := range rep.runs {
+		if !sizes[r.n] {
+			sizes[r.n] = true
+			ns = append(ns, r.n)
+		}
+	}
+	for _, n := range ns {
+		var op, di result
+		for _, r := range rep.runs {
+			if r.n == n && r.mode == "operetta" {
+				op = r
+			} else if r.n == n {
+				di = r
+			}
+		}
+		complete := op.timedOut == "" && di.timedOut == ""
+		judge := func(ok bool) string {
+			if !complete {
+				return "MISS (timed out)"
+			}
+			return verdict(ok)
+		}
+		rc := ratio(op.t.allChildren, di.t.allChildren)
+		row(n, "all children exist", secs(op.t.allChildren), secs(di.t.allChildren),
+			"≤ 1.5× direct", fmt.Sprintf("%.2f× %s", rc, judge(rc <= 1.5)))
+		rr := ratio(op.allReady(), di.allReady())
+		row(n, "all ready", secs(op.allReady()), secs(di.allReady()),
+			"≤ 1.02× direct", fmt.Sprintf("%.3f× %s", rr, judge(rr <= 1.02)))
+		p99 := percentile(op.t.lags, 99)
+		row(n, "readiness lag p50 / p99", secs(percentile(op.t.lags, 50))+" / "+secs(p99), "–",
+			"p99 ≤ 0.2 s", judge(p99 <= 200*time.Millisecond))
+		per := op.requests.total() / float64(n)
+		row(n, "API requests per instance", fmt.Sprintf("%.1f (%s)", per, op.requests.byMethod(n)),
+			fmt.Sprintf("%.1f", di.requests.total()/float64(n)), "≤ 6", verdict(per <= 6))
+		if op.idle != nil {
+			row(n, fmt.Sprintf("requests while idle (%s)", idle), fmt.Sprintf("%.0f", op.idle.total()), "–", "0", verdict(op.idle.total() == 0))
+		} else {
+			row(n, "requests while idle", "not measured", "–", "0", "MISS (not measured)")
+		}
+		at500 := func(ok bool) string {
+			if n != 500 {
+				return "– (target is for N=500)"
+			}
+			return judge(ok)
+		}
+		row(n, "manager CPU", fmt.Sprintf("%.2f s", op.cpu), "–", "≤ 5 s at N=500", at500(op.cpu <= 5))
+		row(n, "manager RSS", fmt.Sprintf("%.1f MB", op.rss/1e6), "–", "≤ 60 MB at N=500", at500(op.rss <= 60e6))
+	}
+	if len(rep.first) > 0 {
+		var ds, parts []string
+		var totals []time.Duration
+		for _, f := range rep.first {
+			totals = append(totals, f.total)
+			ds = append(ds, fmt.Sprintf("%.3f", f.total.Seconds()))
+			parts = append(parts, fmt.Sprintf("%.3f", f.manager.Seconds()))
+		}
+		sort.Slice(totals, func(i, j int) bool { return totals[i] < totals[j] })
+		med := totals[(len(totals)-1)/2]
+		row("1", "Framework applied → first children (median)",
+			fmt.Sprintf("%s (runs: %s s; of which instance created → child: %s s)", secs(med), strings.Join(ds, ", "), strings.Join(parts, ", ")),
+			"–", "< 0.4 s", verdict(med < 400*time.Millisecond))
+	}
+}
