@@ -3,6 +3,7 @@ package manager_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -85,13 +86,25 @@ type manager struct {
 	ctrl.Manager
 	registry *operetta.Engine
 	stop     func()
+	// requests counts what the manager sent to the API server.
+	requests *requests
 }
 
 // startManager starts operetta as cmd/manager does, minus leader election and
 // listeners, and stops it when the test ends (or earlier, through stop).
 func startManager(t *testing.T) *manager {
 	t.Helper()
-	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
+	return startManagerWith(t, operetta.Options{WorkersPerKind: 2}, nil)
+}
+
+// startManagerWith starts a manager with opts whose requests go through
+// fail: a request fail answers with a response is not sent (nil: all are).
+func startManagerWith(t *testing.T, opts operetta.Options, fail func(*http.Request) *http.Response) *manager {
+	t.Helper()
+	counted := &requests{fail: fail}
+	cfg := rest.CopyConfig(restConfig)
+	cfg.Wrap(counted.wrap)
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 scheme,
 		Cache:                  operetta.CacheOptions(),
 		Metrics:                metricsserver.Options{BindAddress: "0"},
@@ -102,7 +115,7 @@ func startManager(t *testing.T) *manager {
 	if err != nil {
 		t.Fatal(err)
 	}
-	registry, err := operetta.Setup(mgr, operetta.Options{WorkersPerKind: 2})
+	registry, err := operetta.Setup(mgr, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +134,7 @@ func startManager(t *testing.T) *manager {
 		}
 	}
 	t.Cleanup(stop)
-	return &manager{Manager: mgr, registry: registry, stop: stop}
+	return &manager{Manager: mgr, registry: registry, stop: stop, requests: counted}
 }
 
 // loopGeneration is the Framework generation the loop of name runs, and

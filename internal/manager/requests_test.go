@@ -1,0 +1,203 @@
+package manager_test
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"operetta.dev/operetta/api/v1alpha1"
+)
+
+// requests counts the requests a manager sends, by method and path, leaving
+// out watches (long-lived, not work), and can fail some of them.
+type requests struct {
+	fail func(*http.Request) *http.Response
+
+	mu   sync.Mutex
+	sent []string // "METHOD path"
+}
+
+func (r *requests) wrap(next http.RoundTripper) http.RoundTripper {
+	return roundTripper(func(req *http.Request) (*http.Response, error) {
+		if req.URL.Query().Get("watch") != "true" {
+			r.mu.Lock()
+			r.sent = append(r.sent, req.Method+" "+req.URL.Path)
+			r.mu.Unlock()
+		}
+		if r.fail != nil {
+			if resp := r.fail(req); resp != nil {
+				return resp, nil
+			}
+		}
+		return next.RoundTrip(req)
+	})
+}
+
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
+
+// mark returns a position to count from.
+func (r *requests) mark() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.sent)
+}
+
+// since lists the requests sent since mark whose path contains every part.
+func (r *requests) since(mark int, parts ...string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+next:
+	for _, s := range r.sent[mark:] {
+		for _, p := range parts {
+			if !strings.Contains(s, p) {
+				continue next
+			}
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// reconciles is how many reconciles the controller named name has finished,
+// from controller-runtime's own metric.
+func reconciles(t *testing.T, name string) float64 {
+	t.Helper()
+	families, err := ctrlmetrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n float64
+	for _, f := range families {
+		if f.GetName() != "controller_runtime_reconcile_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			if label(m, "controller") == name {
+				n += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return n
+}
+
+func label(m *dto.Metric, name string) string {
+	for _, l := range m.GetLabel() {
+		if l.GetName() == name {
+			return l.GetValue()
+		}
+	}
+	return ""
+}
+
+// TestAWaitingStepSendsNothing: while a step waits for its Deployment, the
+// Deployment's events wake the instance, which reads it from the cache and
+// sends nothing; once everything is done, nothing is sent at all.
+func TestAWaitingStepSendsNothing(t *testing.T) {
+	m := startManager(t)
+	ns := namespace(t, "waiting")
+	group := "waiting.test.operetta.dev"
+	gvk := thingGVK(group)
+	fw := framework("waiting", group, nil,
+		[]v1alpha1.Resource{configMap("config", ""), resource("web", `{"apiVersion":"apps/v1","kind":"Deployment",
+			"metadata":{"name":"${instance.metadata.name}-web"},
+			"spec":{"replicas":1,"selector":{"matchLabels":{"app":"${instance.metadata.name}"}},
+			"template":{"metadata":{"labels":{"app":"${instance.metadata.name}"}},"spec":{"containers":[{"name":"web","image":"nginx:1.27"}]}}}}`)},
+		[]v1alpha1.Task{apply("app", "config", "web")},
+		onePlan("app"))
+	createFramework(t, fw)
+	frameworkReady(t, "waiting", metav1.ConditionTrue)
+	if err := k8s.Create(ctx(t), instance(gvk, ns, "w", map[string]any{})); err != nil {
+		t.Fatal(err)
+	}
+	u := waitForPlan(t, gvk, ns, "w", "deploy", "IN_PROGRESS")
+	msg, _, _ := unstructuredString(u, "status", "plans", "deploy", "message")
+	mustContain(t, msg, "waiting for Deployment w-web")
+
+	// The Deployment's controller reports progress a few times: each
+	// report is an event that wakes the instance.
+	controller := gvk.GroupKind().String()
+	mark, before := m.requests.mark(), reconciles(t, controller)
+	dep := &appsv1.Deployment{}
+	for i := int32(1); i <= 3; i++ {
+		if err := k8s.Get(ctx(t), client.ObjectKey{Namespace: ns, Name: "w-web"}, dep); err != nil {
+			t.Fatal(err)
+		}
+		dep.Status = appsv1.DeploymentStatus{ObservedGeneration: dep.Generation, Replicas: 1, UpdatedReplicas: 1, UnavailableReplicas: 1, ReadyReplicas: 0, AvailableReplicas: 0}
+		dep.Status.Conditions = []appsv1.DeploymentCondition{{Type: appsv1.DeploymentProgressing, Status: corev1.ConditionTrue, Reason: fmt.Sprintf("Step%d", i)}}
+		if err := k8s.Status().Update(ctx(t), dep); err != nil {
+			t.Fatal(err)
+		}
+		want := before + float64(i)
+		eventually(t, 10*time.Second, func() error {
+			if got := reconciles(t, controller); got < want {
+				return fmt.Errorf("%v reconciles of %s, want %v: the Deployment's event did not wake the instance", got, controller, want)
+			}
+			return nil
+		})
+	}
+	// Its status may say how far the Deployment got; its children are
+	// neither read nor written.
+	for _, sent := range m.requests.since(mark, "/namespaces/"+ns+"/") {
+		if !strings.HasPrefix(sent, "PATCH") || !strings.HasSuffix(sent, "/things/w/status") {
+			t.Fatalf("a waiting step sent %s", sent)
+		}
+	}
+
+	// Healthy: the step completes from the event alone.
+	if err := k8s.Get(ctx(t), client.ObjectKey{Namespace: ns, Name: "w-web"}, dep); err != nil {
+		t.Fatal(err)
+	}
+	dep.Status = appsv1.DeploymentStatus{ObservedGeneration: dep.Generation, Replicas: 1, UpdatedReplicas: 1, ReadyReplicas: 1, AvailableReplicas: 1,
+		Conditions: []appsv1.DeploymentCondition{
+			{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue, Reason: "MinimumReplicasAvailable"},
+			{Type: appsv1.DeploymentProgressing, Status: corev1.ConditionTrue, Reason: "NewReplicaSetAvailable"},
+		}}
+	if err := k8s.Status().Update(ctx(t), dep); err != nil {
+		t.Fatal(err)
+	}
+	waitForPlan(t, gvk, ns, "w", "deploy", "COMPLETE")
+	for _, sent := range m.requests.since(mark, "/namespaces/"+ns+"/") {
+		isEvent := strings.Contains(sent, "/events")
+		if !isEvent && (!strings.HasPrefix(sent, "PATCH") || !strings.HasSuffix(sent, "/things/w/status")) {
+			t.Fatalf("from waiting to COMPLETE the manager sent %s; want only the instance's status patches and events", sent)
+		}
+	}
+
+	// Idle: the Framework and its instance are settled. A change that
+	// wakes the instance without asking anything of it sends nothing.
+	eventually(t, 10*time.Second, func() error {
+		got := &v1alpha1.Framework{}
+		if err := k8s.Get(ctx(t), client.ObjectKey{Name: "waiting"}, got); err != nil {
+			return err
+		}
+		if r := got.Status.Rollout; r == nil || r.Updated != 1 || r.Total != 1 {
+			return fmt.Errorf("rollout %+v, want 1/1", r)
+		}
+		return nil
+	})
+	mark, before = m.requests.mark(), reconciles(t, controller)
+	patchInstance(t, gvk, ns, "w", `{"metadata":{"annotations":{"unrelated":"x"}}}`)
+	eventually(t, 10*time.Second, func() error {
+		if got := reconciles(t, controller); got <= before {
+			return fmt.Errorf("the annotation did not wake the instance")
+		}
+		return nil
+	})
+	time.Sleep(30 * time.Second)
+	if sent := m.requests.since(mark); len(sent) > 0 {
+		t.Fatalf("an idle Framework and instance sent %d requests in 30 s: %v", len(sent), sent)
+	}
+}
