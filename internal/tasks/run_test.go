@@ -1,0 +1,641 @@
+package tasks_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+
+	"operetta.dev/operetta/api/v1alpha1"
+	"operetta.dev/operetta/internal/compile"
+	"operetta.dev/operetta/internal/plans"
+	"operetta.dev/operetta/internal/tasks"
+)
+
+const (
+	namespace  = "team"
+	configMap  = "demo-1-greeting"
+	deployment = "demo-1-web"
+)
+
+// demoFramework gives each instance a ConfigMap and a Deployment, healthy by
+// kstatus, applied by one step of deploy; teardown deletes the ConfigMap.
+func demoFramework() *v1alpha1.Framework {
+	str := func(s string) *apiextensionsv1.JSON { return &apiextensionsv1.JSON{Raw: []byte(`"` + s + `"`)} }
+	raw := func(s string) runtime.RawExtension { return runtime.RawExtension{Raw: []byte(s)} }
+	return &v1alpha1.Framework{
+		ObjectMeta: metav1.ObjectMeta{Name: "demo", Generation: 1},
+		Spec: v1alpha1.FrameworkSpec{
+			Names: v1alpha1.Names{Group: "demo.operetta.dev", Kind: "Demo"},
+			Parameters: []v1alpha1.Parameter{
+				{Name: "greeting", Type: v1alpha1.TypeString, Default: str("hello")},
+				{Name: "image", Type: v1alpha1.TypeString, Default: str("nginx:1.27")},
+			},
+			Resources: []v1alpha1.Resource{
+				{ID: "config", Template: raw(`{"apiVersion":"v1","kind":"ConfigMap",
+					"metadata":{"name":"${instance.metadata.name}-greeting"},
+					"data":{"greeting":"${instance.spec.greeting}"}}`)},
+				{ID: "web", Template: raw(`{"apiVersion":"apps/v1","kind":"Deployment",
+					"metadata":{"name":"${instance.metadata.name}-web"},
+					"spec":{"replicas":1,
+						"selector":{"matchLabels":{"app":"${instance.metadata.name}"}},
+						"template":{"metadata":{"labels":{"app":"${instance.metadata.name}"}},
+							"spec":{"containers":[{"name":"web","image":"${instance.spec.image}"}]}}}}`)},
+			},
+			Tasks: []v1alpha1.Task{
+				{Name: "apply", Kind: v1alpha1.TaskApply, Resources: []string{"config", "web"}},
+				{Name: "remove-config", Kind: v1alpha1.TaskDelete, Resources: []string{"config"}},
+			},
+			Plans: map[string]v1alpha1.Plan{
+				v1alpha1.PlanDeploy: {Phases: []v1alpha1.Phase{{
+					Name: "main", Steps: []v1alpha1.Step{{Name: "apply", Tasks: []string{"apply"}}},
+				}}},
+				"teardown": {Phases: []v1alpha1.Phase{{
+					Name: "main", Steps: []v1alpha1.Step{{Name: "remove", Tasks: []string{"remove-config"}}},
+				}}},
+			},
+		},
+	}
+}
+
+// harness is one instance of the demo Framework, reconciled against a fake
+// API server. Each reconcile makes a new Run, as the controller does, so the
+// status is all that carries over.
+type harness struct {
+	t        *testing.T
+	fw       *compile.Framework
+	server   client.WithWatch // the API server, as everyone but the Run sees it
+	writer   client.Client    // the Run's client: every request is logged
+	children *informer
+	instance *unstructured.Unstructured
+	status   v1alpha1.InstanceStatus
+	requests []string // what the Run sent to the API server since sent()
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	fw, errs := compile.Compile(demoFramework())
+	if len(errs) > 0 {
+		t.Fatalf("compiling: %s", compile.Message(errs))
+	}
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	mapper := meta.NewDefaultRESTMapper(nil)
+	for _, gvk := range []schema.GroupVersionKind{
+		corev1.SchemeGroupVersion.WithKind("ConfigMap"), appsv1.SchemeGroupVersion.WithKind("Deployment"), fw.GVK,
+	} {
+		mapper.Add(gvk, meta.RESTScopeNamespace)
+	}
+	h := &harness{t: t, fw: fw}
+	h.server = fake.NewClientBuilder().WithScheme(scheme).WithRESTMapper(mapper).WithGlobalResourceVersionCounter().
+		WithInterceptorFuncs(generations()).Build()
+	h.writer = interceptor.NewClient(h.server, h.logRequests())
+	h.children = &informer{c: h.server}
+	h.instance = &unstructured.Unstructured{Object: map[string]any{
+		"spec": map[string]any{"greeting": "hello", "image": "nginx:1.27"},
+	}}
+	h.instance.SetGroupVersionKind(fw.GVK)
+	h.instance.SetNamespace(namespace)
+	h.instance.SetName("demo-1")
+	h.instance.SetUID("instance-uid")
+	h.status.Plans = map[string]v1alpha1.PlanStatus{
+		v1alpha1.PlanDeploy: {Status: v1alpha1.InProgress, UID: "deploy-run-1"},
+		"teardown":          {Status: v1alpha1.InProgress, UID: "teardown-run-1"},
+	}
+	return h
+}
+
+func (h *harness) run() *tasks.Run {
+	c := tasks.Clients{Writer: h.writer, Children: h.children, Frameworks: h.server}
+	return tasks.NewRun(c, h.fw, h.instance, &h.status)
+}
+
+// step reconciles: runs the first step of plan.
+func (h *harness) step(plan string) plans.Outcome {
+	h.t.Helper()
+	run := h.run()
+	run.SetPlan(plan)
+	phase := h.fw.Plans[plan].Phases[0]
+	out := run.Step(context.Background(), phase, phase.Steps[0])
+	if out.Result == plans.Failed || out.Result == plans.Fatal {
+		h.t.Fatalf("step of %s: %v: %s", plan, out.Result, out.Message)
+	}
+	return out
+}
+
+// keep reconciles an instance whose plans are done.
+func (h *harness) keep() tasks.Kept {
+	h.t.Helper()
+	run := h.run()
+	run.SetPlan(v1alpha1.PlanDeploy)
+	kept, err := run.Keep(context.Background())
+	if err != nil {
+		h.t.Fatalf("keep: %v", err)
+	}
+	return kept
+}
+
+// expectSent checks that the Run sent exactly the requests want since the
+// last check.
+func (h *harness) expectSent(when string, want ...string) {
+	h.t.Helper()
+	got := h.requests
+	h.requests = nil
+	if !slices.Equal(got, want) {
+		h.t.Errorf("%s: sent %q, want %q", when, got, want)
+	}
+}
+
+func expectResult(t *testing.T, when string, out plans.Outcome, want plans.Result) {
+	t.Helper()
+	if out.Result != want {
+		t.Fatalf("%s: result %v (%s), want %v", when, out.Result, out.Message, want)
+	}
+}
+
+// logRequests records every request the Run makes, by verb, kind and name.
+func (h *harness) logRequests() interceptor.Funcs {
+	log := func(c client.WithWatch, verb string, obj runtime.Object) {
+		kind := obj.GetObjectKind().GroupVersionKind().Kind
+		if gvk, err := apiutil.GVKForObject(obj, c.Scheme()); err == nil {
+			kind = gvk.Kind
+		}
+		name := ""
+		if o, ok := obj.(client.Object); ok {
+			name = o.GetName()
+		}
+		h.requests = append(h.requests, strings.TrimSpace(fmt.Sprintf("%s %s %s", verb, kind, name)))
+	}
+	return interceptor.Funcs{
+		Apply: func(ctx context.Context, c client.WithWatch, ac runtime.ApplyConfiguration, opts ...client.ApplyOption) error {
+			u, err := toUnstructured(ac)
+			if err != nil {
+				return err
+			}
+			log(c, "apply", u)
+			return c.Apply(ctx, ac, opts...)
+		},
+		Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
+			log(c, "create", obj)
+			return c.Create(ctx, obj, opts...)
+		},
+		Update: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.UpdateOption) error {
+			log(c, "update", obj)
+			return c.Update(ctx, obj, opts...)
+		},
+		Patch: func(ctx context.Context, c client.WithWatch, obj client.Object, p client.Patch, opts ...client.PatchOption) error {
+			log(c, "patch", obj)
+			return c.Patch(ctx, obj, p, opts...)
+		},
+		Delete: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.DeleteOption) error {
+			log(c, "delete", obj)
+			return c.Delete(ctx, obj, opts...)
+		},
+		Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+			log(c, "get", obj)
+			return c.Get(ctx, key, obj, opts...)
+		},
+		List: func(ctx context.Context, c client.WithWatch, list client.ObjectList, opts ...client.ListOption) error {
+			log(c, "list", list)
+			return c.List(ctx, list, opts...)
+		},
+		SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, obj client.Object, opts ...client.SubResourceUpdateOption) error {
+			h.requests = append(h.requests, "update "+sub+" "+obj.GetName())
+			return c.SubResource(sub).Update(ctx, obj, opts...)
+		},
+		SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, p client.Patch, opts ...client.SubResourcePatchOption) error {
+			h.requests = append(h.requests, "patch "+sub+" "+obj.GetName())
+			return c.SubResource(sub).Patch(ctx, obj, p, opts...)
+		},
+	}
+}
+
+// generations makes the fake client keep metadata.generation as the API
+// server does for kinds with a spec, which the fake does not: 1 when the
+// object is created, one more whenever its spec changes. Status writes keep
+// it.
+func generations() interceptor.Funcs {
+	return interceptor.Funcs{
+		Update: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.UpdateOption) error {
+			old, err := stored(ctx, c, obj)
+			if err != nil {
+				return err
+			}
+			now, err := toUnstructured(obj)
+			if err != nil {
+				return err
+			}
+			if g, ok := generation(old, now); ok {
+				obj.SetGeneration(g)
+			}
+			return c.Update(ctx, obj, opts...)
+		},
+		Apply: func(ctx context.Context, c client.WithWatch, ac runtime.ApplyConfiguration, opts ...client.ApplyOption) error {
+			u, err := toUnstructured(ac)
+			if err != nil {
+				return err
+			}
+			old, err := stored(ctx, c, u)
+			if err != nil {
+				return err
+			}
+			if err := c.Apply(ctx, ac, opts...); err != nil {
+				return err
+			}
+			now, err := toUnstructured(ac)
+			if err != nil {
+				return err
+			}
+			g, ok := generation(old, now)
+			if !ok || g == now.GetGeneration() {
+				return nil
+			}
+			patch := client.RawPatch(types.MergePatchType, fmt.Appendf(nil, `{"metadata":{"generation":%d}}`, g))
+			if err := c.Patch(ctx, now, patch); err != nil {
+				return err
+			}
+			b, err := json.Marshal(now) // the applied object, as the API server returns it
+			if err != nil {
+				return err
+			}
+			return json.Unmarshal(b, ac)
+		},
+	}
+}
+
+// generation is the generation now should have after old (nil: absent), and
+// false for kinds without a spec, which have none.
+func generation(old, now *unstructured.Unstructured) (int64, bool) {
+	spec, hasSpec := now.Object["spec"]
+	switch {
+	case !hasSpec:
+		return 0, false
+	case old == nil:
+		return 1, true
+	case equality.Semantic.DeepEqual(old.Object["spec"], spec):
+		return old.GetGeneration(), true
+	}
+	return old.GetGeneration() + 1, true
+}
+
+// stored reads obj's stored version, or nil if there is none.
+func stored(ctx context.Context, c client.WithWatch, obj client.Object) (*unstructured.Unstructured, error) {
+	gvk, err := apiutil.GVKForObject(obj, c.Scheme())
+	if err != nil {
+		return nil, err
+	}
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(gvk)
+	switch err := c.Get(ctx, client.ObjectKeyFromObject(obj), u); {
+	case apierrors.IsNotFound(err):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	}
+	return u, nil
+}
+
+// toUnstructured converts through JSON, as the API server sees an object.
+func toUnstructured(obj any) (*unstructured.Unstructured, error) {
+	b, err := json.Marshal(obj)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	if err := utiljson.Unmarshal(b, &m); err != nil { // integers stay int64
+		return nil, err
+	}
+	return &unstructured.Unstructured{Object: m}, nil
+}
+
+// informer is the children cache: it reads what the API server has now, as an
+// informer that has caught up would, and sends no request the Run counts.
+type informer struct{ c client.Reader }
+
+func (i *informer) Get(ctx context.Context, gvk schema.GroupVersionKind, key client.ObjectKey) (*unstructured.Unstructured, bool, error) {
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(gvk)
+	switch err := i.c.Get(ctx, key, u); {
+	case apierrors.IsNotFound(err):
+		return nil, false, nil
+	case err != nil:
+		return nil, false, err
+	}
+	return u, true, nil
+}
+
+func (i *informer) Ensure(context.Context, string, schema.GroupVersionKind) error { return nil }
+
+// deploymentOf reads the Deployment from the API server.
+func (h *harness) deploymentOf() *appsv1.Deployment {
+	h.t.Helper()
+	d := &appsv1.Deployment{}
+	if err := h.server.Get(context.Background(), client.ObjectKey{Namespace: namespace, Name: deployment}, d); err != nil {
+		h.t.Fatalf("reading the Deployment: %v", err)
+	}
+	return d
+}
+
+// rollOut writes the status the Deployment controller writes once the
+// Deployment's current generation is available, as kstatus requires.
+func (h *harness) rollOut() {
+	h.t.Helper()
+	d := h.deploymentOf()
+	replicas := int32(1)
+	if d.Spec.Replicas != nil {
+		replicas = *d.Spec.Replicas
+	}
+	d.Status = appsv1.DeploymentStatus{
+		ObservedGeneration: d.Generation,
+		Replicas:           replicas, UpdatedReplicas: replicas, ReadyReplicas: replicas, AvailableReplicas: replicas,
+		Conditions: []appsv1.DeploymentCondition{
+			{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue, Reason: "MinimumReplicasAvailable"},
+			{Type: appsv1.DeploymentProgressing, Status: corev1.ConditionTrue, Reason: "NewReplicaSetAvailable"},
+		},
+	}
+	if err := h.server.Status().Update(context.Background(), d); err != nil {
+		h.t.Fatalf("writing the Deployment's status: %v", err)
+	}
+}
+
+// deployed brings the instance to a finished deploy: applied and healthy.
+func (h *harness) deployed() {
+	h.t.Helper()
+	h.step(v1alpha1.PlanDeploy)
+	h.rollOut()
+	expectResult(h.t, "deployed", h.step(v1alpha1.PlanDeploy), plans.Done)
+	h.requests = nil
+}
+
+func (h *harness) inventoryHas(kind, name string) bool {
+	return slices.ContainsFunc(h.status.Inventory, func(it v1alpha1.InventoryItem) bool {
+		return it.Kind == kind && it.Name == name
+	})
+}
+
+func TestStepAppliesEachChildOnce(t *testing.T) {
+	h := newHarness(t)
+
+	out := h.step(v1alpha1.PlanDeploy)
+	h.expectSent("first step", "apply ConfigMap "+configMap, "apply Deployment "+deployment)
+	expectResult(t, "first step", out, plans.Waiting)
+	if g := h.deploymentOf().Generation; g != 1 {
+		t.Fatalf("the fake API server gave the Deployment generation %d, want 1", g)
+	}
+	if len(h.status.Inventory) != 2 || h.status.Inventory[0].Hash == "" || h.status.Inventory[1].Observed != "g1" {
+		t.Fatalf("inventory %+v, want both children with a hash, the Deployment observed at generation 1", h.status.Inventory)
+	}
+
+	for _, when := range []string{"second step", "third step"} {
+		out := h.step(v1alpha1.PlanDeploy)
+		h.expectSent(when) // nothing: no apply, no get
+		expectResult(t, when, out, plans.Waiting)
+		if !strings.Contains(out.Message, "Deployment "+deployment) || strings.Contains(out.Message, "ConfigMap") {
+			t.Errorf("%s: message %q, want it to name the Deployment alone", when, out.Message)
+		}
+	}
+}
+
+func TestStepIsDoneWhenTheCacheShowsTheChildHealthy(t *testing.T) {
+	h := newHarness(t)
+	h.step(v1alpha1.PlanDeploy)
+	h.expectSent("first step", "apply ConfigMap "+configMap, "apply Deployment "+deployment)
+
+	h.rollOut() // a status write: a new resourceVersion, the same generation
+	out := h.step(v1alpha1.PlanDeploy)
+	h.expectSent("step after the rollout")
+	expectResult(t, "step after the rollout", out, plans.Done)
+}
+
+func TestDriftIsCorrectedOnce(t *testing.T) {
+	// someone scales the Deployment: its spec, so its generation, changes
+	scale := func(h *harness) {
+		d := h.deploymentOf()
+		d.Spec.Replicas = new(int32(3))
+		if err := h.server.Update(context.Background(), d); err != nil {
+			h.t.Fatal(err)
+		}
+		if d.Generation != 2 {
+			h.t.Fatalf("the Deployment's generation is %d after a spec change, want 2", d.Generation)
+		}
+	}
+	replicas := func(h *harness) int32 { return *h.deploymentOf().Spec.Replicas }
+
+	t.Run("a changed child, by the step", func(t *testing.T) {
+		h := newHarness(t)
+		h.deployed()
+		scale(h)
+		out := h.step(v1alpha1.PlanDeploy)
+		h.expectSent("step after the change", "apply Deployment "+deployment)
+		if replicas(h) != 1 {
+			t.Errorf("replicas %d after the correction, want 1 as rendered", replicas(h))
+		}
+		// A new generation of the Deployment is not rolled out yet.
+		expectResult(t, "step after the change", out, plans.Waiting)
+		h.step(v1alpha1.PlanDeploy)
+		h.expectSent("step after the correction")
+	})
+
+	t.Run("a changed child, by Keep", func(t *testing.T) {
+		h := newHarness(t)
+		h.deployed()
+		scale(h)
+		kept := h.keep()
+		h.expectSent("keep after the change", "apply Deployment "+deployment)
+		if !slices.Equal(kept.Corrected, []string{"Deployment/" + deployment}) || len(kept.Pruned) > 0 {
+			t.Errorf("kept %+v, want the Deployment corrected", kept)
+		}
+		if replicas(h) != 1 {
+			t.Errorf("replicas %d after the correction, want 1 as rendered", replicas(h))
+		}
+		if kept := h.keep(); len(kept.Corrected) > 0 {
+			t.Errorf("second keep corrected %v", kept.Corrected)
+		}
+		h.expectSent("keep after the correction")
+	})
+
+	t.Run("a deleted child, by the step", func(t *testing.T) {
+		h := newHarness(t)
+		h.deployed()
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: configMap}}
+		if err := h.server.Delete(context.Background(), cm); err != nil {
+			t.Fatal(err)
+		}
+		expectResult(t, "step after the deletion", h.step(v1alpha1.PlanDeploy), plans.Done)
+		h.expectSent("step after the deletion", "apply ConfigMap "+configMap)
+		if err := h.server.Get(context.Background(), client.ObjectKeyFromObject(cm), cm); err != nil {
+			t.Errorf("the ConfigMap is not back: %v", err)
+		}
+		h.step(v1alpha1.PlanDeploy)
+		h.expectSent("step after the re-creation")
+	})
+
+	t.Run("a deleted child, by Keep", func(t *testing.T) {
+		h := newHarness(t)
+		h.deployed()
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: configMap}}
+		if err := h.server.Delete(context.Background(), cm); err != nil {
+			t.Fatal(err)
+		}
+		kept := h.keep()
+		h.expectSent("keep after the deletion", "apply ConfigMap "+configMap)
+		if !slices.Equal(kept.Corrected, []string{"ConfigMap/" + configMap}) {
+			t.Errorf("kept %+v, want the ConfigMap corrected", kept)
+		}
+		h.keep()
+		h.expectSent("keep after the re-creation")
+	})
+}
+
+func TestNewContentIsAppliedOnce(t *testing.T) {
+	t.Run("a changed render", func(t *testing.T) {
+		h := newHarness(t)
+		h.deployed()
+		if err := unstructured.SetNestedField(h.instance.Object, "bonjour", "spec", "greeting"); err != nil {
+			t.Fatal(err)
+		}
+		expectResult(t, "step after the change", h.step(v1alpha1.PlanDeploy), plans.Done)
+		h.expectSent("step after the change", "apply ConfigMap "+configMap)
+		cm := &corev1.ConfigMap{}
+		if err := h.server.Get(context.Background(), client.ObjectKey{Namespace: namespace, Name: configMap}, cm); err != nil || cm.Data["greeting"] != "bonjour" {
+			t.Errorf("the ConfigMap holds %v (%v), want the new greeting", cm.Data, err)
+		}
+		h.step(v1alpha1.PlanDeploy)
+		h.expectSent("second step after the change")
+	})
+
+	t.Run("a changed render of a Deployment waits for its rollout", func(t *testing.T) {
+		h := newHarness(t)
+		h.deployed()
+		if err := unstructured.SetNestedField(h.instance.Object, "nginx:1.28", "spec", "image"); err != nil {
+			t.Fatal(err)
+		}
+		out := h.step(v1alpha1.PlanDeploy)
+		h.expectSent("step after the change", "apply Deployment "+deployment)
+		expectResult(t, "step after the change", out, plans.Waiting)
+		h.rollOut()
+		expectResult(t, "step after the rollout", h.step(v1alpha1.PlanDeploy), plans.Done)
+		h.expectSent("step after the rollout")
+	})
+
+	t.Run("a new run of the plan", func(t *testing.T) {
+		h := newHarness(t)
+		h.deployed()
+		h.status.Plans[v1alpha1.PlanDeploy] = v1alpha1.PlanStatus{Status: v1alpha1.InProgress, UID: "deploy-run-2"}
+		expectResult(t, "first step of the new run", h.step(v1alpha1.PlanDeploy), plans.Done)
+		h.expectSent("first step of the new run", "apply ConfigMap "+configMap, "apply Deployment "+deployment)
+		h.step(v1alpha1.PlanDeploy)
+		h.expectSent("second step of the new run")
+	})
+}
+
+func TestKeep(t *testing.T) {
+	t.Run("sends nothing when everything is current", func(t *testing.T) {
+		h := newHarness(t)
+		h.deployed()
+		if kept := h.keep(); len(kept.Corrected)+len(kept.Pruned) > 0 {
+			t.Errorf("kept %+v, want nothing done", kept)
+		}
+		h.expectSent("keep")
+	})
+
+	t.Run("prunes a child the Framework no longer renders", func(t *testing.T) {
+		h := newHarness(t)
+		h.deployed()
+		legacy := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "demo-1-legacy"}}
+		if err := h.server.Create(context.Background(), legacy); err != nil {
+			t.Fatal(err)
+		}
+		h.status.Inventory = append(h.status.Inventory, v1alpha1.InventoryItem{
+			ID: "legacy", APIVersion: "v1", Kind: "ConfigMap", Name: "demo-1-legacy", Observed: "rv1", Hash: "0123456789abcdef",
+		})
+
+		// The delete is sent; the child is gone from the inventory once the
+		// cache no longer has it.
+		h.keep()
+		h.expectSent("first keep", "delete ConfigMap demo-1-legacy")
+		if err := h.server.Get(context.Background(), client.ObjectKeyFromObject(legacy), legacy); !apierrors.IsNotFound(err) {
+			t.Fatalf("the pruned ConfigMap is still there: %v", err)
+		}
+		kept := h.keep()
+		h.expectSent("second keep")
+		if !slices.Equal(kept.Pruned, []string{"ConfigMap/demo-1-legacy"}) || len(kept.Corrected) > 0 {
+			t.Errorf("kept %+v, want the legacy ConfigMap pruned", kept)
+		}
+		if h.inventoryHas("ConfigMap", "demo-1-legacy") || len(h.status.Inventory) != 2 {
+			t.Errorf("inventory %+v, want the two rendered children only", h.status.Inventory)
+		}
+		h.keep()
+		h.expectSent("third keep")
+	})
+}
+
+func TestDelete(t *testing.T) {
+	t.Run("a child the cache does not have is gone", func(t *testing.T) {
+		h := newHarness(t)
+		expectResult(t, "step", h.step("teardown"), plans.Done)
+		h.expectSent("step")
+	})
+
+	t.Run("a child is deleted once and gone when the cache says so", func(t *testing.T) {
+		h := newHarness(t)
+		h.deployed()
+		out := h.step("teardown")
+		h.expectSent("first step", "delete ConfigMap "+configMap)
+		// The fake deletes at once; the cache of a real manager shows it
+		// after the request returns.
+		expectResult(t, "first step", out, plans.Waiting)
+		expectResult(t, "second step", h.step("teardown"), plans.Done)
+		h.expectSent("second step")
+		if h.inventoryHas("ConfigMap", configMap) || !h.inventoryHas("Deployment", deployment) {
+			t.Errorf("inventory %+v, want the Deployment only", h.status.Inventory)
+		}
+	})
+
+	t.Run("a child being deleted is waited for without a request", func(t *testing.T) {
+		h := newHarness(t)
+		h.deployed()
+		cm := &corev1.ConfigMap{}
+		key := client.ObjectKey{Namespace: namespace, Name: configMap}
+		if err := h.server.Get(context.Background(), key, cm); err != nil {
+			t.Fatal(err)
+		}
+		cm.Finalizers = []string{"example.com/hold"}
+		if err := h.server.Update(context.Background(), cm); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.server.Delete(context.Background(), cm); err != nil {
+			t.Fatal(err)
+		}
+		for _, when := range []string{"first step", "second step"} {
+			out := h.step("teardown")
+			h.expectSent(when)
+			expectResult(t, when, out, plans.Waiting)
+			if !strings.Contains(out.Message, "ConfigMap "+configMap+": being deleted") {
+				t.Errorf("%s: message %q, want the ConfigMap being deleted", when, out.Message)
+			}
+		}
+	})
+}
