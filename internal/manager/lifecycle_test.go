@@ -101,20 +101,24 @@ func TestStrategiesOrderChildren(t *testing.T) {
 	if err := k8s.Create(ctx(t), instance(thingGVK(group), ns, "o", map[string]any{})); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, func() error {
-		if !exists(t, &corev1.ConfigMap{}, ns, "o-a") {
-			return fmt.Errorf("step a applied nothing yet")
-		}
-		return nil
-	})
-	consistently(t, 2*time.Second, func() error {
-		for _, n := range []string{"o-b", "o-c", "o-d"} {
-			if exists(t, &corev1.ConfigMap{}, ns, n) {
-				return fmt.Errorf("%s exists while serial step a waits", n)
+	// The reconcile that applied a wrote its status after it: every step
+	// after a is still PENDING there, and their children do not exist.
+	waitForPlan(t, thingGVK(group), ns, "o", "deploy", "IN_PROGRESS")
+	if !exists(t, &corev1.ConfigMap{}, ns, "o-a") {
+		t.Fatal("step a runs but applied nothing")
+	}
+	for _, phase := range instanceStatus(t, thingGVK(group), ns, "o").Plans["deploy"].Phases {
+		for _, s := range phase.Steps {
+			if s.Name != "a" && s.Status != v1alpha1.Pending {
+				t.Fatalf("step %s is %s while serial step a waits", s.Name, s.Status)
 			}
 		}
-		return nil
-	})
+	}
+	for _, n := range []string{"o-b", "o-c", "o-d"} {
+		if exists(t, &corev1.ConfigMap{}, ns, n) {
+			t.Fatalf("%s exists while serial step a waits", n)
+		}
+	}
 	openGateOf(t, ns, "o-a")
 	eventually(t, 30*time.Second, func() error {
 		for _, n := range []string{"o-b", "o-c", "o-d"} {
@@ -309,11 +313,11 @@ func TestCleanupRunsBeforeTheInstanceGoes(t *testing.T) {
 		if err := k8s.Delete(ctx(t), u); err != nil {
 			t.Fatal(err)
 		}
-		waitForPlan(t, gvk, ns, "c", "cleanup", "IN_PROGRESS")
-		consistently(t, 2*time.Second, func() error {
-			_, err := get(t, gvk, ns, "c")
-			return err
-		})
+		// The cleanup plan waits for its gate, so the finalizer holds.
+		u = waitForPlan(t, gvk, ns, "c", "cleanup", "IN_PROGRESS")
+		if !strings.Contains(strings.Join(u.GetFinalizers(), ","), "operetta.dev/cleanup") {
+			t.Fatalf("cleanup runs but the finalizer is gone: %v", u.GetFinalizers())
+		}
 		openGateOf(t, ns, "c-config")
 		eventually(t, 30*time.Second, func() error {
 			if _, err := get(t, gvk, ns, "c"); !apierrors.IsNotFound(err) {
@@ -389,12 +393,12 @@ func TestInstanceTaskCreatesAndWaitsForADependency(t *testing.T) {
 	if owner := metav1.GetControllerOf(child); owner == nil || owner.Kind != "Thing" || owner.Name != "p" {
 		t.Fatalf("child controller %+v", owner)
 	}
-	consistently(t, 2*time.Second, func() error {
-		if exists(t, &corev1.ConfigMap{}, ns, "p-after") {
-			return fmt.Errorf("the parent went on before its dependency was Ready")
-		}
-		return nil
-	})
+	parent := waitForPlan(t, thingGVK(parentGroup), ns, "p", "deploy", "IN_PROGRESS")
+	msg, _, _ := unstructuredString(parent, "status", "plans", "deploy", "message")
+	mustContain(t, msg, "p-dep")
+	if exists(t, &corev1.ConfigMap{}, ns, "p-after") {
+		t.Fatal("the parent went on before its dependency was Ready")
+	}
 	openGateOf(t, ns, "p-dep-config")
 	waitForPlan(t, thingGVK(parentGroup), ns, "p", "deploy", "COMPLETE")
 	if !exists(t, &corev1.ConfigMap{}, ns, "p-after") {

@@ -2,6 +2,7 @@ package manager_test
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -12,10 +13,13 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"operetta.dev/operetta/api/v1alpha1"
+	operetta "operetta.dev/operetta/internal/manager"
 )
 
 // requests counts the requests a manager sends, by method and path, leaving
@@ -200,4 +204,55 @@ func TestAWaitingStepSendsNothing(t *testing.T) {
 	if sent := m.requests.since(mark); len(sent) > 0 {
 		t.Fatalf("an idle Framework and instance sent %d requests in 30 s: %v", len(sent), sent)
 	}
+}
+
+// TestAFailingChildBacksOffToTheCap: a child the API server keeps refusing
+// with a 500 is retried with exponential backoff up to the cap, then once per
+// cap. The cap is 1 s here so the test is short; the default, 2 min, makes it
+// one request per instance every two minutes.
+func TestAFailingChildBacksOffToTheCap(t *testing.T) {
+	broken := "/namespaces/backoff/configmaps/b-config"
+	m := startManagerWith(t, operetta.Options{WorkersPerKind: 2, MaxBackoff: time.Second}, func(req *http.Request) *http.Response {
+		if req.Method != http.MethodPatch || !strings.HasSuffix(req.URL.Path, broken) {
+			return nil
+		}
+		return &http.Response{
+			StatusCode: http.StatusInternalServerError, Request: req,
+			Header: http.Header{"Content-Type": []string{"application/json"}},
+			Body:   io.NopCloser(strings.NewReader(`{"kind":"Status","apiVersion":"v1","status":"Failure","message":"etcd is having a bad day","reason":"InternalError","code":500}`)),
+		}
+	})
+	ns := namespace(t, "backoff")
+	group := "backoff.test.operetta.dev"
+	gvk := thingGVK(group)
+	createFramework(t, framework("backoff", group, nil, []v1alpha1.Resource{configMap("config", "")},
+		[]v1alpha1.Task{apply("config", "config")}, onePlan("config")))
+	frameworkReady(t, "backoff", metav1.ConditionTrue)
+	if err := k8s.Create(ctx(t), instance(gvk, ns, "b", map[string]any{})); err != nil {
+		t.Fatal(err)
+	}
+	u := waitForPlan(t, gvk, ns, "b", "deploy", "ERROR")
+	msg, _, _ := unstructuredString(u, "status", "plans", "deploy", "message")
+	mustContain(t, msg, "etcd is having a bad day")
+
+	// Past the ramp (100 ms doubling to 1 s), retries come once per cap.
+	time.Sleep(5 * time.Second)
+	mark := m.requests.mark()
+	time.Sleep(10 * time.Second)
+	n := len(m.requests.since(mark, "PATCH", broken))
+	if n < 5 || n > 13 {
+		t.Fatalf("%d retries in 10 s with a backoff capped at 1 s, want about 10", n)
+	}
+	if got := planStatus(mustGet(t, gvk, ns, "b"), "deploy"); got != "ERROR" {
+		t.Fatalf("plan is %s while the child keeps failing, want ERROR (transient)", got)
+	}
+}
+
+func mustGet(t *testing.T, gvk schema.GroupVersionKind, ns, name string) *unstructured.Unstructured {
+	t.Helper()
+	u, err := get(t, gvk, ns, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
 }

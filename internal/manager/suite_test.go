@@ -152,11 +152,6 @@ func eventually(t *testing.T, timeout time.Duration, check func() error) {
 	testutil.Eventually(t, timeout, 100*time.Millisecond, check)
 }
 
-func consistently(t *testing.T, d time.Duration, check func() error) {
-	t.Helper()
-	testutil.Consistently(t, d, 200*time.Millisecond, check)
-}
-
 func ctx(t *testing.T) context.Context {
 	c, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)

@@ -3,6 +3,7 @@ package manager_test
 import (
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -137,18 +138,40 @@ func TestParameterChangesRunTheirTriggerPlans(t *testing.T) {
 		t.Fatalf("ConfigMap data %v", cm.Data)
 	}
 
+	t.Run("a run-plan value that names no plan is reported", func(t *testing.T) {
+		patchInstance(t, gvk, ns, "g", `{"metadata":{"annotations":{"operetta.dev/run-plan":"bakup@1"}}}`)
+		eventually(t, 30*time.Second, func() error {
+			st := instanceStatus(t, gvk, ns, "g")
+			if !strings.Contains(st.RunPlanError, `operetta.dev/run-plan="bakup@1" names no plan`) || !strings.Contains(st.RunPlanError, "backup, deploy, scale, update") {
+				return fmt.Errorf("runPlanError %q", st.RunPlanError)
+			}
+			reasons, err := eventReasons(t, ns, "g")
+			if err != nil {
+				return err
+			}
+			if !reasons["UnknownPlan"] {
+				return fmt.Errorf("no UnknownPlan event, only %v", reasons)
+			}
+			return nil
+		})
+	})
+
 	t.Run("the run-plan annotation runs a plan once per value", func(t *testing.T) {
 		patchInstance(t, gvk, ns, "g", `{"metadata":{"annotations":{"operetta.dev/run-plan":"backup@1"}}}`)
 		waitForPlan(t, gvk, ns, "g", "backup", "COMPLETE")
 		first := instanceStatus(t, gvk, ns, "g").Plans["backup"].UID
 
+		before := reconciles(t, gvk.GroupKind().String())
 		patchInstance(t, gvk, ns, "g", `{"metadata":{"annotations":{"unrelated":"x"}}}`)
-		consistently(t, 2*time.Second, func() error {
-			if uid := instanceStatus(t, gvk, ns, "g").Plans["backup"].UID; uid != first {
-				return fmt.Errorf("backup ran again (uid %s) though run-plan did not change", uid)
+		eventually(t, 10*time.Second, func() error {
+			if reconciles(t, gvk.GroupKind().String()) <= before {
+				return fmt.Errorf("the annotation change did not wake the instance")
 			}
 			return nil
 		})
+		if uid := instanceStatus(t, gvk, ns, "g").Plans["backup"].UID; uid != first {
+			t.Fatalf("backup ran again (uid %s) though run-plan did not change", uid)
+		}
 		patchInstance(t, gvk, ns, "g", `{"metadata":{"annotations":{"operetta.dev/run-plan":"backup@2"}}}`)
 		eventually(t, 30*time.Second, func() error {
 			st := instanceStatus(t, gvk, ns, "g")

@@ -204,3 +204,95 @@ func TestAFrameworkChangeRollsOutAtMostMaxConcurrentAtATime(t *testing.T) {
 		return nil
 	})
 }
+
+// TestHeldInstancesKeepTheirGenerationUntilTheirTurn: with maxConcurrent 1,
+// a generation that drops a template reaches one instance at a time; the
+// others keep running the generation they are on — their child of the
+// dropped template stays, and is even restored if deleted — until admitted.
+func TestHeldInstancesKeepTheirGenerationUntilTheirTurn(t *testing.T) {
+	startManager(t)
+	ns := namespace(t, "held")
+	group := "held.test.operetta.dev"
+	gvk := thingGVK(group)
+	fw := framework("held", group, nil, []v1alpha1.Resource{configMap("config", ""), configMap("extra", ""), gated("gate")},
+		[]v1alpha1.Task{apply("config", "config", "extra"), apply("gate", "gate")},
+		map[string]v1alpha1.Plan{
+			"deploy":  {Phases: []v1alpha1.Phase{{Name: "main", Steps: steps("config")}}},
+			"upgrade": {Phases: []v1alpha1.Phase{{Name: "main", Steps: steps("config", "gate")}}},
+		})
+	fw.Spec.Rollout.MaxConcurrent = 1
+	createFramework(t, fw)
+	frameworkReady(t, "held", metav1.ConditionTrue)
+	names := []string{"h1", "h2", "h3"}
+	for _, n := range names {
+		if err := k8s.Create(ctx(t), instance(gvk, ns, n, map[string]any{})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, n := range names {
+		waitForPlan(t, gvk, ns, n, "deploy", "COMPLETE")
+	}
+
+	// Generation 2 drops the extra template.
+	if err := k8s.Get(ctx(t), client.ObjectKey{Name: "held"}, fw); err != nil {
+		t.Fatal(err)
+	}
+	fw.Spec.Resources = append(fw.Spec.Resources[:1], fw.Spec.Resources[2])
+	fw.Spec.Tasks[0].Resources = []string{"config"}
+	if err := k8s.Update(ctx(t), fw); err != nil {
+		t.Fatal(err)
+	}
+	upgrading := func() (running, done []string) {
+		for _, n := range names {
+			switch up := instanceStatus(t, gvk, ns, n).Plans["upgrade"]; {
+			case up.Status == v1alpha1.Complete:
+				done = append(done, n)
+			case up.Status != "":
+				running = append(running, n)
+			}
+		}
+		return running, done
+	}
+	for len(names) > 0 {
+		var first string
+		eventually(t, 30*time.Second, func() error {
+			running, _ := upgrading()
+			if len(running) != 1 {
+				return fmt.Errorf("upgrading %v, want exactly one", running)
+			}
+			first = running[0]
+			return nil
+		})
+		waitForPlan(t, gvk, ns, first, "upgrade", "IN_PROGRESS")
+		var held []string
+		for _, n := range names {
+			if n != first {
+				held = append(held, n)
+			}
+		}
+		// The admitted instance has its extra child pruned only once its
+		// upgrade completes; the held ones keep theirs, and restore it.
+		for _, n := range held {
+			if err := k8s.Delete(ctx(t), &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: n + "-extra"}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, n := range held {
+			eventually(t, 30*time.Second, func() error {
+				if !exists(t, &corev1.ConfigMap{}, ns, n+"-extra") {
+					return fmt.Errorf("%s waits for its turn but did not restore its child of generation 1", n)
+				}
+				return nil
+			})
+		}
+		openGateOf(t, ns, first+"-gate")
+		waitForPlan(t, gvk, ns, first, "upgrade", "COMPLETE")
+		eventually(t, 30*time.Second, func() error {
+			if exists(t, &corev1.ConfigMap{}, ns, first+"-extra") {
+				return fmt.Errorf("%s upgraded but still has the child of the dropped template", first)
+			}
+			return nil
+		})
+		names = held
+	}
+}

@@ -43,8 +43,9 @@ func (r *Run) delete(ctx context.Context, ids []string) plans.Outcome {
 func (r *Run) deleteObject(ctx context.Context, obj *unstructured.Unstructured) (bool, error) {
 	live, found, err := r.c.Children.Get(ctx, obj.GroupVersionKind(), client.ObjectKeyFromObject(obj))
 	var notCached *cache.ErrResourceNotCached
+	unwatched := errors.As(err, &notCached)
 	switch {
-	case errors.As(err, &notCached):
+	case unwatched:
 		// A kind no loop watches any more (its template was removed): ask
 		// the API server.
 	case err != nil:
@@ -58,7 +59,10 @@ func (r *Run) deleteObject(ctx context.Context, obj *unstructured.Unstructured) 
 	if client.IgnoreNotFound(err) != nil {
 		return false, fmt.Errorf("deleting %s %s: %w", obj.GetKind(), obj.GetName(), err)
 	}
-	return err != nil, nil // gone if it was not found; else its delete event comes
+	// Gone if it was not found. Else its delete event comes, unless no
+	// informer watches the kind: then the accepted delete is all there is
+	// to wait for, since nothing would wake the instance again.
+	return err != nil || unwatched, nil
 }
 
 // Kept is what Keep did.

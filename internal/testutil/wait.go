@@ -24,15 +24,3 @@ func Eventually(t testing.TB, timeout, interval time.Duration, check func() erro
 		time.Sleep(interval)
 	}
 }
-
-// Consistently fails the test if check returns an error at any time within d.
-func Consistently(t testing.TB, d, interval time.Duration, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if err := check(); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(interval)
-	}
-}

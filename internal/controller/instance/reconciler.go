@@ -280,6 +280,8 @@ func (r *Reconciler) maintain(ctx context.Context, run *tasks.Run, st *v1alpha1.
 	if st.ActivePlanStatus != v1alpha1.Complete || len(st.PlanQueue) > 0 {
 		return nil
 	}
+	// Children are rendered as the plan that applied them last did.
+	run.SetPlan(st.ActivePlan)
 	kept, err := run.Keep(ctx)
 	if len(kept.Pruned) > 0 {
 		ctrl.LoggerFrom(ctx).Info("pruned children no longer rendered", "children", kept.Pruned)
