@@ -93,7 +93,9 @@ func (r *Reconciler) run(ctx context.Context, compiled *compile.Framework) error
 	}
 	name := compiled.Name
 	rec, err := r.Engine.Start(name, compiled.GVK, compiled.ChildKinds, func() *instance.Reconciler {
-		return instance.New(instance.Config{
+		// The reconciler has its generation before its loop's first
+		// reconcile, which may come before Start returns.
+		return instance.New(compiled, writer, instance.Config{
 			GVK:            compiled.GVK,
 			Instances:      r.Engine.Cache(),
 			Client:         r.Client,

@@ -68,13 +68,15 @@ type generation struct {
 	writer client.Client
 }
 
-// New returns a Reconciler; it reconciles nothing until Run hands it a
-// Framework generation.
-func New(cfg Config) *Reconciler {
+// New returns a Reconciler that runs fw, writing children with writer.
+func New(fw *compile.Framework, writer client.Client, cfg Config) *Reconciler {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Reconciler{cfg: cfg, generations: map[int64]generation{}}
+	return &Reconciler{
+		cfg: cfg, current: fw.Generation,
+		generations: map[int64]generation{fw.Generation: {fw: fw, writer: writer}},
+	}
 }
 
 // Run makes fw the generation instances run, writing children with writer.
