@@ -24,17 +24,31 @@ func main() {
 	}
 }
 
+// watchListGate is client-go's feature gate for informers that start with a
+// streaming watch instead of a list.
+const watchListGate = "KUBE_FEATURE_WatchListClient"
+
 func run() error {
+	// A loop starts its informer the moment its CRD is established, when the
+	// API server's watch cache for the new kind is not ready yet: a
+	// watch-list informer then backs off for a second or more before its
+	// first sync, a plain list syncs at once. A user's own setting wins.
+	if _, set := os.LookupEnv(watchListGate); !set {
+		if err := os.Setenv(watchListGate, "false"); err != nil {
+			return err
+		}
+	}
 	var (
-		metricsAddr, probeAddr, leaderNS, logFormat, logLevel string
-		leaderElect, requireSA                                bool
-		workers                                               int
-		qps                                                   float64
-		burst                                                 int
-		resync, maxBackoff                                    time.Duration
+		metricsAddr, probeAddr, pprofAddr, leaderNS, logFormat, logLevel string
+		leaderElect, requireSA                                           bool
+		workers                                                          int
+		qps                                                              float64
+		burst                                                            int
+		resync, maxBackoff                                               time.Duration
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint; 0 disables it")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "address of the /healthz and /readyz probes")
+	flag.StringVar(&pprofAddr, "pprof-bind-address", "0", "address of Go's pprof endpoints, for profiling; 0 disables them")
 	flag.BoolVar(&leaderElect, "leader-elect", true, "elect one active manager; the others stand by")
 	flag.StringVar(&leaderNS, "leader-election-namespace", "", "namespace of the leader election Lease (default: the pod's namespace)")
 	flag.IntVar(&workers, "workers-per-kind", 4, "concurrent reconciles of each generated kind")
@@ -75,6 +89,7 @@ func run() error {
 		Cache:                         operetta.CacheOptions(),
 		Metrics:                       metricsserver.Options{BindAddress: metricsAddr},
 		HealthProbeBindAddress:        probeAddr,
+		PprofBindAddress:              pprofAddr,
 		LeaderElection:                leaderElect,
 		LeaderElectionID:              "operetta.dev",
 		LeaderElectionNamespace:       leaderNS,

@@ -274,3 +274,26 @@ func settle() {
 	runtime.GC()
 	time.Sleep(500 * time.Millisecond)
 }
+
+// TestAShortNameTakenElsewhereIsReported: the API server establishes no CRD
+// whose names another CRD of its group has; the Framework says so instead of
+// waiting.
+func TestAShortNameTakenElsewhereIsReported(t *testing.T) {
+	startManager(t)
+	first := configMapFramework("names-first", "names-one.test.operetta.dev", "Greeter")
+	first.Spec.Names.ShortNames = []string{"grt"}
+	createFramework(t, first)
+	frameworkReady(t, "names-first", metav1.ConditionTrue)
+	second := configMapFramework("names-second", "names-one.test.operetta.dev", "Welcomer")
+	second.Spec.Names.ShortNames = []string{"grt"}
+	createFramework(t, second)
+	var cond metav1.Condition
+	eventually(t, 30*time.Second, func() error {
+		cond = frameworkReady(t, "names-second", metav1.ConditionFalse)
+		if cond.Reason != "CRDNotAccepted" {
+			return fmt.Errorf("Ready is %s: %s, want CRDNotAccepted", cond.Reason, cond.Message)
+		}
+		return nil
+	})
+	mustContain(t, cond.Message, `"grt" is already in use`, "change spec.names")
+}

@@ -114,10 +114,9 @@ func (r *Run) health(id string, obj *unstructured.Unstructured) (bool, string, e
 	case status.FailedStatus:
 		return false, "", Terminal("%s %s failed: %s", obj.GetKind(), obj.GetName(), res.Message)
 	default:
-		msg := res.Message
-		if msg == "" {
-			msg = string(res.Status)
-		}
-		return false, msg, nil
+		// Not kstatus' own message: it counts replicas as they come up, and
+		// every new count would be one more status write per instance. The
+		// child's own status says how far it got.
+		return false, "not ready yet (" + string(res.Status) + ")", nil
 	}
 }

@@ -178,7 +178,7 @@ func (rep report) print(w io.Writer, idle time.Duration) {
 		for _, f := range rep.first {
 			totals = append(totals, f.total)
 			ds = append(ds, fmt.Sprintf("%.3f", f.total.Seconds()))
-			parts = append(parts, fmt.Sprintf("%.3f", f.manager.Seconds()))
+			parts = append(parts, fmt.Sprintf("%.3f (create answered after %.3f)", f.manager.Seconds(), f.createCall.Seconds()))
 		}
 		sort.Slice(totals, func(i, j int) bool { return totals[i] < totals[j] })
 		med := totals[(len(totals)-1)/2]

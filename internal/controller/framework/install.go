@@ -65,6 +65,11 @@ func (r *Reconciler) install(ctx context.Context, fw *v1alpha1.Framework) (ctrl.
 		}
 		return ctrl.Result{}, err
 	}
+	if msg, refused := namesRefused(crd); refused {
+		setReady(fw, metav1.ConditionFalse, ReasonCRDNotAccepted, fmt.Sprintf(
+			"the API server does not accept the names of CRD %s: %s; change spec.names", crd.GetName(), msg))
+		return ctrl.Result{}, nil // the CRD's watch event brings us back
+	}
 	if !established(crd) {
 		setReady(fw, metav1.ConditionFalse, ReasonWaitingForCRD, fmt.Sprintf("waiting for CRD %s to be established", crd.GetName()))
 		return ctrl.Result{}, nil // the CRD's watch event brings us back
@@ -186,12 +191,26 @@ func (r *Reconciler) applyCRD(ctx context.Context, crd *apiextensionsv1.CustomRe
 }
 
 func established(crd *unstructured.Unstructured) bool {
+	status, _ := crdCondition(crd, apiextensionsv1.Established)
+	return status == string(apiextensionsv1.ConditionTrue)
+}
+
+// namesRefused says whether the API server refused the CRD's names (a
+// short name or plural another CRD uses), which no wait fixes.
+func namesRefused(crd *unstructured.Unstructured) (string, bool) {
+	status, msg := crdCondition(crd, apiextensionsv1.NamesAccepted)
+	return msg, status == string(apiextensionsv1.ConditionFalse)
+}
+
+func crdCondition(crd *unstructured.Unstructured, t apiextensionsv1.CustomResourceDefinitionConditionType) (status, message string) {
 	conds, _, _ := unstructured.NestedSlice(crd.Object, "status", "conditions")
 	for _, c := range conds {
 		m, _ := c.(map[string]any)
-		if m["type"] == string(apiextensionsv1.Established) && m["status"] == string(apiextensionsv1.ConditionTrue) {
-			return true
+		if m["type"] == string(t) {
+			status, _ = m["status"].(string)
+			message, _ = m["message"].(string)
+			return status, message
 		}
 	}
-	return false
+	return "", ""
 }

@@ -40,6 +40,7 @@ const (
 	ReasonCRDConflict            = "CRDConflict"
 	ReasonInstallFailed          = "InstallFailed"
 	ReasonWaitingForCRD          = "WaitingForCRD"
+	ReasonCRDNotAccepted         = "CRDNotAccepted"
 	ReasonDeleting               = "Deleting"
 	ReasonBreakingChange         = "BreakingChange"
 	ReasonServiceAccountRequired = "ServiceAccountRequired"
@@ -95,11 +96,16 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Complete(r)
 }
 
+// rolloutReportDelay gathers the progress of many instances into one
+// status write of their Framework: a rollout of hundreds of instances writes
+// the Framework about once a second, not once per instance.
+const rolloutReportDelay = time.Second
+
 // enqueue asks for Framework name to be reconciled: its loop's progress
 // changed.
 func (r *Reconciler) enqueue(name string) {
 	if q := r.queue.Load(); q != nil {
-		(*q).Add(reconcile.Request{NamespacedName: types.NamespacedName{Name: name}})
+		(*q).AddAfter(reconcile.Request{NamespacedName: types.NamespacedName{Name: name}}, rolloutReportDelay)
 	}
 }
 
