@@ -53,6 +53,10 @@ type Resource struct {
 	GVK       schema.GroupVersionKind
 	Template  *expr.Template
 	ReadyWhen *expr.Program // nil: health comes from kstatus
+	// ReadsResources says whether the template may read other children
+	// (resources.<id>): its render then depends on more than the instance,
+	// the Framework and the plan run.
+	ReadsResources bool
 }
 
 // AllowsNamespace says whether templates may create objects in ns, given the
@@ -269,7 +273,8 @@ func compileResources(resources []v1alpha1.Resource, env *expr.Env, out *Framewo
 }
 
 func compileResource(r v1alpha1.Resource, env *expr.Env, path *field.Path) (*Resource, field.ErrorList) {
-	res := &Resource{ID: r.ID}
+	// Erring on the side of yes: the word anywhere, even in a literal.
+	res := &Resource{ID: r.ID, ReadsResources: strings.Contains(string(r.Template.Raw), expr.VarResources)}
 	tp := path.Child("template")
 	var obj map[string]any
 	if err := utiljson.Unmarshal(r.Template.Raw, &obj); err != nil || obj == nil {

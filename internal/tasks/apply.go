@@ -18,23 +18,51 @@ import (
 func (r *Run) apply(ctx context.Context, ids []string) plans.Outcome {
 	var waiting []string
 	for _, id := range ids {
-		obj, err := r.render(id)
+		live, err := r.unchanged(ctx, id)
 		if err != nil {
 			return outcome(err)
 		}
-		live, err := r.ensure(ctx, id, obj)
-		if err != nil {
-			return outcome(err)
+		if live == nil {
+			obj, err := r.render(id)
+			if err != nil {
+				return outcome(err)
+			}
+			if live, err = r.ensure(ctx, id, obj); err != nil {
+				return outcome(err)
+			}
 		}
 		ready, msg, err := r.health(id, live)
 		if err != nil {
 			return outcome(err)
 		}
 		if !ready {
-			waiting = append(waiting, fmt.Sprintf("%s %s: %s", obj.GetKind(), obj.GetName(), msg))
+			waiting = append(waiting, fmt.Sprintf("%s %s: %s", live.GetKind(), live.GetName(), msg))
 		}
 	}
 	return waitingFor(waiting)
+}
+
+// unchanged returns the child of resource id from the cache, without
+// rendering it, when its template's inputs are what they were at its last
+// render and the child is still as applied then; else nil.
+func (r *Run) unchanged(ctx context.Context, id string) (*unstructured.Unstructured, error) {
+	if r.fw.Resources[id].ReadsResources {
+		return nil, nil
+	}
+	last, ok := r.c.Renders.get(client.ObjectKeyFromObject(r.instance), id, r.renderInputs())
+	if !ok {
+		return nil, nil
+	}
+	item, ok := r.findItem(last.item)
+	if !ok || item.Hash != last.hash {
+		return nil, nil
+	}
+	live, current, err := r.current(ctx, item)
+	if err != nil || !current {
+		return nil, err
+	}
+	r.vars.Resources[id] = live.Object
+	return live, nil
 }
 
 // ensure makes the child rendered as obj exist as rendered, and returns it as
@@ -43,6 +71,11 @@ func (r *Run) apply(ctx context.Context, ids []string) plans.Outcome {
 // deleted); otherwise the child comes from the cache and nothing is sent.
 func (r *Run) ensure(ctx context.Context, id string, obj *unstructured.Unstructured) (*unstructured.Unstructured, error) {
 	hash := r.hash(obj)
+	// A child instance (an Instance task, not a resource) is not
+	// remembered: its task renders it every time.
+	if res := r.fw.Resources[id]; res != nil && !res.ReadsResources {
+		r.c.Renders.put(client.ObjectKeyFromObject(r.instance), id, rendered{inputs: r.renderInputs(), item: r.itemOf(obj), hash: hash})
+	}
 	if item, ok := r.find(obj); ok && item.Hash == hash {
 		live, current, err := r.current(ctx, item)
 		if err != nil {

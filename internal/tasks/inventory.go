@@ -29,7 +29,11 @@ func (r *Run) hash(obj *unstructured.Unstructured) string {
 
 // find returns the inventory entry of obj.
 func (r *Run) find(obj *unstructured.Unstructured) (v1alpha1.InventoryItem, bool) {
-	want := r.itemOf(obj)
+	return r.findItem(r.itemOf(obj))
+}
+
+// findItem returns the inventory entry of the object want names.
+func (r *Run) findItem(want v1alpha1.InventoryItem) (v1alpha1.InventoryItem, bool) {
 	for _, it := range r.status.Inventory {
 		if sameObject(it, want) {
 			return it, true

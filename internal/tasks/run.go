@@ -34,6 +34,8 @@ type Clients struct {
 	// Frameworks reads Frameworks, with the manager's own rights, from its
 	// cache.
 	Frameworks client.Reader
+	// Renders remembers renders between reconciles; nil renders every time.
+	Renders *Renders
 }
 
 // Run executes the tasks of one instance during one reconcile. Every task is

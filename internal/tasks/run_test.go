@@ -89,7 +89,8 @@ type harness struct {
 	children *informer
 	instance *unstructured.Unstructured
 	status   v1alpha1.InstanceStatus
-	requests []string // what the Run sent to the API server since sent()
+	requests []string       // what the Run sent to the API server since sent()
+	renders  *tasks.Renders // nil: every step renders
 }
 
 func newHarness(t *testing.T) *harness {
@@ -128,7 +129,7 @@ func newHarness(t *testing.T) *harness {
 }
 
 func (h *harness) run() *tasks.Run {
-	c := tasks.Clients{Writer: h.writer, Children: h.children, Frameworks: h.server}
+	c := tasks.Clients{Writer: h.writer, Children: h.children, Frameworks: h.server, Renders: h.renders}
 	return tasks.NewRun(c, h.fw, h.instance, &h.status)
 }
 
@@ -638,4 +639,34 @@ func TestDelete(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestAWaitingStepRendersOnlyWhenItsInputsChange: with a memory of renders,
+// a step renders a template again only when the instance (its
+// resourceVersion), the Framework generation or the plan run changed. The
+// test changes the spec without a new resourceVersion, which the API server
+// never does, to see that nothing was rendered.
+func TestAWaitingStepRendersOnlyWhenItsInputsChange(t *testing.T) {
+	h := newHarness(t)
+	h.renders = tasks.NewRenders()
+	h.instance.SetResourceVersion("1")
+	expectResult(t, "first step", h.step(v1alpha1.PlanDeploy), plans.Waiting)
+	h.expectSent("first step", "apply ConfigMap "+configMap, "apply Deployment "+deployment)
+
+	if err := unstructured.SetNestedField(h.instance.Object, "bonjour", "spec", "greeting"); err != nil {
+		t.Fatal(err)
+	}
+	expectResult(t, "step with the same resourceVersion", h.step(v1alpha1.PlanDeploy), plans.Waiting)
+	h.expectSent("step with the same resourceVersion")
+
+	h.instance.SetResourceVersion("2")
+	expectResult(t, "step with a new resourceVersion", h.step(v1alpha1.PlanDeploy), plans.Waiting)
+	h.expectSent("step with a new resourceVersion", "apply ConfigMap "+configMap)
+
+	h.renders.Forget(client.ObjectKeyFromObject(h.instance))
+	if err := unstructured.SetNestedField(h.instance.Object, "salut", "spec", "greeting"); err != nil {
+		t.Fatal(err)
+	}
+	expectResult(t, "step after forgetting", h.step(v1alpha1.PlanDeploy), plans.Waiting)
+	h.expectSent("step after forgetting", "apply ConfigMap "+configMap)
 }

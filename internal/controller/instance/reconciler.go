@@ -59,6 +59,7 @@ type Reconciler struct {
 
 	rollout  rollout
 	progress progress
+	renders  *tasks.Renders
 }
 
 // generation is one compiled Framework generation and the client its
@@ -76,6 +77,7 @@ func New(fw *compile.Framework, writer client.Client, cfg Config) *Reconciler {
 	return &Reconciler{
 		cfg: cfg, current: fw.Generation,
 		generations: map[int64]generation{fw.Generation: {fw: fw, writer: writer}},
+		renders:     tasks.NewRenders(),
 	}
 }
 
@@ -201,7 +203,7 @@ func (r *Reconciler) admit(ctx context.Context, instance *unstructured.Unstructu
 }
 
 func (r *Reconciler) clients(gen generation) tasks.Clients {
-	return tasks.Clients{Writer: gen.writer, Children: r.cfg.Children, Frameworks: r.cfg.Frameworks}
+	return tasks.Clients{Writer: gen.writer, Children: r.cfg.Children, Frameworks: r.cfg.Frameworks, Renders: r.renders}
 }
 
 // schedule starts or queues the plans the instance's changes trigger and
@@ -337,6 +339,7 @@ func (r *Reconciler) settle(key types.NamespacedName, current int64, st v1alpha1
 
 // gone forgets an instance that no longer exists.
 func (r *Reconciler) gone(key types.NamespacedName) {
+	r.renders.Forget(key)
 	for _, k := range r.rollout.done(key) {
 		r.cfg.Enqueue(k)
 	}
