@@ -37,6 +37,10 @@ type Options struct {
 	// RateLimiter makes the backoff of each loop's queue; nil keeps
 	// controller-runtime's default.
 	RateLimiter func() workqueue.TypedRateLimiter[reconcile.Request]
+	// LoopFailed is told when a loop stopped on its own (its informer never
+	// synced, say), after it was removed: whoever started it may start it
+	// again.
+	LoopFailed func(name string, err error)
 }
 
 // Engine runs one loop per kind, started and stopped at runtime. Start, Stop
@@ -169,9 +173,22 @@ func (e *Engine[R]) Start(name string, gvk schema.GroupVersionKind, childKinds [
 	ctx, cancel := context.WithCancel(base)
 	l.cancel = cancel
 	go func() {
-		defer close(l.done)
-		if err := c.Start(ctx); err != nil {
-			log.Error(err, "loop stopped")
+		err := c.Start(ctx)
+		close(l.done)
+		if err == nil || ctx.Err() != nil {
+			return // stopped, as asked
+		}
+		log.Error(err, "loop stopped")
+		e.mu.Lock()
+		if e.loops[name] == l {
+			delete(e.loops, name)
+			metrics.RunningLoops.Set(float64(len(e.loops)))
+		}
+		e.mu.Unlock()
+		e.children.Release(name)
+		_ = e.cache.RemoveInformer(context.Background(), objectOf(gvk))
+		if e.opts.LoopFailed != nil {
+			e.opts.LoopFailed(name, err)
 		}
 	}()
 	e.mu.Lock()

@@ -91,14 +91,16 @@ func Setup(mgr ctrlmanager.Manager, opts Options) (*Engine, error) {
 	if opts.MaxBackoff <= 0 {
 		opts.MaxBackoff = DefaultMaxBackoff
 	}
+	fr := &framework.Reconciler{}
 	e, err := engine.New[*instance.Reconciler](mgr, engine.Options{
 		Workers:     opts.WorkersPerKind,
 		RateLimiter: func() workqueue.TypedRateLimiter[reconcile.Request] { return rateLimiter(opts.MaxBackoff) },
+		LoopFailed:  func(name string, _ error) { fr.LoopFailed(name) },
 	})
 	if err != nil {
 		return nil, fmt.Errorf("adding the engine: %w", err)
 	}
-	fr := &framework.Reconciler{
+	*fr = framework.Reconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Engine: e, Config: mgr.GetConfig(),
 		Recorder: mgr.GetEventRecorder(v1alpha1.FieldManager), RequireServiceAccount: opts.RequireServiceAccount,
 		Resync: opts.Resync,

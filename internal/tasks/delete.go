@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -56,6 +57,9 @@ func (r *Run) deleteObject(ctx context.Context, obj *unstructured.Unstructured) 
 		return false, nil
 	}
 	err = r.c.Writer.Delete(ctx, obj, client.PropagationPolicy(metav1.DeletePropagationBackground))
+	if unwatched && meta.IsNoMatchError(err) {
+		return true, nil // the cluster no longer serves the kind: nothing of it is left
+	}
 	if client.IgnoreNotFound(err) != nil {
 		return false, fmt.Errorf("deleting %s %s: %w", obj.GetKind(), obj.GetName(), err)
 	}
@@ -79,9 +83,17 @@ type Kept struct {
 // an instance with nothing to fix costs no request.
 func (r *Run) Keep(ctx context.Context) (Kept, error) {
 	var kept Kept
-	for _, item := range append([]v1alpha1.InventoryItem(nil), r.status.Inventory...) {
-		_, rendered := r.fw.Resources[item.ID]
-		if _, isTask := r.fw.Tasks[item.ID]; !rendered && !isTask {
+	items := append([]v1alpha1.InventoryItem(nil), r.status.Inventory...)
+	// An entry of an id applied again under another name or API version
+	// since is stale: the last one recorded for an id is its child now.
+	last := map[string]int{}
+	for i, item := range items {
+		last[item.ID] = i
+	}
+	for i, item := range items {
+		res, rendered := r.fw.Resources[item.ID]
+		_, isTask := r.fw.Tasks[item.ID]
+		if stale := last[item.ID] != i; stale || (!rendered && !isTask) {
 			gone, err := r.deleteObject(ctx, r.objectOf(item))
 			if err != nil {
 				return kept, err
@@ -100,6 +112,11 @@ func (r *Run) Keep(ctx context.Context) (Kept, error) {
 				return kept, err
 			}
 			continue
+		}
+		if res.ReadsResources {
+			if err := r.Observe(ctx); err != nil {
+				return kept, err
+			}
 		}
 		obj, err := r.render(item.ID)
 		if err != nil {

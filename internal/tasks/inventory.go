@@ -48,11 +48,14 @@ func (r *Run) remember(id string, obj *unstructured.Unstructured, hash string) {
 	item := r.itemOf(obj)
 	item.ID, item.Observed, item.Hash = id, observedVersion(obj), hash
 	for i, it := range r.status.Inventory {
-		if sameObject(it, item) {
+		if sameObject(it, item) && i == len(r.status.Inventory)-1 {
 			r.status.Inventory[i] = item
 			return
 		}
 	}
+	// The most recently applied entry of an id comes last (Keep prunes the
+	// ones before it).
+	r.forget(item)
 	r.status.Inventory = append(r.status.Inventory, item)
 }
 

@@ -591,6 +591,23 @@ func TestKeep(t *testing.T) {
 		h.keep()
 		h.expectSent("third keep")
 	})
+
+	t.Run("prunes the old child of a resource now rendered under another name", func(t *testing.T) {
+		h := newHarness(t)
+		old := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "demo-1-old-greeting"}}
+		if err := h.server.Create(context.Background(), old); err != nil {
+			t.Fatal(err)
+		}
+		// The config resource was applied under its old name before.
+		h.status.Inventory = []v1alpha1.InventoryItem{{ID: "config", APIVersion: "v1", Kind: "ConfigMap", Name: old.Name, Observed: "rv1", Hash: "0123456789abcdef"}}
+		h.deployed()
+		h.keep()
+		h.expectSent("first keep", "delete ConfigMap demo-1-old-greeting")
+		h.keep()
+		if h.inventoryHas("ConfigMap", old.Name) || !h.inventoryHas("ConfigMap", configMap) {
+			t.Errorf("inventory %+v, want the new ConfigMap only", h.status.Inventory)
+		}
+	})
 }
 
 func TestDelete(t *testing.T) {

@@ -109,6 +109,15 @@ func (r *Reconciler) enqueue(name string) {
 	}
 }
 
+// LoopFailed hears that the loop of Framework name stopped on its own: the
+// Framework is installed again.
+func (r *Reconciler) LoopFailed(name string) {
+	r.forget(name)
+	if q := r.queue.Load(); q != nil {
+		(*q).AddRateLimited(reconcile.Request{NamespacedName: types.NamespacedName{Name: name}})
+	}
+}
+
 // frameworkOfCRD maps a generated CRD to its Framework by label.
 func frameworkOfCRD(_ context.Context, o client.Object) []reconcile.Request {
 	name := o.GetLabels()[v1alpha1.LabelFramework]
@@ -159,6 +168,11 @@ func (r *Reconciler) unchanged(ctx context.Context, fw *v1alpha1.Framework) bool
 	done, ok := r.installed[fw.Name]
 	r.mu.Unlock()
 	if !ok || done.generation != fw.Generation || !r.Engine.IsRunning(fw.Name) {
+		return false
+	}
+	// Its status says so too: a status write that failed is written again.
+	if c := meta.FindStatusCondition(fw.Status.Conditions, v1alpha1.ConditionReady); c == nil ||
+		c.Status != metav1.ConditionTrue || c.ObservedGeneration != fw.Generation {
 		return false
 	}
 	crd := &metav1.PartialObjectMetadata{}

@@ -85,8 +85,16 @@ func New(fw *compile.Framework, writer client.Client, cfg Config) *Reconciler {
 // A new generation reaches every instance (at the rollout's pace): all are
 // enqueued.
 func (r *Reconciler) Run(ctx context.Context, fw *compile.Framework, writer client.Client) error {
+	var items []unstructured.Unstructured
+	if r.Generation() != fw.Generation {
+		// Listed first: if it fails, the next call finds the generation
+		// still new and tries again.
+		var err error
+		if items, err = List(ctx, r.cfg.Instances, r.cfg.GVK); err != nil {
+			return err
+		}
+	}
 	r.mu.Lock()
-	previous := r.current
 	r.current = fw.Generation
 	r.generations[fw.Generation] = generation{fw: fw, writer: writer}
 	inUse := r.progress.inUse()
@@ -96,13 +104,6 @@ func (r *Reconciler) Run(ctx context.Context, fw *compile.Framework, writer clie
 		}
 	}
 	r.mu.Unlock()
-	if previous == 0 || previous == fw.Generation {
-		return nil // a new loop lists every instance by itself
-	}
-	items, err := List(ctx, r.cfg.Instances, r.cfg.GVK)
-	if err != nil {
-		return err
-	}
 	for i := range items {
 		r.cfg.Enqueue(client.ObjectKeyFromObject(&items[i]))
 	}
@@ -121,6 +122,13 @@ func (r *Reconciler) Progress() v1alpha1.RolloutStatus {
 	return r.progress.of(r.Generation())
 }
 
+// currentGeneration is the generation instances run now.
+func (r *Reconciler) currentGeneration() generation {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.generations[r.current]
+}
+
 func (r *Reconciler) generation(g int64) (generation, bool) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
@@ -129,7 +137,7 @@ func (r *Reconciler) generation(g int64) (generation, bool) {
 }
 
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	current, _ := r.generation(r.Generation())
+	current := r.currentGeneration()
 	log := ctrl.LoggerFrom(ctx).WithValues("framework", current.fw.Name, "kind", r.cfg.GVK.Kind, "instance", req.Name, "namespace", req.Namespace)
 	ctx = ctrl.LoggerInto(ctx, log)
 
@@ -144,7 +152,21 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	old := ReadStatus(instance)
 	st := *old.DeepCopy()
 
-	gen, recorded, held, err := r.admit(ctx, instance, st, current)
+	if instance.GetDeletionTimestamp() != nil {
+		// An instance on its way out takes no place in a rollout: its
+		// cleanup runs with the generation it is on.
+		r.wake(r.rollout.done(req.NamespacedName))
+		gen := current
+		if own, known := r.generation(st.FrameworkGeneration); known {
+			gen = own
+		}
+		if err := r.ensureFinalizer(ctx, gen.fw, instance); err != nil {
+			return tasks.ResultOf(err)
+		}
+		run := tasks.NewRun(r.clients(gen), gen.fw, instance, &st)
+		return r.finalize(ctx, gen.fw, run, instance, old, st)
+	}
+	gen, recorded, err := r.admit(ctx, instance, st, current)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -153,14 +175,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return tasks.ResultOf(err)
 	}
 	run := tasks.NewRun(r.clients(gen), fw, instance, &st)
-	if instance.GetDeletionTimestamp() != nil {
-		return r.finalize(ctx, fw, run, instance, old, st)
-	}
 	r.schedule(ctx, fw, recorded, instance, &st)
 	r.advance(ctx, fw, run, &st)
-	if err := r.maintain(ctx, run, &st); err != nil {
-		return tasks.ResultOf(err)
-	}
+	// What keeping the children finds wrong is retried, but never keeps
+	// the plans' progress from being written.
+	keepErr := r.maintain(ctx, run, &st)
 	plans.SetConditions(&st, instance.GetGeneration())
 	oldProjected := readProjected(instance, fw.Projections)
 	projected := r.project(ctx, fw, run)
@@ -170,36 +189,44 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	announce(r.cfg.Recorder, fw.Name, instance, old, st)
 	r.settle(req.NamespacedName, current.fw.Generation, st)
-	if held {
-		return ctrl.Result{}, nil // a freed place in the rollout wakes it
+	if keepErr != nil {
+		return tasks.ResultOf(keepErr)
 	}
+	// A held instance is also woken by a freed place in the rollout.
 	return r.resultFor(fw, st), nil
 }
 
 // admit decides which generation an instance runs now. A new generation
 // reaches it when the rollout admits it; until then it keeps running the
-// generation it is on — rendering, drift correction, pruning — and held says
-// so. recorded is the generation its status records plans for.
-func (r *Reconciler) admit(ctx context.Context, instance *unstructured.Unstructured, st v1alpha1.InstanceStatus, current generation) (gen generation, recorded int64, held bool, err error) {
+// generation it is on — rendering, drift correction, pruning. recorded is the generation its status records plans for.
+func (r *Reconciler) admit(ctx context.Context, instance *unstructured.Unstructured, st v1alpha1.InstanceStatus, current generation) (gen generation, recorded int64, err error) {
 	if st.FrameworkGeneration == 0 || st.FrameworkGeneration == current.fw.Generation {
-		return current, current.fw.Generation, false, nil
+		return current, current.fw.Generation, nil
 	}
 	list := func(ctx context.Context) ([]unstructured.Unstructured, error) {
 		return List(ctx, r.cfg.Instances, r.cfg.GVK)
 	}
-	ok, err := r.rollout.admit(ctx, list, client.ObjectKeyFromObject(instance), current.fw.Generation, current.fw.MaxConcurrent)
+	ok, forgotten, err := r.rollout.admit(ctx, list, client.ObjectKeyFromObject(instance), current.fw.Generation, current.fw.MaxConcurrent)
+	r.wake(forgotten)
 	if err != nil {
-		return current, 0, false, fmt.Errorf("admitting to the rollout: %w", err)
+		return current, 0, fmt.Errorf("admitting to the rollout: %w", err)
 	}
 	if ok {
-		return current, current.fw.Generation, false, nil
+		return current, current.fw.Generation, nil
 	}
 	if previous, known := r.generation(st.FrameworkGeneration); known {
-		return previous, st.FrameworkGeneration, true, nil
+		return previous, st.FrameworkGeneration, nil
 	}
 	// A generation compiled before this manager started is gone: the
 	// current one's templates are all there is.
-	return current, st.FrameworkGeneration, true, nil
+	return current, st.FrameworkGeneration, nil
+}
+
+// wake enqueues instances.
+func (r *Reconciler) wake(keys []types.NamespacedName) {
+	for _, k := range keys {
+		r.cfg.Enqueue(k)
+	}
 }
 
 func (r *Reconciler) clients(gen generation) tasks.Clients {
@@ -328,9 +355,7 @@ func (r *Reconciler) project(ctx context.Context, fw *compile.Framework, run *ta
 // tells the Framework controller.
 func (r *Reconciler) settle(key types.NamespacedName, current int64, st v1alpha1.InstanceStatus) {
 	if st.FrameworkGeneration == current && st.ActivePlanStatus.IsTerminal() {
-		for _, k := range r.rollout.done(key) {
-			r.cfg.Enqueue(k)
-		}
+		r.wake(r.rollout.done(key))
 	}
 	if r.progress.set(key, standingOf(st)) && r.cfg.RolloutChanged != nil {
 		r.cfg.RolloutChanged()
@@ -340,9 +365,7 @@ func (r *Reconciler) settle(key types.NamespacedName, current int64, st v1alpha1
 // gone forgets an instance that no longer exists.
 func (r *Reconciler) gone(key types.NamespacedName) {
 	r.renders.Forget(key)
-	for _, k := range r.rollout.done(key) {
-		r.cfg.Enqueue(k)
-	}
+	r.wake(r.rollout.done(key))
 	if r.progress.forget(key) && r.cfg.RolloutChanged != nil {
 		r.cfg.RolloutChanged()
 	}

@@ -22,27 +22,37 @@ type rollout struct {
 }
 
 // admit reports whether instance may start upgrading to generation now.
-// list lists every instance, from the cache.
-func (ro *rollout) admit(ctx context.Context, list func(context.Context) ([]unstructured.Unstructured, error), instance types.NamespacedName, generation int64, max int) (bool, error) {
+// list lists every instance, from the cache. When a newer generation starts
+// a new rollout, the instances held for the older one are returned, to be
+// woken rather than forgotten. A reconcile that still runs an older
+// generation than the rollout's is never admitted: the newer generation
+// enqueued every instance anyway.
+func (ro *rollout) admit(ctx context.Context, list func(context.Context) ([]unstructured.Unstructured, error), instance types.NamespacedName, generation int64, max int) (ok bool, forgotten []types.NamespacedName, err error) {
 	ro.mu.Lock()
 	defer ro.mu.Unlock()
-	if ro.generation != generation || ro.active == nil {
+	if generation < ro.generation {
+		return false, nil, nil
+	}
+	if generation != ro.generation || ro.active == nil {
 		items, err := list(ctx)
 		if err != nil {
-			return false, err
+			return false, nil, err
+		}
+		for k := range ro.held {
+			forgotten = append(forgotten, k)
 		}
 		ro.generation, ro.active, ro.held = generation, upgrading(items, generation), map[types.NamespacedName]bool{}
 	}
 	if ro.active[instance] {
-		return true, nil
+		return true, forgotten, nil
 	}
 	if len(ro.active) >= max {
 		ro.held[instance] = true
-		return false, nil
+		return false, forgotten, nil
 	}
 	delete(ro.held, instance)
 	ro.active[instance] = true
-	return true, nil
+	return true, forgotten, nil
 }
 
 // done frees an instance's place once its upgrade finished or it is gone, and
