@@ -8,11 +8,10 @@ import (
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/ext"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	structuralschema "k8s.io/apiextensions-apiserver/pkg/apiserver/schema"
-	celschema "k8s.io/apiextensions-apiserver/pkg/apiserver/schema/cel"
 	"k8s.io/apiextensions-apiserver/pkg/apiserver/schema/cel/model"
 	"k8s.io/apimachinery/pkg/util/version"
 	apiservercel "k8s.io/apiserver/pkg/cel"
+	"k8s.io/apiserver/pkg/cel/common"
 	"k8s.io/apiserver/pkg/cel/environment"
 	"k8s.io/apiserver/pkg/cel/library"
 )
@@ -61,7 +60,7 @@ type Env struct {
 	cel *cel.Env
 	// instance is the structural schema of the instance variable, nil when
 	// it is untyped; evaluation converts instances with it.
-	instance *structuralschema.Structural
+	instance common.Schema
 }
 
 // NewEnv returns the environment of a Framework's expressions: Kubernetes'
@@ -88,7 +87,7 @@ func NewEnv(spec *apiextensionsv1.JSONSchemaProps) (*Env, error) {
 			return nil, err
 		}
 		declType := model.SchemaDeclType(structural, false).MaybeAssignTypeName("operettaInstanceType")
-		e.instance = structural
+		e.instance = newMemoSchema(structural)
 		instanceType = declType.CelType()
 		declTypes = append(declTypes, declType)
 	}
@@ -164,7 +163,7 @@ type Program struct {
 	Source   string
 	prg      cel.Program
 	output   *cel.Type
-	instance *structuralschema.Structural
+	instance common.Schema
 }
 
 // Eval evaluates the expression and returns its value as plain Go data:
@@ -177,11 +176,11 @@ func (p *Program) Eval(vars Vars) (any, error) {
 // expressions of a template rather than once per expression.
 type binding struct {
 	vars   Vars
-	schema *structuralschema.Structural
+	schema common.Schema
 	bound  map[string]any
 }
 
-func (b *binding) activation(instance *structuralschema.Structural) map[string]any {
+func (b *binding) activation(instance common.Schema) map[string]any {
 	if b.bound == nil || b.schema != instance {
 		b.bound, b.schema = b.vars.activation(instance), instance
 	}
@@ -229,7 +228,7 @@ type Vars struct {
 
 // activation binds the variables; a typed instance is converted with its
 // schema, so that, say, a number field holding 1 is the double 1.0.
-func (v Vars) activation(instance *structuralschema.Structural) map[string]any {
+func (v Vars) activation(instance common.Schema) map[string]any {
 	orEmpty := func(m map[string]any) map[string]any {
 		if m == nil {
 			return map[string]any{}
@@ -238,7 +237,7 @@ func (v Vars) activation(instance *structuralschema.Structural) map[string]any {
 	}
 	var inst any = orEmpty(v.Instance)
 	if instance != nil {
-		inst = celschema.UnstructuredToVal(inst, instance)
+		inst = common.UnstructuredToVal(inst, instance)
 	}
 	return map[string]any{
 		VarInstance:  inst,
