@@ -16,6 +16,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -66,12 +67,29 @@ type loop[R reconcile.Reconciler] struct {
 	done       chan struct{}
 }
 
-// enqueue adds a request to the loop's queue, once the loop has started.
-func (l *loop[R]) enqueue(req reconcile.Request) {
-	if q := l.queue.Load(); q != nil {
-		(*q).Add(req)
+// enqueue adds a request to the loop's queue, once the loop has started,
+// with a priority where the queue has them (controller-runtime's default).
+func (l *loop[R]) enqueue(req reconcile.Request, priority int) {
+	q := l.queue.Load()
+	if q == nil {
+		return
 	}
+	if pq, ok := (*q).(priorityqueue.PriorityQueue[reconcile.Request]); ok {
+		pq.AddWithOpts(priorityqueue.AddOpts{Priority: &priority}, req)
+		return
+	}
+	(*q).Add(req)
 }
+
+// Priorities of what wakes an instance. A child's event says that work
+// already started may go on (a child became healthy): it goes before
+// instances not yet started, so a burst of new instances does not delay
+// the ones waiting for their children. Instance events themselves have
+// controller-runtime's priorities (0, and lower for the initial list).
+const (
+	priorityDefault = 0
+	priorityChild   = 10
+)
 
 // New returns an engine whose loops run only while mgr is the elected leader.
 // Events of children are handed to the loop their labels name.
@@ -85,7 +103,7 @@ func New[R reconcile.Reconciler](mgr manager.Manager, opts Options) (*Engine[R],
 		opts:  opts,
 		loops: map[string]*loop[R]{},
 	}
-	children, err := newChildren(mgr, e.Enqueue)
+	children, err := newChildren(mgr, e.wake)
 	if err != nil {
 		return nil, err
 	}
@@ -209,11 +227,20 @@ func deletionStarted(ev event.TypedUpdateEvent[*unstructured.Unstructured]) bool
 // Enqueue asks the loop named name to reconcile key; it does nothing if that
 // loop does not run.
 func (e *Engine[R]) Enqueue(name string, key types.NamespacedName) {
+	e.add(name, key, priorityDefault)
+}
+
+// wake is Enqueue for a child's event, ahead of instances not yet started.
+func (e *Engine[R]) wake(name string, key types.NamespacedName) {
+	e.add(name, key, priorityChild)
+}
+
+func (e *Engine[R]) add(name string, key types.NamespacedName, priority int) {
 	e.mu.Lock()
 	l, ok := e.loops[name]
 	e.mu.Unlock()
 	if ok {
-		l.enqueue(reconcile.Request{NamespacedName: key})
+		l.enqueue(reconcile.Request{NamespacedName: key}, priority)
 	}
 }
 

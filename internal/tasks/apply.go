@@ -30,6 +30,10 @@ func (r *Run) apply(ctx context.Context, ids []string) plans.Outcome {
 			if live, err = r.ensure(ctx, id, obj); err != nil {
 				return outcome(err)
 			}
+			if live == nil {
+				waiting = append(waiting, fmt.Sprintf("%s %s: applied, not seen yet", obj.GetKind(), obj.GetName()))
+				continue
+			}
 		}
 		ready, msg, err := r.health(id, live)
 		if err != nil {
@@ -69,6 +73,8 @@ func (r *Run) unchanged(ctx context.Context, id string) (*unstructured.Unstructu
 // it is now. It applies obj only if this plan run has not applied this
 // content yet, or if the child drifted since (changed by someone else, or
 // deleted); otherwise the child comes from the cache and nothing is sent.
+// It returns nil when the child was applied so recently that the cache has
+// not caught up yet.
 func (r *Run) ensure(ctx context.Context, id string, obj *unstructured.Unstructured) (*unstructured.Unstructured, error) {
 	hash := r.hash(obj)
 	// A child instance (an Instance task, not a resource) is not
@@ -85,10 +91,17 @@ func (r *Run) ensure(ctx context.Context, id string, obj *unstructured.Unstructu
 			r.vars.Resources[id] = live.Object
 			return live, nil
 		}
+		// Just applied by this loop and not in the cache yet: its add
+		// event comes and wakes the instance. (A plan that is done
+		// corrects drift at once instead: nothing else would wake it.)
+		if live == nil && r.c.Renders.catchingUp(client.ObjectKeyFromObject(r.instance), obj) {
+			return nil, nil
+		}
 	}
 	if err := r.serverSideApply(ctx, obj); err != nil {
 		return nil, err
 	}
+	r.c.Renders.appliedNow(client.ObjectKeyFromObject(r.instance), obj)
 	r.remember(id, obj, hash)
 	r.vars.Resources[id] = obj.Object
 	return obj, nil

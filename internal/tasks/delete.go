@@ -126,6 +126,7 @@ func (r *Run) Keep(ctx context.Context) (Kept, error) {
 		if err := r.serverSideApply(ctx, obj); err != nil {
 			return kept, err
 		}
+		r.c.Renders.appliedNow(client.ObjectKeyFromObject(r.instance), obj)
 		r.remember(item.ID, obj, hash)
 		kept.Corrected = append(kept.Corrected, item.Kind+"/"+item.Name)
 	}

@@ -3,15 +3,19 @@ package tasks
 import (
 	"strconv"
 	"sync"
+	"time"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 
 	"operetta.dev/operetta/api/v1alpha1"
 )
 
-// Renders remembers what each instance's templates rendered to, so a step
-// that waits for its children does not render them again while nothing its
-// templates read has changed: the instance (its resourceVersion covers
+// Renders remembers what each instance's templates rendered to, and when its
+// children were applied, so a step that waits for its children neither
+// renders them again while nothing its templates read has changed, nor
+// applies again a child the cache has not caught up with. A render's inputs
+// are the instance (its resourceVersion covers
 // metadata, spec and status), the Framework generation and the plan run and
 // step. Templates that read other children (resources.<id>) are rendered
 // every time. It is shared by the reconciles of one kind and safe for
@@ -19,7 +23,26 @@ import (
 type Renders struct {
 	mu sync.Mutex
 	m  map[types.NamespacedName]map[string]rendered // instance → resource id →
+	// applied is when this loop last applied each child of an instance: a
+	// child missing from the cache, or older there, just after it was
+	// applied is one the cache has not caught up with yet, not one that
+	// drifted.
+	applied map[types.NamespacedName]map[childKey]time.Time
 }
+
+// childKey names a child in the cluster.
+type childKey struct {
+	apiVersion, kind, namespace, name string
+}
+
+func keyOf(obj *unstructured.Unstructured) childKey {
+	return childKey{obj.GetAPIVersion(), obj.GetKind(), obj.GetNamespace(), obj.GetName()}
+}
+
+// cacheGrace is how long after applying a child its absence from the cache
+// is taken for the cache catching up rather than drift; its event wakes
+// the instance long before.
+const cacheGrace = 10 * time.Second
 
 // rendered is what one render gave, and from what.
 type rendered struct {
@@ -30,7 +53,10 @@ type rendered struct {
 
 // NewRenders returns an empty memory of renders.
 func NewRenders() *Renders {
-	return &Renders{m: map[types.NamespacedName]map[string]rendered{}}
+	return &Renders{
+		m:       map[types.NamespacedName]map[string]rendered{},
+		applied: map[types.NamespacedName]map[childKey]time.Time{},
+	}
 }
 
 // Forget drops what an instance rendered, once it is gone.
@@ -41,6 +67,32 @@ func (m *Renders) Forget(instance types.NamespacedName) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	delete(m.m, instance)
+	delete(m.applied, instance)
+}
+
+// appliedNow records that instance's child obj was just applied.
+func (m *Renders) appliedNow(instance types.NamespacedName, obj *unstructured.Unstructured) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.applied[instance] == nil {
+		m.applied[instance] = map[childKey]time.Time{}
+	}
+	m.applied[instance][keyOf(obj)] = time.Now()
+}
+
+// catchingUp says whether instance's child obj was applied so recently that
+// the cache may not show it yet.
+func (m *Renders) catchingUp(instance types.NamespacedName, obj *unstructured.Unstructured) bool {
+	if m == nil {
+		return false
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	at, ok := m.applied[instance][keyOf(obj)]
+	return ok && time.Since(at) < cacheGrace
 }
 
 func (m *Renders) get(instance types.NamespacedName, id, inputs string) (rendered, bool) {

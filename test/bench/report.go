@@ -86,6 +86,9 @@ func (r result) print(w io.Writer) {
 		fmt.Fprintf(w, "  instances Ready        %s\n", secs(r.t.allReady))
 		fmt.Fprintf(w, "  readiness lag          p50 %s, p99 %s, max %s (%d instances)\n",
 			secs(percentile(r.t.lags, 50)), secs(percentile(r.t.lags, 99)), secs(percentile(r.t.lags, 100)), len(r.t.lags))
+		if len(r.t.slowest) > 0 {
+			fmt.Fprintf(w, "  slowest to turn Ready  %s\n", strings.Join(r.t.slowest, "; "))
+		}
 	}
 	fmt.Fprintf(w, "  manager requests       %.0f = %.1f per instance%s\n", r.requests.total(), r.requests.total()/float64(r.n), paren(r.requests.byMethod(r.n)))
 	fmt.Fprintf(w, "  manager CPU, RSS       %.2f s, %.1f MB\n", r.cpu, r.rss/1e6)

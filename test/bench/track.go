@@ -199,6 +199,7 @@ type timings struct {
 	allHealthy  time.Duration   // last child healthy (Deployment available)
 	allReady    time.Duration   // last instance Ready (0 without instances)
 	lags        []time.Duration // per instance: Ready − its last child healthy, sorted
+	slowest     []string        // the instances with the longest lags, with when
 }
 
 func (t *tracker) timings(start time.Time) timings {
@@ -213,13 +214,25 @@ func (t *tracker) timings(start time.Time) timings {
 			lastHealthy[c.instance] = c.healthy
 		}
 	}
+	type lag struct {
+		instance   string
+		healthy, r time.Time
+	}
+	var all []lag
 	for inst, at := range t.instances {
 		r.allReady = max(r.allReady, at.Sub(start))
 		if h, ok := lastHealthy[inst]; ok && !at.IsZero() && !h.IsZero() {
 			r.lags = append(r.lags, at.Sub(h))
+			all = append(all, lag{inst, h, at})
 		}
 	}
 	sort.Slice(r.lags, func(i, j int) bool { return r.lags[i] < r.lags[j] })
+	// The slowest, with wall-clock times to find them in the manager's log.
+	sort.Slice(all, func(i, j int) bool { return all[i].r.Sub(all[i].healthy) > all[j].r.Sub(all[j].healthy) })
+	for _, l := range all[:min(3, len(all))] {
+		r.slowest = append(r.slowest, fmt.Sprintf("%s healthy %s, Ready %s",
+			l.instance, l.healthy.UTC().Format("15:04:05.000"), l.r.UTC().Format("15:04:05.000")))
+	}
 	return r
 }
 

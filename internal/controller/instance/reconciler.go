@@ -60,7 +60,16 @@ type Reconciler struct {
 	rollout  rollout
 	progress progress
 	renders  *tasks.Renders
+	// written holds, per instance, the resourceVersion read before this
+	// loop last wrote its status: seeing it again means the cache has not
+	// caught up with that write yet.
+	written sync.Map // types.NamespacedName → string
 }
+
+// staleRetry is how soon an instance read from a cache that has not caught
+// up with its last status write is looked at again; its own status events do
+// not wake the loop.
+const staleRetry = 100 * time.Millisecond
 
 // generation is one compiled Framework generation and the client its
 // children are written with.
@@ -149,6 +158,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	if before, ok := r.written.Load(req.NamespacedName); ok && before == instance.GetResourceVersion() {
+		// Working from it would only conflict with the write it lacks.
+		return ctrl.Result{RequeueAfter: staleRetry}, nil
+	}
 	old := ReadStatus(instance)
 	st := *old.DeepCopy()
 
@@ -184,8 +197,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	oldProjected := readProjected(instance, fw.Projections)
 	projected := r.project(ctx, fw, run)
 
-	if _, err := patchStatus(ctx, r.cfg.Client, instance, old, st, oldProjected, projected); err != nil {
+	readVersion := instance.GetResourceVersion()
+	wrote, err := patchStatus(ctx, r.cfg.Client, instance, old, st, oldProjected, projected)
+	if err != nil {
 		return tasks.ResultOf(err)
+	}
+	if wrote {
+		r.written.Store(req.NamespacedName, readVersion)
 	}
 	announce(r.cfg.Recorder, fw.Name, instance, old, st)
 	r.settle(req.NamespacedName, current.fw.Generation, st)
@@ -365,6 +383,7 @@ func (r *Reconciler) settle(key types.NamespacedName, current int64, st v1alpha1
 // gone forgets an instance that no longer exists.
 func (r *Reconciler) gone(key types.NamespacedName) {
 	r.renders.Forget(key)
+	r.written.Delete(key)
 	r.wake(r.rollout.done(key))
 	if r.progress.forget(key) && r.cfg.RolloutChanged != nil {
 		r.cfg.RolloutChanged()
