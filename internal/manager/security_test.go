@@ -117,18 +117,10 @@ func TestAnAllowListWidensWhereChildrenGo(t *testing.T) {
 func TestChildrenAreAppliedAsTheServiceAccount(t *testing.T) {
 	startManager(t)
 	ns := namespace(t, "impersonate")
-	for _, o := range []client.Object{
-		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "limited"}},
-		&rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "configmaps"},
-			Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"get", "list", "watch", "create", "update", "patch", "delete"}}}},
-		&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "limited"},
-			RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "configmaps"},
-			Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: "limited", Namespace: ns}}},
-	} {
-		if err := k8s.Create(ctx(t), o); err != nil {
-			t.Fatal(err)
-		}
+	if err := k8s.Create(ctx(t), &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "limited"}}); err != nil {
+		t.Fatal(err)
 	}
+	grant(t, ns, "limited", "configmaps")
 	group := "impersonate.test.operetta.dev"
 	fw := framework("impersonate", group, nil,
 		[]v1alpha1.Resource{configMap("config", ""),
@@ -155,22 +147,28 @@ func TestChildrenAreAppliedAsTheServiceAccount(t *testing.T) {
 	}
 
 	generation := u.GetGeneration()
-	for _, o := range []client.Object{
-		&rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "secrets"},
-			Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get", "list", "watch", "create", "update", "patch", "delete"}}}},
-		&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "limited-secrets"},
-			RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "secrets"},
-			Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: "limited", Namespace: ns}}},
-	} {
-		if err := k8s.Create(ctx(t), o); err != nil {
-			t.Fatal(err)
-		}
-	}
+	grant(t, ns, "limited", "secrets")
 	u = waitForPlan(t, gvk, ns, "i", "deploy", "COMPLETE")
 	if u.GetGeneration() != generation {
 		t.Fatalf("the instance changed (generation %d, was %d): granting the rule alone must resume the plan", u.GetGeneration(), generation)
 	}
 	if !exists(t, &corev1.Secret{}, ns, "i-secret") {
 		t.Fatal("the Secret was not applied once the account may")
+	}
+}
+
+// grant lets service account sa of ns do anything with core resource in ns.
+func grant(t *testing.T, ns, sa, resource string) {
+	t.Helper()
+	for _, o := range []client.Object{
+		&rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: resource},
+			Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{resource}, Verbs: []string{"get", "list", "watch", "create", "update", "patch", "delete"}}}},
+		&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: sa + "-" + resource},
+			RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: resource},
+			Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: sa, Namespace: ns}}},
+	} {
+		if err := k8s.Create(ctx(t), o); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
