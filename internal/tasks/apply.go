@@ -98,11 +98,9 @@ func (r *Run) ensure(ctx context.Context, id string, obj *unstructured.Unstructu
 			return nil, nil
 		}
 	}
-	if err := r.serverSideApply(ctx, obj); err != nil {
+	if err := r.applyChild(ctx, id, obj, hash); err != nil {
 		return nil, err
 	}
-	r.c.Renders.appliedNow(client.ObjectKeyFromObject(r.instance), obj)
-	r.remember(id, obj, hash)
 	r.vars.Resources[id] = obj.Object
 	return obj, nil
 }
@@ -125,12 +123,16 @@ func (r *Run) current(ctx context.Context, item v1alpha1.InventoryItem) (*unstru
 	return live, observedVersion(live) == item.Observed, nil
 }
 
-func (r *Run) serverSideApply(ctx context.Context, obj *unstructured.Unstructured) error {
-	// The object is updated in place with what the API server returned.
+// applyChild server-side applies obj, rendered from id with digest hash, and
+// records it: in the inventory, with what the API server returned (obj is
+// updated in place), and as just applied, for the cache to catch up with.
+func (r *Run) applyChild(ctx context.Context, id string, obj *unstructured.Unstructured, hash string) error {
 	if err := r.c.Writer.Apply(ctx, client.ApplyConfigurationFromUnstructured(obj),
 		client.FieldOwner(v1alpha1.FieldManager), client.ForceOwnership); err != nil {
 		return fmt.Errorf("applying %s %s: %w", obj.GetKind(), obj.GetName(), err)
 	}
+	r.c.Renders.appliedNow(client.ObjectKeyFromObject(r.instance), obj)
+	r.remember(id, obj, hash)
 	return nil
 }
 

@@ -122,12 +122,9 @@ func (r *Run) Keep(ctx context.Context) (Kept, error) {
 		if err != nil {
 			return kept, err
 		}
-		hash := r.hash(obj)
-		if err := r.serverSideApply(ctx, obj); err != nil {
+		if err := r.applyChild(ctx, item.ID, obj, r.hash(obj)); err != nil {
 			return kept, err
 		}
-		r.c.Renders.appliedNow(client.ObjectKeyFromObject(r.instance), obj)
-		r.remember(item.ID, obj, hash)
 		kept.Corrected = append(kept.Corrected, item.Kind+"/"+item.Name)
 	}
 	return kept, nil
