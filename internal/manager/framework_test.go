@@ -108,13 +108,9 @@ func TestInvalidChangeKeepsThePreviousGenerationRunning(t *testing.T) {
 	waitForPlan(t, gvk, ns, "before", "deploy", "COMPLETE")
 
 	// A type error: greeting is a string.
-	if err := k8s.Get(ctx(t), client.ObjectKey{Name: "keep"}, fw); err != nil {
-		t.Fatal(err)
-	}
-	fw.Spec.Resources[0].Template.Raw = []byte(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"${instance.metadata.name}-greeting"},"data":{"n":"${instance.spec.greeting + 1}"}}`)
-	if err := k8s.Update(ctx(t), fw); err != nil {
-		t.Fatal(err)
-	}
+	editFramework(t, "keep", fw, func() {
+		fw.Spec.Resources[0].Template.Raw = []byte(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"${instance.metadata.name}-greeting"},"data":{"n":"${instance.spec.greeting + 1}"}}`)
+	})
 	cond := frameworkReady(t, "keep", metav1.ConditionFalse)
 	mustContain(t, cond.Reason, "InvalidExpression")
 	mustContain(t, cond.Message, "spec.resources[0].template.data.n", "no matching overload for '_+_' applied to '(string, int)'")

@@ -243,30 +243,22 @@ func TestToggleOffPrunesAndDeletedChildrenComeBack(t *testing.T) {
 
 	t.Run("a template removed from the Framework is pruned", func(t *testing.T) {
 		fw := &v1alpha1.Framework{}
-		if err := k8s.Get(ctx(t), client.ObjectKey{Name: "toggle"}, fw); err != nil {
-			t.Fatal(err)
-		}
-		fw.Spec.Resources = append(fw.Spec.Resources, configMap("extra", ""))
-		fw.Spec.Tasks = append(fw.Spec.Tasks, apply("extra", "extra"))
-		fw.Spec.Plans["deploy"].Phases[0].Steps = append(fw.Spec.Plans["deploy"].Phases[0].Steps, steps("extra")...)
-		if err := k8s.Update(ctx(t), fw); err != nil {
-			t.Fatal(err)
-		}
+		editFramework(t, "toggle", fw, func() {
+			fw.Spec.Resources = append(fw.Spec.Resources, configMap("extra", ""))
+			fw.Spec.Tasks = append(fw.Spec.Tasks, apply("extra", "extra"))
+			fw.Spec.Plans["deploy"].Phases[0].Steps = append(fw.Spec.Plans["deploy"].Phases[0].Steps, steps("extra")...)
+		})
 		eventually(t, 30*time.Second, func() error {
 			if !exists(t, &corev1.ConfigMap{}, ns, "t-extra") {
 				return fmt.Errorf("the Framework change did not reach the instance")
 			}
 			return nil
 		})
-		if err := k8s.Get(ctx(t), client.ObjectKey{Name: "toggle"}, fw); err != nil {
-			t.Fatal(err)
-		}
-		fw.Spec.Resources = fw.Spec.Resources[:2]
-		fw.Spec.Tasks = fw.Spec.Tasks[:2]
-		fw.Spec.Plans["deploy"].Phases[0].Steps = fw.Spec.Plans["deploy"].Phases[0].Steps[:2]
-		if err := k8s.Update(ctx(t), fw); err != nil {
-			t.Fatal(err)
-		}
+		editFramework(t, "toggle", fw, func() {
+			fw.Spec.Resources = fw.Spec.Resources[:2]
+			fw.Spec.Tasks = fw.Spec.Tasks[:2]
+			fw.Spec.Plans["deploy"].Phases[0].Steps = fw.Spec.Plans["deploy"].Phases[0].Steps[:2]
+		})
 		eventually(t, 30*time.Second, func() error {
 			if exists(t, &corev1.ConfigMap{}, ns, "t-extra") {
 				return fmt.Errorf("t-extra is still there")
@@ -340,13 +332,9 @@ func TestCleanupRunsBeforeTheInstanceGoes(t *testing.T) {
 
 	t.Run("a failed cleanup holds the instance until skip-cleanup", func(t *testing.T) {
 		fw := &v1alpha1.Framework{}
-		if err := k8s.Get(ctx(t), client.ObjectKey{Name: "cleanup"}, fw); err != nil {
-			t.Fatal(err)
-		}
-		fw.Spec.Plans["cleanup"].Phases[0].Steps[0].Tasks = []string{"quick"}
-		if err := k8s.Update(ctx(t), fw); err != nil {
-			t.Fatal(err)
-		}
+		editFramework(t, "cleanup", fw, func() {
+			fw.Spec.Plans["cleanup"].Phases[0].Steps[0].Tasks = []string{"quick"}
+		})
 		frameworkReady(t, "cleanup", metav1.ConditionTrue)
 		u, _ := get(t, gvk, ns, "w")
 		if err := k8s.Delete(ctx(t), u); err != nil {

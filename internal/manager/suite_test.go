@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -214,6 +215,23 @@ func createFramework(t *testing.T, fw *v1alpha1.Framework) {
 		t.Fatalf("creating Framework %s: %v", fw.Name, err)
 	}
 	t.Cleanup(func() { _ = k8s.Delete(context.Background(), fw) })
+}
+
+// editFramework reads Framework name into fw, applies edit and updates it,
+// reading it again if the manager wrote its status in between, as kubectl
+// edit would.
+func editFramework(t *testing.T, name string, fw *v1alpha1.Framework, edit func()) {
+	t.Helper()
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := k8s.Get(ctx(t), client.ObjectKey{Name: name}, fw); err != nil {
+			return err
+		}
+		edit()
+		return k8s.Update(ctx(t), fw)
+	})
+	if err != nil {
+		t.Fatalf("editing Framework %s: %v", name, err)
+	}
 }
 
 // frameworkReady waits until fw's Ready condition has status for its current

@@ -34,15 +34,11 @@ func TestABreakingChangeNeedsTheOptIn(t *testing.T) {
 	}
 	waitForPlan(t, thingGVK(group), ns, "b", "deploy", "COMPLETE")
 
-	if err := k8s.Get(ctx(t), client.ObjectKey{Name: "breaking"}, fw); err != nil {
-		t.Fatal(err)
-	}
-	fw.Spec.Parameters[1].Type = v1alpha1.TypeString
-	fw.Spec.Parameters[1].Default = &apiextensionsv1.JSON{Raw: []byte(`"small"`)}
-	fw.Spec.Parameters = fw.Spec.Parameters[:2] // legacy is gone
-	if err := k8s.Update(ctx(t), fw); err != nil {
-		t.Fatal(err)
-	}
+	editFramework(t, "breaking", fw, func() {
+		fw.Spec.Parameters[1].Type = v1alpha1.TypeString
+		fw.Spec.Parameters[1].Default = &apiextensionsv1.JSON{Raw: []byte(`"small"`)}
+		fw.Spec.Parameters = fw.Spec.Parameters[:2] // legacy is gone
+	})
 	cond := frameworkReady(t, "breaking", metav1.ConditionFalse)
 	if cond.Reason != "BreakingChange" {
 		t.Fatalf("reason %s: %s", cond.Reason, cond.Message)
@@ -153,13 +149,9 @@ func TestAFrameworkChangeRollsOutAtMostMaxConcurrentAtATime(t *testing.T) {
 		waitForPlan(t, gvk, ns, n, "deploy", "COMPLETE")
 	}
 
-	if err := k8s.Get(ctx(t), client.ObjectKey{Name: "rollout"}, fw); err != nil {
-		t.Fatal(err)
-	}
-	fw.Spec.Resources[0].Template = runtime.RawExtension{Raw: []byte(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"${instance.metadata.name}-config"},"data":{"v":"${string(instance.spec.value)}","release":"2"}}`)}
-	if err := k8s.Update(ctx(t), fw); err != nil {
-		t.Fatal(err)
-	}
+	editFramework(t, "rollout", fw, func() {
+		fw.Spec.Resources[0].Template = runtime.RawExtension{Raw: []byte(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"${instance.metadata.name}-config"},"data":{"v":"${string(instance.spec.value)}","release":"2"}}`)}
+	})
 	most, opened := 0, map[string]bool{}
 	eventually(t, 90*time.Second, func() error {
 		var running, done []string
@@ -234,14 +226,10 @@ func TestHeldInstancesKeepTheirGenerationUntilTheirTurn(t *testing.T) {
 	}
 
 	// Generation 2 drops the extra template.
-	if err := k8s.Get(ctx(t), client.ObjectKey{Name: "held"}, fw); err != nil {
-		t.Fatal(err)
-	}
-	fw.Spec.Resources = append(fw.Spec.Resources[:1], fw.Spec.Resources[2])
-	fw.Spec.Tasks[0].Resources = []string{"config"}
-	if err := k8s.Update(ctx(t), fw); err != nil {
-		t.Fatal(err)
-	}
+	editFramework(t, "held", fw, func() {
+		fw.Spec.Resources = append(fw.Spec.Resources[:1], fw.Spec.Resources[2])
+		fw.Spec.Tasks[0].Resources = []string{"config"}
+	})
 	upgrading := func() (running, done []string) {
 		for _, n := range names {
 			switch up := instanceStatus(t, gvk, ns, n).Plans["upgrade"]; {
