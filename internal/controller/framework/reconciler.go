@@ -96,17 +96,30 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Complete(r)
 }
 
-// rolloutReportDelay gathers the progress of many instances into one
-// status write of their Framework: a rollout of hundreds of instances writes
-// the Framework about once a second, not once per instance.
-const rolloutReportDelay = time.Second
+// While instances are still on their way, their progress is gathered into
+// one status write of the Framework every rolloutReportDelay: a rollout of
+// hundreds of instances writes its Framework a few times, not once per
+// instance. Once every instance has settled, the report follows within
+// rolloutSettledDelay, so "the rollout is done" is never late.
+const (
+	rolloutReportDelay  = 5 * time.Second
+	rolloutSettledDelay = 100 * time.Millisecond
+)
 
 // enqueue asks for Framework name to be reconciled: its loop's progress
-// changed.
+// changed. A queue holding the request already keeps the earlier time.
 func (r *Reconciler) enqueue(name string) {
-	if q := r.queue.Load(); q != nil {
-		(*q).AddAfter(reconcile.Request{NamespacedName: types.NamespacedName{Name: name}}, rolloutReportDelay)
+	q := r.queue.Load()
+	if q == nil {
+		return
 	}
+	delay := rolloutReportDelay
+	if rec, ok := r.Engine.Reconciler(name); ok {
+		if p := rec.Progress(); p.Updated+p.Failed == p.Total {
+			delay = rolloutSettledDelay
+		}
+	}
+	(*q).AddAfter(reconcile.Request{NamespacedName: types.NamespacedName{Name: name}}, delay)
 }
 
 // LoopFailed hears that the loop of Framework name stopped on its own: the

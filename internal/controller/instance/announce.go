@@ -1,6 +1,8 @@
 package instance
 
 import (
+	"time"
+
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
@@ -11,18 +13,19 @@ import (
 
 // Event reasons on instances.
 const (
-	EventPlanStarted  = "PlanStarted"
 	EventPlanComplete = "PlanComplete"
 	EventPlanError    = "PlanError"
 	EventPlanFailed   = "PlanFailed"
 	EventUnknownPlan  = "UnknownPlan"
 )
 
-// announce emits an event and records metrics for every transition between
-// the status that was read and the one that was written: a plan run that
-// started, completed, hit an error or failed, and a run-plan request that
-// named no plan. It runs after the status write succeeded, so what it tells
-// matches what the instance shows.
+// announce emits an event and records metrics for every outcome between the
+// status that was read and the one that was written: a plan run that
+// completed, hit an error or failed, and a run-plan request that named no
+// plan. A plan's start is in the status (startedAt) and not announced: an
+// event costs a request per instance, and what users act on is the outcome,
+// which says how long the run took. It runs after the status write
+// succeeded, so what it tells matches what the instance shows.
 func announce(rec recorder.EventRecorder, framework string, instance *unstructured.Unstructured, old, st v1alpha1.InstanceStatus) {
 	if st.RunPlanError != "" && st.RunPlanError != old.RunPlanError {
 		rec.Eventf(instance, nil, corev1.EventTypeWarning, EventUnknownPlan, "RunPlan", "%s", st.RunPlanError)
@@ -30,7 +33,6 @@ func announce(rec recorder.EventRecorder, framework string, instance *unstructur
 	for name, now := range st.Plans {
 		before, seen := old.Plans[name]
 		if !seen || before.UID != now.UID {
-			rec.Eventf(instance, nil, corev1.EventTypeNormal, EventPlanStarted, "RunPlan", "plan %s started (run %s)", name, now.UID)
 			before = v1alpha1.PlanStatus{}
 		}
 		if before.Status == now.Status {
@@ -38,7 +40,7 @@ func announce(rec recorder.EventRecorder, framework string, instance *unstructur
 		}
 		switch now.Status {
 		case v1alpha1.Complete:
-			rec.Eventf(instance, nil, corev1.EventTypeNormal, EventPlanComplete, "RunPlan", "plan %s is complete", name)
+			rec.Eventf(instance, nil, corev1.EventTypeNormal, EventPlanComplete, "RunPlan", "plan %s is complete%s (run %s)", name, took(now), now.UID)
 			observe(framework, name, "complete", now)
 		case v1alpha1.FatalError:
 			rec.Eventf(instance, nil, corev1.EventTypeWarning, EventPlanFailed, "RunPlan", "plan %s failed: %s", name, now.Message)
@@ -47,6 +49,14 @@ func announce(rec recorder.EventRecorder, framework string, instance *unstructur
 			rec.Eventf(instance, nil, corev1.EventTypeWarning, EventPlanError, "RunPlan", "plan %s hit an error and retries: %s", name, now.Message)
 		}
 	}
+}
+
+// took says how long a finished run took, when its times are known.
+func took(st v1alpha1.PlanStatus) string {
+	if st.StartedAt == nil || st.FinishedAt == nil {
+		return ""
+	}
+	return " after " + st.FinishedAt.Sub(st.StartedAt.Time).Round(time.Second).String()
 }
 
 func observe(framework, plan, result string, st v1alpha1.PlanStatus) {
