@@ -278,6 +278,7 @@ type result struct {
 	t          timings
 	timedOut   string // what was missing, if the run timed out
 	requests   requests
+	reconciles float64
 	cpu, rss   float64
 	idle       requests
 	idleCPU    float64
@@ -368,6 +369,7 @@ func (b *bench) measure(ctx context.Context, mode string, n int, instGVR schema.
 	}
 	r.t = tr.timings(start)
 	r.requests = after.requests.minus(before.requests)
+	r.reconciles = after.reconciles - before.reconciles
 	r.cpu, r.rss = after.cpu-before.cpu, after.rss
 	r.print(os.Stdout)
 

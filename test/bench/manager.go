@@ -17,29 +17,40 @@ import (
 // requests are the manager's rest_client_requests_total by method and code.
 type requests map[[2]string]float64
 
-// scrape reads rest_client_requests_total from the manager's metrics
-// endpoint (Prometheus text format).
-func scrape(ctx context.Context, url string) (requests, error) {
+// scrape reads rest_client_requests_total, and the sum of
+// controller_runtime_reconcile_total over every controller, from the
+// manager's metrics endpoint (Prometheus text format).
+func scrape(ctx context.Context, url string) (requests, float64, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("scraping %s: %w", url, err)
+		return nil, 0, fmt.Errorf("scraping %s: %w", url, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("scraping %s: %s", url, resp.Status)
+		return nil, 0, fmt.Errorf("scraping %s: %s", url, resp.Status)
 	}
 	out := requests{}
+	var reconciles float64
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	const name = "rest_client_requests_total{"
+	const reconcileName = "controller_runtime_reconcile_total{"
 	for sc.Scan() {
 		line := sc.Text()
+		if strings.HasPrefix(line, reconcileName) {
+			f := strings.Fields(line[strings.LastIndexByte(line, '}')+1:])
+			if len(f) > 0 {
+				v, _ := strconv.ParseFloat(f[0], 64)
+				reconciles += v
+			}
+			continue
+		}
 		if !strings.HasPrefix(line, name) {
 			continue
 		}
@@ -54,11 +65,11 @@ func scrape(ctx context.Context, url string) (requests, error) {
 		}
 		v, err := strconv.ParseFloat(fields[0], 64)
 		if err != nil {
-			return nil, fmt.Errorf("scraping %s: %q: %w", url, line, err)
+			return nil, 0, fmt.Errorf("scraping %s: %q: %w", url, line, err)
 		}
 		out[[2]string{labels["method"], labels["code"]}] += v
 	}
-	return out, sc.Err()
+	return out, reconciles, sc.Err()
 }
 
 func parseLabels(s string) map[string]string {
@@ -116,7 +127,7 @@ func (r requests) byMethod(n int) string {
 	}
 	var parts []string
 	for _, m := range sortedKeys(methods) {
-		parts = append(parts, fmt.Sprintf("%s %.1f", m, methods[m]/float64(n)))
+		parts = append(parts, fmt.Sprintf("%s %.2f", m, methods[m]/float64(n)))
 	}
 	s := strings.Join(parts, ", ")
 	if len(codes) > 0 {
@@ -187,16 +198,17 @@ func rssBytes(pid int) (float64, error) {
 
 // sample is the manager's counters at one moment.
 type sample struct {
-	at       time.Time
-	requests requests
-	cpu      float64
-	rss      float64
+	at         time.Time
+	requests   requests
+	reconciles float64
+	cpu        float64
+	rss        float64
 }
 
 func (b *bench) sample(ctx context.Context) (sample, error) {
 	s := sample{at: time.Now()}
 	var err error
-	if s.requests, err = scrape(ctx, b.metricsURL); err != nil {
+	if s.requests, s.reconciles, err = scrape(ctx, b.metricsURL); err != nil {
 		return s, err
 	}
 	if s.cpu, err = cpuSeconds(b.managerPID); err != nil {

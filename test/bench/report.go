@@ -91,6 +91,7 @@ func (r result) print(w io.Writer) {
 		}
 	}
 	fmt.Fprintf(w, "  manager requests       %.0f = %.1f per instance%s\n", r.requests.total(), r.requests.total()/float64(r.n), paren(r.requests.byMethod(r.n)))
+	fmt.Fprintf(w, "  manager reconciles     %.0f = %.1f per instance\n", r.reconciles, r.reconciles/float64(r.n))
 	fmt.Fprintf(w, "  manager CPU, RSS       %.2f s, %.1f MB\n", r.cpu, r.rss/1e6)
 }
 
@@ -159,7 +160,7 @@ func (rep report) print(w io.Writer, idle time.Duration) {
 		row(n, "readiness lag p50 / p99", secs(percentile(op.t.lags, 50))+" / "+secs(p99), "–",
 			"p99 ≤ 0.2 s", judge(p99 <= 200*time.Millisecond))
 		per := op.requests.total() / float64(n)
-		row(n, "API requests per instance", fmt.Sprintf("%.1f (%s)", per, op.requests.byMethod(n)),
+		row(n, "API requests per instance", fmt.Sprintf("%.2f (%s)", per, op.requests.byMethod(n)),
 			fmt.Sprintf("%.1f", di.requests.total()/float64(n)), "≤ 6", verdict(per <= 6))
 		if op.idle != nil {
 			row(n, fmt.Sprintf("requests while idle (%s)", idle), fmt.Sprintf("%.0f", op.idle.total()), "–", "0", verdict(op.idle.total() == 0))
