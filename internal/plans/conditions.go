@@ -2,6 +2,7 @@ package plans
 
 import (
 	"fmt"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -15,12 +16,26 @@ const (
 	ReasonProgressing = "Progressing"
 	ReasonRetrying    = "Retrying"
 	ReasonFailed      = "Failed"
+	// ReasonChildNotReady: the plans are done, and a child is not healthy
+	// now (a StatefulSet lost replicas, say).
+	ReasonChildNotReady = "ChildNotReady"
+	// ReasonChildFailed: the plans are done, and a child failed for good.
+	ReasonChildFailed = "ChildFailed"
 )
 
-// SetConditions derives Ready, Reconciling and Stalled from the active plan,
-// the way kstatus reads them: Reconciling and Stalled are present only while
-// true. Messages depend only on the status, so they never flap.
-func SetConditions(st *v1alpha1.InstanceStatus, generation int64) {
+// ChildHealth is what the children of an instance whose plans are done show
+// now: each child that is not healthy, and each that failed for good,
+// described with its kind and name.
+type ChildHealth struct {
+	NotReady, Failed []string
+}
+
+// SetConditions derives Ready, Reconciling and Stalled from the active plan
+// and, once it is complete, from the children's health, the way kstatus
+// reads them: Reconciling and Stalled are present only while true. Messages
+// depend only on the status and on which children are unhealthy, never on
+// how far they got, so they do not flap.
+func SetConditions(st *v1alpha1.InstanceStatus, generation int64, children ChildHealth) {
 	plan := st.Plans[st.ActivePlan]
 	set := func(t string, s metav1.ConditionStatus, reason, msg string) {
 		meta.SetStatusCondition(&st.Conditions, metav1.Condition{
@@ -36,6 +51,23 @@ func SetConditions(st *v1alpha1.InstanceStatus, generation int64) {
 	}
 	switch plan.Status {
 	case v1alpha1.Complete:
+		if len(children.Failed) > 0 {
+			msg := what + " is complete, but a child failed: " + strings.Join(children.Failed, "; ")
+			if len(children.NotReady) > 0 {
+				msg += "; not ready: " + strings.Join(children.NotReady, "; ")
+			}
+			set(v1alpha1.ConditionReady, metav1.ConditionFalse, ReasonChildFailed, msg)
+			set(v1alpha1.ConditionStalled, metav1.ConditionTrue, ReasonChildFailed, msg)
+			meta.RemoveStatusCondition(&st.Conditions, v1alpha1.ConditionReconciling)
+			return
+		}
+		if len(children.NotReady) > 0 {
+			msg := what + " is complete, but not every child is ready: " + strings.Join(children.NotReady, "; ")
+			set(v1alpha1.ConditionReady, metav1.ConditionFalse, ReasonChildNotReady, msg)
+			set(v1alpha1.ConditionReconciling, metav1.ConditionTrue, ReasonChildNotReady, msg)
+			meta.RemoveStatusCondition(&st.Conditions, v1alpha1.ConditionStalled)
+			return
+		}
 		set(v1alpha1.ConditionReady, metav1.ConditionTrue, ReasonSucceeded, what+" is complete")
 		meta.RemoveStatusCondition(&st.Conditions, v1alpha1.ConditionReconciling)
 		meta.RemoveStatusCondition(&st.Conditions, v1alpha1.ConditionStalled)

@@ -75,11 +75,16 @@ type Kept struct {
 	Pruned []string
 	// Corrected children, which someone else changed or deleted.
 	Corrected []string
+	// NotReady describes the children that are not healthy now (by their
+	// readyWhen, else kstatus), each named; Failed those of them that
+	// failed for good (kstatus Failed).
+	NotReady, Failed []string
 }
 
 // Keep keeps an instance whose plans are done as they left it: children whose
 // template the Framework no longer has are pruned, and children someone else
-// changed or deleted are applied again. It reads from the children cache, so
+// changed or deleted are applied again. The others' health is reported, so
+// the instance's readiness follows its children after its plans are done. It reads from the children cache, so
 // an instance with nothing to fix costs no request.
 func (r *Run) Keep(ctx context.Context) (Kept, error) {
 	var kept Kept
@@ -107,10 +112,12 @@ func (r *Run) Keep(ctx context.Context) (Kept, error) {
 		if !rendered {
 			continue // a child instance: its own loop keeps it
 		}
-		if _, current, err := r.current(ctx, item); err != nil || current {
-			if err != nil {
-				return kept, err
-			}
+		live, current, err := r.current(ctx, item)
+		if err != nil {
+			return kept, err
+		}
+		if current {
+			kept.health(r, item, live)
 			continue
 		}
 		if res.ReadsResources {
@@ -128,6 +135,20 @@ func (r *Run) Keep(ctx context.Context) (Kept, error) {
 		kept.Corrected = append(kept.Corrected, item.Kind+"/"+item.Name)
 	}
 	return kept, nil
+}
+
+// health records a kept child that is not healthy.
+func (k *Kept) health(r *Run, item v1alpha1.InventoryItem, live *unstructured.Unstructured) {
+	r.vars.Resources[item.ID] = live.Object
+	ready, msg, err := r.health(item.ID, live)
+	switch {
+	case err != nil && Classify(err) == plans.Fatal:
+		k.Failed = append(k.Failed, err.Error())
+	case err != nil:
+		k.NotReady = append(k.NotReady, fmt.Sprintf("%s %s: %v", item.Kind, item.Name, err))
+	case !ready:
+		k.NotReady = append(k.NotReady, fmt.Sprintf("%s %s: %s", item.Kind, item.Name, msg))
+	}
 }
 
 // DeleteOutside deletes the children no owner reference covers (in other

@@ -50,7 +50,7 @@ func (r *Reconciler) finalize(ctx context.Context, fw *compile.Framework, run *t
 			st.ActivePlan = v1alpha1.PlanCleanup
 		}
 		r.advance(ctx, fw, run, &st)
-		plans.SetConditions(&st, instance.GetGeneration())
+		plans.SetConditions(&st, instance.GetGeneration(), plans.ChildHealth{})
 	}
 	cleaned := st.ActivePlan != v1alpha1.PlanCleanup || st.ActivePlanStatus == v1alpha1.Complete
 	outsideGone := true

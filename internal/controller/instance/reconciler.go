@@ -131,6 +131,11 @@ func (r *Reconciler) Progress() v1alpha1.RolloutStatus {
 	return r.progress.of(r.Generation())
 }
 
+// Instances counts the instances by readiness, as last reconciled.
+func (r *Reconciler) Instances() v1alpha1.InstanceCounts {
+	return r.progress.counts()
+}
+
 // currentGeneration is the generation instances run now.
 func (r *Reconciler) currentGeneration() generation {
 	r.mu.RLock()
@@ -192,8 +197,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	r.advance(ctx, fw, run, &st)
 	// What keeping the children finds wrong is retried, but never keeps
 	// the plans' progress from being written.
-	keepErr := r.maintain(ctx, run, &st)
-	plans.SetConditions(&st, instance.GetGeneration())
+	children, keepErr := r.maintain(ctx, run, &st)
+	plans.SetConditions(&st, instance.GetGeneration(), children)
 	oldProjected := readProjected(instance, fw.Projections)
 	projected := r.project(ctx, fw, run)
 
@@ -325,9 +330,11 @@ func (r *Reconciler) advance(ctx context.Context, fw *compile.Framework, run *ta
 
 // maintain keeps an instance whose plans are done as they left it: pruned of
 // children no longer rendered, and corrected where someone else changed one.
-func (r *Reconciler) maintain(ctx context.Context, run *tasks.Run, st *v1alpha1.InstanceStatus) error {
+// It reports the kept children's health, which the instance's readiness
+// follows from then on; no plan runs again for it.
+func (r *Reconciler) maintain(ctx context.Context, run *tasks.Run, st *v1alpha1.InstanceStatus) (plans.ChildHealth, error) {
 	if st.ActivePlanStatus != v1alpha1.Complete || len(st.PlanQueue) > 0 {
-		return nil
+		return plans.ChildHealth{}, nil
 	}
 	// Children are rendered as the plan that applied them last did.
 	run.SetPlan(st.ActivePlan)
@@ -338,7 +345,7 @@ func (r *Reconciler) maintain(ctx context.Context, run *tasks.Run, st *v1alpha1.
 	if len(kept.Corrected) > 0 {
 		ctrl.LoggerFrom(ctx).Info("corrected drift", "children", kept.Corrected)
 	}
-	return err
+	return plans.ChildHealth{NotReady: kept.NotReady, Failed: kept.Failed}, err
 }
 
 // project computes the Framework's status projections. One that cannot be
