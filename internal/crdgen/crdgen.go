@@ -163,7 +163,13 @@ func printerColumns(fw *v1alpha1.Framework) []apiextensionsv1.CustomResourceColu
 		}
 		cols = append(cols, apiextensionsv1.CustomResourceColumnDefinition{Name: c.Name, Type: t, JSONPath: c.JSONPath, Description: c.Description})
 	}
-	return append(cols, apiextensionsv1.CustomResourceColumnDefinition{Name: "Age", Type: "date", JSONPath: ".metadata.creationTimestamp"})
+	return append(cols,
+		apiextensionsv1.CustomResourceColumnDefinition{Name: "Age", Type: "date", JSONPath: ".metadata.creationTimestamp"},
+		// -o wide: why it is (not) ready, in a word and in full.
+		apiextensionsv1.CustomResourceColumnDefinition{Name: "Reason", Type: "string", Priority: 1,
+			JSONPath: `.status.conditions[?(@.type=="Ready")].reason`},
+		apiextensionsv1.CustomResourceColumnDefinition{Name: "Message", Type: "string", Priority: 1,
+			JSONPath: `.status.conditions[?(@.type=="Ready")].message`})
 }
 
 // validate runs the API server's own CRD validation, so that what it would

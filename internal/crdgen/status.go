@@ -42,8 +42,12 @@ func statusSchema() apiextensionsv1.JSONSchemaProps {
 		},
 	}
 	return apiextensionsv1.JSONSchemaProps{
-		Type:        "object",
-		Description: "Written by operetta only.",
+		Type: "object",
+		Description: "Written by operetta only. Its default makes an instance operetta has not reconciled yet " +
+			"read as in progress to kstatus (observedGeneration 0 is behind every generation), not as current.",
+		// Defaults apply when an object is read, so an instance created a
+		// moment ago has it too.
+		Default: &apiextensionsv1.JSON{Raw: []byte(`{"observedGeneration":0}`)},
 		Properties: map[string]apiextensionsv1.JSONSchemaProps{
 			"observedGeneration": {Type: "integer", Format: "int64"},
 			"conditions": {
