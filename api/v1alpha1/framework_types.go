@@ -22,12 +22,19 @@ import (
 // +kubebuilder:printcolumn:name="Group",type=string,JSONPath=`.spec.names.group`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Instances",type=integer,JSONPath=`.status.instances.total`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:printcolumn:name="Instances Ready",type=integer,JSONPath=`.status.instances.ready`,priority=1
+// +kubebuilder:printcolumn:name="Message",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`,priority=1
 type Framework struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
-	Spec   FrameworkSpec   `json:"spec"`
+	Spec FrameworkSpec `json:"spec"`
+	// Status is written by operetta. Its default makes a Framework that
+	// operetta has not reconciled yet read as in progress to kstatus
+	// (observedGeneration 0 is behind every generation), not as current.
+	// +kubebuilder:default={observedGeneration: 0}
 	Status FrameworkStatus `json:"status,omitempty"`
 }
 
@@ -139,6 +146,19 @@ type RolloutStatus struct {
 	Failed int32 `json:"failed,omitempty"`
 	// Total instances of the kind.
 	Total int32 `json:"total"`
+}
+
+// InstanceCounts counts the instances of a generated kind by their Ready
+// condition, as the Framework's loop last reconciled them.
+type InstanceCounts struct {
+	// Total instances of the kind.
+	Total int32 `json:"total"`
+	// Ready instances: Ready=True.
+	Ready int32 `json:"ready"`
+	// NotReady instances: a plan runs or retries, or a child is not healthy.
+	NotReady int32 `json:"notReady"`
+	// Failed instances: Stalled, a plan or a child failed for good.
+	Failed int32 `json:"failed"`
 }
 
 // DeletionPolicy is what deleting a Framework does to its kind.
@@ -409,8 +429,15 @@ type FrameworkStatus struct {
 	// +optional
 	Rollout *RolloutStatus `json:"rollout,omitempty"`
 
-	// Conditions: Ready says whether the generated kind is installed and its
-	// loop is running for the current generation.
+	// Instances counts the instances of the kind by readiness.
+	// +optional
+	Instances *InstanceCounts `json:"instances,omitempty"`
+
+	// Conditions, as kstatus reads them: Ready says whether the generated
+	// kind is installed and its loop runs the current generation;
+	// Reconciling is present while that is on its way (installing, waiting
+	// for the CRD, rolling out, deleting); Stalled while only a change of the
+	// Framework can help (invalid, a CRD conflict, a breaking change).
 	// +listType=map
 	// +listMapKey=type
 	// +optional

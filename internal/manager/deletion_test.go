@@ -120,6 +120,7 @@ func TestDeletionPolicyRetainWaitsForARunningCleanup(t *testing.T) {
 		}
 		return nil
 	})
+	expectFrameworkEvents(t, fw.Name, map[string]int32{"DeletionBlocked": 1})
 	openGateOf(t, ns, "leaving-config")
 	frameworkGone(t, fw.Name)
 	if _, err := get(t, gvk, ns, "leaving"); !apierrors.IsNotFound(err) {

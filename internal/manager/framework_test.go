@@ -41,7 +41,7 @@ func TestGeneratedKindIsServed(t *testing.T) {
 		for _, c := range crd.Spec.Versions[0].AdditionalPrinterColumns {
 			cols = append(cols, c.Name)
 		}
-		if got := strings.Join(cols, ","); got != "Ready,Plan,Status,Replicas,Image,Age" {
+		if got := strings.Join(cols, ","); got != "Ready,Plan,Status,Replicas,Image,Age,Reason,Message" {
 			t.Errorf("columns %s", got)
 		}
 	})
@@ -114,6 +114,8 @@ func TestInvalidChangeKeepsThePreviousGenerationRunning(t *testing.T) {
 	cond := frameworkReady(t, "keep", metav1.ConditionFalse)
 	mustContain(t, cond.Reason, "InvalidExpression")
 	mustContain(t, cond.Message, "spec.resources[0].template.data.n", "no matching overload for '_+_' applied to '(string, int)'")
+	// Each transition is announced once: installed, then refused.
+	expectFrameworkEvents(t, "keep", map[string]int32{"Installed": 1, "InvalidExpression": 1})
 	if gen, ok := loopGeneration(m, "keep"); !ok || gen != 1 {
 		t.Fatalf("loop runs generation %d (running %v), want the previous generation 1", gen, ok)
 	}

@@ -330,3 +330,43 @@ func eventReasons(t *testing.T, ns, name string) (map[string]bool, error) {
 	}
 	return out, nil
 }
+
+// frameworkEvents counts the events about Framework name by reason (an
+// event repeated into a series counts as often as it happened), and keeps
+// their notes.
+func frameworkEvents(t *testing.T, name string) (counts map[string]int32, notes []string) {
+	t.Helper()
+	list := &eventsv1.EventList{}
+	// Events about cluster-scoped objects are kept in "default".
+	if err := k8s.List(ctx(t), list, client.InNamespace(metav1.NamespaceDefault)); err != nil {
+		t.Fatal(err)
+	}
+	counts = map[string]int32{}
+	for _, e := range list.Items {
+		if e.Regarding.Kind != "Framework" || e.Regarding.Name != name {
+			continue
+		}
+		n := int32(1)
+		if e.Series != nil {
+			n = e.Series.Count
+		}
+		counts[e.Reason] += n
+		notes = append(notes, e.Reason+": "+e.Note)
+	}
+	return counts, notes
+}
+
+// expectFrameworkEvents waits until Framework name has had exactly the
+// given number of events of each given reason.
+func expectFrameworkEvents(t *testing.T, name string, want map[string]int32) {
+	t.Helper()
+	eventually(t, 30*time.Second, func() error {
+		got, notes := frameworkEvents(t, name)
+		for reason, n := range want {
+			if got[reason] != n {
+				return fmt.Errorf("Framework %s: %d %s events, want %d; events: %v", name, got[reason], reason, n, notes)
+			}
+		}
+		return nil
+	})
+}

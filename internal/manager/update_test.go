@@ -4,11 +4,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -44,6 +46,7 @@ func TestABreakingChangeNeedsTheOptIn(t *testing.T) {
 		t.Fatalf("reason %s: %s", cond.Reason, cond.Message)
 	}
 	mustContain(t, cond.Message, "spec: field legacy is removed", "spec.size: type changes from integer to string", `operetta.dev/allow-breaking-changes="true"`)
+	expectFrameworkEvents(t, "breaking", map[string]int32{"Installed": 1, "BreakingChange": 1})
 	if gen, _ := loopGeneration(m, "breaking"); gen != 1 {
 		t.Fatalf("loop runs generation %d, want the previous one", gen)
 	}
@@ -55,6 +58,7 @@ func TestABreakingChangeNeedsTheOptIn(t *testing.T) {
 		t.Fatal(err)
 	}
 	frameworkReady(t, "breaking", metav1.ConditionTrue)
+	expectFrameworkEvents(t, "breaking", map[string]int32{"Installed": 2, "BreakingChange": 1})
 	if typ := crdSpecField(t, "things."+group, "size"); typ != "string" {
 		t.Fatalf("CRD field size is %q after the opt-in", typ)
 	}
@@ -192,6 +196,24 @@ func TestAFrameworkChangeRollsOutAtMostMaxConcurrentAtATime(t *testing.T) {
 		}
 		if r := fw.Status.Rollout; r == nil || r.Generation != 2 || r.Updated != 5 || r.Total != 5 {
 			return fmt.Errorf("rollout status %+v, want generation 2, 5/5", fw.Status.Rollout)
+		}
+		if meta.FindStatusCondition(fw.Status.Conditions, v1alpha1.ConditionReconciling) != nil {
+			return fmt.Errorf("the rollout is done, yet Reconciling is %+v", fw.Status.Conditions)
+		}
+		if c := fw.Status.Instances; c == nil || c.Ready != 5 || c.Total != 5 {
+			return fmt.Errorf("instances %+v, want 5 of 5 ready", c)
+		}
+		return nil
+	})
+	// Whatever the first generation's did, generation 2's rollout took
+	// long enough (its gates) to be seen starting, and it ended.
+	eventually(t, 30*time.Second, func() error {
+		_, notes := frameworkEvents(t, "rollout")
+		joined := strings.Join(notes, "\n")
+		for _, want := range []string{"RolloutStarted: generation 2 is rolling out to 5 instances", "RolloutComplete: generation 2 reached 5 instances (5 updated, 0 failed)"} {
+			if !strings.Contains(joined, want) {
+				return fmt.Errorf("no event %q in %s", want, joined)
+			}
 		}
 		return nil
 	})

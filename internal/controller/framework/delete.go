@@ -143,7 +143,7 @@ func (r *Reconciler) deleteCRD(ctx context.Context, fw *v1alpha1.Framework) (boo
 }
 
 func setDeleting(fw *v1alpha1.Framework, msg string) {
-	setReady(fw, metav1.ConditionFalse, ReasonDeleting, msg)
+	working(fw, ReasonDeleting, msg)
 }
 
 // describeInstances names instances and what their active plan does, sorted

@@ -8,7 +8,6 @@ import (
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -30,12 +29,12 @@ import (
 func (r *Reconciler) install(ctx context.Context, fw *v1alpha1.Framework) (ctrl.Result, error) {
 	compiled, errs := compile.Compile(fw)
 	if len(errs) > 0 {
-		setReady(fw, metav1.ConditionFalse, compile.Reason(errs), compile.Message(errs))
+		refused(fw, compile.Reason(errs), compile.Message(errs))
 		return ctrl.Result{}, nil // only a change of the Framework can help
 	}
 	fw.Status.CRDName = compiled.CRD.Name
 	if r.RequireServiceAccount && compiled.ServiceAccount.Name == "" {
-		setReady(fw, metav1.ConditionFalse, ReasonServiceAccountRequired,
+		refused(fw, ReasonServiceAccountRequired,
 			"this operetta applies children only as a Framework's own service account: set spec.serviceAccountName and spec.serviceAccountNamespace")
 		return ctrl.Result{}, nil
 	}
@@ -45,12 +44,12 @@ func (r *Reconciler) install(ctx context.Context, fw *v1alpha1.Framework) (ctrl.
 		return ctrl.Result{}, err
 	}
 	if owner := ownerOf(existing, fw.Name); owner != fw.Name {
-		setReady(fw, metav1.ConditionFalse, ReasonCRDConflict, conflictMessage(compiled.CRD.Name, owner))
+		refused(fw, ReasonCRDConflict, conflictMessage(compiled.CRD.Name, owner))
 		return ctrl.Result{}, nil
 	}
 	if existing != nil && fw.Annotations[v1alpha1.AnnotationAllowBreakingChanges] != "true" {
 		if changes := crdgen.BreakingChanges(existing, compiled.CRD); len(changes) > 0 {
-			setReady(fw, metav1.ConditionFalse, ReasonBreakingChange, fmt.Sprintf(
+			refused(fw, ReasonBreakingChange, fmt.Sprintf(
 				"this generation would break existing instances, so the previous one keeps running: %s; to apply it anyway, annotate the Framework %s=\"true\"",
 				strings.Join(changes, "; "), v1alpha1.AnnotationAllowBreakingChanges))
 			return ctrl.Result{}, nil
@@ -60,32 +59,31 @@ func (r *Reconciler) install(ctx context.Context, fw *v1alpha1.Framework) (ctrl.
 	crd, err := r.applyCRD(ctx, compiled.CRD)
 	if err != nil {
 		if tasks.Classify(err) == plans.Fatal {
-			setReady(fw, metav1.ConditionFalse, ReasonInstallFailed, fmt.Sprintf("the API server refused CRD %s: %v", compiled.CRD.Name, err))
+			refused(fw, ReasonInstallFailed, fmt.Sprintf("the API server refused CRD %s: %v", compiled.CRD.Name, err))
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, err
 	}
-	if msg, refused := namesRefused(crd); refused {
-		setReady(fw, metav1.ConditionFalse, ReasonCRDNotAccepted, fmt.Sprintf(
+	if msg, no := namesRefused(crd); no {
+		refused(fw, ReasonCRDNotAccepted, fmt.Sprintf(
 			"the API server does not accept the names of CRD %s: %s; change spec.names", crd.GetName(), msg))
 		return ctrl.Result{}, nil // the CRD's watch event brings us back
 	}
 	if !established(crd) {
-		setReady(fw, metav1.ConditionFalse, ReasonWaitingForCRD, fmt.Sprintf("waiting for CRD %s to be established", crd.GetName()))
+		working(fw, ReasonWaitingForCRD, fmt.Sprintf("waiting for CRD %s to be established", crd.GetName()))
 		return ctrl.Result{}, nil // the CRD's watch event brings us back
 	}
 
 	if err := r.run(ctx, compiled); err != nil {
 		if errors.Is(err, engine.ErrNotLeading) {
-			setReady(fw, metav1.ConditionFalse, ReasonNotLeading, "this manager is not the elected leader yet")
+			working(fw, ReasonNotLeading, "this manager is not the elected leader yet")
 			return ctrl.Result{RequeueAfter: deletionPoll}, nil
 		}
 		return ctrl.Result{}, err
 	}
 	r.remember(fw.Name, installation{generation: fw.Generation, crdGeneration: crd.GetGeneration()})
-	setReady(fw, metav1.ConditionTrue, ReasonServing,
-		fmt.Sprintf("%s is served as %s and its instances are reconciled", compiled.GVK.Kind, compiled.GVK.GroupVersion()))
 	r.reportRollout(fw)
+	serving(fw, fmt.Sprintf("%s is served as %s and its instances are reconciled", compiled.GVK.Kind, compiled.GVK.GroupVersion()))
 	return ctrl.Result{}, nil
 }
 

@@ -30,6 +30,10 @@ import (
 	"operetta.dev/operetta/internal/tasks"
 )
 
+// staleRetry is how soon a Framework read from a cache that has not caught up
+// with the last status write is looked at again.
+const staleRetry = 100 * time.Millisecond
+
 // deletionPoll is how often a Framework being deleted looks again at what it
 // waits for: instances going, a CRD going.
 const deletionPoll = 2 * time.Second
@@ -65,6 +69,16 @@ type Reconciler struct {
 	Resync time.Duration
 
 	queue atomic.Pointer[workqueue.TypedRateLimitingInterface[reconcile.Request]]
+
+	// announced holds, per Framework, the conditions of its last status
+	// write: transitions are told from them, since a reconcile may still
+	// read the status from before that write.
+	announced sync.Map
+
+	// written holds, per Framework, the resourceVersion its last status
+	// write was computed from: a reconcile that reads that version again
+	// works from a cache that has not seen the write yet.
+	written sync.Map
 
 	mu        sync.Mutex
 	installed map[string]installation
@@ -152,10 +166,24 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	if before, ok := r.written.Load(req.Name); ok && before == fw.ResourceVersion {
+		// Working from it would write and announce again what the last
+		// reconcile did.
+		return ctrl.Result{RequeueAfter: staleRetry}, nil
+	}
 	old := fw.Status.DeepCopy()
 	defer func() {
-		if perr := r.patchStatus(ctx, fw, old); perr != nil && err == nil {
+		// What this reconcile wrote before (a finalizer) is part of what
+		// the status was computed from.
+		readVersion := fw.ResourceVersion
+		computed := fw.Status.DeepCopy()
+		wrote, perr := r.patchStatus(ctx, fw, old)
+		if perr != nil && err == nil {
 			err = perr
+		}
+		if wrote {
+			r.written.Store(req.Name, readVersion)
+			r.announce(fw, *old, *computed)
 		}
 	}()
 	if fw.DeletionTimestamp != nil {
@@ -206,6 +234,8 @@ func (r *Reconciler) forget(name string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	delete(r.installed, name)
+	r.written.Delete(name)
+	r.announced.Delete(name)
 }
 
 // reportRollout records how far the running generation has reached the
@@ -215,29 +245,25 @@ func (r *Reconciler) reportRollout(fw *v1alpha1.Framework) {
 	if !ok {
 		return
 	}
-	progress := rec.Progress()
+	progress, counts := rec.Progress(), rec.Instances()
 	fw.Status.Rollout = &progress
+	fw.Status.Instances = &counts
+	rolloutCondition(fw)
 }
 
-func setReady(fw *v1alpha1.Framework, status metav1.ConditionStatus, reason, msg string) {
-	fw.Status.ObservedGeneration = fw.Generation
-	meta.SetStatusCondition(&fw.Status.Conditions, metav1.Condition{
-		Type: v1alpha1.ConditionReady, Status: status, Reason: reason, Message: msg, ObservedGeneration: fw.Generation,
-	})
-}
-
-// patchStatus writes fw's status once per reconcile, and only if it changed.
-func (r *Reconciler) patchStatus(ctx context.Context, fw *v1alpha1.Framework, old *v1alpha1.FrameworkStatus) error {
+// patchStatus writes fw's status once per reconcile, and only if it changed,
+// and reports whether it wrote it.
+func (r *Reconciler) patchStatus(ctx context.Context, fw *v1alpha1.Framework, old *v1alpha1.FrameworkStatus) (bool, error) {
 	if equality.Semantic.DeepEqual(*old, fw.Status) {
-		return nil
+		return false, nil
 	}
 	orig := fw.DeepCopy()
 	orig.Status = *old
 	if err := r.Client.Status().Patch(ctx, fw, client.MergeFrom(orig), client.FieldOwner(v1alpha1.FieldManager)); err != nil {
 		if tasks.IsQuiet(err) {
-			return nil // the next event reconciles again
+			return false, nil // the next event reconciles again
 		}
-		return fmt.Errorf("patching status of Framework %s: %w", fw.Name, err)
+		return false, fmt.Errorf("patching status of Framework %s: %w", fw.Name, err)
 	}
-	return nil
+	return true, nil
 }

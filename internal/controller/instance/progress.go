@@ -3,13 +3,14 @@ package instance
 import (
 	"sync"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
 
 	"operetta.dev/operetta/api/v1alpha1"
 )
 
 // progress counts, from what each reconcile found, how far a Framework
-// generation has reached the instances. The Framework controller reads it
+// generation has reached the instances, and how many of them are ready. The Framework controller reads it
 // when told it changed, instead of listing instances on a timer.
 type progress struct {
 	mu        sync.Mutex
@@ -21,6 +22,8 @@ type standing struct {
 	generation int64
 	settled    bool // its plans for generation are done, or failed for good
 	failed     bool
+	ready      bool // its Ready condition is True
+	stalled    bool // its Stalled condition is True
 }
 
 func standingOf(st v1alpha1.InstanceStatus) standing {
@@ -29,6 +32,8 @@ func standingOf(st v1alpha1.InstanceStatus) standing {
 		generation: st.FrameworkGeneration,
 		settled:    idle && st.ActivePlanStatus.IsTerminal(),
 		failed:     st.ActivePlanStatus == v1alpha1.FatalError,
+		ready:      meta.IsStatusConditionTrue(st.Conditions, v1alpha1.ConditionReady),
+		stalled:    meta.IsStatusConditionTrue(st.Conditions, v1alpha1.ConditionStalled),
 	}
 }
 
@@ -65,6 +70,24 @@ func (p *progress) of(generation int64) v1alpha1.RolloutStatus {
 			out.Failed++
 		default:
 			out.Updated++
+		}
+	}
+	return out
+}
+
+// counts counts the instances by readiness.
+func (p *progress) counts() v1alpha1.InstanceCounts {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := v1alpha1.InstanceCounts{Total: int32(len(p.instances))}
+	for _, s := range p.instances {
+		switch {
+		case s.ready:
+			out.Ready++
+		case s.stalled:
+			out.Failed++
+		default:
+			out.NotReady++
 		}
 	}
 	return out
