@@ -14,7 +14,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"operetta.dev/operetta/api/v1alpha1"
@@ -391,29 +390,6 @@ func TestInstanceTaskCreatesAndWaitsForADependency(t *testing.T) {
 	waitForPlan(t, thingGVK(parentGroup), ns, "p", "deploy", "COMPLETE")
 	if !exists(t, &corev1.ConfigMap{}, ns, "p-after") {
 		t.Fatal("the step after the dependency did not run")
-	}
-}
-
-func TestKstatusReadsGeneratedKinds(t *testing.T) {
-	startManager(t)
-	ns := namespace(t, "kstatus")
-	group := "kstatus.test.operetta.dev"
-	createFramework(t, framework("kstatus", group, nil, []v1alpha1.Resource{gated("config")},
-		[]v1alpha1.Task{apply("config", "config")},
-		map[string]v1alpha1.Plan{"deploy": {Phases: []v1alpha1.Phase{{Name: "main", Steps: steps("config")}}}}))
-	frameworkReady(t, "kstatus", metav1.ConditionTrue)
-	gvk := thingGVK(group)
-	if err := k8s.Create(ctx(t), instance(gvk, ns, "k", map[string]any{})); err != nil {
-		t.Fatal(err)
-	}
-	u := waitForPlan(t, gvk, ns, "k", "deploy", "IN_PROGRESS")
-	if res, err := status.Compute(u); err != nil || res.Status != status.InProgressStatus {
-		t.Fatalf("kstatus while the plan runs: %+v, %v; want InProgress", res, err)
-	}
-	openGateOf(t, ns, "k-config")
-	u = waitForPlan(t, gvk, ns, "k", "deploy", "COMPLETE")
-	if res, err := status.Compute(u); err != nil || res.Status != status.CurrentStatus {
-		t.Fatalf("kstatus after the plan completed: %+v, %v; want Current", res, err)
 	}
 }
 

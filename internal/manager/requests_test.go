@@ -115,10 +115,7 @@ func TestAWaitingStepSendsNothing(t *testing.T) {
 	group := "waiting.test.operetta.dev"
 	gvk := thingGVK(group)
 	fw := framework("waiting", group, nil,
-		[]v1alpha1.Resource{configMap("config", ""), resource("web", `{"apiVersion":"apps/v1","kind":"Deployment",
-			"metadata":{"name":"${instance.metadata.name}-web"},
-			"spec":{"replicas":1,"selector":{"matchLabels":{"app":"${instance.metadata.name}"}},
-			"template":{"metadata":{"labels":{"app":"${instance.metadata.name}"}},"spec":{"containers":[{"name":"web","image":"nginx:1.27"}]}}}}`)},
+		[]v1alpha1.Resource{configMap("config", ""), deployment("web")},
 		[]v1alpha1.Task{apply("app", "config", "web")},
 		onePlan("app"))
 	createFramework(t, fw)
@@ -161,17 +158,7 @@ func TestAWaitingStepSendsNothing(t *testing.T) {
 	}
 
 	// Healthy: the step completes from the event alone.
-	if err := k8s.Get(ctx(t), client.ObjectKey{Namespace: ns, Name: "w-web"}, dep); err != nil {
-		t.Fatal(err)
-	}
-	dep.Status = appsv1.DeploymentStatus{ObservedGeneration: dep.Generation, Replicas: 1, UpdatedReplicas: 1, ReadyReplicas: 1, AvailableReplicas: 1,
-		Conditions: []appsv1.DeploymentCondition{
-			{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue, Reason: "MinimumReplicasAvailable"},
-			{Type: appsv1.DeploymentProgressing, Status: corev1.ConditionTrue, Reason: "NewReplicaSetAvailable"},
-		}}
-	if err := k8s.Status().Update(ctx(t), dep); err != nil {
-		t.Fatal(err)
-	}
+	setDeploymentReady(t, ns, "w-web", true)
 	waitForPlan(t, gvk, ns, "w", "deploy", "COMPLETE")
 	for _, sent := range m.requests.since(mark, "/namespaces/"+ns+"/") {
 		isEvent := strings.Contains(sent, "/events")

@@ -11,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"operetta.dev/operetta/api/v1alpha1"
@@ -139,6 +140,7 @@ func TestChildrenAreAppliedAsTheServiceAccount(t *testing.T) {
 	u := waitForPlan(t, gvk, ns, "i", "deploy", "ERROR")
 	msg, _, _ := unstructuredString(u, "status", "plans", "deploy", "message")
 	mustContain(t, msg, "applying Secret i-secret", `User "system:serviceaccount:impersonate:limited" cannot patch resource "secrets"`)
+	expectHealth(t, "a plan retrying an error", u, status.InProgressStatus, "Progressing")
 	if !exists(t, &corev1.ConfigMap{}, ns, "i-config") {
 		t.Fatal("the ConfigMap the account may create was not applied")
 	}
