@@ -168,3 +168,28 @@ func TestStatusSchemaKeepsEveryStatusField(t *testing.T) {
 		t.Fatalf("the status schema drops fields:\nwrote  %v\nstored %v", obj, pruned)
 	}
 }
+
+// TestEveryStatusFieldIsExplained: `kubectl explain <kind>.status` explains
+// every field of the status operetta writes, however deep.
+func TestEveryStatusFieldIsExplained(t *testing.T) {
+	crd, errs := crdgen.Generate(load(t, "testdata/all-types.framework.yaml"))
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	var walk func(path string, s apiextensionsv1.JSONSchemaProps)
+	walk = func(path string, s apiextensionsv1.JSONSchemaProps) {
+		if s.Description == "" {
+			t.Errorf("%s has no description", path)
+		}
+		for name, p := range s.Properties {
+			walk(path+"."+name, p)
+		}
+		if s.Items != nil && s.Items.Schema != nil {
+			walk(path+"[]", *s.Items.Schema)
+		}
+		if s.AdditionalProperties != nil && s.AdditionalProperties.Schema != nil {
+			walk(path+"{}", *s.AdditionalProperties.Schema)
+		}
+	}
+	walk("status", crd.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["status"])
+}

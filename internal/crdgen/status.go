@@ -11,34 +11,72 @@ import (
 // generated kind shares. A test round-trips a filled InstanceStatus through it
 // so the two cannot drift apart.
 func statusSchema() apiextensionsv1.JSONSchemaProps {
-	str := apiextensionsv1.JSONSchemaProps{Type: "string"}
-	execution := apiextensionsv1.JSONSchemaProps{
-		Type: "string",
-		Enum: jsonStrings("NEVER_RUN", "PENDING", "IN_PROGRESS", "COMPLETE", "ERROR", "FATAL_ERROR"),
+	str := func(what string) apiextensionsv1.JSONSchemaProps {
+		return apiextensionsv1.JSONSchemaProps{Type: "string", Description: what}
 	}
-	timestamp := apiextensionsv1.JSONSchemaProps{Type: "string", Format: "date-time"}
+	execution := func(what string) apiextensionsv1.JSONSchemaProps {
+		return apiextensionsv1.JSONSchemaProps{
+			Type:        "string",
+			Description: what + ": NEVER_RUN, PENDING, IN_PROGRESS, COMPLETE, ERROR (retried with backoff) or FATAL_ERROR (stopped until the spec, the Framework or a trigger changes).",
+			Enum:        jsonStrings("NEVER_RUN", "PENDING", "IN_PROGRESS", "COMPLETE", "ERROR", "FATAL_ERROR"),
+		}
+	}
+	timestamp := func(what string) apiextensionsv1.JSONSchemaProps {
+		return apiextensionsv1.JSONSchemaProps{Type: "string", Format: "date-time", Description: what}
+	}
+	generation := func(what string) apiextensionsv1.JSONSchemaProps {
+		return apiextensionsv1.JSONSchemaProps{Type: "integer", Format: "int64", Description: what}
+	}
 	step := apiextensionsv1.JSONSchemaProps{
-		Type:     "object",
-		Required: []string{"name", "status"},
+		Type:        "object",
+		Description: "The progress of one step.",
+		Required:    []string{"name", "status"},
 		Properties: map[string]apiextensionsv1.JSONSchemaProps{
-			"name": str, "status": execution, "message": str, "startedAt": timestamp,
+			"name":      str("The step's name in the Framework."),
+			"status":    execution("The step's status"),
+			"message":   str("What the step waits for, or why it failed."),
+			"startedAt": timestamp("When the step first ran in this plan run; its timeout counts from it."),
 		},
 	}
 	phase := apiextensionsv1.JSONSchemaProps{
-		Type:     "object",
-		Required: []string{"name", "status"},
+		Type:        "object",
+		Description: "The progress of one phase.",
+		Required:    []string{"name", "status"},
 		Properties: map[string]apiextensionsv1.JSONSchemaProps{
-			"name": str, "status": execution, "message": str,
-			"steps": {Type: "array", Items: &apiextensionsv1.JSONSchemaPropsOrArray{Schema: &step}},
+			"name":    str("The phase's name in the Framework."),
+			"status":  execution("The phase's status"),
+			"message": str("What the phase waits for, or why it failed."),
+			"steps": {Type: "array", Description: "The phase's steps, in order.",
+				Items: &apiextensionsv1.JSONSchemaPropsOrArray{Schema: &step}},
 		},
 	}
 	plan := apiextensionsv1.JSONSchemaProps{
-		Type:     "object",
-		Required: []string{"status"},
+		Type:        "object",
+		Description: "The last run of a plan.",
+		Required:    []string{"status"},
 		Properties: map[string]apiextensionsv1.JSONSchemaProps{
-			"status": execution, "message": str, "uid": str,
-			"startedAt": timestamp, "finishedAt": timestamp,
-			"phases": {Type: "array", Items: &apiextensionsv1.JSONSchemaPropsOrArray{Schema: &phase}},
+			"status":     execution("The run's status"),
+			"message":    str("What the run waits for, or why it failed."),
+			"uid":        str("Identifies the run; a plan triggered again gets a new one."),
+			"startedAt":  timestamp("When the run started."),
+			"finishedAt": timestamp("When the run completed or failed for good."),
+			"phases": {Type: "array", Description: "The plan's phases, in order.",
+				Items: &apiextensionsv1.JSONSchemaPropsOrArray{Schema: &phase}},
+		},
+	}
+	inventoryItem := apiextensionsv1.JSONSchemaProps{
+		Type:        "object",
+		Description: "A child operetta applied.",
+		Required:    []string{"id", "apiVersion", "kind", "name"},
+		Properties: map[string]apiextensionsv1.JSONSchemaProps{
+			"id":         str("The Framework resource, or Instance task, the child was rendered from."),
+			"apiVersion": str("The child's apiVersion."),
+			"kind":       str("The child's kind."),
+			"name":       str("The child's name."),
+			"namespace":  str("The child's namespace, if not the instance's; empty for the instance's own or a cluster-scoped child."),
+			"cluster":    {Type: "boolean", Description: "Whether the child is cluster-scoped."},
+			"observed":   str("The child's generation (resourceVersion for kinds without one) after operetta last applied it; another one means someone else changed it."),
+			"hash":       str("Digests what operetta last applied and the plan run that applied it."),
 		},
 	}
 	return apiextensionsv1.JSONSchemaProps{
@@ -49,30 +87,29 @@ func statusSchema() apiextensionsv1.JSONSchemaProps {
 		// moment ago has it too.
 		Default: &apiextensionsv1.JSON{Raw: []byte(`{"observedGeneration":0}`)},
 		Properties: map[string]apiextensionsv1.JSONSchemaProps{
-			"observedGeneration": {Type: "integer", Format: "int64"},
+			"observedGeneration": generation("The instance generation this status describes."),
 			"conditions": {
-				Type:         "array",
+				Type: "array",
+				Description: "Ready: the active plan is complete and every child is healthy. Reconciling: a plan runs or retries, " +
+					"or a child is not ready. Stalled: a plan or a child failed for good. Reconciling and Stalled are present only while true, as kstatus expects.",
 				XListType:    ptrString("map"),
 				XListMapKeys: []string{"type"},
 				Items:        &apiextensionsv1.JSONSchemaPropsOrArray{Schema: ptrSchema(conditionSchema())},
 			},
-			"activePlan":          str,
-			"activePlanStatus":    execution,
-			"planQueue":           {Type: "array", Items: &apiextensionsv1.JSONSchemaPropsOrArray{Schema: &str}},
-			"parameterDigests":    {Type: "object", AdditionalProperties: &apiextensionsv1.JSONSchemaPropsOrBool{Allows: true, Schema: &str}},
-			"frameworkGeneration": {Type: "integer", Format: "int64"},
-			"lastRunPlan":         str,
-			"runPlanError":        str,
-			"inventory": {Type: "array", Items: &apiextensionsv1.JSONSchemaPropsOrArray{Schema: &apiextensionsv1.JSONSchemaProps{
-				Type:     "object",
-				Required: []string{"id", "apiVersion", "kind", "name"},
-				Properties: map[string]apiextensionsv1.JSONSchemaProps{
-					"id": str, "apiVersion": str, "kind": str, "name": str, "observed": str, "hash": str,
-					"namespace": str, "cluster": {Type: "boolean"},
-				},
-			}}},
+			"activePlan":       str("The plan that runs now, or ran last."),
+			"activePlanStatus": execution("The active plan's status, repeated for printer columns"),
+			"planQueue": {Type: "array", Description: "Plans triggered while another ran, in the order they will run.",
+				Items: &apiextensionsv1.JSONSchemaPropsOrArray{Schema: ptrSchema(str("A plan's name."))}},
+			"parameterDigests": {Type: "object", Description: "Digests of the parameter values plans were last triggered for; a parameter whose digest changes triggers its plan.",
+				AdditionalProperties: &apiextensionsv1.JSONSchemaPropsOrBool{Allows: true, Schema: ptrSchema(str("A digest."))}},
+			"frameworkGeneration": generation("The Framework generation plans were last triggered for; a newer one triggers upgrade (else update, else deploy)."),
+			"lastRunPlan":         str("The last value of the operetta.dev/run-plan annotation that was acted on."),
+			"runPlanError":        str("Why the last operetta.dev/run-plan value was not run: it names no plan of the Framework."),
+			"inventory": {Type: "array", Description: "The children operetta applied and has not deleted.",
+				Items: &apiextensionsv1.JSONSchemaPropsOrArray{Schema: &inventoryItem}},
 			"plans": {
 				Type:                 "object",
+				Description:          "The last run of each plan, by name.",
 				AdditionalProperties: &apiextensionsv1.JSONSchemaPropsOrBool{Allows: true, Schema: &plan},
 			},
 		},
@@ -82,15 +119,16 @@ func statusSchema() apiextensionsv1.JSONSchemaProps {
 // conditionSchema is metav1.Condition's schema, as controller-gen writes it.
 func conditionSchema() apiextensionsv1.JSONSchemaProps {
 	return apiextensionsv1.JSONSchemaProps{
-		Type:     "object",
-		Required: []string{"lastTransitionTime", "message", "reason", "status", "type"},
+		Type:        "object",
+		Description: "One aspect of the instance's state.",
+		Required:    []string{"lastTransitionTime", "message", "reason", "status", "type"},
 		Properties: map[string]apiextensionsv1.JSONSchemaProps{
-			"type":               {Type: "string", MaxLength: ptrInt(316)},
-			"status":             {Type: "string", Enum: jsonStrings("True", "False", "Unknown")},
-			"observedGeneration": {Type: "integer", Format: "int64", Minimum: ptrFloat(0)},
-			"lastTransitionTime": {Type: "string", Format: "date-time"},
-			"reason":             {Type: "string", MaxLength: ptrInt(1024), MinLength: ptrInt(1)},
-			"message":            {Type: "string", MaxLength: ptrInt(32768)},
+			"type":               {Type: "string", MaxLength: ptrInt(316), Description: "Ready, Reconciling or Stalled."},
+			"status":             {Type: "string", Enum: jsonStrings("True", "False", "Unknown"), Description: "True, False or Unknown."},
+			"observedGeneration": {Type: "integer", Format: "int64", Minimum: ptrFloat(0), Description: "The instance generation the condition was set for."},
+			"lastTransitionTime": {Type: "string", Format: "date-time", Description: "When the status last changed."},
+			"reason":             {Type: "string", MaxLength: ptrInt(1024), MinLength: ptrInt(1), Description: "Why, in one CamelCase word."},
+			"message":            {Type: "string", MaxLength: ptrInt(32768), Description: "Why, in words."},
 		},
 	}
 }
