@@ -40,7 +40,7 @@ func run() error {
 	}
 	var (
 		metricsAddr, probeAddr, pprofAddr, leaderNS, logFormat, logLevel string
-		leaderElect, requireSA                                           bool
+		leaderElect, requireSA, userRoles                                bool
 		workers                                                          int
 		qps                                                              float64
 		burst                                                            int
@@ -53,6 +53,7 @@ func run() error {
 	flag.StringVar(&leaderNS, "leader-election-namespace", "", "namespace of the leader election Lease (default: the pod's namespace)")
 	flag.IntVar(&workers, "workers-per-kind", 4, "concurrent reconciles of each generated kind")
 	flag.BoolVar(&requireSA, "require-service-account", false, "refuse Frameworks without spec.serviceAccountName (least-privilege installs, where operetta itself may only read children)")
+	flag.BoolVar(&userRoles, "user-roles", true, "grant each generated kind to namespace users: ClusterRoles operetta:<framework>:view and :edit, aggregated into the built-in view, edit and admin roles")
 	flag.Float64Var(&qps, "kube-api-qps", 50, "queries per second to the API server")
 	flag.IntVar(&burst, "kube-api-burst", 100, "burst of queries to the API server")
 	flag.DurationVar(&resync, "resync", operetta.DefaultResync, "how long an instance whose plan waits for children goes without an event before it looks again (a safety net: children's events wake it)")
@@ -100,7 +101,8 @@ func run() error {
 		return fmt.Errorf("creating the manager: %w", err)
 	}
 	if _, err := operetta.Setup(mgr, operetta.Options{
-		WorkersPerKind: workers, RequireServiceAccount: requireSA, Resync: resync, MaxBackoff: maxBackoff,
+		WorkersPerKind: workers, RequireServiceAccount: requireSA, SkipUserRoles: !userRoles,
+		Resync: resync, MaxBackoff: maxBackoff,
 	}); err != nil {
 		return err
 	}

@@ -63,6 +63,9 @@ type Options struct {
 	// account to apply their children as: the least-privilege install, where
 	// the manager itself may only read children.
 	RequireServiceAccount bool
+	// SkipUserRoles leaves out the ClusterRoles that grant each generated
+	// kind to namespace users through the built-in admin, edit and view.
+	SkipUserRoles bool
 	// Resync is how long an instance whose plan waits goes without an event
 	// before it looks again anyway. Default DefaultResync.
 	Resync time.Duration
@@ -103,7 +106,7 @@ func Setup(mgr ctrlmanager.Manager, opts Options) (*Engine, error) {
 	*fr = framework.Reconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Engine: e, Config: mgr.GetConfig(),
 		Recorder: mgr.GetEventRecorder(v1alpha1.FieldManager), RequireServiceAccount: opts.RequireServiceAccount,
-		Resync: opts.Resync,
+		UserRoles: !opts.SkipUserRoles, Resync: opts.Resync,
 	}
 	if err := fr.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the Framework controller: %w", err)

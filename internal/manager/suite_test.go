@@ -265,10 +265,7 @@ func instance(gvk schema.GroupVersionKind, ns, name string, spec map[string]any)
 
 // get reads an object of gvk.
 func get(t *testing.T, gvk schema.GroupVersionKind, ns, name string) (*unstructured.Unstructured, error) {
-	u := &unstructured.Unstructured{}
-	u.SetGroupVersionKind(gvk)
-	err := k8s.Get(ctx(t), client.ObjectKey{Namespace: ns, Name: name}, u)
-	return u, err
+	return getAs(t, k8s, gvk, ns, name)
 }
 
 // planStatus reads status.plans.<plan>.status of an instance.

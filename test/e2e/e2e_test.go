@@ -17,14 +17,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"operetta.dev/operetta/internal/testutil"
 )
@@ -40,6 +44,9 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
+	// The test's clients log nothing worth reading; the manager logs to its
+	// own file.
+	ctrllog.SetLogger(logr.Discard())
 	root, _ = filepath.Abs("../..")
 	work, err := os.MkdirTemp("", "operetta-e2e-")
 	if err != nil {
@@ -203,4 +210,49 @@ func TestKafkaWithItsOwnZooKeeper(t *testing.T) {
 			return nil
 		})
 	})
+}
+
+// TestAnEditorOfANamespaceCreatesInstancesThere: a user bound to the
+// built-in edit role in one namespace may create instances of a generated
+// kind there and nowhere else, through the Framework's ClusterRoles that the
+// controller-manager aggregates into edit.
+func TestAnEditorOfANamespaceCreatesInstancesThere(t *testing.T) {
+	if err := kubectl("apply", "-f", filepath.Join(root, "examples/zookeeper/framework.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	if err := kubectl("wait", "framework/zookeeper", "--for=condition=Ready", "--timeout=60s"); err != nil {
+		t.Fatal(err)
+	}
+	for _, ns := range []string{"team-a", "team-b"} {
+		if err := k8s.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatal(err)
+		}
+	}
+	if err := kubectl("create", "rolebinding", "alice-edit", "--clusterrole=edit", "--user=alice", "-n", "team-a"); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: "alice"}
+	alice, err := client.New(cfg, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	zk := func(ns string) *unstructured.Unstructured {
+		u := &unstructured.Unstructured{Object: map[string]any{"spec": map[string]any{}}}
+		u.SetGroupVersionKind(schema.GroupVersionKind{Group: "apps.example.com", Version: "v1", Kind: "ZooKeeper"})
+		u.SetNamespace(ns)
+		u.SetName("alices")
+		return u
+	}
+	// The aggregation controller adds the Framework's rules to edit soon
+	// after the Framework's roles appear.
+	eventually(t, time.Minute, func() error {
+		return alice.Create(context.Background(), zk("team-a"), client.DryRunAll)
+	})
+	if err := alice.Create(context.Background(), zk("team-b"), client.DryRunAll); !apierrors.IsForbidden(err) {
+		t.Fatalf("an editor of team-a creating a ZooKeeper in team-b: %v, want forbidden", err)
+	}
 }

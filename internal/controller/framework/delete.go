@@ -91,6 +91,11 @@ func (r *Reconciler) delete(ctx context.Context, fw *v1alpha1.Framework) (ctrl.R
 			return ctrl.Result{}, err
 		}
 	}
+	if r.UserRoles {
+		if err := r.deleteRoles(ctx, fw.Name); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
 	if err := finalizer.Set(ctx, r.Client, fw, v1alpha1.FinalizerFramework, false); err != nil {
 		return tasks.ResultOf(err)
 	}

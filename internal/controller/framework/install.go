@@ -74,6 +74,11 @@ func (r *Reconciler) install(ctx context.Context, fw *v1alpha1.Framework) (ctrl.
 		return ctrl.Result{}, nil // the CRD's watch event brings us back
 	}
 
+	if r.UserRoles {
+		if err := r.applyRoles(ctx, fw, compiled); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
 	if err := r.run(ctx, compiled); err != nil {
 		if errors.Is(err, engine.ErrNotLeading) {
 			working(fw, ReasonNotLeading, "this manager is not the elected leader yet")

@@ -64,6 +64,9 @@ type Reconciler struct {
 	Recorder  recorder.EventRecorder
 	// RequireServiceAccount refuses Frameworks without serviceAccountName.
 	RequireServiceAccount bool
+	// UserRoles grants each generated kind to namespace users through
+	// ClusterRoles aggregated into the built-in admin, edit and view.
+	UserRoles bool
 	// Resync is how long an instance plan that waits goes without an event
 	// before it looks again.
 	Resync time.Duration
