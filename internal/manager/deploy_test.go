@@ -170,6 +170,14 @@ func TestDeployPlanCompletes(t *testing.T) {
 		if n := testutil.CollectAndCount(metrics.PlanDuration); n == 0 {
 			t.Fatal("no plan duration observed")
 		}
+		// The state gauges, computed when scraped.
+		complete := map[string]string{"framework": "zk-deploy", "ready": "true", "plan_status": "COMPLETE"}
+		if n := gathered(t, "operetta_instances", complete); n != 1 {
+			t.Fatalf("operetta_instances%v = %v, want 1", complete, n)
+		}
+		if n := gathered(t, "operetta_frameworks", map[string]string{"condition": "Ready", "status": "True"}); n < 1 {
+			t.Fatalf("operetta_frameworks{condition=Ready,status=True} = %v, want the serving Framework counted", n)
+		}
 	})
 
 	t.Run("the controller never writes spec", func(t *testing.T) {

@@ -4,11 +4,14 @@
 package manager
 
 import (
+	"context"
 	"fmt"
 	"time"
 
 	"golang.org/x/time/rate"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -22,6 +25,7 @@ import (
 	"operetta.dev/operetta/internal/controller/framework"
 	"operetta.dev/operetta/internal/controller/instance"
 	"operetta.dev/operetta/internal/engine"
+	"operetta.dev/operetta/internal/metrics"
 )
 
 // Engine is the engine operetta runs: one instance loop per generated kind.
@@ -111,6 +115,18 @@ func Setup(mgr ctrlmanager.Manager, opts Options) (*Engine, error) {
 	if err := fr.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the Framework controller: %w", err)
 	}
+	metrics.SetSources(metrics.Sources{
+		Instances: func() map[string]map[metrics.InstanceState]int {
+			out := map[string]map[metrics.InstanceState]int{}
+			for _, name := range e.Running() {
+				if rec, ok := e.Reconciler(name); ok {
+					out[name] = rec.States()
+				}
+			}
+			return out
+		},
+		Frameworks: func() map[[2]string]int { return frameworkConditions(mgr.GetCache()) },
+	})
 	return e, nil
 }
 
@@ -121,4 +137,24 @@ func rateLimiter(maxBackoff time.Duration) workqueue.TypedRateLimiter[reconcile.
 		workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](minBackoff, maxBackoff),
 		&workqueue.TypedBucketRateLimiter[reconcile.Request]{Limiter: rate.NewLimiter(rate.Limit(10), 100)},
 	)
+}
+
+// frameworkConditions counts the Frameworks in the cache by condition type and
+// status; a type a Framework lacks counts as False, as kstatus reads it.
+func frameworkConditions(reader client.Reader) map[[2]string]int {
+	list := &v1alpha1.FrameworkList{}
+	if err := reader.List(context.Background(), list); err != nil {
+		return nil
+	}
+	out := map[[2]string]int{}
+	for _, fw := range list.Items {
+		for _, t := range []string{v1alpha1.ConditionReady, v1alpha1.ConditionReconciling, v1alpha1.ConditionStalled} {
+			status := string(metav1.ConditionFalse)
+			if c := meta.FindStatusCondition(fw.Status.Conditions, t); c != nil {
+				status = string(c.Status)
+			}
+			out[[2]string{t, status}]++
+		}
+	}
+	return out
 }

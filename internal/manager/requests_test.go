@@ -79,19 +79,30 @@ next:
 // from controller-runtime's own metric.
 func reconciles(t *testing.T, name string) float64 {
 	t.Helper()
+	return gathered(t, "controller_runtime_reconcile_total", map[string]string{"controller": name})
+}
+
+// gathered sums the counters or gauges of metric family in the manager's
+// registry whose labels include want.
+func gathered(t *testing.T, family string, want map[string]string) float64 {
+	t.Helper()
 	families, err := ctrlmetrics.Registry.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
 	var n float64
 	for _, f := range families {
-		if f.GetName() != "controller_runtime_reconcile_total" {
+		if f.GetName() != family {
 			continue
 		}
+	next:
 		for _, m := range f.GetMetric() {
-			if label(m, "controller") == name {
-				n += m.GetCounter().GetValue()
+			for k, v := range want {
+				if label(m, k) != v {
+					continue next
+				}
 			}
+			n += m.GetCounter().GetValue() + m.GetGauge().GetValue()
 		}
 	}
 	return n

@@ -3,6 +3,9 @@
 package metrics
 
 import (
+	"strconv"
+	"sync/atomic"
+
 	"github.com/prometheus/client_golang/prometheus"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 )
@@ -30,5 +33,64 @@ var (
 )
 
 func init() {
-	ctrlmetrics.Registry.MustRegister(PlanRuns, PlanDuration, RunningLoops)
+	ctrlmetrics.Registry.MustRegister(PlanRuns, PlanDuration, RunningLoops, stateCollector{})
+}
+
+// InstanceState is what the instance gauge tells apart.
+type InstanceState struct {
+	Ready      bool
+	PlanStatus string // the active plan's status
+}
+
+// Sources are where the state gauges come from at scrape time: the
+// controllers' own memory and caches, never the API server.
+type Sources struct {
+	// Instances counts each Framework's instances by state.
+	Instances func() map[string]map[InstanceState]int
+	// Frameworks counts Frameworks by condition type and status.
+	Frameworks func() map[[2]string]int
+}
+
+var (
+	instancesDesc = prometheus.NewDesc("operetta_instances",
+		"Instances by framework, Ready condition and active plan status.",
+		[]string{"framework", "ready", "plan_status"}, nil)
+	frameworksDesc = prometheus.NewDesc("operetta_frameworks",
+		"Frameworks by condition (Ready, Reconciling, Stalled) and its status.",
+		[]string{"condition", "status"}, nil)
+
+	sources atomic.Pointer[Sources]
+)
+
+// SetSources sets where the state gauges are read from: the manager's, once
+// it is set up (the last one set, for tests that start several).
+func SetSources(s Sources) { sources.Store(&s) }
+
+// stateCollector computes the state gauges when scraped, so they cannot go
+// stale and cost nothing between scrapes.
+type stateCollector struct{}
+
+func (stateCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- instancesDesc
+	ch <- frameworksDesc
+}
+
+func (stateCollector) Collect(ch chan<- prometheus.Metric) {
+	s := sources.Load()
+	if s == nil {
+		return
+	}
+	if s.Instances != nil {
+		for fw, states := range s.Instances() {
+			for st, n := range states {
+				ch <- prometheus.MustNewConstMetric(instancesDesc, prometheus.GaugeValue, float64(n),
+					fw, strconv.FormatBool(st.Ready), st.PlanStatus)
+			}
+		}
+	}
+	if s.Frameworks != nil {
+		for cond, n := range s.Frameworks() {
+			ch <- prometheus.MustNewConstMetric(frameworksDesc, prometheus.GaugeValue, float64(n), cond[0], cond[1])
+		}
+	}
 }

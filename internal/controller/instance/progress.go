@@ -7,6 +7,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"operetta.dev/operetta/api/v1alpha1"
+	"operetta.dev/operetta/internal/metrics"
 )
 
 // progress counts, from what each reconcile found, how far a Framework
@@ -24,6 +25,7 @@ type standing struct {
 	failed     bool
 	ready      bool // its Ready condition is True
 	stalled    bool // its Stalled condition is True
+	planStatus v1alpha1.ExecutionStatus
 }
 
 func standingOf(st v1alpha1.InstanceStatus) standing {
@@ -34,6 +36,7 @@ func standingOf(st v1alpha1.InstanceStatus) standing {
 		failed:     st.ActivePlanStatus == v1alpha1.FatalError,
 		ready:      meta.IsStatusConditionTrue(st.Conditions, v1alpha1.ConditionReady),
 		stalled:    meta.IsStatusConditionTrue(st.Conditions, v1alpha1.ConditionStalled),
+		planStatus: st.ActivePlanStatus,
 	}
 }
 
@@ -89,6 +92,17 @@ func (p *progress) counts() v1alpha1.InstanceCounts {
 		default:
 			out.NotReady++
 		}
+	}
+	return out
+}
+
+// states counts the instances by readiness and active plan status.
+func (p *progress) states() map[metrics.InstanceState]int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := map[metrics.InstanceState]int{}
+	for _, s := range p.instances {
+		out[metrics.InstanceState{Ready: s.ready, PlanStatus: string(s.planStatus)}]++
 	}
 	return out
 }

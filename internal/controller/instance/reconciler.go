@@ -20,6 +20,7 @@ import (
 
 	"operetta.dev/operetta/api/v1alpha1"
 	"operetta.dev/operetta/internal/compile"
+	"operetta.dev/operetta/internal/metrics"
 	"operetta.dev/operetta/internal/plans"
 	"operetta.dev/operetta/internal/tasks"
 )
@@ -129,6 +130,12 @@ func (r *Reconciler) Generation() int64 {
 // Progress says how far the current generation has reached the instances.
 func (r *Reconciler) Progress() v1alpha1.RolloutStatus {
 	return r.progress.of(r.Generation())
+}
+
+// States counts the instances by readiness and active plan status, as last
+// reconciled, for the metrics.
+func (r *Reconciler) States() map[metrics.InstanceState]int {
+	return r.progress.states()
 }
 
 // Instances counts the instances by readiness, as last reconciled.
