@@ -21,6 +21,17 @@ all: build
 build: ## Build the manager into bin/.
 	$(GO) build -o $(BIN)/manager ./cmd/manager
 
+VERSION ?= $(shell awk '/^appVersion:/ {gsub(/"/, "", $$2); print $$2}' charts/operetta/Chart.yaml)
+IMAGE ?= operetta/manager:$(VERSION)
+IMAGE_ARCH ?= $(shell $(GO) env GOARCH)
+
+.PHONY: image
+image: ## Build the manager's OCI image without Docker: bin/image.tar and the layout bin/image/.
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(IMAGE_ARCH) $(GO) build -trimpath -ldflags '-s -w' -o $(BIN)/image-manager ./cmd/manager
+	$(GO) run ./hack/image -binary $(BIN)/image-manager -arch $(IMAGE_ARCH) -ref $(IMAGE) -version $(VERSION) \
+	  -tarball $(BIN)/image.tar -layout $(BIN)/image
+	@echo "$(IMAGE): $(BIN)/image.tar (docker load, kind load image-archive, crane push) and $(BIN)/image/ (OCI layout)"
+
 .PHONY: generate
 generate: $(CONTROLLER_GEN) ## Generate deepcopy code for api/.
 	$(CONTROLLER_GEN) object paths=./api/...
