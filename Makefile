@@ -76,15 +76,20 @@ fuzz: ## Fuzz the template renderer and crdgen for FUZZTIME each (seed corpora i
 	$(GO) test ./internal/crdgen -run '^$$' -fuzz FuzzGenerate -fuzztime $(FUZZTIME)
 
 .PHONY: e2e
-e2e: build ## End-to-end tests: the manager and the examples on a local kwok cluster.
+e2e: build $(HELM) ## End-to-end tests: the manager, the examples and the chart on a local kwok cluster.
 	hack/control-plane.sh all >/dev/null
-	PATH=$(BIN)/k8s:$$PATH $(GO) test -tags e2e ./test/e2e/ -count=1 -v -timeout 15m
+	PATH=$(BIN)/k8s:$$PATH HELM=$(HELM) $(GO) test -tags e2e ./test/e2e/ -count=1 -v -timeout 15m
 
 .PHONY: lint-chart
 lint-chart: $(HELM) ## Lint the Helm chart and render both RBAC modes.
 	$(HELM) lint charts/operetta
 	$(HELM) template operetta charts/operetta >/dev/null
 	$(HELM) template operetta charts/operetta --set rbac.leastPrivilege=true --set 'rbac.instanceGroups={apps.example.com}' | grep -q -- --require-service-account
+	$(HELM) template operetta charts/operetta --set metrics.serviceMonitor.enabled=true | grep -q 'kind: ServiceMonitor'
+	$(HELM) template operetta charts/operetta --set replicas=1 | { ! grep -q 'kind: PodDisruptionBudget'; }
+	@# The schema refuses a misspelt value, naming it.
+	out=$$($(HELM) template operetta charts/operetta --set manager.workersPerKnd=2 2>&1 || true); \
+	  grep -q "additional properties 'workersPerKnd' not allowed" <<<"$$out"
 
 .PHONY: bench
 bench: ## Benchmarks of the pure core, with allocations.

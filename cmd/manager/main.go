@@ -12,7 +12,6 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	operetta "operetta.dev/operetta/internal/manager"
 )
@@ -40,7 +39,7 @@ func run() error {
 	}
 	var (
 		metricsAddr, probeAddr, pprofAddr, leaderNS, logFormat, logLevel string
-		leaderElect, requireSA, userRoles                                bool
+		leaderElect, requireSA, userRoles, metricsSecure                 bool
 		workers                                                          int
 		qps                                                              float64
 		burst                                                            int
@@ -48,6 +47,7 @@ func run() error {
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint; 0 disables it")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "address of the /healthz and /readyz probes")
+	flag.BoolVar(&metricsSecure, "metrics-secure", false, "serve metrics over HTTPS, only to clients the API server authenticates and allows get on /metrics")
 	flag.StringVar(&pprofAddr, "pprof-bind-address", "0", "address of Go's pprof endpoints, for profiling; 0 disables them")
 	flag.BoolVar(&leaderElect, "leader-elect", true, "elect one active manager; the others stand by")
 	flag.StringVar(&leaderNS, "leader-election-namespace", "", "namespace of the leader election Lease (default: the pod's namespace)")
@@ -88,7 +88,7 @@ func run() error {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        scheme,
 		Cache:                         operetta.CacheOptions(),
-		Metrics:                       metricsserver.Options{BindAddress: metricsAddr},
+		Metrics:                       operetta.MetricsOptions(metricsAddr, metricsSecure),
 		HealthProbeBindAddress:        probeAddr,
 		PprofBindAddress:              pprofAddr,
 		LeaderElection:                leaderElect,

@@ -19,6 +19,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrlmanager "sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"operetta.dev/operetta/api/v1alpha1"
@@ -56,6 +58,18 @@ func CacheOptions() cache.Options {
 			},
 		},
 	}
+}
+
+// MetricsOptions serves the metrics on addr: plain HTTP, or with secure
+// HTTPS (a self-signed certificate) to clients the API server authenticates
+// (TokenReview) and allows `get` on the /metrics URL (SubjectAccessReview).
+func MetricsOptions(addr string, secure bool) metricsserver.Options {
+	opts := metricsserver.Options{BindAddress: addr}
+	if secure {
+		opts.SecureServing = true
+		opts.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+	return opts
 }
 
 // Options tune the controllers.

@@ -20,6 +20,8 @@ import (
 	"github.com/go-logr/logr"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -254,5 +256,61 @@ func TestAnEditorOfANamespaceCreatesInstancesThere(t *testing.T) {
 	})
 	if err := alice.Create(context.Background(), zk("team-b"), client.DryRunAll); !apierrors.IsForbidden(err) {
 		t.Fatalf("an editor of team-a creating a ZooKeeper in team-b: %v, want forbidden", err)
+	}
+}
+
+// TestTheChartInstalls: `helm install` of the chart on the local cluster,
+// as a cluster admin would; its Deployment comes up (kwok runs its pods as
+// simulated ones: the manager under test is the process this suite started)
+// and what it grants exists.
+func TestTheChartInstalls(t *testing.T) {
+	helm := os.Getenv("HELM")
+	if helm == "" {
+		t.Fatal("HELM is not set: run make e2e, which builds helm")
+	}
+	const ns = "operetta-system"
+	install := exec.Command(helm, "install", "operetta", filepath.Join(root, "charts/operetta"),
+		"--kubeconfig", kubeconfig, "-n", ns, "--create-namespace", "--wait", "--timeout", "3m")
+	if out, err := install.CombinedOutput(); err != nil {
+		t.Fatalf("helm install: %v\n%s", err, out)
+	}
+	t.Cleanup(func() {
+		_ = exec.Command(helm, "uninstall", "operetta", "--kubeconfig", kubeconfig, "-n", ns, "--wait").Run()
+	})
+	ctx := context.Background()
+	dep := &appsv1.Deployment{}
+	if err := k8s.Get(ctx, types.NamespacedName{Namespace: ns, Name: "operetta"}, dep); err != nil {
+		t.Fatal(err)
+	}
+	if dep.Status.AvailableReplicas != 2 {
+		t.Fatalf("Deployment operetta: %d replicas available, want 2", dep.Status.AvailableReplicas)
+	}
+	if sa := dep.Spec.Template.Spec.ServiceAccountName; sa != "operetta" {
+		t.Fatalf("the pods run as %q", sa)
+	}
+	for _, o := range []struct {
+		obj  client.Object
+		ns   string
+		name string
+	}{
+		{&corev1.ServiceAccount{}, ns, "operetta"},
+		{&rbacv1.ClusterRole{}, "", "operetta"},
+		{&rbacv1.ClusterRoleBinding{}, "", "operetta"},
+		{&rbacv1.ClusterRole{}, "", "operetta-metrics-reader"},
+		{&rbacv1.Role{}, ns, "operetta-leader-election"},
+		{&corev1.Service{}, ns, "operetta-metrics"},
+		{&policyv1.PodDisruptionBudget{}, ns, "operetta"},
+	} {
+		if err := k8s.Get(ctx, types.NamespacedName{Namespace: o.ns, Name: o.name}, o.obj); err != nil {
+			t.Errorf("%T %s: %v", o.obj, o.name, err)
+		}
+	}
+	// The ServiceAccount may do what the manager does: checked by the API
+	// server's own authorizer.
+	for _, verb := range []string{"create customresourcedefinitions.apiextensions.k8s.io", "create tokenreviews.authentication.k8s.io", "update frameworks.operetta.dev/status"} {
+		parts := strings.Fields(verb)
+		if err := kubectl("auth", "can-i", parts[0], parts[1], "--as=system:serviceaccount:"+ns+":operetta"); err != nil {
+			t.Errorf("the chart's account may not %s: %v", verb, err)
+		}
 	}
 }
