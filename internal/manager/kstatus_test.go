@@ -204,18 +204,12 @@ func watchReady(t *testing.T, gvk schema.GroupVersionKind, ns, name, rv string) 
 // waitForReady waits until an instance's Ready condition has status.
 func waitForReady(t *testing.T, gvk schema.GroupVersionKind, ns, name string, want metav1.ConditionStatus) *unstructured.Unstructured {
 	t.Helper()
-	var u *unstructured.Unstructured
-	eventually(t, 30*time.Second, func() error {
-		var err error
-		if u, err = get(t, gvk, ns, name); err != nil {
-			return err
-		}
+	return waitForInstance(t, gvk, ns, name, func(u *unstructured.Unstructured) error {
 		if c := readyCondition(t, u); c.Status != want {
 			return fmt.Errorf("%s: Ready is %s (%s), want %s", name, c.Status, c.Message, want)
 		}
 		return nil
 	})
-	return u
 }
 
 // readyCondition is the Ready condition in an object's status, or an empty
