@@ -138,6 +138,9 @@ type StepStatus struct {
 	// from it.
 	// +optional
 	StartedAt *metav1.Time `json:"startedAt,omitempty"`
+	// FinishedAt is when the step completed or failed for good.
+	// +optional
+	FinishedAt *metav1.Time `json:"finishedAt,omitempty"`
 }
 
 // InventoryItem is a child operetta applied, in the instance's namespace.

@@ -141,7 +141,7 @@ func TestStatusSchemaKeepsEveryStatusField(t *testing.T) {
 		Plans: map[string]v1alpha1.PlanStatus{"deploy": {
 			Status: v1alpha1.Complete, Message: "m", UID: "u", StartedAt: &now, FinishedAt: &now,
 			Phases: []v1alpha1.PhaseStatus{{Name: "p", Status: v1alpha1.Complete, Message: "m",
-				Steps: []v1alpha1.StepStatus{{Name: "s", Status: v1alpha1.Complete, Message: "m", StartedAt: &now}}}},
+				Steps: []v1alpha1.StepStatus{{Name: "s", Status: v1alpha1.Complete, Message: "m", StartedAt: &now, FinishedAt: &now}}}},
 		}},
 		PlanQueue:           []string{"update"},
 		ParameterDigests:    map[string]string{"count": "abc"},

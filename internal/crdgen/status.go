@@ -32,10 +32,11 @@ func statusSchema() apiextensionsv1.JSONSchemaProps {
 		Description: "The progress of one step.",
 		Required:    []string{"name", "status"},
 		Properties: map[string]apiextensionsv1.JSONSchemaProps{
-			"name":      str("The step's name in the Framework."),
-			"status":    execution("The step's status"),
-			"message":   str("What the step waits for, or why it failed."),
-			"startedAt": timestamp("When the step first ran in this plan run; its timeout counts from it."),
+			"name":       str("The step's name in the Framework."),
+			"status":     execution("The step's status"),
+			"message":    str("What the step waits for, or why it failed."),
+			"startedAt":  timestamp("When the step first ran in this plan run; its timeout counts from it."),
+			"finishedAt": timestamp("When the step completed or failed for good."),
 		},
 	}
 	phase := apiextensionsv1.JSONSchemaProps{

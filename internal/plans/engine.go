@@ -78,6 +78,9 @@ func advancePhase(phase v1alpha1.Phase, ps *v1alpha1.PhaseStatus, run StepRunner
 		}
 		out := timeout(run(phase, step), step, ss.StartedAt.Time, now)
 		ss.Status, ss.Message = statusOf(out.Result), out.Message
+		if ss.Status.IsTerminal() && ss.FinishedAt == nil {
+			ss.FinishedAt = ptrTime(now)
+		}
 		if phase.Strategy != v1alpha1.Parallel && ss.Status != v1alpha1.Complete {
 			break
 		}

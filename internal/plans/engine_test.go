@@ -127,6 +127,16 @@ func TestAdvance(t *testing.T) {
 			if st.Status.IsTerminal() != (st.FinishedAt != nil) {
 				t.Errorf("finishedAt %v for status %s", st.FinishedAt, st.Status)
 			}
+			for _, ph := range st.Phases {
+				for _, step := range ph.Steps {
+					if step.Status.IsTerminal() != (step.FinishedAt != nil) {
+						t.Errorf("step %s/%s: finishedAt %v for status %s", ph.Name, step.Name, step.FinishedAt, step.Status)
+					}
+					if step.FinishedAt != nil && step.StartedAt.After(step.FinishedAt.Time) {
+						t.Errorf("step %s/%s finished %v before it started %v", ph.Name, step.Name, step.FinishedAt, step.StartedAt)
+					}
+				}
+			}
 		})
 	}
 }
