@@ -118,6 +118,21 @@ func TestKstatusAndArgoCDReadEveryState(t *testing.T) {
 
 	u = waitForPlan(t, gvk, ns, "app", "deploy", "IN_PROGRESS")
 	expectHealth(t, "a plan running", u, status.InProgressStatus, "Progressing")
+	// An instance's own work is no rollout: its Framework still reads
+	// Current (a GitOps tool waiting on Frameworks must not wait for it).
+	eventually(t, 30*time.Second, func() error {
+		fw, err := get(t, frameworkGVK, "", "health")
+		if err != nil {
+			return err
+		}
+		if st, ok, _ := unstructured.NestedInt64(fw.Object, "status", "instances", "total"); !ok || st != 1 {
+			return fmt.Errorf("the Framework does not count the instance yet: %v", fw.Object["status"])
+		}
+		u = fw
+		return nil
+	})
+	expectHealth(t, "a Framework serving while an instance deploys", u, status.CurrentStatus, "Healthy")
+	u = waitForPlan(t, gvk, ns, "app", "deploy", "IN_PROGRESS")
 
 	setDeploymentReady(t, ns, "app-web", true)
 	u = waitForPlan(t, gvk, ns, "app", "deploy", "COMPLETE")

@@ -288,6 +288,13 @@ func TestTheChartInstalls(t *testing.T) {
 	if sa := dep.Spec.Template.Spec.ServiceAccountName; sa != "operetta" {
 		t.Fatalf("the pods run as %q", sa)
 	}
+	// kwok runs no container, so the manager built here checks the
+	// arguments the chart gives it: an undefined flag or a bad value
+	// fails before -h would print the usage.
+	args := append(append([]string{}, dep.Spec.Template.Spec.Containers[0].Args...), "-h")
+	if out, err := exec.Command(filepath.Join(root, "bin/manager"), args...).CombinedOutput(); err != nil {
+		t.Fatalf("the manager refuses the chart's arguments %v: %v\n%s", args, err, tail(out, 2000))
+	}
 	for _, o := range []struct {
 		obj  client.Object
 		ns   string

@@ -19,6 +19,7 @@ const (
 	EventRolloutStarted  = "RolloutStarted"
 	EventRolloutComplete = "RolloutComplete"
 	EventDeletionBlocked = "DeletionBlocked"
+	EventUserRolesFailed = "UserRolesFailed"
 )
 
 // announce emits an event for each transition between the status this
@@ -58,7 +59,9 @@ func tell(rec recorder.EventRecorder, fw *v1alpha1.Framework, old, now v1alpha1.
 		case ReasonRollingOut:
 			rec.Eventf(fw, nil, corev1.EventTypeNormal, EventRolloutStarted, "Rollout", "generation %d is rolling out to %s", fw.Generation, instances(now.Rollout))
 		case ReasonDeleting:
-			rec.Eventf(fw, nil, corev1.EventTypeWarning, EventDeletionBlocked, "Delete", "%s", reconciling.Message)
+			if blockedByInstances(reconciling.Message) {
+				rec.Eventf(fw, nil, corev1.EventTypeWarning, EventDeletionBlocked, "Delete", "%s", reconciling.Message)
+			}
 		}
 	}
 	if rolledOut(old, now) {

@@ -21,11 +21,11 @@ const ReasonRollingOut = "RollingOut"
 // Framework can help. Reconciling and Stalled exist only while true.
 
 // serving records that the current generation is installed and its loop
-// runs; the rollout decides Reconciling.
-func serving(fw *v1alpha1.Framework, msg string) {
+// runs; whether it is rolling out decides Reconciling.
+func serving(fw *v1alpha1.Framework, msg string, rollingOut bool) {
 	setCondition(fw, v1alpha1.ConditionReady, metav1.ConditionTrue, ReasonServing, msg)
 	meta.RemoveStatusCondition(&fw.Status.Conditions, v1alpha1.ConditionStalled)
-	rolloutCondition(fw)
+	rolloutCondition(fw, rollingOut)
 }
 
 // working records that the current generation is on its way: the next event
@@ -45,15 +45,17 @@ func refused(fw *v1alpha1.Framework, reason, msg string) {
 	meta.RemoveStatusCondition(&fw.Status.Conditions, v1alpha1.ConditionReconciling)
 }
 
-// rolloutCondition sets Reconciling on a serving Framework while instances
-// have not settled on its current generation.
-func rolloutCondition(fw *v1alpha1.Framework) {
+// rolloutCondition sets Reconciling on a serving Framework while its
+// current generation has not reached every instance: some stand on an older
+// one, or are being moved to it. Instances being created or updated for
+// their own reasons are no rollout, so they never make the Framework read as
+// in progress.
+func rolloutCondition(fw *v1alpha1.Framework, rollingOut bool) {
 	ready := meta.FindStatusCondition(fw.Status.Conditions, v1alpha1.ConditionReady)
 	if ready == nil || ready.Status != metav1.ConditionTrue {
 		return
 	}
-	ro := fw.Status.Rollout
-	if ro == nil || ro.Generation != fw.Generation || ro.Updated+ro.Failed >= ro.Total {
+	if !rollingOut {
 		meta.RemoveStatusCondition(&fw.Status.Conditions, v1alpha1.ConditionReconciling)
 		return
 	}

@@ -67,7 +67,7 @@ func (r *Reconciler) delete(ctx context.Context, fw *v1alpha1.Framework) (ctrl.R
 					return ctrl.Result{}, err
 				}
 			}
-			setDeleting(fw, "deletionPolicy Delete: waiting for instances to be deleted: "+describeInstances(instances))
+			setDeleting(fw, "deletionPolicy Delete: "+waitingForInstances+": "+describeInstances(instances))
 			return ctrl.Result{RequeueAfter: deletionPoll}, nil
 		}
 		r.Engine.Stop(fw.Name)
@@ -83,7 +83,7 @@ func (r *Reconciler) delete(ctx context.Context, fw *v1alpha1.Framework) (ctrl.R
 			}
 		}
 		if len(cleaning) > 0 && r.Engine.IsRunning(fw.Name) {
-			setDeleting(fw, "deletionPolicy Retain: waiting for running cleanups before stopping the loop: "+describeInstances(cleaning))
+			setDeleting(fw, "deletionPolicy Retain: "+waitingForCleanups+": "+describeInstances(cleaning))
 			return ctrl.Result{RequeueAfter: deletionPoll}, nil
 		}
 		r.Engine.Stop(fw.Name)
@@ -145,6 +145,18 @@ func (r *Reconciler) deleteCRD(ctx context.Context, fw *v1alpha1.Framework) (boo
 		return false, fmt.Errorf("deleting CRD %s: %w", name, err)
 	}
 	return false, nil // the next reconcile sees whether it went
+}
+
+// What a deletion can wait for that someone may have to act on; a CRD being
+// deleted is only a moment.
+const (
+	waitingForInstances = "waiting for instances to be deleted"
+	waitingForCleanups  = "waiting for running cleanups before stopping the loop"
+)
+
+// blockedByInstances says whether a Deleting message waits for instances.
+func blockedByInstances(msg string) bool {
+	return strings.Contains(msg, waitingForInstances) || strings.Contains(msg, waitingForCleanups)
 }
 
 func setDeleting(fw *v1alpha1.Framework, msg string) {

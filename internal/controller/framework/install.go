@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -74,11 +75,6 @@ func (r *Reconciler) install(ctx context.Context, fw *v1alpha1.Framework) (ctrl.
 		return ctrl.Result{}, nil // the CRD's watch event brings us back
 	}
 
-	if r.UserRoles {
-		if err := r.applyRoles(ctx, fw, compiled); err != nil {
-			return ctrl.Result{}, err
-		}
-	}
 	if err := r.run(ctx, compiled); err != nil {
 		if errors.Is(err, engine.ErrNotLeading) {
 			working(fw, ReasonNotLeading, "this manager is not the elected leader yet")
@@ -86,9 +82,20 @@ func (r *Reconciler) install(ctx context.Context, fw *v1alpha1.Framework) (ctrl.
 		}
 		return ctrl.Result{}, err
 	}
+	serving(fw, fmt.Sprintf("%s is served as %s and its instances are reconciled", compiled.GVK.Kind, compiled.GVK.GroupVersion()),
+		r.reportRollout(fw))
+	// The kind is served whether or not its user roles could be applied;
+	// until they are, the generation is not remembered as installed, so
+	// the next reconcile tries again.
+	if r.UserRoles {
+		if err := r.applyRoles(ctx, fw, compiled); err != nil {
+			if r.Recorder != nil {
+				r.Recorder.Eventf(fw, nil, corev1.EventTypeWarning, EventUserRolesFailed, "Install", "granting %s to namespace users: %v", compiled.GVK.Kind, err)
+			}
+			return ctrl.Result{}, err
+		}
+	}
 	r.remember(fw.Name, installation{generation: fw.Generation, crdGeneration: crd.GetGeneration()})
-	r.reportRollout(fw)
-	serving(fw, fmt.Sprintf("%s is served as %s and its instances are reconciled", compiled.GVK.Kind, compiled.GVK.GroupVersion()))
 	return ctrl.Result{}, nil
 }
 

@@ -185,7 +185,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 			err = perr
 		}
 		if wrote {
-			r.written.Store(req.Name, readVersion)
+			// A patch the server found nothing to change in (a field an
+			// older CRD prunes, say) leaves the version as it was: a cache
+			// showing it is not behind.
+			if fw.ResourceVersion != readVersion {
+				r.written.Store(req.Name, readVersion)
+			}
 			r.announce(fw, *old, *computed)
 		}
 	}()
@@ -242,16 +247,18 @@ func (r *Reconciler) forget(name string) {
 }
 
 // reportRollout records how far the running generation has reached the
-// instances, as the loop counted them.
-func (r *Reconciler) reportRollout(fw *v1alpha1.Framework) {
+// instances, as the loop counted them, and says whether it is rolling out.
+func (r *Reconciler) reportRollout(fw *v1alpha1.Framework) (rollingOut bool) {
 	rec, ok := r.Engine.Reconciler(fw.Name)
 	if !ok {
-		return
+		return false
 	}
 	progress, counts := rec.Progress(), rec.Instances()
 	fw.Status.Rollout = &progress
 	fw.Status.Instances = &counts
-	rolloutCondition(fw)
+	rollingOut = rec.RollingOut()
+	rolloutCondition(fw, rollingOut)
+	return rollingOut
 }
 
 // patchStatus writes fw's status once per reconcile, and only if it changed,

@@ -26,6 +26,9 @@ type standing struct {
 	ready      bool // its Ready condition is True
 	stalled    bool // its Stalled condition is True
 	planStatus v1alpha1.ExecutionStatus
+	// migrating: this loop saw it move from an older generation to this
+	// one, and its plans for it are not done yet.
+	migrating bool
 }
 
 func standingOf(st v1alpha1.InstanceStatus) standing {
@@ -48,6 +51,10 @@ func (p *progress) set(key types.NamespacedName, s standing) bool {
 		p.instances = map[types.NamespacedName]standing{}
 	}
 	before, seen := p.instances[key]
+	if seen && !s.settled && (before.migrating && before.generation == s.generation ||
+		before.generation != 0 && before.generation < s.generation) {
+		s.migrating = true
+	}
 	p.instances[key] = s
 	return !seen || before != s
 }
@@ -76,6 +83,20 @@ func (p *progress) of(generation int64) v1alpha1.RolloutStatus {
 		}
 	}
 	return out
+}
+
+// rollingOut says whether generation has not reached every instance yet:
+// some still stand on an older one, or are being moved to it. New instances
+// and plans run for other reasons (a spec change) are not a rollout.
+func (p *progress) rollingOut(generation int64) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, s := range p.instances {
+		if s.generation != 0 && s.generation < generation || s.migrating {
+			return true
+		}
+	}
+	return false
 }
 
 // counts counts the instances by readiness.

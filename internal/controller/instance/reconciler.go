@@ -138,6 +138,12 @@ func (r *Reconciler) States() map[metrics.InstanceState]int {
 	return r.progress.states()
 }
 
+// RollingOut says whether the current generation has not reached every
+// instance yet.
+func (r *Reconciler) RollingOut() bool {
+	return r.progress.rollingOut(r.Generation())
+}
+
 // Instances counts the instances by readiness, as last reconciled.
 func (r *Reconciler) Instances() v1alpha1.InstanceCounts {
 	return r.progress.counts()
@@ -205,7 +211,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	// What keeping the children finds wrong is retried, but never keeps
 	// the plans' progress from being written.
 	children, keepErr := r.maintain(ctx, run, &st)
-	plans.SetConditions(&st, instance.GetGeneration(), children)
+	// Children not all checked (their correction failed, to be retried)
+	// say nothing new about readiness: the conditions stay as they were,
+	// unless the plans moved on.
+	if keepErr == nil || old.ActivePlan != st.ActivePlan || old.ActivePlanStatus != st.ActivePlanStatus {
+		plans.SetConditions(&st, instance.GetGeneration(), children)
+	}
 	oldProjected := readProjected(instance, fw.Projections)
 	projected := r.project(ctx, fw, run)
 
