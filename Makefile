@@ -9,7 +9,7 @@ CONTROLLER_GEN_VERSION := v0.23.0
 CONTROLLER_GEN := $(BIN)/controller-gen-$(CONTROLLER_GEN_VERSION)
 HELM_VERSION := v3.22.0
 HELM := $(BIN)/helm-$(HELM_VERSION)
-GENERATED := api/v1alpha1/zz_generated.deepcopy.go charts/operetta/crds
+GENERATED := api/v1alpha1/zz_generated.deepcopy.go charts/operetta/crds internal/cli/operetta.dev_frameworks.yaml
 export KUBEBUILDER_ASSETS := $(BIN)/k8s
 
 .PHONY: all
@@ -37,8 +37,10 @@ generate: $(CONTROLLER_GEN) ## Generate deepcopy code for api/.
 	$(CONTROLLER_GEN) object paths=./api/...
 
 .PHONY: manifests
-manifests: $(CONTROLLER_GEN) ## Generate the Framework CRD into charts/operetta/crds.
+manifests: $(CONTROLLER_GEN) ## Generate the Framework CRD into charts/operetta/crds (and the plugin's copy).
 	$(CONTROLLER_GEN) crd:allowDangerousTypes=true paths=./api/... output:crd:artifacts:config=charts/operetta/crds
+	@# kubectl-operetta admits Frameworks offline against the same schema.
+	cp charts/operetta/crds/operetta.dev_frameworks.yaml internal/cli/operetta.dev_frameworks.yaml
 
 .PHONY: verify
 verify: ## Fail if generated files are stale (regenerating them on the way).

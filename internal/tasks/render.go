@@ -41,17 +41,24 @@ func (r *Run) own(id string, obj *unstructured.Unstructured) error {
 	case !r.fw.AllowsNamespace(obj.GetNamespace(), ns):
 		return Terminal("resource %s: namespace %q is not the instance's namespace %q and not in the Framework's spec.allow.namespaces", id, obj.GetNamespace(), ns)
 	}
+	Label(obj, r.fw.Name, r.instance.GetName(), ns)
+	if obj.GetNamespace() == ns {
+		obj.SetOwnerReferences([]metav1.OwnerReference{*metav1.NewControllerRef(r.instance, r.instance.GroupVersionKind())})
+	}
+	return nil
+}
+
+// Label puts operetta's labels on a child of instance name in namespace ns
+// of Framework framework: they filter the children cache and lead a child's
+// events to its instance.
+func Label(obj *unstructured.Unstructured, framework, name, ns string) {
 	labels := obj.GetLabels()
 	if labels == nil {
 		labels = map[string]string{}
 	}
 	labels[v1alpha1.LabelManagedBy] = v1alpha1.ManagedByValue
-	labels[v1alpha1.LabelFramework] = r.fw.Name
-	labels[v1alpha1.LabelInstance] = r.instance.GetName()
+	labels[v1alpha1.LabelFramework] = framework
+	labels[v1alpha1.LabelInstance] = name
 	labels[v1alpha1.LabelInstanceNS] = ns
 	obj.SetLabels(labels)
-	if obj.GetNamespace() == ns {
-		obj.SetOwnerReferences([]metav1.OwnerReference{*metav1.NewControllerRef(r.instance, r.instance.GroupVersionKind())})
-	}
-	return nil
 }

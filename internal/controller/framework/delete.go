@@ -108,7 +108,7 @@ func (r *Reconciler) delete(ctx context.Context, fw *v1alpha1.Framework) (ctrl.R
 // A kind that is not served (no CRD, or another Framework's) has none.
 func (r *Reconciler) instances(ctx context.Context, fw *v1alpha1.Framework, gvk schema.GroupVersionKind) ([]unstructured.Unstructured, error) {
 	crd, err := r.existingCRD(ctx, crdgen.CRDName(fw))
-	if err != nil || ownerOf(crd, "") != fw.Name {
+	if err != nil || crdgen.Owner(crd, "") != fw.Name {
 		return nil, err
 	}
 	items, err := instance.List(ctx, r.APIReader, gvk)
@@ -137,7 +137,7 @@ func (r *Reconciler) deleteCRD(ctx context.Context, fw *v1alpha1.Framework) (boo
 	if err != nil {
 		return false, err
 	}
-	if ownerOf(existing, "") != fw.Name {
+	if crdgen.Owner(existing, "") != fw.Name {
 		return true, nil // never ours, or gone
 	}
 	crd := &apiextensionsv1.CustomResourceDefinition{ObjectMeta: metav1.ObjectMeta{Name: name}}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -44,17 +43,10 @@ func (r *Reconciler) install(ctx context.Context, fw *v1alpha1.Framework) (ctrl.
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	if owner := ownerOf(existing, fw.Name); owner != fw.Name {
-		refused(fw, ReasonCRDConflict, conflictMessage(compiled.CRD.Name, owner))
+	allowBreaking := fw.Annotations[v1alpha1.AnnotationAllowBreakingChanges] == "true"
+	if reason, msg := crdgen.Against(existing, compiled.CRD, fw.Name, allowBreaking); reason != "" {
+		refused(fw, reason, msg)
 		return ctrl.Result{}, nil
-	}
-	if existing != nil && fw.Annotations[v1alpha1.AnnotationAllowBreakingChanges] != "true" {
-		if changes := crdgen.BreakingChanges(existing, compiled.CRD); len(changes) > 0 {
-			refused(fw, ReasonBreakingChange, fmt.Sprintf(
-				"this generation would break existing instances, so the previous one keeps running: %s; to apply it anyway, annotate the Framework %s=\"true\"",
-				strings.Join(changes, "; "), v1alpha1.AnnotationAllowBreakingChanges))
-			return ctrl.Result{}, nil
-		}
 	}
 
 	crd, err := r.applyCRD(ctx, compiled.CRD)
@@ -162,26 +154,6 @@ func (r *Reconciler) existingCRD(ctx context.Context, name string) (*apiextensio
 		return nil, fmt.Errorf("reading CRD %s: %w", name, err)
 	}
 	return crd, nil
-}
-
-// ownerOf returns the Framework that generated crd, "" for a CRD operetta did
-// not create, and ifNone when there is no CRD.
-func ownerOf(crd *apiextensionsv1.CustomResourceDefinition, ifNone string) string {
-	switch {
-	case crd == nil:
-		return ifNone
-	case crd.Labels[v1alpha1.LabelManagedBy] != v1alpha1.ManagedByValue:
-		return ""
-	default:
-		return crd.Labels[v1alpha1.LabelFramework]
-	}
-}
-
-func conflictMessage(crd, owner string) string {
-	if owner == "" {
-		return fmt.Sprintf("CRD %s exists and was not created by operetta; operetta never adopts or changes it: rename the kind or group", crd)
-	}
-	return fmt.Sprintf("CRD %s belongs to Framework %q; two Frameworks cannot generate the same kind", crd, owner)
 }
 
 func (r *Reconciler) applyCRD(ctx context.Context, crd *apiextensionsv1.CustomResourceDefinition) (*unstructured.Unstructured, error) {

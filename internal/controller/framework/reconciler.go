@@ -26,6 +26,7 @@ import (
 	"operetta.dev/operetta/api/v1alpha1"
 	"operetta.dev/operetta/internal/controller/finalizer"
 	"operetta.dev/operetta/internal/controller/instance"
+	"operetta.dev/operetta/internal/crdgen"
 	"operetta.dev/operetta/internal/engine"
 	"operetta.dev/operetta/internal/tasks"
 )
@@ -41,12 +42,12 @@ const deletionPoll = 2 * time.Second
 // Reasons of a Framework's Ready condition.
 const (
 	ReasonServing                = "Serving"
-	ReasonCRDConflict            = "CRDConflict"
+	ReasonCRDConflict            = crdgen.ReasonCRDConflict
 	ReasonInstallFailed          = "InstallFailed"
 	ReasonWaitingForCRD          = "WaitingForCRD"
 	ReasonCRDNotAccepted         = "CRDNotAccepted"
 	ReasonDeleting               = "Deleting"
-	ReasonBreakingChange         = "BreakingChange"
+	ReasonBreakingChange         = crdgen.ReasonBreakingChange
 	ReasonServiceAccountRequired = "ServiceAccountRequired"
 	ReasonNotLeading             = "WaitingForLeaderElection"
 )

@@ -1,0 +1,143 @@
+package cli
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+
+	"k8s.io/apiextensions-apiserver/pkg/apis/apiextensions"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	structuralschema "k8s.io/apiextensions-apiserver/pkg/apiserver/schema"
+	"k8s.io/apiextensions-apiserver/pkg/apiserver/schema/defaulting"
+	"k8s.io/apiextensions-apiserver/pkg/apiserver/schema/pruning"
+	"k8s.io/apiextensions-apiserver/pkg/apiserver/validation"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/yaml"
+
+	"operetta.dev/operetta/api/v1alpha1"
+)
+
+// frameworkCRD is the Framework CRD, copied here by `make manifests`.
+//
+//go:embed operetta.dev_frameworks.yaml
+var frameworkCRD []byte
+
+// crdSchema is a CRD version's schema, ready to default and validate objects as
+// the API server does.
+type crdSchema struct {
+	structural *structuralschema.Structural
+	validator  validation.SchemaCreateValidator
+}
+
+func schemaOf(crd *apiextensionsv1.CustomResourceDefinition) (*crdSchema, error) {
+	internal := &apiextensions.JSONSchemaProps{}
+	if err := apiextensionsv1.Convert_v1_JSONSchemaProps_To_apiextensions_JSONSchemaProps(crd.Spec.Versions[0].Schema.OpenAPIV3Schema, internal, nil); err != nil {
+		return nil, err
+	}
+	s, err := structuralschema.NewStructural(internal)
+	if err != nil {
+		return nil, err
+	}
+	v, _, err := validation.NewSchemaValidator(internal)
+	if err != nil {
+		return nil, err
+	}
+	return &crdSchema{structural: s, validator: v}, nil
+}
+
+// admit checks obj as the API server admits a create with kubectl's strict
+// field validation: a field the schema does not know is refused, defaults
+// are applied, the schema is checked. CEL validation rules
+// (x-kubernetes-validations) are not run.
+func (s *crdSchema) admit(obj map[string]any) error {
+	unknown := pruning.PruneWithOptions(runtime.DeepCopyJSON(obj), s.structural, true,
+		structuralschema.UnknownFieldPathOptions{TrackUnknownFieldPaths: true})
+	if len(unknown) > 0 {
+		quoted := make([]string, len(unknown))
+		for i, p := range unknown {
+			quoted[i] = fmt.Sprintf("unknown field %q", p)
+		}
+		return fmt.Errorf("strict decoding error: %s", strings.Join(quoted, ", "))
+	}
+	defaulting.Default(obj, s.structural)
+	if errs := validation.ValidateCustomResource(nil, obj, s.validator); len(errs) > 0 {
+		return errs.ToAggregate()
+	}
+	return nil
+}
+
+var frameworkSchema = sync.OnceValues(func() (*crdSchema, error) {
+	crd := &apiextensionsv1.CustomResourceDefinition{}
+	if err := yaml.Unmarshal(frameworkCRD, crd); err != nil {
+		return nil, fmt.Errorf("the embedded Framework CRD: %w", err)
+	}
+	return schemaOf(crd)
+})
+
+// document is one object of a file.
+type document struct {
+	file  string
+	index int // 0-based, among the file's documents
+	obj   map[string]any
+}
+
+func (d document) where() string { return fmt.Sprintf("%s (document %d)", d.file, d.index+1) }
+
+// readDocuments reads every YAML or JSON object in file ("-": stdin).
+func readDocuments(file string, stdin io.Reader) ([]document, error) {
+	var r io.Reader = stdin
+	if file != "-" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, err
+		}
+		r = bytes.NewReader(b)
+	}
+	dec := utilyaml.NewYAMLOrJSONDecoder(r, 4096)
+	var docs []document
+	for i := 0; ; i++ {
+		obj := map[string]any{}
+		if err := dec.Decode(&obj); err != nil {
+			if errors.Is(err, io.EOF) {
+				return docs, nil
+			}
+			return nil, fmt.Errorf("%s: document %d: %w", file, i+1, err)
+		}
+		if len(obj) > 0 {
+			docs = append(docs, document{file: file, index: len(docs), obj: obj})
+		}
+	}
+}
+
+// admitFramework decodes a Framework as the API server admits it.
+func admitFramework(d document) (*v1alpha1.Framework, error) {
+	s, err := frameworkSchema()
+	if err != nil {
+		return nil, err
+	}
+	obj := runtime.DeepCopyJSON(d.obj)
+	if err := s.admit(obj); err != nil {
+		return nil, fmt.Errorf("%s: the API server would refuse Framework %q: %w", d.where(), name(obj), err)
+	}
+	fw := &v1alpha1.Framework{}
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj, fw); err != nil {
+		return nil, fmt.Errorf("%s: %w", d.where(), err)
+	}
+	return fw, nil
+}
+
+func name(obj map[string]any) string {
+	return (&unstructured.Unstructured{Object: obj}).GetName()
+}
+
+func isFramework(obj map[string]any) bool {
+	u := &unstructured.Unstructured{Object: obj}
+	return u.GroupVersionKind() == v1alpha1.GroupVersion.WithKind("Framework")
+}

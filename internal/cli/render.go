@@ -1,0 +1,211 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/yaml"
+
+	"operetta.dev/operetta/api/v1alpha1"
+	"operetta.dev/operetta/internal/compile"
+	"operetta.dev/operetta/internal/expr"
+	"operetta.dev/operetta/internal/tasks"
+)
+
+func (o *options) crdCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:     "crd FRAMEWORK-FILE",
+		Short:   "Print the CRD a Framework generates",
+		Example: "  kubectl operetta crd examples/zookeeper/framework.yaml",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			compiled, _, err := o.compileFile(args[0])
+			if err != nil {
+				return err
+			}
+			m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(compiled.CRD)
+			if err != nil {
+				return err
+			}
+			delete(m, "status")
+			unstructured.RemoveNestedField(m, "metadata", "creationTimestamp")
+			return writeYAML(o.streams.Out, m)
+		},
+	}
+}
+
+func (o *options) renderCommand() *cobra.Command {
+	var instanceFile, plan string
+	cmd := &cobra.Command{
+		Use:   "render FRAMEWORK-FILE --instance FILE [--plan PLAN]",
+		Short: "Print the children an instance would get from a plan, without a cluster",
+		Long: "render admits the instance as the API server would (the generated CRD's schema and defaults; CEL\n" +
+			"validation rules are not run), then renders the resources the plan's tasks apply, in the order they run,\n" +
+			"with the labels operetta adds. A template that reads what only a cluster has (another child's status) is\n" +
+			"named and skipped. Owner references need the instance's UID and are left out.",
+		Example: "  kubectl operetta render examples/zookeeper/framework.yaml --instance examples/zookeeper/instance.yaml",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if instanceFile == "" {
+				return fmt.Errorf("--instance: the instance to render for is required")
+			}
+			compiled, fw, err := o.compileFile(args[0])
+			if err != nil {
+				return err
+			}
+			inst, err := o.admitInstance(compiled, instanceFile)
+			if err != nil {
+				return err
+			}
+			return Render(o.streams.Out, compiled, fw, inst, plan)
+		},
+	}
+	cmd.Flags().StringVar(&instanceFile, "instance", "", "a file holding the instance")
+	cmd.Flags().StringVar(&plan, "plan", v1alpha1.PlanDeploy, "the plan whose tasks to render")
+	return cmd
+}
+
+// compileFile reads the one Framework in file and compiles it, failing with
+// the errors verify would print.
+func (o *options) compileFile(file string) (*compile.Framework, *v1alpha1.Framework, error) {
+	docs, err := readDocuments(file, o.streams.In)
+	if err != nil {
+		return nil, nil, err
+	}
+	var found []document
+	for _, d := range docs {
+		if isFramework(d.obj) {
+			found = append(found, d)
+		}
+	}
+	if len(found) != 1 {
+		return nil, nil, fmt.Errorf("%s holds %d Frameworks, want one", file, len(found))
+	}
+	fw, err := admitFramework(found[0])
+	if err != nil {
+		return nil, nil, err
+	}
+	compiled, reason, errs := Check(fw)
+	if reason != "" {
+		return nil, nil, fmt.Errorf("%s: Framework %s: %s: %s", file, fw.Name, reason, compile.Message(errs))
+	}
+	return compiled, fw, nil
+}
+
+// admitInstance reads the instance in file as the API server would admit
+// it: of the Framework's kind, defaults applied, checked against the schema.
+func (o *options) admitInstance(compiled *compile.Framework, file string) (*unstructured.Unstructured, error) {
+	docs, err := readDocuments(file, o.streams.In)
+	if err != nil {
+		return nil, err
+	}
+	if len(docs) != 1 {
+		return nil, fmt.Errorf("%s holds %d objects, want one instance", file, len(docs))
+	}
+	inst := &unstructured.Unstructured{Object: docs[0].obj}
+	if gvk := inst.GroupVersionKind(); gvk != compiled.GVK {
+		return nil, fmt.Errorf("%s: a %s, but the Framework serves %s", file, gvk, compiled.GVK)
+	}
+	if inst.GetName() == "" {
+		return nil, fmt.Errorf("%s: metadata.name: Required value", file)
+	}
+	if inst.GetNamespace() == "" {
+		ns := o.namespaceFlag()
+		if ns == "" {
+			ns = "default"
+		}
+		inst.SetNamespace(ns)
+	}
+	s, err := schemaOf(compiled.CRD)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.admit(inst.Object); err != nil {
+		return nil, fmt.Errorf("%s: the API server would refuse %s %s: %w", file, compiled.GVK.Kind, inst.GetName(), err)
+	}
+	return inst, nil
+}
+
+// Render writes, as YAML documents, the children the tasks of plan would
+// apply for instance inst, in the order they run.
+func Render(w io.Writer, compiled *compile.Framework, fw *v1alpha1.Framework, inst *unstructured.Unstructured, plan string) error {
+	spec, ok := compiled.Plans[plan]
+	if !ok {
+		return fmt.Errorf("--plan %q: Framework %s has no such plan; its plans are: %s", plan, fw.Name, strings.Join(planNames(fw), ", "))
+	}
+	vars := expr.Vars{
+		Instance:  inst.Object,
+		Resources: map[string]any{},
+		Framework: map[string]any{"name": compiled.Name, "appVersion": compiled.AppVersion, "generation": compiled.Generation},
+		Plan:      map[string]any{"name": plan, "uid": "rendered-offline"},
+	}
+	for _, phase := range spec.Phases {
+		for _, step := range phase.Steps {
+			vars.Plan["phase"], vars.Plan["step"] = phase.Name, step.Name
+			for _, name := range step.Tasks {
+				at := fmt.Sprintf("plan %s, phase %s, step %s, task %s", plan, phase.Name, step.Name, name)
+				if err := renderTask(w, compiled, inst, vars, compiled.Tasks[name], at); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func renderTask(w io.Writer, compiled *compile.Framework, inst *unstructured.Unstructured, vars expr.Vars, t *compile.Task, at string) error {
+	ids := t.Resources
+	switch t.Kind {
+	case v1alpha1.TaskApply:
+	case v1alpha1.TaskToggle:
+		on, err := t.WhenExpr.EvalBool(vars)
+		if err != nil {
+			fmt.Fprintf(w, "# %s: when cannot be evaluated offline: %v\n", at, err)
+			return nil
+		}
+		if !on {
+			fmt.Fprintf(w, "# %s: toggled off, deletes resources %s\n", at, strings.Join(ids, ", "))
+			return nil
+		}
+	case v1alpha1.TaskDelete:
+		fmt.Fprintf(w, "# %s: deletes resources %s\n", at, strings.Join(ids, ", "))
+		return nil
+	case v1alpha1.TaskWait:
+		fmt.Fprintf(w, "# %s: waits until %s\n", at, strings.TrimSpace(t.Condition))
+		return nil
+	default:
+		fmt.Fprintf(w, "# %s: creates an instance of Framework %s (render that Framework to see its children)\n", at, t.Framework)
+		return nil
+	}
+	for _, id := range ids {
+		m, err := compiled.Resources[id].Template.RenderObject(vars)
+		if err != nil {
+			fmt.Fprintf(w, "# %s: resource %s is not rendered offline: %v\n", at, id, err)
+			continue
+		}
+		obj := &unstructured.Unstructured{Object: m}
+		if obj.GetNamespace() == "" && !compiled.AllowsClusterScoped(obj.GroupVersionKind().GroupKind()) {
+			obj.SetNamespace(inst.GetNamespace())
+		}
+		tasks.Label(obj, compiled.Name, inst.GetName(), inst.GetNamespace())
+		vars.Resources[id] = obj.Object
+		fmt.Fprintf(w, "---\n# %s: resource %s\n", at, id)
+		if err := writeYAML(w, obj.Object); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func writeYAML(w io.Writer, obj any) error {
+	b, err := yaml.Marshal(obj)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(b)
+	return err
+}

@@ -1,0 +1,115 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"operetta.dev/operetta/api/v1alpha1"
+	"operetta.dev/operetta/internal/compile"
+	"operetta.dev/operetta/internal/crdgen"
+)
+
+// Check compiles fw as the Framework controller does, and returns the
+// compiled Framework, or the reason and the field errors its Ready condition
+// would carry (the condition's message is compile.Message of them).
+func Check(fw *v1alpha1.Framework) (*compile.Framework, string, field.ErrorList) {
+	compiled, errs := compile.Compile(fw)
+	if len(errs) > 0 {
+		return nil, compile.Reason(errs), errs
+	}
+	return compiled, "", nil
+}
+
+func (o *options) verifyCommand() *cobra.Command {
+	var existing bool
+	cmd := &cobra.Command{
+		Use:   "verify FILE...",
+		Short: "Check Frameworks offline exactly as the controller would",
+		Long: "verify admits each Framework in the files as the API server would (unknown fields, the Framework CRD's\n" +
+			"schema and defaults), then compiles it as the controller does: typed CEL against the generated schema, the\n" +
+			"generated CRD's validation, plan checks. It prints every problem with its field path and exits non-zero if\n" +
+			"any. With --existing it also compares each generated CRD with the cluster's, as the controller does before\n" +
+			"applying it: another owner's CRD, or changes that would break existing instances.",
+		Example: "  kubectl operetta verify examples/kafka/framework.yaml\n  kubectl operetta verify --existing operators/*.yaml",
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var c *Cluster
+			if existing {
+				var err error
+				if c, err = o.cluster(); err != nil {
+					return err
+				}
+			}
+			bad, total := 0, 0
+			for _, file := range args {
+				docs, err := readDocuments(file, o.streams.In)
+				if err != nil {
+					return err
+				}
+				for _, d := range docs {
+					if !isFramework(d.obj) {
+						continue
+					}
+					total++
+					if !o.verifyOne(cmd.Context(), c, d) {
+						bad++
+					}
+				}
+			}
+			switch {
+			case total == 0:
+				return fmt.Errorf("no Framework (operetta.dev/v1alpha1) in %s", strings.Join(args, ", "))
+			case bad > 0:
+				return fmt.Errorf("%d of %d Frameworks would not be served", bad, total)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&existing, "existing", false, "also compare with the CRDs on the cluster (breaking changes, other owners)")
+	return cmd
+}
+
+// verifyOne prints what the controller would make of one Framework and
+// reports whether it would serve it.
+func (o *options) verifyOne(ctx context.Context, c *Cluster, d document) bool {
+	out := o.streams.Out
+	fw, err := admitFramework(d)
+	if err != nil {
+		fmt.Fprintf(out, "%v\n", err)
+		return false
+	}
+	where := fmt.Sprintf("%s: Framework %s", d.file, fw.Name)
+	compiled, reason, errs := Check(fw)
+	if reason != "" {
+		fmt.Fprintf(out, "%s: %s\n", where, reason)
+		for _, e := range errs {
+			fmt.Fprintf(out, "  %s\n", e.Error())
+		}
+		return false
+	}
+	if c != nil {
+		crd := &apiextensionsv1.CustomResourceDefinition{}
+		err := c.Client.Get(ctx, client.ObjectKey{Name: compiled.CRD.Name}, crd)
+		switch {
+		case apierrors.IsNotFound(err):
+			crd = nil
+		case err != nil:
+			fmt.Fprintf(out, "%s: reading CRD %s: %v\n", where, compiled.CRD.Name, err)
+			return false
+		}
+		allow := fw.Annotations[v1alpha1.AnnotationAllowBreakingChanges] == "true"
+		if reason, msg := crdgen.Against(crd, compiled.CRD, fw.Name, allow); reason != "" {
+			fmt.Fprintf(out, "%s: %s\n  %s\n", where, reason, msg)
+			return false
+		}
+	}
+	fmt.Fprintf(out, "%s: OK, serves %s as %s with plans %s\n", where, compiled.GVK.Kind, compiled.GVK.GroupVersion(), strings.Join(planNames(fw), ", "))
+	return true
+}
