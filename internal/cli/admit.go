@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"encoding/json"
 	_ "embed"
 	"errors"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"k8s.io/apiextensions-apiserver/pkg/apiserver/validation"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 
@@ -103,12 +105,19 @@ func readDocuments(file string, stdin io.Reader) ([]document, error) {
 	dec := utilyaml.NewYAMLOrJSONDecoder(r, 4096)
 	var docs []document
 	for i := 0; ; i++ {
-		obj := map[string]any{}
-		if err := dec.Decode(&obj); err != nil {
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
 			if errors.Is(err, io.EOF) {
 				return docs, nil
 			}
 			return nil, fmt.Errorf("%s: document %d: %w", file, i+1, err)
+		}
+		// Integers stay int64, as in objects the API server returns.
+		obj := map[string]any{}
+		if len(raw) > 0 && string(raw) != "null" {
+			if err := utiljson.Unmarshal(raw, &obj); err != nil {
+				return nil, fmt.Errorf("%s: document %d: %w", file, i+1, err)
+			}
 		}
 		if len(obj) > 0 {
 			docs = append(docs, document{file: file, index: len(docs), obj: obj})
