@@ -161,4 +161,3 @@ func eventTime(e eventsv1.Event) time.Time {
 	}
 	return e.CreationTimestamp.Time
 }
-

@@ -2,6 +2,8 @@ package manager_test
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -9,8 +11,11 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 
 	"operetta.dev/operetta/api/v1alpha1"
+	"operetta.dev/operetta/internal/cli"
+	"operetta.dev/operetta/internal/compile"
 )
 
 // The bad-input catalogue: malformed Frameworks and instances, each with the
@@ -119,7 +124,20 @@ func TestBadFrameworkCatalogue(t *testing.T) {
 			group := fmt.Sprintf("c%d.catalogue.test.operetta.dev", i)
 			fw := configMapFramework("catalogue-"+tt.name, group, "Greeter")
 			tt.mutate(fw)
-			err := k8s.Create(ctx(t), fw)
+			// kubectl operetta verify, offline, says what the cluster says.
+			file := filepath.Join(t.TempDir(), "framework.yaml")
+			b, err := yaml.Marshal(unstructuredFramework(t, fw).Object)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(file, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			verified, verifyErr := plugin(t, "", "verify", file)
+			if verifyErr == nil || !strings.Contains(verified, tt.want) {
+				t.Errorf("kubectl operetta verify: %v, want it to print %q:\n%s", verifyErr, tt.want, verified)
+			}
+			err = k8s.Create(ctx(t), fw)
 			if tt.reason == admission {
 				if !apierrors.IsInvalid(err) {
 					t.Fatalf("got %v, want the API server to refuse it", err)
@@ -136,6 +154,9 @@ func TestBadFrameworkCatalogue(t *testing.T) {
 				t.Fatalf("reason %s, want %s (%s)", cond.Reason, tt.reason, cond.Message)
 			}
 			mustContain(t, cond.Message, tt.want)
+			if _, reason, errs := cli.Check(fw); reason != cond.Reason || compile.Message(errs) != cond.Message {
+				t.Errorf("cli.Check gives %s: %s\nthe controller %s: %s", reason, compile.Message(errs), cond.Reason, cond.Message)
+			}
 			crds := &apiextensionsv1.CustomResourceDefinitionList{}
 			if err := k8s.List(ctx(t), crds); err != nil {
 				t.Fatal(err)
