@@ -32,6 +32,14 @@ image: ## Build the manager's OCI image without Docker: bin/image.tar and the la
 	  -tarball $(BIN)/image.tar -layout $(BIN)/image
 	@echo "$(IMAGE): $(BIN)/image.tar (docker load, kind load image-archive, crane push) and $(BIN)/image/ (OCI layout)"
 
+.PHONY: plugin
+plugin: ## Build the kubectl plugin, static: bin/kubectl-operetta (kubectl operetta, once on the PATH).
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/kubectl-operetta ./cmd/kubectl-operetta
+
+.PHONY: plugin-dist
+plugin-dist: ## Archives of the plugin for linux and darwin, and its krew manifest: bin/dist/ (VERSION, BASE_URL).
+	hack/krew/dist.sh $(or $(PLUGIN_VERSION),v$(VERSION)) $(or $(BASE_URL),https://github.com/operetta-dev/operetta/releases/download/v$(VERSION))
+
 .PHONY: generate
 generate: $(CONTROLLER_GEN) ## Generate deepcopy code for api/.
 	$(CONTROLLER_GEN) object paths=./api/...
@@ -78,7 +86,7 @@ fuzz: ## Fuzz the template renderer and crdgen for FUZZTIME each (seed corpora i
 	$(GO) test ./internal/crdgen -run '^$$' -fuzz FuzzGenerate -fuzztime $(FUZZTIME)
 
 .PHONY: e2e
-e2e: build $(HELM) ## End-to-end tests: the manager, the examples and the chart on a local kwok cluster.
+e2e: build plugin $(HELM) ## End-to-end tests: the manager, the examples and the chart on a local kwok cluster.
 	hack/control-plane.sh all >/dev/null
 	PATH=$(BIN)/k8s:$$PATH HELM=$(HELM) $(GO) test -tags e2e ./test/e2e/ -count=1 -v -timeout 15m
 

@@ -64,8 +64,10 @@ func NewRootWith(streams genericiooptions.IOStreams, c *Cluster, now func() time
 
 func (o *options) root() *cobra.Command {
 	root := &cobra.Command{
-		Use:   "kubectl operetta",
-		Short: "Drive operetta's operators: plans, Frameworks checked offline, diagnostics",
+		Use: "kubectl-operetta",
+		// Help shows the command as users type it.
+		Annotations: map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl operetta"},
+		Short:       "Drive operetta's operators: plans, Frameworks checked offline, diagnostics",
 		Long: "kubectl operetta shows and triggers the plans of instances of the kinds operetta's Frameworks generate,\n" +
 			"checks and renders Frameworks offline exactly as the controller would, and gathers what a bug report needs.",
 		SilenceUsage:  true,

@@ -321,3 +321,40 @@ func TestTheChartInstalls(t *testing.T) {
 		}
 	}
 }
+
+// operetta runs the plugin as users do, `kubectl operetta ...`: kubectl
+// finds bin/kubectl-operetta on the PATH (make e2e builds it).
+func operetta(args ...string) (string, error) {
+	cmd := exec.Command("kubectl", append([]string{"operetta"}, args...)...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig, "PATH="+filepath.Join(root, "bin")+":"+os.Getenv("PATH"))
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func TestThePluginTriggersAPlan(t *testing.T) {
+	for _, f := range []string{"examples/zookeeper/framework.yaml", "examples/zookeeper/instance.yaml"} {
+		if err := kubectl("apply", "-f", filepath.Join(root, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { _ = kubectl("delete", "zookeeper", "zk", "--wait=false") })
+	if err := kubectl("wait", "zookeeper/zk", "--for=condition=Ready", "--timeout=3m"); err != nil {
+		t.Fatal(err)
+	}
+
+	out, err := operetta("plan", "trigger", "backup", "zookeeper/zk")
+	if err == nil || !strings.Contains(out, `Framework zookeeper has no plan "backup"; its plans are: deploy`) {
+		t.Fatalf("triggering a plan the Framework lacks: %v\n%s", err, out)
+	}
+	// The kind by its short name, as kubectl takes it.
+	out, err = operetta("plan", "trigger", "deploy", "zk", "-k", "zk", "--wait", "--timeout=3m")
+	if err != nil || !strings.Contains(out, "zookeeper/zk: plan deploy COMPLETE") {
+		t.Fatalf("plan trigger --wait: %v\n%s", err, out)
+	}
+	t.Logf("kubectl operetta plan trigger deploy zk -k zk --wait:\n%s", out)
+	out, err = operetta("plan", "status", "zookeeper/zk")
+	if err != nil || !strings.Contains(out, "Plan deploy COMPLETE") || strings.Contains(out, "\x1b[") {
+		t.Fatalf("plan status, piped: %v\n%s", err, out)
+	}
+	t.Logf("kubectl operetta plan status zookeeper/zk:\n%s", out)
+}
