@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
+	"sort"
 	"strings"
 	"sync"
 
@@ -17,6 +19,7 @@ import (
 	"k8s.io/apiextensions-apiserver/pkg/apiserver/schema/defaulting"
 	"k8s.io/apiextensions-apiserver/pkg/apiserver/schema/pruning"
 	"k8s.io/apiextensions-apiserver/pkg/apiserver/validation"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
@@ -61,6 +64,14 @@ func schemaOf(crd *apiextensionsv1.CustomResourceDefinition) (*crdSchema, error)
 func (s *crdSchema) admit(obj map[string]any) error {
 	unknown := pruning.PruneWithOptions(runtime.DeepCopyJSON(obj), s.structural, true,
 		structuralschema.UnknownFieldPathOptions{TrackUnknownFieldPaths: true})
+	// Pruning leaves metadata to ObjectMeta's decoding, which is strict too.
+	md, _ := obj["metadata"].(map[string]any)
+	for k := range md {
+		if !objectMetaFields[k] {
+			unknown = append(unknown, "metadata."+k)
+		}
+	}
+	sort.Strings(unknown)
 	if len(unknown) > 0 {
 		quoted := make([]string, len(unknown))
 		for i, p := range unknown {
@@ -68,12 +79,27 @@ func (s *crdSchema) admit(obj map[string]any) error {
 		}
 		return fmt.Errorf("strict decoding error: %s", strings.Join(quoted, ", "))
 	}
+	if name(obj) == "" {
+		return fmt.Errorf("metadata.name: Required value: name or generateName is required")
+	}
 	defaulting.Default(obj, s.structural)
 	if errs := validation.ValidateCustomResource(nil, obj, s.validator); len(errs) > 0 {
 		return errs.ToAggregate()
 	}
 	return nil
 }
+
+// objectMetaFields are the fields metadata may have.
+var objectMetaFields = func() map[string]bool {
+	out := map[string]bool{}
+	t := reflect.TypeOf(metav1.ObjectMeta{})
+	for i := range t.NumField() {
+		if n, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ","); n != "" {
+			out[n] = true
+		}
+	}
+	return out
+}()
 
 var frameworkSchema = sync.OnceValues(func() (*crdSchema, error) {
 	crd := &apiextensionsv1.CustomResourceDefinition{}

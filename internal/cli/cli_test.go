@@ -105,30 +105,71 @@ func TestPlanHistory(t *testing.T) {
 	golden(t, "plan-history.txt", b.Bytes())
 }
 
-func TestProgressOf(t *testing.T) {
-	st := sample()
-	st.LastRunPlan = "backup@1"
+func TestWaitFollowsItsRun(t *testing.T) {
+	acted := func(edit func(*v1alpha1.InstanceStatus)) v1alpha1.InstanceStatus {
+		st := sample()
+		st.LastRunPlan = "backup@1"
+		st.PlanQueue = nil
+		edit(&st)
+		return st
+	}
+	backup := func(uid types.UID, status v1alpha1.ExecutionStatus) func(*v1alpha1.InstanceStatus) {
+		return func(s *v1alpha1.InstanceStatus) {
+			run := s.Plans["backup"]
+			run.UID, run.Status = uid, status
+			s.Plans["backup"] = run
+		}
+	}
+	type seen struct {
+		st     v1alpha1.InstanceStatus
+		line   string
+		status v1alpha1.ExecutionStatus
+		err    string
+	}
 	tests := []struct {
-		name     string
-		edit     func(*v1alpha1.InstanceStatus)
-		value    string
-		previous types.UID
-		want     string
-		status   v1alpha1.ExecutionStatus
+		name  string
+		polls []seen
 	}{
-		{"not acted on", func(*v1alpha1.InstanceStatus) {}, "backup@2", "", "waiting for operetta to act on the request", ""},
-		{"queued", func(*v1alpha1.InstanceStatus) {}, "backup@1", "run-2", "plan backup is queued (position 1) behind upgrade", ""},
-		{"not started", func(s *v1alpha1.InstanceStatus) { s.PlanQueue = nil }, "backup@1", "run-2", "waiting for the plan to start", ""},
-		{"failed", func(s *v1alpha1.InstanceStatus) { s.PlanQueue = nil }, "backup@1", "run-0",
-			"plan backup FATAL_ERROR, phase main, step dump FATAL_ERROR: Job zk-dump failed: BackoffLimitExceeded", v1alpha1.FatalError},
+		{"queued, then run to the end", []seen{
+			{st: sample(), line: "waiting for operetta to act on the request"},
+			{st: acted(func(s *v1alpha1.InstanceStatus) { s.PlanQueue = []string{"backup"} }), line: "plan backup is queued (position 1) behind upgrade"},
+			{st: acted(backup("run-9", v1alpha1.InProgress)), line: "plan backup IN_PROGRESS, phase main, step dump FATAL_ERROR: Job zk-dump failed: BackoffLimitExceeded", status: v1alpha1.InProgress},
+			{st: acted(backup("run-9", v1alpha1.Complete)), status: v1alpha1.Complete},
+		}},
+		{"complete before the first poll", []seen{
+			{st: acted(backup("run-9", v1alpha1.Complete)), status: v1alpha1.Complete},
+		}},
+		{"another request later does not lose the run", []seen{
+			{st: acted(backup("run-9", v1alpha1.InProgress)), status: v1alpha1.InProgress},
+			{st: acted(func(s *v1alpha1.InstanceStatus) { backup("run-9", v1alpha1.Complete)(s); s.LastRunPlan = "deploy@2" }), status: v1alpha1.Complete},
+		}},
+		{"operetta refused the plan", []seen{
+			{st: acted(func(s *v1alpha1.InstanceStatus) { s.RunPlanError = "names no plan of Framework zk" }), err: "operetta ran nothing: names no plan of Framework zk"},
+		}},
+		{"taken, and no run started", []seen{
+			{st: acted(func(*v1alpha1.InstanceStatus) {}), err: "started no run of plan backup"},
+		}},
+		{"replaced before it was seen finishing", []seen{
+			{st: acted(backup("run-9", v1alpha1.InProgress)), status: v1alpha1.InProgress},
+			{st: acted(backup("run-10", v1alpha1.InProgress)), err: "run run-9 of plan backup was replaced by run run-10"},
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := *st.DeepCopy()
-			tt.edit(&s)
-			run, line := progressOf(s, "backup", tt.value, tt.previous)
-			if line != tt.want || run.Status != tt.status {
-				t.Fatalf("got %q (%s), want %q (%s)", line, run.Status, tt.want, tt.status)
+			p := &progress{plan: "backup", value: "backup@1", previous: "run-2"}
+			for i, want := range tt.polls {
+				run, line, err := p.next(want.st)
+				switch {
+				case want.err != "":
+					if err == nil || !strings.Contains(err.Error(), want.err) {
+						t.Fatalf("poll %d: error %v, want %q", i, err, want.err)
+					}
+					return
+				case err != nil:
+					t.Fatalf("poll %d: %v", i, err)
+				case run.Status != want.status || (want.line != "" && line != want.line):
+					t.Fatalf("poll %d: %s %q, want %s %q", i, run.Status, line, want.status, want.line)
+				}
 			}
 		})
 	}
@@ -185,6 +226,16 @@ func TestVerifyRefusesWhatTheAPIServerWould(t *testing.T) {
 	if err == nil || !strings.Contains(out, `strict decoding error: unknown field "spec.bogus"`) {
 		t.Fatalf("an unknown field: %v\n%s", err, out)
 	}
+	metadata := write("metadata.yaml", "apiVersion: operetta.dev/v1alpha1\nkind: Framework\nmetadata: {nmae: x}\nspec:\n  names: {group: x.example.com, kind: X}\n  plans: {}\n")
+	out, err = run(t, "verify", metadata)
+	if err == nil || !strings.Contains(out, `strict decoding error: unknown field "metadata.nmae"`) {
+		t.Fatalf("a misspelt metadata field: %v\n%s", err, out)
+	}
+	nameless := write("nameless.yaml", "apiVersion: operetta.dev/v1alpha1\nkind: Framework\nmetadata: {}\nspec:\n  names: {group: x.example.com, kind: X}\n  plans: {}\n")
+	out, err = run(t, "verify", nameless)
+	if err == nil || !strings.Contains(out, "metadata.name: Required value") {
+		t.Fatalf("no name: %v\n%s", err, out)
+	}
 	invalid := write("invalid.yaml", "apiVersion: operetta.dev/v1alpha1\nkind: Framework\nmetadata: {name: x}\nspec:\n  names: {group: x.example.com, kind: X}\n  parameters: [{name: a, type: text}]\n  plans: {}\n")
 	out, err = run(t, "verify", invalid)
 	if err == nil || !strings.Contains(out, "Framework x: InvalidFramework") ||
@@ -204,7 +255,7 @@ func TestNewScaffoldVerifiesAndRenders(t *testing.T) {
 		t.Fatalf("verify of the scaffold: %v\n%s", err, out)
 	}
 	out, err = run(t, "render", filepath.Join(dir, "framework.yaml"), "--instance", filepath.Join(dir, "instance.yaml"))
-	if err != nil || strings.Count(out, "\n---\n")+strings.Count(out[:4], "---") != 3 {
+	if err != nil || strings.Count("\n"+out, "\n---\n") != 3 {
 		t.Fatalf("render of the scaffold: %v\n%s", err, out)
 	}
 	s, err := NewScaffold("key-value", "")
@@ -220,7 +271,7 @@ func TestNewScaffoldVerifiesAndRenders(t *testing.T) {
 	if _, err := run(t, "new", "key-value", "--dir", dir); err == nil {
 		t.Fatal("new overwrote existing files")
 	}
-	if _, err := run(t, "new", "Key_Value"); err == nil {
+	if _, err := run(t, "new", "Key_Value", "--dir", t.TempDir()); err == nil {
 		t.Fatal("new took a name that is no DNS label")
 	}
 }

@@ -61,9 +61,9 @@ func (o *options) diagnose(ctx context.Context, c *Cluster, t target, maxEvents 
 	}
 
 	fmt.Fprintln(w, "\n== Children")
-	names := map[string]bool{t.instance.GetName(): true}
+	names := map[string]bool{t.gvk.Kind + "/" + t.instance.GetName(): true}
 	for _, item := range st.Inventory {
-		names[item.Name] = true
+		names[item.Kind+"/"+item.Name] = true
 		fmt.Fprintf(w, "  %s %s: %s\n", item.Kind, item.Name, o.childHealth(ctx, c, t, item))
 	}
 	if len(st.Inventory) == 0 {
@@ -122,8 +122,8 @@ func (o *options) childHealth(ctx context.Context, c *Cluster, t target, item v1
 	return fmt.Sprintf("%s (%s)", res.Status, res.Message)
 }
 
-// recentEvents lists the events about the instance, its children and its
-// Framework, oldest first.
+// recentEvents lists the events about the instance, its children in its
+// namespace and its Framework, oldest first; names holds "Kind/name" keys.
 func recentEvents(ctx context.Context, c *Cluster, t target, names map[string]bool) ([]eventsv1.Event, error) {
 	var out []eventsv1.Event
 	list := &eventsv1.EventList{}
@@ -131,7 +131,7 @@ func recentEvents(ctx context.Context, c *Cluster, t target, names map[string]bo
 		return nil, err
 	}
 	for _, e := range list.Items {
-		if names[e.Regarding.Name] {
+		if names[e.Regarding.Kind+"/"+e.Regarding.Name] {
 			out = append(out, e)
 		}
 	}

@@ -52,13 +52,19 @@ func (c *Cluster) find(ctx context.Context, arg, kind string) (target, error) {
 	if err != nil {
 		return target{}, err
 	}
+	// A namespace user (the built-in edit or view role) may read the
+	// instance but not CRDs or Frameworks: then the kind is taken as
+	// operetta's, and its Framework stays unknown.
+	owner := ""
 	crd, err := c.crdOf(ctx, gvk)
-	if err != nil {
+	switch {
+	case apierrors.IsForbidden(err):
+	case err != nil:
 		return target{}, err
-	}
-	owner := crdgen.Owner(crd, "")
-	if owner == "" {
-		return target{}, fmt.Errorf("%s is not a kind an operetta Framework generated (its CRD %s has no %s label)", gvk.Kind, crd.Name, v1alpha1.LabelFramework)
+	default:
+		if owner = crdgen.Owner(crd, ""); owner == "" {
+			return target{}, fmt.Errorf("%s is not a kind an operetta Framework generated (its CRD %s has no %s label)", gvk.Kind, crd.Name, v1alpha1.LabelFramework)
+		}
 	}
 	u := &unstructured.Unstructured{}
 	u.SetGroupVersionKind(gvk)
@@ -66,10 +72,15 @@ func (c *Cluster) find(ctx context.Context, arg, kind string) (target, error) {
 		return target{}, fmt.Errorf("reading %s %s/%s: %w", gvk.Kind, c.Namespace, name, err)
 	}
 	t := target{gvk: gvk, instance: u}
+	if owner == "" {
+		return t, nil
+	}
 	fw := &v1alpha1.Framework{}
-	if err := c.Client.Get(ctx, client.ObjectKey{Name: owner}, fw); err == nil {
+	err = c.Client.Get(ctx, client.ObjectKey{Name: owner}, fw)
+	switch {
+	case err == nil:
 		t.framework = fw
-	} else if !apierrors.IsNotFound(err) {
+	case !apierrors.IsNotFound(err) && !apierrors.IsForbidden(err):
 		return target{}, fmt.Errorf("reading Framework %s: %w", owner, err)
 	}
 	return t, nil

@@ -138,9 +138,10 @@ func (o *options) trigger(ctx context.Context, plan, arg, kind string, wait bool
 		return err
 	}
 	if t.framework == nil {
-		return fmt.Errorf("the Framework of %s cannot be read, so %q cannot be checked", t.ref(), plan)
-	}
-	if _, ok := t.framework.Spec.Plans[plan]; !ok {
+		// A namespace user may not read Frameworks: operetta checks the
+		// plan instead, and --wait reports what it says.
+		fmt.Fprintf(o.streams.ErrOut, "the Framework of %s cannot be read here, so operetta checks that it has plan %q\n", t.ref(), plan)
+	} else if _, ok := t.framework.Spec.Plans[plan]; !ok {
 		return fmt.Errorf("Framework %s has no plan %q; its plans are: %s", t.framework.Name, plan, strings.Join(planNames(t.framework), ", "))
 	}
 	before, err := t.status()
@@ -160,8 +161,10 @@ func (o *options) trigger(ctx context.Context, plan, arg, kind string, wait bool
 }
 
 // follow prints the progress of the run of plan that value started, until
-// it completes (nil) or fails for good (an error).
+// it completes (nil) or fails for good, or operetta ran nothing for the
+// request (an error).
 func (o *options) follow(ctx context.Context, c *Cluster, t target, plan, value string, previous types.UID) error {
+	p := &progress{plan: plan, value: value, previous: previous}
 	last := ""
 	for {
 		if err := c.Client.Get(ctx, client.ObjectKeyFromObject(t.instance), t.instance); err != nil {
@@ -171,7 +174,10 @@ func (o *options) follow(ctx context.Context, c *Cluster, t target, plan, value 
 		if err != nil {
 			return err
 		}
-		run, line := progressOf(st, plan, value, previous)
+		run, line, err := p.next(st)
+		if err != nil {
+			return fmt.Errorf("%s: %w", t.ref(), err)
+		}
 		if line != last {
 			fmt.Fprintf(o.streams.Out, "%s: %s\n", t.ref(), line)
 			last = line
@@ -193,23 +199,46 @@ func (o *options) follow(ctx context.Context, c *Cluster, t target, plan, value 
 	}
 }
 
-// progressOf says how far the run that value started has come: not acted on
-// yet, queued, or its status with the step it is at. run is the zero status
-// until the run has started.
-func progressOf(st v1alpha1.InstanceStatus, plan, value string, previous types.UID) (run v1alpha1.PlanStatus, line string) {
-	if st.LastRunPlan != value {
-		return run, "waiting for operetta to act on the request"
-	}
-	for i, q := range st.PlanQueue {
-		if q == plan {
-			return run, fmt.Sprintf("plan %s is queued (position %d) behind %s", plan, i+1, st.ActivePlan)
+// progress is what --wait knows of the run its request started. Once
+// operetta has acted on the request it follows that run by its UID, so a
+// later request (another trigger) cannot make it lose the run.
+type progress struct {
+	plan, value string
+	previous    types.UID // the plan's last run before the request
+	acted       bool      // operetta took the request
+	run         types.UID // the run it started, once seen
+}
+
+// next reads a status: the run's status once it has started, the line to
+// print, and an error when the request cannot lead to a run.
+func (p *progress) next(st v1alpha1.InstanceStatus) (v1alpha1.PlanStatus, string, error) {
+	if !p.acted {
+		if st.LastRunPlan != p.value {
+			return v1alpha1.PlanStatus{}, "waiting for operetta to act on the request", nil
+		}
+		p.acted = true
+		if st.RunPlanError != "" {
+			return v1alpha1.PlanStatus{}, "", fmt.Errorf("operetta ran nothing: %s", st.RunPlanError)
 		}
 	}
-	current := st.Plans[plan]
-	if current.UID == "" || current.UID == previous {
-		return run, "waiting for the plan to start"
+	current := st.Plans[p.plan]
+	if p.run == "" {
+		for i, q := range st.PlanQueue {
+			if q == p.plan {
+				return v1alpha1.PlanStatus{}, fmt.Sprintf("plan %s is queued (position %d) behind %s", p.plan, i+1, st.ActivePlan), nil
+			}
+		}
+		if current.UID == "" || current.UID == p.previous {
+			// The request was taken in the same write that starts or queues
+			// its run: neither happened.
+			return v1alpha1.PlanStatus{}, "", fmt.Errorf("operetta took the request and started no run of plan %s (the active plan %s %s)", p.plan, st.ActivePlan, st.ActivePlanStatus)
+		}
+		p.run = current.UID
 	}
-	line = fmt.Sprintf("plan %s %s", plan, current.Status)
+	if current.UID != p.run {
+		return v1alpha1.PlanStatus{}, "", fmt.Errorf("run %s of plan %s was replaced by run %s before --wait saw it finish", p.run, p.plan, current.UID)
+	}
+	line := fmt.Sprintf("plan %s %s", p.plan, current.Status)
 	for _, ph := range current.Phases {
 		for _, s := range ph.Steps {
 			if s.Status != v1alpha1.Complete {
@@ -217,14 +246,14 @@ func progressOf(st v1alpha1.InstanceStatus, plan, value string, previous types.U
 				if s.Message != "" {
 					line += ": " + s.Message
 				}
-				return current, line
+				return current, line, nil
 			}
 		}
 	}
 	if current.Message != "" {
 		line += ": " + current.Message
 	}
-	return current, line
+	return current, line, nil
 }
 
 func planNames(fw *v1alpha1.Framework) []string {

@@ -114,9 +114,13 @@ func (o *options) admitInstance(compiled *compile.Framework, file string) (*unst
 		return nil, fmt.Errorf("%s: metadata.name: Required value", file)
 	}
 	if inst.GetNamespace() == "" {
-		ns := o.namespaceFlag()
-		if ns == "" {
+		// As kubectl apply would put it: -n, else the kubeconfig context's.
+		ns, _, err := o.flags.ToRawKubeConfigLoader().Namespace()
+		if err != nil || ns == "" {
 			ns = "default"
+		}
+		if flag := o.namespaceFlag(); flag != "" {
+			ns = flag
 		}
 		inst.SetNamespace(ns)
 	}
@@ -188,8 +192,13 @@ func renderTask(w io.Writer, compiled *compile.Framework, inst *unstructured.Uns
 			continue
 		}
 		obj := &unstructured.Unstructured{Object: m}
-		if obj.GetNamespace() == "" && !compiled.AllowsClusterScoped(obj.GroupVersionKind().GroupKind()) {
-			obj.SetNamespace(inst.GetNamespace())
+		// Offline there is no discovery to say a kind's scope: a kind the
+		// Framework allows cluster-scoped is taken as such, any other as
+		// namespaced.
+		namespaced := !compiled.AllowsClusterScoped(obj.GroupVersionKind().GroupKind())
+		if err := tasks.Place(compiled, id, obj, namespaced, inst.GetNamespace()); err != nil {
+			fmt.Fprintf(w, "# %s: the controller would refuse it: %v\n", at, err)
+			continue
 		}
 		tasks.Label(obj, compiled.Name, inst.GetName(), inst.GetNamespace())
 		vars.Resources[id] = obj.Object

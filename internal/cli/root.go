@@ -69,7 +69,7 @@ func (o *options) root() *cobra.Command {
 		Annotations: map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl operetta"},
 		Short:       "Drive operetta's operators: plans, Frameworks checked offline, diagnostics",
 		Long: "kubectl operetta shows and triggers the plans of instances of the kinds operetta's Frameworks generate,\n" +
-			"checks and renders Frameworks offline exactly as the controller would, and gathers what a bug report needs.",
+			"checks and renders Frameworks offline with the controller's own compiler, and gathers what a bug report needs.",
 		SilenceUsage:  true,
 		SilenceErrors: false,
 	}

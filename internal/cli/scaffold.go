@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"text/template"
 
@@ -84,17 +85,28 @@ func (o *options) newCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := os.MkdirAll(s.Dir, 0o755); err != nil {
-				return err
-			}
-			for name, content := range files {
+			names := make([]string, 0, len(files))
+			for name := range files {
 				path := filepath.Join(s.Dir, name)
 				if _, err := os.Stat(path); err == nil {
 					return fmt.Errorf("%s exists; new writes only new files", path)
 				} else if !errors.Is(err, fs.ErrNotExist) {
 					return err
 				}
-				if err := os.WriteFile(path, content, 0o644); err != nil {
+				names = append(names, name)
+			}
+			sort.Strings(names)
+			if err := os.MkdirAll(s.Dir, 0o755); err != nil {
+				return err
+			}
+			for _, name := range names {
+				path := filepath.Join(s.Dir, name)
+				f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+				if err != nil {
+					return err
+				}
+				_, werr := f.Write(files[name])
+				if err := errors.Join(werr, f.Close()); err != nil {
 					return err
 				}
 				fmt.Fprintf(o.streams.Out, "wrote %s\n", path)

@@ -31,7 +31,7 @@ func (o *options) verifyCommand() *cobra.Command {
 	var existing bool
 	cmd := &cobra.Command{
 		Use:   "verify FILE...",
-		Short: "Check Frameworks offline exactly as the controller would",
+		Short: "Check Frameworks offline with the controller's own compiler",
 		Long: "verify admits each Framework in the files as the API server would (unknown fields, the Framework CRD's\n" +
 			"schema and defaults), then compiles it as the controller does: typed CEL against the generated schema, the\n" +
 			"generated CRD's validation, plan checks. It prints every problem with its field path and exits non-zero if\n" +
@@ -90,7 +90,8 @@ func (o *options) verifyOne(ctx context.Context, c *Cluster, d document) bool {
 	if reason != "" {
 		fmt.Fprintf(out, "%s: %s\n", where, reason)
 		for _, e := range errs {
-			fmt.Fprintf(out, "  %s\n", e.Error())
+			// A CEL error runs over several lines: all stay indented.
+			fmt.Fprintf(out, "  %s\n", strings.ReplaceAll(e.Error(), "\n", "\n  "))
 		}
 		return false
 	}

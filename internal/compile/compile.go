@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"operetta.dev/operetta/api/v1alpha1"
@@ -131,6 +132,11 @@ func Compile(fw *v1alpha1.Framework) (*Framework, field.ErrorList) {
 		Plans:      fw.Spec.DeepCopy().Plans,
 	}
 	var errs field.ErrorList
+	// The name labels the CRD and every child (operetta.dev/framework), so
+	// it must be a label value too, not only an object name.
+	for _, msg := range validation.IsValidLabelValue(fw.Name) {
+		errs = append(errs, field.Invalid(field.NewPath("metadata", "name"), fw.Name, msg))
+	}
 	errs = append(errs, checkNames(fw.Spec.Names, spec.Child("names"))...)
 	errs = append(errs, checkParameters(fw.Spec.Parameters, fw.Spec.Plans, spec.Child("parameters"))...)
 	if (fw.Spec.ServiceAccountName == "") != (fw.Spec.ServiceAccountNamespace == "") {

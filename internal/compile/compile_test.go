@@ -127,6 +127,9 @@ func TestCompileRefusesInvalidFrameworks(t *testing.T) {
 		{"CEL syntax error in readyWhen", func(fw *v1alpha1.Framework) {
 			fw.Spec.Resources[3].ReadyWhen = "${resources.servers.status.(}"
 		}, "spec.resources[3].readyWhen: Invalid value"},
+		{"a name too long to label children with", func(fw *v1alpha1.Framework) {
+			fw.Name = strings.Repeat("z", 64)
+		}, "metadata.name: Invalid value: \"zzzz"},
 		{"unknown parameter type", func(fw *v1alpha1.Framework) {
 			fw.Spec.Parameters[0].Type = "int"
 		}, `spec.parameters[0].type: Unsupported value: "int": supported values: "string", "integer", "number", "boolean", "object", "array"`},

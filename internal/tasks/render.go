@@ -5,6 +5,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"operetta.dev/operetta/api/v1alpha1"
+	"operetta.dev/operetta/internal/compile"
 )
 
 // render renders resource id for this instance and marks it as the
@@ -31,15 +32,8 @@ func (r *Run) own(id string, obj *unstructured.Unstructured) error {
 		return Terminal("resource %s: %s is not served by the API server: %w", id, obj.GroupVersionKind(), err)
 	}
 	ns := r.instance.GetNamespace()
-	switch {
-	case !namespaced && !r.fw.AllowsClusterScoped(obj.GroupVersionKind().GroupKind()):
-		return Terminal("resource %s: %s is cluster-scoped; templates may create only namespaced objects unless the Framework lists the kind in spec.allow.clusterScoped", id, obj.GetKind())
-	case !namespaced:
-		obj.SetNamespace("")
-	case obj.GetNamespace() == "":
-		obj.SetNamespace(ns)
-	case !r.fw.AllowsNamespace(obj.GetNamespace(), ns):
-		return Terminal("resource %s: namespace %q is not the instance's namespace %q and not in the Framework's spec.allow.namespaces", id, obj.GetNamespace(), ns)
+	if err := Place(r.fw, id, obj, namespaced, ns); err != nil {
+		return err
 	}
 	Label(obj, r.fw.Name, r.instance.GetName(), ns)
 	if obj.GetNamespace() == ns {
@@ -61,4 +55,22 @@ func Label(obj *unstructured.Unstructured, framework, name, ns string) {
 	labels[v1alpha1.LabelInstance] = name
 	labels[v1alpha1.LabelInstanceNS] = ns
 	obj.SetLabels(labels)
+}
+
+// Place puts a child rendered from resource id where fw allows it for an
+// instance in namespace ns: a cluster-scoped object only if fw lists its
+// kind, a namespaced one in ns unless its template names a namespace fw
+// allows. The error is terminal: only a change of the Framework helps.
+func Place(fw *compile.Framework, id string, obj *unstructured.Unstructured, namespaced bool, ns string) error {
+	switch {
+	case !namespaced && !fw.AllowsClusterScoped(obj.GroupVersionKind().GroupKind()):
+		return Terminal("resource %s: %s is cluster-scoped; templates may create only namespaced objects unless the Framework lists the kind in spec.allow.clusterScoped", id, obj.GetKind())
+	case !namespaced:
+		obj.SetNamespace("")
+	case obj.GetNamespace() == "":
+		obj.SetNamespace(ns)
+	case !fw.AllowsNamespace(obj.GetNamespace(), ns):
+		return Terminal("resource %s: namespace %q is not the instance's namespace %q and not in the Framework's spec.allow.namespaces", id, obj.GetNamespace(), ns)
+	}
+	return nil
 }

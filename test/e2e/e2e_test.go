@@ -357,4 +357,9 @@ func TestThePluginTriggersAPlan(t *testing.T) {
 		t.Fatalf("plan status, piped: %v\n%s", err, out)
 	}
 	t.Logf("kubectl operetta plan status zookeeper/zk:\n%s", out)
+	out, err = operetta("plan", "history", "zookeeper/zk")
+	if err != nil || !strings.Contains(out, "deploy") {
+		t.Fatalf("plan history: %v\n%s", err, out)
+	}
+	t.Logf("kubectl operetta plan history zookeeper/zk:\n%s", out)
 }
