@@ -2,8 +2,6 @@ package manager_test
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -11,7 +9,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
 
 	"operetta.dev/operetta/api/v1alpha1"
 )
@@ -123,19 +120,12 @@ func TestBadFrameworkCatalogue(t *testing.T) {
 			fw := configMapFramework("catalogue-"+tt.name, group, "Greeter")
 			tt.mutate(fw)
 			// kubectl operetta verify, offline, says what the cluster says.
-			file := filepath.Join(t.TempDir(), "framework.yaml")
-			b, err := yaml.Marshal(unstructuredFramework(t, fw).Object)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(file, b, 0o644); err != nil {
-				t.Fatal(err)
-			}
+			file := frameworkFile(t, fw)
 			verified, verifyErr := plugin(t, "", "verify", file)
 			if verifyErr == nil || !strings.Contains(verified, tt.want) {
 				t.Errorf("kubectl operetta verify: %v, want it to print %q:\n%s", verifyErr, tt.want, verified)
 			}
-			err = k8s.Create(ctx(t), fw)
+			err := k8s.Create(ctx(t), fw)
 			if tt.reason == admission {
 				if !apierrors.IsInvalid(err) {
 					t.Fatalf("got %v, want the API server to refuse it", err)

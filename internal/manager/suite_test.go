@@ -375,3 +375,18 @@ func expectFrameworkEvents(t *testing.T, name string, want map[string]int32) {
 		return nil
 	})
 }
+
+// frameworkFile writes fw as kubectl would read it from a file, and returns
+// the file's path.
+func frameworkFile(t *testing.T, fw *v1alpha1.Framework) string {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "framework.yaml")
+	b, err := yaml.Marshal(unstructuredFramework(t, fw).Object)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return file
+}

@@ -48,6 +48,12 @@ func TestABreakingChangeNeedsTheOptIn(t *testing.T) {
 	}
 	mustContain(t, cond.Message, "spec: field legacy is removed", "spec.size: type changes from integer to string", `operetta.dev/allow-breaking-changes="true"`)
 	expectFrameworkEvents(t, "breaking", map[string]int32{"Installed": 1, "BreakingChange": 1})
+	// kubectl operetta verify --existing says so before anyone applies it.
+	file := frameworkFile(t, fw)
+	out, err := plugin(t, "", "verify", "--existing", file)
+	if err == nil || !strings.Contains(out, "Framework breaking: BreakingChange\n  "+cond.Message) {
+		t.Fatalf("verify --existing: %v\n%s\nwant the condition's message: %s", err, out, cond.Message)
+	}
 	if gen, _ := loopGeneration(m, "breaking"); gen != 1 {
 		t.Fatalf("loop runs generation %d, want the previous one", gen)
 	}
