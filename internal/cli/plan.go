@@ -33,11 +33,7 @@ func (o *options) planCommand() *cobra.Command {
 		Example: "  kubectl operetta plan status kafka/events\n  kubectl operetta plan status events -k kafka -o yaml",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			t, err := o.target(cmd.Context(), args[0], kind)
-			if err != nil {
-				return err
-			}
-			st, err := t.status()
+			t, st, err := o.instanceStatus(cmd.Context(), args[0], kind)
 			if err != nil {
 				return err
 			}
@@ -58,11 +54,7 @@ func (o *options) planCommand() *cobra.Command {
 		Short: "Every plan the instance ran: its last status, when, how long",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			t, err := o.target(cmd.Context(), args[0], kind)
-			if err != nil {
-				return err
-			}
-			st, err := t.status()
+			_, st, err := o.instanceStatus(cmd.Context(), args[0], kind)
 			if err != nil {
 				return err
 			}
@@ -95,12 +87,18 @@ func (o *options) planCommand() *cobra.Command {
 	return plan
 }
 
-func (o *options) target(ctx context.Context, arg, kind string) (target, error) {
+// instanceStatus finds the instance arg names and reads its status.
+func (o *options) instanceStatus(ctx context.Context, arg, kind string) (target, v1alpha1.InstanceStatus, error) {
 	c, err := o.cluster()
 	if err != nil {
-		return target{}, err
+		return target{}, v1alpha1.InstanceStatus{}, err
 	}
-	return c.find(ctx, arg, kind)
+	t, err := c.find(ctx, arg, kind)
+	if err != nil {
+		return target{}, v1alpha1.InstanceStatus{}, err
+	}
+	st, err := t.status()
+	return t, st, err
 }
 
 // printPlans prints the plan part of the status as YAML or JSON.
