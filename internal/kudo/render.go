@@ -1,0 +1,210 @@
+package kudo
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/template"
+	"text/template/parse"
+
+	sprig "github.com/Masterminds/sprig/v3"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/yaml"
+)
+
+// Vars are the variables KUDO gave templates.
+type Vars struct {
+	Name, Namespace                           string // the instance's
+	OperatorName, OperatorVersion, AppVersion string
+	PlanName, PhaseName, StepName             string
+	// Params holds every parameter the package declares: scalars as
+	// strings (see Params), arrays and maps as values.
+	Params map[string]any
+	// Pipes holds the names of the objects Pipe tasks created, by key.
+	Pipes map[string]string
+}
+
+// excluded are sprig functions a template may not call: they would read the
+// manager's environment or file system, or give another result on every
+// render (the clock, randomness, generated keys), which would make operetta
+// apply a child again on every reconcile.
+var excluded = []string{
+	"env", "expandenv", "base", "dir", "clean", "ext", "isAbs", "getHostByName",
+	"now", "date", "dateInZone", "date_in_zone", "dateModify", "date_modify", "mustDateModify", "must_date_modify",
+	"ago", "htmlDate", "htmlDateInZone", "unixEpoch", "toDate", "mustToDate", "duration", "durationRound",
+	"randAlpha", "randAlphaNum", "randAscii", "randNumeric", "randBytes", "randInt", "shuffle", "uuidv4",
+	"genPrivateKey", "derivePassword", "buildCustomCert", "genCA", "genCAWithKey", "genSelfSignedCert",
+	"genSelfSignedCertWithKey", "genSignedCert", "genSignedCertWithKey", "bcrypt", "htpasswd",
+}
+
+// Funcs is the function map templates are parsed with.
+func Funcs() template.FuncMap {
+	f := sprig.TxtFuncMap()
+	for _, name := range excluded {
+		delete(f, name)
+	}
+	f["toYaml"] = toYaml
+	return f
+}
+
+// toYaml is KUDO's: YAML without the trailing newline, "" if v cannot be
+// marshalled.
+func toYaml(v any) string {
+	b, err := yaml.Marshal(v)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// Template is a parsed package template.
+type Template struct {
+	name string
+	t    *template.Template
+}
+
+// Parse parses a template file's text. A syntax error, or a function that
+// does not exist (or is excluded), is reported with the file and line.
+func Parse(name, text string) (*Template, error) {
+	t, err := template.New(name).Option("missingkey=error").Funcs(Funcs()).Parse(text)
+	if err != nil {
+		return nil, err
+	}
+	return &Template{name: name, t: t}, nil
+}
+
+// ParamsUsed lists the parameters the template reads as .Params.NAME, so a
+// name the package does not declare is found before any instance exists.
+func (t *Template) ParamsUsed() []string {
+	seen := map[string]bool{}
+	var out []string
+	var walk func(parse.Node)
+	walk = func(n parse.Node) {
+		switch n := n.(type) {
+		case *parse.ListNode:
+			if n == nil {
+				return
+			}
+			for _, c := range n.Nodes {
+				walk(c)
+			}
+		case *parse.ActionNode:
+			walk(n.Pipe)
+		case *parse.PipeNode:
+			if n == nil {
+				return
+			}
+			for _, c := range n.Cmds {
+				walk(c)
+			}
+		case *parse.CommandNode:
+			for _, a := range n.Args {
+				walk(a)
+			}
+		case *parse.FieldNode:
+			if len(n.Ident) >= 2 && n.Ident[0] == "Params" && !seen[n.Ident[1]] {
+				seen[n.Ident[1]] = true
+				out = append(out, n.Ident[1])
+			}
+		case *parse.IfNode:
+			walk(n.Pipe)
+			walk(n.List)
+			walk(n.ElseList)
+		case *parse.RangeNode:
+			walk(n.Pipe)
+			walk(n.List)
+			walk(n.ElseList)
+		case *parse.WithNode:
+			walk(n.Pipe)
+			walk(n.List)
+			walk(n.ElseList)
+		case *parse.TemplateNode:
+			walk(n.Pipe)
+		}
+	}
+	for _, tt := range t.t.Templates() {
+		if tt.Tree != nil {
+			walk(tt.Tree.Root)
+		}
+	}
+	return out
+}
+
+// Render executes the template and parses the result as YAML documents:
+// zero or more objects, their integers int64 as the API server returns
+// them. Empty documents are skipped.
+func (t *Template) Render(v Vars) ([]map[string]any, error) {
+	var buf bytes.Buffer
+	if err := t.t.Execute(&buf, v); err != nil {
+		return nil, err
+	}
+	return Objects(buf.Bytes(), t.name)
+}
+
+// Objects parses YAML (or JSON) documents into objects, decoded as the API
+// server decodes them (integers int64). Empty documents are skipped.
+func Objects(text []byte, name string) ([]map[string]any, error) {
+	var out []map[string]any
+	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(text)))
+	for i := 1; ; i++ {
+		doc, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: document %d: %w", name, i, err)
+		}
+		js, err := yaml.YAMLToJSON(doc)
+		if err != nil {
+			return nil, fmt.Errorf("%s: document %d is not YAML: %w", name, i, err)
+		}
+		obj := map[string]any{}
+		if len(bytes.TrimSpace(js)) > 0 && string(bytes.TrimSpace(js)) != "null" {
+			if err := utiljson.Unmarshal(js, &obj); err != nil {
+				return nil, fmt.Errorf("%s: document %d is not an object: %w", name, i, err)
+			}
+		}
+		if len(obj) > 0 {
+			out = append(out, obj)
+		}
+	}
+}
+
+// Params is what templates see of parameter values: every declared
+// parameter (a missing one as ""), scalars as the strings KUDO stored.
+func Params(declared []string, values map[string]any) (map[string]any, error) {
+	out := make(map[string]any, len(declared))
+	for _, name := range declared {
+		v, err := scalarString(values[name])
+		if err != nil {
+			return nil, fmt.Errorf("parameter %s: %w", name, err)
+		}
+		out[name] = v
+	}
+	return out, nil
+}
+
+func scalarString(v any) (any, error) {
+	switch v := v.(type) {
+	case nil:
+		return "", nil
+	case string:
+		return v, nil
+	case bool:
+		return strconv.FormatBool(v), nil
+	case int64:
+		return strconv.FormatInt(v, 10), nil
+	case int:
+		return strconv.Itoa(v), nil
+	case float64:
+		return strconv.FormatFloat(v, 'f', -1, 64), nil
+	case []any, map[string]any:
+		return v, nil
+	}
+	return nil, fmt.Errorf("unsupported value %T", v)
+}
