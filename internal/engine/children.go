@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -31,6 +32,10 @@ type Children struct {
 
 	mu    sync.Mutex
 	users map[schema.GroupVersionKind]map[string]bool // kind → loops
+	// pending are kinds loops need that the API server does not serve (a
+	// CRD not installed yet): their informer starts when a read finds the
+	// kind served.
+	pending map[schema.GroupVersionKind]bool
 	kinds map[string]map[schema.GroupVersionKind]bool // loop → kinds it watches
 	extra map[string]map[schema.GroupVersionKind]bool // loop → kinds added by Ensure
 }
@@ -54,8 +59,9 @@ func newChildren(mgr manager.Manager, enqueue func(string, types.NamespacedName)
 	}
 	return &Children{
 		cache: c, enqueue: enqueue,
-		users: map[schema.GroupVersionKind]map[string]bool{},
-		kinds: map[string]map[schema.GroupVersionKind]bool{},
+		users:   map[schema.GroupVersionKind]map[string]bool{},
+		pending: map[schema.GroupVersionKind]bool{},
+		kinds:   map[string]map[schema.GroupVersionKind]bool{},
 		extra: map[string]map[schema.GroupVersionKind]bool{},
 	}, nil
 }
@@ -106,7 +112,9 @@ func (w *Children) Release(loop string) {
 func (w *Children) setLocked(ctx context.Context, loop string, want map[schema.GroupVersionKind]bool) error {
 	for gvk := range want {
 		if w.users[gvk] == nil {
-			if err := w.start(ctx, gvk); err != nil {
+			if err := w.start(ctx, gvk); meta.IsNoMatchError(err) {
+				w.pending[gvk] = true
+			} else if err != nil {
 				return err
 			}
 			w.users[gvk] = map[string]bool{}
@@ -120,7 +128,11 @@ func (w *Children) setLocked(ctx context.Context, loop string, want map[schema.G
 		delete(w.users[gvk], loop)
 		if len(w.users[gvk]) == 0 {
 			delete(w.users, gvk)
-			_ = w.cache.RemoveInformer(context.Background(), objectOf(gvk))
+			if w.pending[gvk] {
+				delete(w.pending, gvk)
+			} else {
+				_ = w.cache.RemoveInformer(context.Background(), objectOf(gvk))
+			}
 		}
 	}
 	w.kinds[loop] = want
@@ -164,6 +176,9 @@ func (w *Children) dispatch(obj any) {
 // kind no loop watches is an error (cache.ErrResourceNotCached), never a
 // request to the API server.
 func (w *Children) Get(ctx context.Context, gvk schema.GroupVersionKind, key client.ObjectKey) (obj *unstructured.Unstructured, found bool, err error) {
+	if err := w.startPending(ctx, gvk); err != nil {
+		return nil, false, err
+	}
 	obj = objectOf(gvk)
 	if err := w.cache.Get(ctx, key, obj); err != nil {
 		if apierrors.IsNotFound(err) {
@@ -172,6 +187,24 @@ func (w *Children) Get(ctx context.Context, gvk schema.GroupVersionKind, key cli
 		return nil, false, err
 	}
 	return obj, true, nil
+}
+
+// startPending starts the informer of a kind that was not served when a loop
+// asked for it, once it is. While it is not, reads answer as for a kind no
+// informer watches.
+func (w *Children) startPending(ctx context.Context, gvk schema.GroupVersionKind) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.pending[gvk] {
+		return nil
+	}
+	if err := w.start(ctx, gvk); meta.IsNoMatchError(err) {
+		return &cache.ErrResourceNotCached{GVK: gvk}
+	} else if err != nil {
+		return err
+	}
+	delete(w.pending, gvk)
+	return nil
 }
 
 // Watched lists the child kinds with an informer, for tests and debugging.

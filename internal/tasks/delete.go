@@ -20,6 +20,9 @@ func (r *Run) delete(ctx context.Context, ids []string) plans.Outcome {
 	var waiting []string
 	for _, id := range ids {
 		obj, err := r.render(id)
+		if meta.IsNoMatchError(err) {
+			continue // a kind the cluster does not serve has nothing to delete
+		}
 		if err != nil {
 			return outcome(err)
 		}

@@ -37,8 +37,14 @@ func Terminal(format string, args ...any) error {
 // Waiting is not an error: tasks report it as an outcome.
 func Classify(err error) plans.Result {
 	var te terminalError
-	if errors.As(err, &te) || meta.IsNoMatchError(err) {
+	if errors.As(err, &te) {
 		return plans.Fatal
+	}
+	// A kind the API server does not serve yet (a ServiceMonitor before
+	// Prometheus' CRDs are installed): the step waits for it, and the
+	// resync looks again.
+	if meta.IsNoMatchError(err) {
+		return plans.Waiting
 	}
 	var status apierrors.APIStatus
 	if errors.As(err, &status) {

@@ -1,6 +1,9 @@
 package tasks
 
 import (
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
@@ -28,8 +31,11 @@ func (r *Run) render(id string) (*unstructured.Unstructured, error) {
 // Framework's allow list widens that.
 func (r *Run) own(id string, obj *unstructured.Unstructured) error {
 	namespaced, err := r.c.Writer.IsObjectNamespaced(obj)
+	if meta.IsNoMatchError(err) {
+		return fmt.Errorf("resource %s: %s is not served by the API server (is its CRD installed?): %w", id, obj.GroupVersionKind(), err)
+	}
 	if err != nil {
-		return Terminal("resource %s: %s is not served by the API server: %w", id, obj.GroupVersionKind(), err)
+		return Terminal("resource %s: %s: %w", id, obj.GroupVersionKind(), err)
 	}
 	ns := r.instance.GetNamespace()
 	if err := Place(r.fw, id, obj, namespaced, ns); err != nil {
