@@ -304,6 +304,10 @@ const (
 	// TaskInstance creates or updates an instance of another Framework's kind
 	// and waits until it is Ready.
 	TaskInstance TaskKind = "Instance"
+	// TaskDummy does nothing: done at once if its done field is true, else
+	// it blocks its plan for good. KUDO packages run a blocking one in the
+	// trigger plan of a parameter that may not change.
+	TaskDummy TaskKind = "Dummy"
 )
 
 // Task is a unit of work in a plan step.
@@ -311,8 +315,13 @@ type Task struct {
 	// Name of the task, used by plan steps.
 	Name string `json:"name"`
 
-	// Kind of the task: Apply, Delete, Wait, Toggle or Instance.
+	// Kind of the task: Apply, Delete, Wait, Toggle, Instance or Dummy.
 	Kind TaskKind `json:"kind"`
+
+	// Done says whether a Dummy task finishes at once (true) or blocks its
+	// plan (false).
+	// +optional
+	Done bool `json:"done,omitempty"`
 
 	// Resources are the ids of the resources an Apply, Delete or Toggle task
 	// works on.

@@ -181,6 +181,13 @@ func renderTask(w io.Writer, compiled *compile.Framework, inst *unstructured.Uns
 	case v1alpha1.TaskWait:
 		fmt.Fprintf(w, "# %s: waits until %s\n", at, strings.TrimSpace(t.Condition))
 		return nil
+	case v1alpha1.TaskDummy:
+		if t.Done {
+			fmt.Fprintf(w, "# %s: does nothing\n", at)
+		} else {
+			fmt.Fprintf(w, "# %s: never finishes (a Dummy that is not done)\n", at)
+		}
+		return nil
 	default:
 		fmt.Fprintf(w, "# %s: creates an instance of Framework %s (render that Framework to see its children)\n", at, t.Framework)
 		return nil

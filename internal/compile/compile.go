@@ -347,7 +347,7 @@ func compileProjections(status map[string]string, env *expr.Env, out *Framework,
 
 var taskKinds = []string{
 	string(v1alpha1.TaskApply), string(v1alpha1.TaskDelete), string(v1alpha1.TaskWait),
-	string(v1alpha1.TaskToggle), string(v1alpha1.TaskInstance),
+	string(v1alpha1.TaskToggle), string(v1alpha1.TaskInstance), string(v1alpha1.TaskDummy),
 }
 
 func compileTasks(tasks []v1alpha1.Task, env *expr.Env, out *Framework, path *field.Path) field.ErrorList {
@@ -411,8 +411,12 @@ func compileTask(t v1alpha1.Task, env *expr.Env, out *Framework, path *field.Pat
 				task.InstanceSpec = tpl
 			}
 		}
+	case v1alpha1.TaskDummy:
 	default:
 		errs = append(errs, field.NotSupported(path.Child("kind"), t.Kind, taskKinds))
+	}
+	if t.Done && t.Kind != v1alpha1.TaskDummy {
+		errs = append(errs, field.Invalid(path.Child("done"), t.Done, "only a Dummy task has done"))
 	}
 	if t.Kind != v1alpha1.TaskApply && t.Kind != v1alpha1.TaskDelete && t.Kind != v1alpha1.TaskToggle && len(t.Resources) > 0 {
 		errs = append(errs, field.Invalid(path.Child("resources"), t.Resources, fmt.Sprintf("a %s task has no resources", t.Kind)))

@@ -127,6 +127,9 @@ func TestCompileRefusesInvalidFrameworks(t *testing.T) {
 		{"CEL syntax error in readyWhen", func(fw *v1alpha1.Framework) {
 			fw.Spec.Resources[3].ReadyWhen = "${resources.servers.status.(}"
 		}, "spec.resources[3].readyWhen: Invalid value"},
+		{"done on a task that is no Dummy", func(fw *v1alpha1.Framework) {
+			fw.Spec.Tasks[0].Done = true
+		}, "spec.tasks[0].done: Invalid value: true: only a Dummy task has done"},
 		{"a name too long to label children with", func(fw *v1alpha1.Framework) {
 			fw.Name = strings.Repeat("z", 64)
 		}, "metadata.name: Invalid value: \"zzzz"},

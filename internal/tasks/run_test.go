@@ -61,10 +61,16 @@ func demoFramework() *v1alpha1.Framework {
 						"selector":{"matchLabels":{"app":"${instance.metadata.name}"}},
 						"template":{"metadata":{"labels":{"app":"${instance.metadata.name}"}},
 							"spec":{"containers":[{"name":"web","image":"${instance.spec.image}"}]}}}}`)},
+				// A kind the (fake) API server does not serve.
+				{ID: "gadget", Template: raw(`{"apiVersion":"later.example.com/v1","kind":"Gadget","metadata":{"name":"${instance.metadata.name}"}}`)},
 			},
 			Tasks: []v1alpha1.Task{
 				{Name: "apply", Kind: v1alpha1.TaskApply, Resources: []string{"config", "web"}},
 				{Name: "remove-config", Kind: v1alpha1.TaskDelete, Resources: []string{"config"}},
+				{Name: "apply-gadget", Kind: v1alpha1.TaskApply, Resources: []string{"gadget"}},
+				{Name: "remove-gadget", Kind: v1alpha1.TaskDelete, Resources: []string{"gadget"}},
+				{Name: "never", Kind: v1alpha1.TaskDummy},
+				{Name: "noop", Kind: v1alpha1.TaskDummy, Done: true},
 			},
 			Plans: map[string]v1alpha1.Plan{
 				v1alpha1.PlanDeploy: {Phases: []v1alpha1.Phase{{
@@ -73,6 +79,10 @@ func demoFramework() *v1alpha1.Framework {
 				"teardown": {Phases: []v1alpha1.Phase{{
 					Name: "main", Steps: []v1alpha1.Step{{Name: "remove", Tasks: []string{"remove-config"}}},
 				}}},
+				"gadget":      {Phases: []v1alpha1.Phase{{Name: "main", Steps: []v1alpha1.Step{{Name: "only", Tasks: []string{"apply-gadget"}}}}}},
+				"no-gadget":   {Phases: []v1alpha1.Phase{{Name: "main", Steps: []v1alpha1.Step{{Name: "only", Tasks: []string{"remove-gadget"}}}}}},
+				"not-allowed": {Phases: []v1alpha1.Phase{{Name: "main", Steps: []v1alpha1.Step{{Name: "only", Tasks: []string{"never"}}}}}},
+				"nothing":     {Phases: []v1alpha1.Phase{{Name: "main", Steps: []v1alpha1.Step{{Name: "only", Tasks: []string{"noop"}}}}}},
 			},
 		},
 	}
@@ -686,4 +696,26 @@ func TestAWaitingStepRendersOnlyWhenItsInputsChange(t *testing.T) {
 	}
 	expectResult(t, "step after forgetting", h.step(v1alpha1.PlanDeploy), plans.Waiting)
 	h.expectSent("step after forgetting", "apply ConfigMap "+configMap)
+}
+
+func TestDummyTasks(t *testing.T) {
+	h := newHarness(t)
+	expectResult(t, "done: true", h.step("nothing"), plans.Done)
+	out := h.step("not-allowed")
+	expectResult(t, "done: false", out, plans.Waiting)
+	if !strings.Contains(out.Message, "task never is a Dummy that is never done") {
+		t.Errorf("message %q", out.Message)
+	}
+	h.expectSent("Dummy tasks")
+}
+
+func TestAKindNotServedYet(t *testing.T) {
+	h := newHarness(t)
+	out := h.step("gadget")
+	expectResult(t, "applying it", out, plans.Waiting)
+	if !strings.Contains(out.Message, "later.example.com/v1, Kind=Gadget is not served by the API server (is its CRD installed?)") {
+		t.Errorf("message %q", out.Message)
+	}
+	expectResult(t, "deleting it", h.step("no-gadget"), plans.Done)
+	h.expectSent("a kind not served")
 }
