@@ -36,8 +36,8 @@ type Children struct {
 	// CRD not installed yet): their informer starts when a read finds the
 	// kind served.
 	pending map[schema.GroupVersionKind]bool
-	kinds map[string]map[schema.GroupVersionKind]bool // loop → kinds it watches
-	extra map[string]map[schema.GroupVersionKind]bool // loop → kinds added by Ensure
+	kinds   map[string]map[schema.GroupVersionKind]bool // loop → kinds it watches
+	extra   map[string]map[schema.GroupVersionKind]bool // loop → kinds added by Ensure
 }
 
 func newChildren(mgr manager.Manager, enqueue func(string, types.NamespacedName)) (*Children, error) {
@@ -62,7 +62,7 @@ func newChildren(mgr manager.Manager, enqueue func(string, types.NamespacedName)
 		users:   map[schema.GroupVersionKind]map[string]bool{},
 		pending: map[schema.GroupVersionKind]bool{},
 		kinds:   map[string]map[schema.GroupVersionKind]bool{},
-		extra: map[string]map[schema.GroupVersionKind]bool{},
+		extra:   map[string]map[schema.GroupVersionKind]bool{},
 	}, nil
 }
 
