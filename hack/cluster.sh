@@ -38,8 +38,35 @@ up() {
       { cat "$work/kwokctl.log" >&2; echo "cluster $name did not start" >&2; exit 1; }
     "$bin/kwokctl" --name "$name" scale node --replicas "$nodes" >>"$work/kwokctl.log" 2>&1 ||
       { cat "$work/kwokctl.log" >&2; exit 1; }
+    volumes >>"$work/kwokctl.log" 2>&1 || { cat "$work/kwokctl.log" >&2; exit 1; }
   fi
   echo "$KUBECONFIG"
+}
+
+# volumes lets StatefulSets with volumeClaimTemplates run: a default
+# StorageClass and PersistentVolumes made in advance, which the
+# controller-manager binds to claims (kwok's pods mount nothing). Claims
+# naming the class, none (the default), or "" all find one. A released
+# volume is not reused: CLUSTER_VOLUMES (default 40) bounds the claims a
+# cluster's life may make.
+volumes() {
+  local n=${CLUSTER_VOLUMES:-40} i class
+  {
+    cat <<'YAML'
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata:
+  name: standard
+  annotations: {storageclass.kubernetes.io/is-default-class: "true"}
+provisioner: kubernetes.io/no-provisioner
+volumeBindingMode: Immediate
+YAML
+    for i in $(seq 1 "$n"); do
+      class=standard
+      [ $((i % 4)) -eq 0 ] && class='""'
+      printf -- '---\napiVersion: v1\nkind: PersistentVolume\nmetadata: {name: pv-%03d}\nspec:\n  storageClassName: %s\n  capacity: {storage: 100Gi}\n  accessModes: [ReadWriteOnce]\n  hostPath: {path: /tmp/kwok-pv-%03d}\n' "$i" "$class" "$i"
+    done
+  } | kubectl apply -f -
 }
 
 down() {

@@ -23,6 +23,7 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -362,4 +363,57 @@ func TestThePluginTriggersAPlan(t *testing.T) {
 		t.Fatalf("plan history: %v\n%s", err, out)
 	}
 	t.Logf("kubectl operetta plan history zookeeper/zk:\n%s", out)
+}
+
+// TestStatefulSetsWithVolumeClaimsRun: the local cluster binds claims (to
+// volumes hack/cluster.sh makes in advance), so pods of a StatefulSet with
+// volumeClaimTemplates, as KUDO's packages use, schedule and run.
+func TestStatefulSetsWithVolumeClaimsRun(t *testing.T) {
+	ctx := context.Background()
+	replicas := int32(2)
+	labels := map[string]string{"app": "disks"}
+	sts := &appsv1.StatefulSet{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "disks"},
+		Spec: appsv1.StatefulSetSpec{
+			Replicas: &replicas, ServiceName: "disks",
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{
+					Name: "app", Image: "busybox",
+					VolumeMounts: []corev1.VolumeMount{{Name: "data", MountPath: "/data"}},
+				}}},
+			},
+			VolumeClaimTemplates: []corev1.PersistentVolumeClaim{{
+				ObjectMeta: metav1.ObjectMeta{Name: "data"},
+				Spec: corev1.PersistentVolumeClaimSpec{
+					AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+					Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("5Gi")}},
+				},
+			}},
+		},
+	}
+	if err := k8s.Create(ctx, sts); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = k8s.Delete(ctx, sts) })
+	eventually(t, 2*time.Minute, func() error {
+		for i := range int(replicas) {
+			pvc := &corev1.PersistentVolumeClaim{}
+			if err := k8s.Get(ctx, types.NamespacedName{Namespace: "default", Name: fmt.Sprintf("data-disks-%d", i)}, pvc); err != nil {
+				return err
+			}
+			if pvc.Status.Phase != corev1.ClaimBound {
+				return fmt.Errorf("claim %s is %s", pvc.Name, pvc.Status.Phase)
+			}
+			pod := &corev1.Pod{}
+			if err := k8s.Get(ctx, types.NamespacedName{Namespace: "default", Name: fmt.Sprintf("disks-%d", i)}, pod); err != nil {
+				return err
+			}
+			if pod.Status.Phase != corev1.PodRunning || pod.Spec.NodeName == "" {
+				return fmt.Errorf("pod %s is %s on %q", pod.Name, pod.Status.Phase, pod.Spec.NodeName)
+			}
+		}
+		return nil
+	})
 }
