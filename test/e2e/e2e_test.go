@@ -417,3 +417,34 @@ func TestStatefulSetsWithVolumeClaimsRun(t *testing.T) {
 		return nil
 	})
 }
+
+// TestTheScaffoldDeploysOnTheLocalCluster: what kubectl operetta new writes
+// is applied as a user would, and its instance's deploy plan completes with
+// its pods running.
+func TestTheScaffoldDeploysOnTheLocalCluster(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "hello")
+	if out, err := operetta("new", "hello", "--dir", dir); err != nil {
+		t.Fatalf("new: %v\n%s", err, out)
+	}
+	if out, err := operetta("verify", filepath.Join(dir, "framework.yaml")); err != nil {
+		t.Fatalf("verify: %v\n%s", err, out)
+	}
+	if err := kubectl("apply", "-f", filepath.Join(dir, "framework.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = kubectl("delete", "framework", "hello", "--wait=false") })
+	if err := kubectl("wait", "framework/hello", "--for=condition=Ready", "--timeout=60s"); err != nil {
+		t.Fatal(err)
+	}
+	if err := kubectl("apply", "-n", "default", "-f", filepath.Join(dir, "instance.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = kubectl("delete", "hello", "hello-example", "-n", "default", "--wait=false") })
+	if err := kubectl("wait", "-n", "default", "hello/hello-example", "--for=condition=Ready", "--timeout=3m"); err != nil {
+		t.Fatal(err)
+	}
+	out, err := operetta("plan", "status", "hello/hello-example", "-n", "default")
+	if err != nil || !strings.Contains(out, "Plan deploy COMPLETE") {
+		t.Fatalf("plan status: %v\n%s", err, out)
+	}
+}
