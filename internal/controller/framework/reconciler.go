@@ -26,14 +26,11 @@ import (
 	"operetta.dev/operetta/api/v1alpha1"
 	"operetta.dev/operetta/internal/controller/finalizer"
 	"operetta.dev/operetta/internal/controller/instance"
+	"operetta.dev/operetta/internal/controller/stale"
 	"operetta.dev/operetta/internal/crdgen"
 	"operetta.dev/operetta/internal/engine"
 	"operetta.dev/operetta/internal/tasks"
 )
-
-// staleRetry is how soon a Framework read from a cache that has not caught up
-// with the last status write is looked at again.
-const staleRetry = 100 * time.Millisecond
 
 // deletionPoll is how often a Framework being deleted looks again at what it
 // waits for: instances going, a CRD going.
@@ -79,10 +76,9 @@ type Reconciler struct {
 	// read the status from before that write.
 	announced sync.Map
 
-	// written holds, per Framework, the resourceVersion its last status
-	// write was computed from: a reconcile that reads that version again
-	// works from a cache that has not seen the write yet.
-	written sync.Map
+	// written tells a reconcile whose cache lacks the last status write of
+	// the Framework.
+	written stale.Guard[string]
 
 	mu        sync.Mutex
 	installed map[string]installation
@@ -170,10 +166,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	if before, ok := r.written.Load(req.Name); ok && before == fw.ResourceVersion {
+	if r.written.Behind(req.Name, fw.ResourceVersion) {
 		// Working from it would write and announce again what the last
 		// reconcile did.
-		return ctrl.Result{RequeueAfter: staleRetry}, nil
+		return ctrl.Result{RequeueAfter: stale.Retry}, nil
 	}
 	old := fw.Status.DeepCopy()
 	defer func() {
@@ -186,12 +182,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 			err = perr
 		}
 		if wrote {
-			// A patch the server found nothing to change in (a field an
-			// older CRD prunes, say) leaves the version as it was: a cache
-			// showing it is not behind.
-			if fw.ResourceVersion != readVersion {
-				r.written.Store(req.Name, readVersion)
-			}
+			r.written.Wrote(req.Name, readVersion, fw.ResourceVersion)
 			r.announce(fw, *old, *computed)
 		}
 	}()
@@ -243,7 +234,7 @@ func (r *Reconciler) forget(name string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	delete(r.installed, name)
-	r.written.Delete(name)
+	r.written.Forget(name)
 	r.announced.Delete(name)
 }
 

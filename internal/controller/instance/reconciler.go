@@ -20,6 +20,7 @@ import (
 
 	"operetta.dev/operetta/api/v1alpha1"
 	"operetta.dev/operetta/internal/compile"
+	"operetta.dev/operetta/internal/controller/stale"
 	"operetta.dev/operetta/internal/metrics"
 	"operetta.dev/operetta/internal/plans"
 	"operetta.dev/operetta/internal/tasks"
@@ -61,16 +62,10 @@ type Reconciler struct {
 	rollout  rollout
 	progress progress
 	renders  *tasks.Renders
-	// written holds, per instance, the resourceVersion read before this
-	// loop last wrote its status: seeing it again means the cache has not
-	// caught up with that write yet.
-	written sync.Map // types.NamespacedName → string
+	// written tells a reconcile whose cache lacks this loop's last status
+	// write of the instance.
+	written stale.Guard[types.NamespacedName]
 }
-
-// staleRetry is how soon an instance read from a cache that has not caught
-// up with its last status write is looked at again; its own status events do
-// not wake the loop.
-const staleRetry = 100 * time.Millisecond
 
 // generation is one compiled Framework generation and the client its
 // children are written with.
@@ -176,9 +171,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	if before, ok := r.written.Load(req.NamespacedName); ok && before == instance.GetResourceVersion() {
+	if r.written.Behind(req.NamespacedName, instance.GetResourceVersion()) {
 		// Working from it would only conflict with the write it lacks.
-		return ctrl.Result{RequeueAfter: staleRetry}, nil
+		return ctrl.Result{RequeueAfter: stale.Retry}, nil
 	}
 	old := ReadStatus(instance)
 	st := *old.DeepCopy()
@@ -226,7 +221,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return tasks.ResultOf(err)
 	}
 	if wrote {
-		r.written.Store(req.NamespacedName, readVersion)
+		r.written.Wrote(req.NamespacedName, readVersion, instance.GetResourceVersion())
 	}
 	announce(r.cfg.Recorder, fw.Name, instance, old, st)
 	r.settle(req.NamespacedName, current.fw.Generation, st)
@@ -408,7 +403,7 @@ func (r *Reconciler) settle(key types.NamespacedName, current int64, st v1alpha1
 // gone forgets an instance that no longer exists.
 func (r *Reconciler) gone(key types.NamespacedName) {
 	r.renders.Forget(key)
-	r.written.Delete(key)
+	r.written.Forget(key)
 	r.wake(r.rollout.done(key))
 	if r.progress.forget(key) && r.cfg.RolloutChanged != nil {
 		r.cfg.RolloutChanged()
