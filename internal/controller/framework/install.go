@@ -157,9 +157,15 @@ func (r *Reconciler) existingCRD(ctx context.Context, name string) (*apiextensio
 }
 
 func (r *Reconciler) applyCRD(ctx context.Context, crd *apiextensionsv1.CustomResourceDefinition) (*unstructured.Unstructured, error) {
-	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(crd)
+	return r.apply(ctx, crd, "CRD "+crd.Name)
+}
+
+// apply server-side applies obj, named what in errors, as operetta, which
+// owns every field it sends, and returns what the API server answered.
+func (r *Reconciler) apply(ctx context.Context, obj runtime.Object, what string) (*unstructured.Unstructured, error) {
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
 	if err != nil {
-		return nil, fmt.Errorf("encoding CRD %s: %w", crd.Name, err)
+		return nil, fmt.Errorf("encoding %s: %w", what, err)
 	}
 	// Only what operetta means to own: no empty status, no null timestamp.
 	delete(m, "status")
@@ -167,7 +173,7 @@ func (r *Reconciler) applyCRD(ctx context.Context, crd *apiextensionsv1.CustomRe
 	u := &unstructured.Unstructured{Object: m}
 	if err := r.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u),
 		client.FieldOwner(v1alpha1.FieldManager), client.ForceOwnership); err != nil {
-		return nil, fmt.Errorf("applying CRD %s: %w", crd.Name, err)
+		return nil, fmt.Errorf("applying %s: %w", what, err)
 	}
 	return u, nil
 }

@@ -6,8 +6,6 @@ import (
 
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"operetta.dev/operetta/api/v1alpha1"
@@ -31,8 +29,8 @@ var roleVerbs = map[string][]string{
 	"edit": {"get", "list", "watch", "create", "update", "patch", "delete"},
 }
 
-// RoleNames are the ClusterRoles a Framework's kind is granted through.
-func RoleNames(framework string) []string {
+// roleNames are the ClusterRoles a Framework's kind is granted through.
+func roleNames(framework string) []string {
 	return []string{roleName(framework, "view"), roleName(framework, "edit")}
 }
 
@@ -66,14 +64,8 @@ func (r *Reconciler) applyRoles(ctx context.Context, fw *v1alpha1.Framework, com
 		for _, l := range aggregateTo[access] {
 			role.Labels[l] = "true"
 		}
-		m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(role)
-		if err != nil {
-			return fmt.Errorf("encoding ClusterRole %s: %w", role.Name, err)
-		}
-		unstructured.RemoveNestedField(m, "metadata", "creationTimestamp")
-		if err := r.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(&unstructured.Unstructured{Object: m}),
-			client.FieldOwner(v1alpha1.FieldManager), client.ForceOwnership); err != nil {
-			return fmt.Errorf("applying ClusterRole %s: %w", role.Name, err)
+		if _, err := r.apply(ctx, role, "ClusterRole "+role.Name); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -83,7 +75,7 @@ func (r *Reconciler) applyRoles(ctx context.Context, fw *v1alpha1.Framework, com
 // reference would have the garbage collector do it too, but not before the
 // Framework is gone, and not on a cluster without one.
 func (r *Reconciler) deleteRoles(ctx context.Context, name string) error {
-	for _, n := range RoleNames(name) {
+	for _, n := range roleNames(name) {
 		if err := r.Client.Delete(ctx, &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: n}}); client.IgnoreNotFound(err) != nil {
 			return fmt.Errorf("deleting ClusterRole %s: %w", n, err)
 		}
