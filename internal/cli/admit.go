@@ -1,10 +1,7 @@
 package cli
 
 import (
-	"bytes"
 	_ "embed"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -22,11 +19,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	utiljson "k8s.io/apimachinery/pkg/util/json"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 
 	"operetta.dev/operetta/api/v1alpha1"
+	"operetta.dev/operetta/internal/manifest"
 )
 
 // frameworkCRD is the Framework CRD, copied here by `make manifests`.
@@ -120,35 +116,25 @@ func (d document) where() string { return fmt.Sprintf("%s (document %d)", d.file
 
 // readDocuments reads every YAML or JSON object in file ("-": stdin).
 func readDocuments(file string, stdin io.Reader) ([]document, error) {
-	var r io.Reader = stdin
-	if file != "-" {
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return nil, err
-		}
-		r = bytes.NewReader(b)
+	var b []byte
+	var err error
+	if file == "-" {
+		b, err = io.ReadAll(stdin)
+	} else {
+		b, err = os.ReadFile(file)
 	}
-	dec := utilyaml.NewYAMLOrJSONDecoder(r, 4096)
-	var docs []document
-	for i := 0; ; i++ {
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			if errors.Is(err, io.EOF) {
-				return docs, nil
-			}
-			return nil, fmt.Errorf("%s: document %d: %w", file, i+1, err)
-		}
-		// Integers stay int64, as in objects the API server returns.
-		obj := map[string]any{}
-		if len(raw) > 0 && string(raw) != "null" {
-			if err := utiljson.Unmarshal(raw, &obj); err != nil {
-				return nil, fmt.Errorf("%s: document %d: %w", file, i+1, err)
-			}
-		}
-		if len(obj) > 0 {
-			docs = append(docs, document{file: file, index: len(docs), obj: obj})
-		}
+	if err != nil {
+		return nil, err
 	}
+	objs, err := manifest.Decode(b, file)
+	if err != nil {
+		return nil, err
+	}
+	docs := make([]document, len(objs))
+	for i, obj := range objs {
+		docs[i] = document{file: file, index: i, obj: obj}
+	}
+	return docs, nil
 }
 
 // admitFramework decodes a Framework as the API server admits it.

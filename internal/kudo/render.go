@@ -1,20 +1,17 @@
 package kudo
 
 import (
-	"bufio"
 	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 	"text/template"
 	"text/template/parse"
 
 	sprig "github.com/Masterminds/sprig/v3"
-	utiljson "k8s.io/apimachinery/pkg/util/json"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
+
+	"operetta.dev/operetta/internal/manifest"
 )
 
 // Vars are the variables KUDO gave templates.
@@ -112,14 +109,12 @@ func (t *Template) ParamsUsed() []string {
 				out = append(out, n.Ident[1])
 			}
 		case *parse.IfNode:
-			walk(n.Pipe)
-			walk(n.List)
-			walk(n.ElseList)
+			walk(&n.BranchNode)
 		case *parse.RangeNode:
-			walk(n.Pipe)
-			walk(n.List)
-			walk(n.ElseList)
+			walk(&n.BranchNode)
 		case *parse.WithNode:
+			walk(&n.BranchNode)
+		case *parse.BranchNode:
 			walk(n.Pipe)
 			walk(n.List)
 			walk(n.ElseList)
@@ -143,36 +138,7 @@ func (t *Template) Render(v Vars) ([]map[string]any, error) {
 	if err := t.t.Execute(&buf, v); err != nil {
 		return nil, err
 	}
-	return Objects(buf.Bytes(), t.name)
-}
-
-// Objects parses YAML (or JSON) documents into objects, decoded as the API
-// server decodes them (integers int64). Empty documents are skipped.
-func Objects(text []byte, name string) ([]map[string]any, error) {
-	var out []map[string]any
-	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(text)))
-	for i := 1; ; i++ {
-		doc, err := r.Read()
-		if errors.Is(err, io.EOF) {
-			return out, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%s: document %d: %w", name, i, err)
-		}
-		js, err := yaml.YAMLToJSON(doc)
-		if err != nil {
-			return nil, fmt.Errorf("%s: document %d is not YAML: %w", name, i, err)
-		}
-		obj := map[string]any{}
-		if len(bytes.TrimSpace(js)) > 0 && string(bytes.TrimSpace(js)) != "null" {
-			if err := utiljson.Unmarshal(js, &obj); err != nil {
-				return nil, fmt.Errorf("%s: document %d is not an object: %w", name, i, err)
-			}
-		}
-		if len(obj) > 0 {
-			out = append(out, obj)
-		}
-	}
+	return manifest.Decode(buf.Bytes(), t.name)
 }
 
 // Params is what templates see of parameter values: every declared
