@@ -105,6 +105,13 @@ type FrameworkSpec struct {
 	// +optional
 	Status map[string]string `json:"status,omitempty"`
 
+	// KUDO, when set, marks what goTemplate resources render with KUDO's
+	// labels (heritage, kudo.dev/operator, kudo.dev/instance) and
+	// annotations, and names the operator their templates see. Without it
+	// .OperatorName is the Framework's name.
+	// +optional
+	KUDO *KUDO `json:"kudo,omitempty"`
+
 	// PrinterColumns are added to the generated kind's `kubectl get` output,
 	// after operetta's own Ready, Plan and Status columns.
 	// +optional
@@ -275,16 +282,66 @@ type Resource struct {
 	ID string `json:"id"`
 
 	// Template is the object, with ${...} CEL expressions. A value that is
-	// exactly one expression keeps the expression's type.
+	// exactly one expression keeps the expression's type. A resource has a
+	// template or a goTemplate.
 	// +kubebuilder:pruning:PreserveUnknownFields
 	// +kubebuilder:validation:Type=object
-	Template runtime.RawExtension `json:"template"`
+	// +optional
+	Template *runtime.RawExtension `json:"template,omitempty"`
+
+	// GoTemplate is the resource written as a Go template, as KUDO packages
+	// write theirs: it renders to zero or more objects.
+	// +optional
+	GoTemplate *GoTemplate `json:"goTemplate,omitempty"`
 
 	// ReadyWhen is a CEL expression, written as ${...}, that decides when the
 	// object is ready instead of its kstatus health, for example
 	// "${resources.zk.status.readyReplicas == instance.spec.replicas}".
+	// Only for a template: a goTemplate's objects are ready by kstatus.
 	// +optional
 	ReadyWhen string `json:"readyWhen,omitempty"`
+}
+
+// GoTemplate is a resource rendered the way KUDO rendered its packages: Go
+// text/template with sprig's functions (minus those that read the
+// environment, the file system, the clock or randomness) and toYaml,
+// missing keys an error, every scalar parameter a string. The variables are
+// .Name and .Namespace (the instance's), .OperatorName, .OperatorVersion,
+// .AppVersion, .PlanName, .PhaseName, .StepName, .Params and .Pipes. The
+// output is parsed as YAML documents: each non-empty one is an object.
+type GoTemplate struct {
+	// File names the template in error messages, for example
+	// templates/statefulset.yaml.
+	// +optional
+	File string `json:"file,omitempty"`
+
+	// Text of the template.
+	Text string `json:"text"`
+
+	// Kinds are the kinds of objects the template may render. operetta
+	// watches children by kind, so a rendered object of another kind is an
+	// error.
+	// +kubebuilder:validation:MinItems=1
+	Kinds []ChildKind `json:"kinds"`
+}
+
+// ChildKind is a kind of object, by API version and kind.
+type ChildKind struct {
+	// APIVersion of the kind, for example apps/v1.
+	APIVersion string `json:"apiVersion"`
+	// Kind, for example StatefulSet.
+	Kind string `json:"kind"`
+}
+
+// KUDO says how a Framework imported from a KUDO package renders: the
+// operator's name and version its Go templates see, and KUDO's labels and
+// annotations on what they render, which some packages' selectors match.
+type KUDO struct {
+	// OperatorName is .OperatorName in Go templates.
+	OperatorName string `json:"operatorName"`
+	// OperatorVersion is .OperatorVersion in Go templates.
+	// +optional
+	OperatorVersion string `json:"operatorVersion,omitempty"`
 }
 
 // TaskKind is what a task does.

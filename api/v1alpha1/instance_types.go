@@ -167,4 +167,14 @@ type InventoryItem struct {
 	// changed, or the child drifted.
 	// +optional
 	Hash string `json:"hash,omitempty"`
+	// Step is the plan/phase/step that last applied an object of a
+	// goTemplate resource, whose render may read them: drift is corrected
+	// with the same render.
+	// +optional
+	Step string `json:"step,omitempty"`
+	// Superseded is true once a later render of its goTemplate resource no
+	// longer has the object (a range over fewer nodes, say): it is pruned
+	// when the instance's plans are done.
+	// +optional
+	Superseded bool `json:"superseded,omitempty"`
 }

@@ -193,28 +193,51 @@ func renderTask(w io.Writer, compiled *compile.Framework, inst *unstructured.Uns
 		return nil
 	}
 	for _, id := range ids {
-		m, err := compiled.Resources[id].Template.RenderObject(vars)
+		objs, err := renderOffline(compiled, id, inst, vars)
 		if err != nil {
 			fmt.Fprintf(w, "# %s: resource %s is not rendered offline: %v\n", at, id, err)
 			continue
 		}
-		obj := &unstructured.Unstructured{Object: m}
-		// Offline there is no discovery to say a kind's scope: a kind the
-		// Framework allows cluster-scoped is taken as such, any other as
-		// namespaced.
-		namespaced := !compiled.AllowsClusterScoped(obj.GroupVersionKind().GroupKind())
-		if err := tasks.Place(compiled, id, obj, namespaced, inst.GetNamespace()); err != nil {
-			fmt.Fprintf(w, "# %s: the controller would refuse it: %v\n", at, err)
-			continue
-		}
-		tasks.Label(obj, compiled.Name, inst.GetName(), inst.GetNamespace())
-		vars.Resources[id] = obj.Object
-		fmt.Fprintf(w, "---\n# %s: resource %s\n", at, id)
-		if err := writeYAML(w, obj.Object); err != nil {
-			return err
+		for _, obj := range objs {
+			if err := writeChild(w, compiled, inst, vars, id, obj, at); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
+}
+
+// renderOffline renders resource id's objects as the controller would.
+func renderOffline(compiled *compile.Framework, id string, inst *unstructured.Unstructured, vars expr.Vars) ([]*unstructured.Unstructured, error) {
+	if compiled.Resources[id].Go != nil {
+		phase, _ := vars.Plan["phase"].(string)
+		step, _ := vars.Plan["step"].(string)
+		plan, _ := vars.Plan["name"].(string)
+		uid, _ := vars.Plan["uid"].(string)
+		return tasks.RenderGo(compiled, id, inst, tasks.Where{Plan: plan, Phase: phase, Step: step, PlanUID: uid})
+	}
+	m, err := compiled.Resources[id].Template.RenderObject(vars)
+	if err != nil {
+		return nil, err
+	}
+	return []*unstructured.Unstructured{{Object: m}}, nil
+}
+
+// writeChild writes one rendered child, placed and labelled as the
+// controller would, or why the controller would refuse it.
+func writeChild(w io.Writer, compiled *compile.Framework, inst *unstructured.Unstructured, vars expr.Vars, id string, obj *unstructured.Unstructured, at string) error {
+	// Offline there is no discovery to say a kind's scope: a kind the
+	// Framework allows cluster-scoped is taken as such, any other as
+	// namespaced.
+	namespaced := !compiled.AllowsClusterScoped(obj.GroupVersionKind().GroupKind())
+	if err := tasks.Place(compiled, id, obj, namespaced, inst.GetNamespace()); err != nil {
+		fmt.Fprintf(w, "# %s: the controller would refuse it: %v\n", at, err)
+		return nil
+	}
+	tasks.Label(obj, compiled.Name, inst.GetName(), inst.GetNamespace())
+	vars.Resources[id] = obj.Object
+	fmt.Fprintf(w, "---\n# %s: resource %s\n", at, id)
+	return writeYAML(w, obj.Object)
 }
 
 func writeYAML(w io.Writer, obj any) error {

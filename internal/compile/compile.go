@@ -16,6 +16,7 @@ import (
 	"operetta.dev/operetta/api/v1alpha1"
 	"operetta.dev/operetta/internal/crdgen"
 	"operetta.dev/operetta/internal/expr"
+	"operetta.dev/operetta/internal/kudo"
 	"operetta.dev/operetta/internal/plans"
 )
 
@@ -46,14 +47,30 @@ type Framework struct {
 	ServiceAccount types.NamespacedName
 	// MaxConcurrent instances may run the plan a Framework change triggers.
 	MaxConcurrent int
+	// KUDO, if set, marks what Go templates render with KUDO's labels.
+	KUDO *v1alpha1.KUDO
 }
 
-// Resource is a compiled resource template.
+// Emits says whether resource r may render an object of kind gvk.
+func (r *Resource) Emits(gvk schema.GroupVersionKind) bool {
+	for _, k := range r.Kinds {
+		if k == gvk {
+			return true
+		}
+	}
+	return false
+}
+
+// Resource is a compiled resource template: a CEL template of one object,
+// or a Go template of any number.
 type Resource struct {
-	ID        string
-	GVK       schema.GroupVersionKind
-	Template  *expr.Template
-	ReadyWhen *expr.Program // nil: health comes from kstatus
+	ID string
+	// Kinds its objects may have: the CEL template's one kind, or the kinds
+	// a Go template declares.
+	Kinds     []schema.GroupVersionKind
+	Template  *expr.Template // nil for a Go template
+	Go        *kudo.Template // nil for a CEL template
+	ReadyWhen *expr.Program  // nil: health comes from kstatus
 	// ReadsResources says whether the template may read other children
 	// (resources.<id>): its render then depends on more than the instance,
 	// the Framework and the plan run.
@@ -157,7 +174,7 @@ func Compile(fw *v1alpha1.Framework) (*Framework, field.ErrorList) {
 	if err != nil {
 		return nil, append(errs, field.InternalError(spec, err))
 	}
-	errs = append(errs, compileResources(fw.Spec.Resources, env, out, spec.Child("resources"))...)
+	errs = append(errs, compileResources(fw.Spec.Resources, fw.Spec.Parameters, env, out, spec.Child("resources"))...)
 	errs = append(errs, compileTasks(fw.Spec.Tasks, env, out, spec.Child("tasks"))...)
 	errs = append(errs, checkPlans(fw.Spec.Plans, out, spec.Child("plans"))...)
 	fields, perrs := compileProjections(fw.Spec.Status, env, out, spec.Child("status"))
@@ -175,7 +192,9 @@ func Compile(fw *v1alpha1.Framework) (*Framework, field.ErrorList) {
 	out.GVK = schema.GroupVersionKind{Group: names.Group, Version: names.Version, Kind: names.Kind}
 	kinds := map[schema.GroupVersionKind]bool{}
 	for _, r := range out.Resources {
-		kinds[r.GVK] = true
+		for _, k := range r.Kinds {
+			kinds[k] = true
+		}
 	}
 	for k := range kinds {
 		out.ChildKinds = append(out.ChildKinds, k)
@@ -183,6 +202,7 @@ func Compile(fw *v1alpha1.Framework) (*Framework, field.ErrorList) {
 	sort.Slice(out.ChildKinds, func(i, j int) bool { return out.ChildKinds[i].String() < out.ChildKinds[j].String() })
 	out.Allow = *fw.Spec.Allow.DeepCopy()
 	out.ServiceAccount = types.NamespacedName{Namespace: fw.Spec.ServiceAccountNamespace, Name: fw.Spec.ServiceAccountName}
+	out.KUDO = fw.Spec.KUDO.DeepCopy()
 	out.MaxConcurrent = int(fw.Spec.Rollout.MaxConcurrent)
 	if out.MaxConcurrent < 1 {
 		out.MaxConcurrent = defaultMaxConcurrent
@@ -256,7 +276,7 @@ func checkParameters(params []v1alpha1.Parameter, plans map[string]v1alpha1.Plan
 	return errs
 }
 
-func compileResources(resources []v1alpha1.Resource, env *expr.Env, out *Framework, path *field.Path) field.ErrorList {
+func compileResources(resources []v1alpha1.Resource, params []v1alpha1.Parameter, env *expr.Env, out *Framework, path *field.Path) field.ErrorList {
 	var errs field.ErrorList
 	for i, r := range resources {
 		rp := path.Index(i)
@@ -271,7 +291,17 @@ func compileResources(resources []v1alpha1.Resource, env *expr.Env, out *Framewo
 			errs = append(errs, field.Duplicate(rp.Child("id"), r.ID))
 			continue
 		}
-		res, rerrs := compileResource(r, env, rp)
+		var res *Resource
+		var rerrs field.ErrorList
+		switch {
+		case (r.Template == nil) == (r.GoTemplate == nil):
+			errs = append(errs, field.Invalid(rp, r.ID, "a resource has either a template or a goTemplate"))
+			continue
+		case r.GoTemplate != nil:
+			res, rerrs = compileGoResource(r, params, rp)
+		default:
+			res, rerrs = compileResource(r, env, rp)
+		}
 		errs = append(errs, rerrs...)
 		out.Resources[r.ID] = res
 	}
@@ -298,7 +328,7 @@ func compileResource(r v1alpha1.Resource, env *expr.Env, path *field.Path) (*Res
 	}
 	if len(errs) == 0 {
 		apiVersion, kind := obj["apiVersion"].(string), obj["kind"].(string)
-		res.GVK = schema.FromAPIVersionAndKind(apiVersion, kind)
+		res.Kinds = []schema.GroupVersionKind{schema.FromAPIVersionAndKind(apiVersion, kind)}
 	}
 	if md, _ := obj["metadata"].(map[string]any); md == nil || md["name"] == nil {
 		errs = append(errs, field.Required(tp.Child("metadata", "name"), `for example "${instance.metadata.name}-config"`))

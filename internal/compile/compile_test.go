@@ -127,6 +127,26 @@ func TestCompileRefusesInvalidFrameworks(t *testing.T) {
 		{"CEL syntax error in readyWhen", func(fw *v1alpha1.Framework) {
 			fw.Spec.Resources[3].ReadyWhen = "${resources.servers.status.(}"
 		}, "spec.resources[3].readyWhen: Invalid value"},
+		{"a Go template that does not parse", func(fw *v1alpha1.Framework) {
+			fw.Spec.Resources[0] = goResource("config", "kind: ConfigMap\nname: {{ .Name }\n")
+		}, `spec.resources[0].goTemplate.text: Invalid value: "templates/config.yaml": template: templates/config.yaml:2: unexpected "}" in operand`},
+		{"a Go template calling a function sprig's environment part would give", func(fw *v1alpha1.Framework) {
+			fw.Spec.Resources[0] = goResource("config", "kind: ConfigMap\n\nhome: {{ env \"HOME\" }}\n")
+		}, `template: templates/config.yaml:3: function "env" not defined`},
+		{"a Go template reading a parameter the Framework lacks", func(fw *v1alpha1.Framework) {
+			fw.Spec.Resources[0] = goResource("config", "kind: ConfigMap\nreplicas: {{ .Params.replicas }}\nport: {{ .Params.CLIENT_PORT }}\n")
+		}, `spec.resources[0].goTemplate.text: Invalid value: "templates/config.yaml": templates/config.yaml:3:16: reads .Params.CLIENT_PORT, which is not a parameter of the Framework`},
+		{"a Go template without kinds", func(fw *v1alpha1.Framework) {
+			fw.Spec.Resources[0] = goResource("config", "kind: ConfigMap\n")
+			fw.Spec.Resources[0].GoTemplate.Kinds = nil
+		}, "spec.resources[0].goTemplate.kinds: Required value"},
+		{"a Go template with readyWhen", func(fw *v1alpha1.Framework) {
+			fw.Spec.Resources[0] = goResource("config", "kind: ConfigMap\n")
+			fw.Spec.Resources[0].ReadyWhen = "${true}"
+		}, "spec.resources[0].readyWhen: Invalid value: \"${true}\": applies to a template, not a goTemplate"},
+		{"a resource with both templates", func(fw *v1alpha1.Framework) {
+			fw.Spec.Resources[0].GoTemplate = goResource("config", "kind: ConfigMap\n").GoTemplate
+		}, `spec.resources[0]: Invalid value: "config": a resource has either a template or a goTemplate`},
 		{"done on a task that is no Dummy", func(fw *v1alpha1.Framework) {
 			fw.Spec.Tasks[0].Done = true
 		}, "spec.tasks[0].done: Invalid value: true: only a Dummy task has done"},
@@ -208,4 +228,10 @@ func TestCompileRefusesInvalidFrameworks(t *testing.T) {
 	}
 }
 
-func raw(s string) runtime.RawExtension { return runtime.RawExtension{Raw: []byte(s)} }
+func goResource(id, text string) v1alpha1.Resource {
+	return v1alpha1.Resource{ID: id, GoTemplate: &v1alpha1.GoTemplate{
+		File: "templates/" + id + ".yaml", Text: text, Kinds: []v1alpha1.ChildKind{{APIVersion: "v1", Kind: "ConfigMap"}},
+	}}
+}
+
+func raw(s string) *runtime.RawExtension { return &runtime.RawExtension{Raw: []byte(s)} }

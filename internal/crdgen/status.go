@@ -78,6 +78,8 @@ func statusSchema() apiextensionsv1.JSONSchemaProps {
 			"cluster":    {Type: "boolean", Description: "Whether the child is cluster-scoped."},
 			"observed":   str("The child's generation (resourceVersion for kinds without one) after operetta last applied it; another one means someone else changed it."),
 			"hash":       str("Digests what operetta last applied and the plan run that applied it."),
+			"step":       str("The plan/phase/step that last applied an object of a goTemplate resource; drift is corrected with that render."),
+			"superseded": {Type: "boolean", Description: "Whether a later render of its goTemplate resource no longer has the object; it is pruned once the plans are done."},
 		},
 	}
 	return apiextensionsv1.JSONSchemaProps{

@@ -75,56 +75,65 @@ func Parse(name, text string) (*Template, error) {
 	return &Template{name: name, t: t}, nil
 }
 
-// ParamsUsed lists the parameters the template reads as .Params.NAME, so a
-// name the package does not declare is found before any instance exists.
-func (t *Template) ParamsUsed() []string {
+// ParamUse is a read of .Params.NAME in a template, and where it is.
+type ParamUse struct {
+	Name string
+	// At is file:line:column.
+	At string
+}
+
+// ParamsUsed lists the parameters the template reads as .Params.NAME, the
+// first read of each, so a name the package does not declare is found
+// before any instance exists.
+func (t *Template) ParamsUsed() []ParamUse {
 	seen := map[string]bool{}
-	var out []string
-	var walk func(parse.Node)
-	walk = func(n parse.Node) {
+	var out []ParamUse
+	var walk func(*parse.Tree, parse.Node)
+	walk = func(tree *parse.Tree, n parse.Node) {
 		switch n := n.(type) {
 		case *parse.ListNode:
 			if n == nil {
 				return
 			}
 			for _, c := range n.Nodes {
-				walk(c)
+				walk(tree, c)
 			}
 		case *parse.ActionNode:
-			walk(n.Pipe)
+			walk(tree, n.Pipe)
 		case *parse.PipeNode:
 			if n == nil {
 				return
 			}
 			for _, c := range n.Cmds {
-				walk(c)
+				walk(tree, c)
 			}
 		case *parse.CommandNode:
 			for _, a := range n.Args {
-				walk(a)
+				walk(tree, a)
 			}
 		case *parse.FieldNode:
 			if len(n.Ident) >= 2 && n.Ident[0] == "Params" && !seen[n.Ident[1]] {
 				seen[n.Ident[1]] = true
-				out = append(out, n.Ident[1])
+				at, _ := tree.ErrorContext(n)
+				out = append(out, ParamUse{Name: n.Ident[1], At: at})
 			}
 		case *parse.IfNode:
-			walk(&n.BranchNode)
+			walk(tree, &n.BranchNode)
 		case *parse.RangeNode:
-			walk(&n.BranchNode)
+			walk(tree, &n.BranchNode)
 		case *parse.WithNode:
-			walk(&n.BranchNode)
+			walk(tree, &n.BranchNode)
 		case *parse.BranchNode:
-			walk(n.Pipe)
-			walk(n.List)
-			walk(n.ElseList)
+			walk(tree, n.Pipe)
+			walk(tree, n.List)
+			walk(tree, n.ElseList)
 		case *parse.TemplateNode:
-			walk(n.Pipe)
+			walk(tree, n.Pipe)
 		}
 	}
 	for _, tt := range t.t.Templates() {
 		if tt.Tree != nil {
-			walk(tt.Tree.Root)
+			walk(tt.Tree, tt.Tree.Root)
 		}
 	}
 	return out

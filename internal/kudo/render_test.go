@@ -124,11 +124,14 @@ func TestParamsUsed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := tmpl.ParamsUsed()
+	var got []string
+	for _, u := range tmpl.ParamsUsed() {
+		got = append(got, u.Name+"@"+u.At)
+	}
 	sort.Strings(got)
-	if strings.Join(got, ",") != "A,B,C" {
-		// $.Params.D is a variable chain, not a field: it is read at render.
-		t.Fatalf("params used %v, want A,B,C", got)
+	// $.Params.D is a variable chain, not a field: it is read at render.
+	if want := "A@t.yaml:1:10,B@t.yaml:1:31,C@t.yaml:1:67"; strings.Join(got, ",") != want {
+		t.Fatalf("params used %v, want %s", got, want)
 	}
 }
 
@@ -195,8 +198,8 @@ func TestTheRealPackagesRender(t *testing.T) {
 					continue
 				}
 				for _, used := range tmpl.ParamsUsed() {
-					if _, declared := values[used]; !declared {
-						t.Errorf("%s reads .Params.%s, which params.yaml does not declare", filepath.Base(f), used)
+					if _, declared := values[used.Name]; !declared {
+						t.Errorf("%s reads .Params.%s, which params.yaml does not declare", used.At, used.Name)
 					}
 				}
 				p, err := Params(names, values)

@@ -24,7 +24,7 @@ import (
 func configMap(id, readyWhen string) v1alpha1.Resource {
 	return v1alpha1.Resource{
 		ID:        id,
-		Template:  runtime.RawExtension{Raw: []byte(fmt.Sprintf(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"${instance.metadata.name}-%s"},"data":{"v":"${string(instance.spec.value)}"}}`, id))},
+		Template:  &runtime.RawExtension{Raw: []byte(fmt.Sprintf(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"${instance.metadata.name}-%s"},"data":{"v":"${string(instance.spec.value)}"}}`, id))},
 		ReadyWhen: readyWhen,
 	}
 }
@@ -139,7 +139,7 @@ func TestARejectedChildIsFatalUntilTheSpecIsFixed(t *testing.T) {
 	startManager(t)
 	ns := namespace(t, "rejected")
 	group := "rejected.test.operetta.dev"
-	svc := v1alpha1.Resource{ID: "svc", Template: runtime.RawExtension{Raw: []byte(`{"apiVersion":"v1","kind":"Service",
+	svc := v1alpha1.Resource{ID: "svc", Template: &runtime.RawExtension{Raw: []byte(`{"apiVersion":"v1","kind":"Service",
 		"metadata":{"name":"${instance.metadata.name}"},"spec":{"ports":[{"port":"${instance.spec.value}"}]}}`)}}
 	createFramework(t, framework("rejected", group, nil, []v1alpha1.Resource{svc}, []v1alpha1.Task{apply("svc", "svc")},
 		map[string]v1alpha1.Plan{"deploy": {Phases: []v1alpha1.Phase{{Name: "main", Steps: steps("svc")}}}}))
@@ -397,7 +397,7 @@ func TestAFailedChildIsFatal(t *testing.T) {
 	startManager(t)
 	ns := namespace(t, "failed")
 	group := "failed.test.operetta.dev"
-	job := v1alpha1.Resource{ID: "job", Template: runtime.RawExtension{Raw: []byte(`{"apiVersion":"batch/v1","kind":"Job",
+	job := v1alpha1.Resource{ID: "job", Template: &runtime.RawExtension{Raw: []byte(`{"apiVersion":"batch/v1","kind":"Job",
 		"metadata":{"name":"${instance.metadata.name}-migrate"},
 		"spec":{"template":{"spec":{"restartPolicy":"Never","containers":[{"name":"m","image":"busybox"}]}}}}`)}}
 	createFramework(t, framework("failed", group, nil, []v1alpha1.Resource{job}, []v1alpha1.Task{apply("job", "job")},

@@ -18,7 +18,7 @@ import (
 )
 
 func resource(id, template string) v1alpha1.Resource {
-	return v1alpha1.Resource{ID: id, Template: runtime.RawExtension{Raw: []byte(template)}}
+	return v1alpha1.Resource{ID: id, Template: &runtime.RawExtension{Raw: []byte(template)}}
 }
 
 func onePlan(names ...string) map[string]v1alpha1.Plan {

@@ -196,7 +196,7 @@ func configMapFramework(name, group, kind string) *v1alpha1.Framework {
 			},
 			Resources: []v1alpha1.Resource{{
 				ID: "config",
-				Template: runtime.RawExtension{Raw: []byte(`{"apiVersion":"v1","kind":"ConfigMap",
+				Template: &runtime.RawExtension{Raw: []byte(`{"apiVersion":"v1","kind":"ConfigMap",
 					"metadata":{"name":"${instance.metadata.name}-greeting"},
 					"data":{"greeting":"${instance.spec.greeting}"}}`)},
 			}},

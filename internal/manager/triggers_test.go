@@ -36,12 +36,12 @@ func gatedFramework(name, group string) *v1alpha1.Framework {
 			},
 			Resources: []v1alpha1.Resource{{
 				ID: "config",
-				Template: runtime.RawExtension{Raw: []byte(`{"apiVersion":"v1","kind":"ConfigMap",
+				Template: &runtime.RawExtension{Raw: []byte(`{"apiVersion":"v1","kind":"ConfigMap",
 					"metadata":{"name":"${instance.metadata.name}-config"},
 					"data":{"greeting":"${instance.spec.greeting}","replicas":"${string(instance.spec.replicas)}"}}`)},
 			}, {
 				ID:        "gate",
-				Template:  runtime.RawExtension{Raw: []byte(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"${instance.metadata.name}-gate"}}`)},
+				Template:  &runtime.RawExtension{Raw: []byte(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"${instance.metadata.name}-gate"}}`)},
 				ReadyWhen: `${resources.gate.metadata.labels[?'gate'].orValue('') == 'open'}`,
 			}},
 			Tasks: []v1alpha1.Task{

@@ -161,7 +161,7 @@ func TestAFrameworkChangeRollsOutAtMostMaxConcurrentAtATime(t *testing.T) {
 	}
 
 	editFramework(t, "rollout", fw, func() {
-		fw.Spec.Resources[0].Template = runtime.RawExtension{Raw: []byte(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"${instance.metadata.name}-config"},"data":{"v":"${string(instance.spec.value)}","release":"2"}}`)}
+		fw.Spec.Resources[0].Template = &runtime.RawExtension{Raw: []byte(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"${instance.metadata.name}-config"},"data":{"v":"${string(instance.spec.value)}","release":"2"}}`)}
 	})
 	most, opened, sawRollingOut := 0, map[string]bool{}, false
 	eventually(t, 90*time.Second, func() error {

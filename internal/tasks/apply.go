@@ -18,38 +18,67 @@ import (
 func (r *Run) apply(ctx context.Context, ids []string) plans.Outcome {
 	var waiting []string
 	for _, id := range ids {
-		live, err := r.unchanged(ctx, id)
+		lives, err := r.unchanged(ctx, id)
 		if err != nil {
 			return outcome(err)
 		}
-		if live == nil {
-			obj, err := r.render(id)
+		if lives == nil {
+			objs, err := r.renderAll(id)
 			if err != nil {
 				return outcome(err)
 			}
-			if live, err = r.ensure(ctx, id, obj); err != nil {
+			if lives, waiting, err = r.ensureAll(ctx, id, objs, waiting); err != nil {
 				return outcome(err)
 			}
-			if live == nil {
-				waiting = append(waiting, fmt.Sprintf("%s %s: applied, not seen yet", obj.GetKind(), obj.GetName()))
-				continue
+		}
+		for _, live := range lives {
+			ready, msg, err := r.health(id, live)
+			if err != nil {
+				return outcome(err)
 			}
-		}
-		ready, msg, err := r.health(id, live)
-		if err != nil {
-			return outcome(err)
-		}
-		if !ready {
-			waiting = append(waiting, fmt.Sprintf("%s %s: %s", live.GetKind(), live.GetName(), msg))
+			if !ready {
+				waiting = append(waiting, fmt.Sprintf("%s %s: %s", live.GetKind(), live.GetName(), msg))
+			}
 		}
 	}
 	return waitingFor(waiting)
 }
 
-// unchanged returns the child of resource id from the cache, without
-// rendering it, when its template's inputs are what they were at its last
-// render and the child is still as applied then; else nil.
-func (r *Run) unchanged(ctx context.Context, id string) (*unstructured.Unstructured, error) {
+// ensureAll ensures the objects resource id rendered to and remembers the
+// render, so the next reconcile with the same inputs skips it. It returns
+// the children as they are now; one applied so recently that the cache has
+// not caught up yet is added to waiting instead.
+func (r *Run) ensureAll(ctx context.Context, id string, objs []*unstructured.Unstructured, waiting []string) ([]*unstructured.Unstructured, []string, error) {
+	res := r.fw.Resources[id]
+	memo := rendered{inputs: r.renderInputs()}
+	lives := make([]*unstructured.Unstructured, 0, len(objs))
+	for _, obj := range objs {
+		hash := r.hash(obj)
+		memo.items = append(memo.items, r.itemOf(obj))
+		memo.hashes = append(memo.hashes, hash)
+		live, err := r.ensure(ctx, id, obj, hash)
+		if err != nil {
+			return nil, waiting, err
+		}
+		if live == nil {
+			waiting = append(waiting, fmt.Sprintf("%s %s: applied, not seen yet", obj.GetKind(), obj.GetName()))
+			continue
+		}
+		lives = append(lives, live)
+	}
+	if res.Go != nil {
+		r.supersede(id, objs)
+	}
+	if !res.ReadsResources {
+		r.c.Renders.put(client.ObjectKeyFromObject(r.instance), id, memo)
+	}
+	return lives, waiting, nil
+}
+
+// unchanged returns the children of resource id from the cache, without
+// rendering them, when its template's inputs are what they were at its last
+// render and every child is still as applied then; else nil.
+func (r *Run) unchanged(ctx context.Context, id string) ([]*unstructured.Unstructured, error) {
 	if r.fw.Resources[id].ReadsResources {
 		return nil, nil
 	}
@@ -57,31 +86,29 @@ func (r *Run) unchanged(ctx context.Context, id string) (*unstructured.Unstructu
 	if !ok {
 		return nil, nil
 	}
-	item, ok := r.findItem(last.item)
-	if !ok || item.Hash != last.hash {
-		return nil, nil
+	lives := make([]*unstructured.Unstructured, 0, len(last.items))
+	for i, want := range last.items {
+		item, ok := r.findItem(want)
+		if !ok || item.Hash != last.hashes[i] || item.Superseded {
+			return nil, nil
+		}
+		live, current, err := r.current(ctx, item)
+		if err != nil || !current {
+			return nil, err
+		}
+		r.vars.Resources[id] = live.Object
+		lives = append(lives, live)
 	}
-	live, current, err := r.current(ctx, item)
-	if err != nil || !current {
-		return nil, err
-	}
-	r.vars.Resources[id] = live.Object
-	return live, nil
+	return lives, nil
 }
 
-// ensure makes the child rendered as obj exist as rendered, and returns it as
-// it is now. It applies obj only if this plan run has not applied this
-// content yet, or if the child drifted since (changed by someone else, or
-// deleted); otherwise the child comes from the cache and nothing is sent.
-// It returns nil when the child was applied so recently that the cache has
-// not caught up yet.
-func (r *Run) ensure(ctx context.Context, id string, obj *unstructured.Unstructured) (*unstructured.Unstructured, error) {
-	hash := r.hash(obj)
-	// A child instance (an Instance task, not a resource) is not
-	// remembered: its task renders it every time.
-	if res := r.fw.Resources[id]; res != nil && !res.ReadsResources {
-		r.c.Renders.put(client.ObjectKeyFromObject(r.instance), id, rendered{inputs: r.renderInputs(), item: r.itemOf(obj), hash: hash})
-	}
+// ensure makes the child rendered as obj, with digest hash, exist as
+// rendered, and returns it as it is now. It applies obj only if this plan
+// run has not applied this content yet, or if the child drifted since
+// (changed by someone else, or deleted); otherwise the child comes from the
+// cache and nothing is sent. It returns nil when the child was applied so
+// recently that the cache has not caught up yet.
+func (r *Run) ensure(ctx context.Context, id string, obj *unstructured.Unstructured, hash string) (*unstructured.Unstructured, error) {
 	if item, ok := r.find(obj); ok && item.Hash == hash {
 		live, current, err := r.current(ctx, item)
 		if err != nil {

@@ -19,23 +19,25 @@ import (
 func (r *Run) delete(ctx context.Context, ids []string) plans.Outcome {
 	var waiting []string
 	for _, id := range ids {
-		obj, err := r.render(id)
+		objs, err := r.renderAll(id)
 		if meta.IsNoMatchError(err) {
 			continue // a kind the cluster does not serve has nothing to delete
 		}
 		if err != nil {
 			return outcome(err)
 		}
-		gone, err := r.deleteObject(ctx, obj)
-		if err != nil {
-			return outcome(err)
+		for _, obj := range objs {
+			gone, err := r.deleteObject(ctx, obj)
+			if err != nil {
+				return outcome(err)
+			}
+			if !gone {
+				waiting = append(waiting, fmt.Sprintf("%s %s: being deleted", obj.GetKind(), obj.GetName()))
+				continue
+			}
+			delete(r.vars.Resources, id)
+			r.forget(r.itemOf(obj))
 		}
-		if !gone {
-			waiting = append(waiting, fmt.Sprintf("%s %s: being deleted", obj.GetKind(), obj.GetName()))
-			continue
-		}
-		delete(r.vars.Resources, id)
-		r.forget(r.itemOf(obj))
 	}
 	return waitingFor(waiting)
 }
@@ -92,8 +94,10 @@ type Kept struct {
 func (r *Run) Keep(ctx context.Context) (Kept, error) {
 	var kept Kept
 	items := append([]v1alpha1.InventoryItem(nil), r.status.Inventory...)
-	// An entry of an id applied again under another name or API version
-	// since is stale: the last one recorded for an id is its child now.
+	// An entry of a CEL template's id applied again under another name or
+	// API version since is stale: the last one recorded for an id is its
+	// child now. A Go template's render says itself which objects it no
+	// longer has (superseded).
 	last := map[string]int{}
 	for i, item := range items {
 		last[item.ID] = i
@@ -101,7 +105,8 @@ func (r *Run) Keep(ctx context.Context) (Kept, error) {
 	for i, item := range items {
 		res, rendered := r.fw.Resources[item.ID]
 		_, isTask := r.fw.Tasks[item.ID]
-		if stale := last[item.ID] != i; stale || (!rendered && !isTask) {
+		stale := item.Superseded || (rendered && res.Go == nil && last[item.ID] != i)
+		if stale || (!rendered && !isTask) {
 			gone, err := r.deleteObject(ctx, r.objectOf(item))
 			if err != nil {
 				return kept, err
@@ -128,9 +133,13 @@ func (r *Run) Keep(ctx context.Context) (Kept, error) {
 				return kept, err
 			}
 		}
-		obj, err := r.render(item.ID)
+		obj, err := r.renderItem(item)
 		if err != nil {
 			return kept, err
+		}
+		if obj == nil {
+			r.markSuperseded(item) // pruned by the next Keep
+			continue
 		}
 		if err := r.applyChild(ctx, item.ID, obj, r.hash(obj)); err != nil {
 			return kept, err
@@ -138,6 +147,24 @@ func (r *Run) Keep(ctx context.Context) (Kept, error) {
 		kept.Corrected = append(kept.Corrected, item.Kind+"/"+item.Name)
 	}
 	return kept, nil
+}
+
+// renderItem renders the object an inventory entry records again, as the
+// step that applied it rendered it; nil if that render no longer has it.
+func (r *Run) renderItem(item v1alpha1.InventoryItem) (*unstructured.Unstructured, error) {
+	if r.fw.Resources[item.ID].Go != nil {
+		defer r.at(item.Step)()
+	}
+	objs, err := r.renderAll(item.ID)
+	if err != nil {
+		return nil, err
+	}
+	for _, obj := range objs {
+		if sameObject(r.itemOf(obj), item) {
+			return obj, nil
+		}
+	}
+	return nil, nil
 }
 
 // health records a kept child that is not healthy.

@@ -47,6 +47,9 @@ func (r *Run) findItem(want v1alpha1.InventoryItem) (v1alpha1.InventoryItem, boo
 func (r *Run) remember(id string, obj *unstructured.Unstructured, hash string) {
 	item := r.itemOf(obj)
 	item.ID, item.Observed, item.Hash = id, observedVersion(obj), hash
+	if res := r.fw.Resources[id]; res != nil && res.Go != nil {
+		item.Step = r.stepPath()
+	}
 	for i, it := range r.status.Inventory {
 		if sameObject(it, item) && i == len(r.status.Inventory)-1 {
 			r.status.Inventory[i] = item
@@ -74,6 +77,16 @@ func (r *Run) forget(gone v1alpha1.InventoryItem) {
 	r.status.Inventory = kept
 	if len(kept) == 0 {
 		r.status.Inventory = nil
+	}
+}
+
+// markSuperseded marks the inventory entry of an object its resource no
+// longer renders.
+func (r *Run) markSuperseded(item v1alpha1.InventoryItem) {
+	for i, it := range r.status.Inventory {
+		if sameObject(it, item) {
+			r.status.Inventory[i].Superseded = true
+		}
 	}
 }
 

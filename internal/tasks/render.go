@@ -11,8 +11,22 @@ import (
 	"operetta.dev/operetta/internal/compile"
 )
 
-// render renders resource id for this instance and marks it as the
-// instance's: its namespace, operetta's labels and an owner reference.
+// renderAll renders resource id for this instance into its objects: one for
+// a CEL template, any number for a Go template.
+func (r *Run) renderAll(id string) ([]*unstructured.Unstructured, error) {
+	if res := r.fw.Resources[id]; res.Go != nil {
+		return r.renderGo(id, res)
+	}
+	obj, err := r.render(id)
+	if err != nil {
+		return nil, err
+	}
+	return []*unstructured.Unstructured{obj}, nil
+}
+
+// render renders the CEL template of resource id for this instance and
+// marks it as the instance's: its namespace, operetta's labels and an owner
+// reference.
 func (r *Run) render(id string) (*unstructured.Unstructured, error) {
 	m, err := r.fw.Resources[id].Template.RenderObject(r.vars)
 	if err != nil {

@@ -44,11 +44,11 @@ func keyOf(obj *unstructured.Unstructured) childKey {
 // the instance long before.
 const cacheGrace = 10 * time.Second
 
-// rendered is what one render gave, and from what.
+// rendered is what one render of a resource gave, and from what.
 type rendered struct {
 	inputs string
-	item   v1alpha1.InventoryItem // which object, without how it looked
-	hash   string
+	items  []v1alpha1.InventoryItem // which objects, without how they looked
+	hashes []string                 // each item's
 }
 
 // NewRenders returns an empty memory of renders.

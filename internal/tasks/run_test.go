@@ -42,7 +42,7 @@ const (
 // kstatus, applied by one step of deploy; teardown deletes the ConfigMap.
 func demoFramework() *v1alpha1.Framework {
 	str := func(s string) *apiextensionsv1.JSON { return &apiextensionsv1.JSON{Raw: []byte(`"` + s + `"`)} }
-	raw := func(s string) runtime.RawExtension { return runtime.RawExtension{Raw: []byte(s)} }
+	raw := func(s string) *runtime.RawExtension { return &runtime.RawExtension{Raw: []byte(s)} }
 	return &v1alpha1.Framework{
 		ObjectMeta: metav1.ObjectMeta{Name: "demo", Generation: 1},
 		Spec: v1alpha1.FrameworkSpec{
@@ -50,7 +50,9 @@ func demoFramework() *v1alpha1.Framework {
 			Parameters: []v1alpha1.Parameter{
 				{Name: "greeting", Type: v1alpha1.TypeString, Default: str("hello")},
 				{Name: "image", Type: v1alpha1.TypeString, Default: str("nginx:1.27")},
+				{Name: "NODES", Type: v1alpha1.TypeString, Default: str("2")},
 			},
+			KUDO: &v1alpha1.KUDO{OperatorName: "demo-operator", OperatorVersion: "0.1.0"},
 			Resources: []v1alpha1.Resource{
 				{ID: "config", Template: raw(`{"apiVersion":"v1","kind":"ConfigMap",
 					"metadata":{"name":"${instance.metadata.name}-greeting"},
@@ -61,6 +63,12 @@ func demoFramework() *v1alpha1.Framework {
 						"selector":{"matchLabels":{"app":"${instance.metadata.name}"}},
 						"template":{"metadata":{"labels":{"app":"${instance.metadata.name}"}},
 							"spec":{"containers":[{"name":"web","image":"${instance.spec.image}"}]}}}}`)},
+				// As a KUDO package writes it: one Service per node.
+				{ID: "nodes", GoTemplate: &v1alpha1.GoTemplate{File: "nodes.yaml", Kinds: []v1alpha1.ChildKind{{APIVersion: "v1", Kind: "Service"}},
+					Text: "{{ range $i := until (int .Params.NODES) }}---\napiVersion: v1\nkind: Service\n" +
+						"metadata:\n  name: {{ $.Name }}-node-{{ $i }}\n  labels: {plan: {{ $.PlanName }}}\nspec:\n  ports: [{port: 80}]\n{{ end }}"}},
+				{ID: "stray", GoTemplate: &v1alpha1.GoTemplate{Kinds: []v1alpha1.ChildKind{{APIVersion: "v1", Kind: "Service"}},
+					Text: "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: stray}"}},
 				// A kind the (fake) API server does not serve.
 				{ID: "gadget", Template: raw(`{"apiVersion":"later.example.com/v1","kind":"Gadget","metadata":{"name":"${instance.metadata.name}"}}`)},
 			},
@@ -69,6 +77,8 @@ func demoFramework() *v1alpha1.Framework {
 				{Name: "remove-config", Kind: v1alpha1.TaskDelete, Resources: []string{"config"}},
 				{Name: "apply-gadget", Kind: v1alpha1.TaskApply, Resources: []string{"gadget"}},
 				{Name: "remove-gadget", Kind: v1alpha1.TaskDelete, Resources: []string{"gadget"}},
+				{Name: "apply-nodes", Kind: v1alpha1.TaskApply, Resources: []string{"nodes"}},
+				{Name: "apply-stray", Kind: v1alpha1.TaskApply, Resources: []string{"stray"}},
 				{Name: "never", Kind: v1alpha1.TaskDummy},
 				{Name: "noop", Kind: v1alpha1.TaskDummy, Done: true},
 			},
@@ -82,6 +92,8 @@ func demoFramework() *v1alpha1.Framework {
 				"gadget":      {Phases: []v1alpha1.Phase{{Name: "main", Steps: []v1alpha1.Step{{Name: "only", Tasks: []string{"apply-gadget"}}}}}},
 				"no-gadget":   {Phases: []v1alpha1.Phase{{Name: "main", Steps: []v1alpha1.Step{{Name: "only", Tasks: []string{"remove-gadget"}}}}}},
 				"not-allowed": {Phases: []v1alpha1.Phase{{Name: "main", Steps: []v1alpha1.Step{{Name: "only", Tasks: []string{"never"}}}}}},
+				"nodes":       {Phases: []v1alpha1.Phase{{Name: "main", Steps: []v1alpha1.Step{{Name: "only", Tasks: []string{"apply-nodes"}}}}}},
+				"stray":       {Phases: []v1alpha1.Phase{{Name: "main", Steps: []v1alpha1.Step{{Name: "only", Tasks: []string{"apply-stray"}}}}}},
 				"nothing":     {Phases: []v1alpha1.Phase{{Name: "main", Steps: []v1alpha1.Step{{Name: "only", Tasks: []string{"noop"}}}}}},
 			},
 		},
@@ -115,7 +127,7 @@ func newHarness(t *testing.T) *harness {
 	}
 	mapper := meta.NewDefaultRESTMapper(nil)
 	for _, gvk := range []schema.GroupVersionKind{
-		corev1.SchemeGroupVersion.WithKind("ConfigMap"), appsv1.SchemeGroupVersion.WithKind("Deployment"), fw.GVK,
+		corev1.SchemeGroupVersion.WithKind("ConfigMap"), corev1.SchemeGroupVersion.WithKind("Service"), appsv1.SchemeGroupVersion.WithKind("Deployment"), fw.GVK,
 	} {
 		mapper.Add(gvk, meta.RESTScopeNamespace)
 	}
@@ -125,7 +137,7 @@ func newHarness(t *testing.T) *harness {
 	h.writer = interceptor.NewClient(h.server, h.logRequests())
 	h.children = &informer{c: h.server}
 	h.instance = &unstructured.Unstructured{Object: map[string]any{
-		"spec": map[string]any{"greeting": "hello", "image": "nginx:1.27"},
+		"spec": map[string]any{"greeting": "hello", "image": "nginx:1.27", "NODES": "2"},
 	}}
 	h.instance.SetGroupVersionKind(fw.GVK)
 	h.instance.SetNamespace(namespace)
@@ -134,6 +146,7 @@ func newHarness(t *testing.T) *harness {
 	h.status.Plans = map[string]v1alpha1.PlanStatus{
 		v1alpha1.PlanDeploy: {Status: v1alpha1.InProgress, UID: "deploy-run-1"},
 		"teardown":          {Status: v1alpha1.InProgress, UID: "teardown-run-1"},
+		"nodes":             {Status: v1alpha1.InProgress, UID: "nodes-run-1"},
 	}
 	return h
 }
@@ -718,4 +731,86 @@ func TestAKindNotServedYet(t *testing.T) {
 	}
 	expectResult(t, "deleting it", h.step("no-gadget"), plans.Done)
 	h.expectSent("a kind not served")
+}
+
+// TestAGoTemplateRendersAsKUDODid follows a KUDO-style resource, one Service
+// per node, through a plan: each object applied once, marked as KUDO marked
+// it; fewer nodes supersede the extra Service, which Keep prunes; a deleted
+// one is applied again as the step that applied it rendered it.
+func TestAGoTemplateRendersAsKUDODid(t *testing.T) {
+	h := newHarness(t)
+	h.renders = tasks.NewRenders()
+	h.step("nodes")
+	h.expectSent("first step", "apply Service demo-1-node-0", "apply Service demo-1-node-1")
+	expectResult(t, "second step", h.step("nodes"), plans.Done)
+	h.expectSent("second step")
+
+	svc := &corev1.Service{}
+	if err := h.server.Get(context.Background(), client.ObjectKey{Namespace: namespace, Name: "demo-1-node-1"}, svc); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range map[string]string{"heritage": "kudo", "kudo.dev/operator": "demo-operator", "kudo.dev/instance": "demo-1", "plan": "nodes", v1alpha1.LabelInstance: "demo-1"} {
+		if svc.Labels[k] != v {
+			t.Errorf("label %s = %q, want %q (labels %v)", k, svc.Labels[k], v, svc.Labels)
+		}
+	}
+	if svc.Annotations["kudo.dev/step"] != "only" || svc.Annotations["kudo.dev/last-plan-execution-uid"] != "nodes-run-1" {
+		t.Errorf("annotations %v", svc.Annotations)
+	}
+	if len(svc.OwnerReferences) != 1 || svc.OwnerReferences[0].UID != "instance-uid" {
+		t.Errorf("owner references %v", svc.OwnerReferences)
+	}
+
+	// One node fewer: node-1 is superseded, nothing is sent until the plan
+	// is done, then Keep prunes it.
+	h.instance.Object["spec"].(map[string]any)["NODES"] = "1"
+	h.instance.SetResourceVersion("2")
+	expectResult(t, "after scaling down", h.step("nodes"), plans.Done)
+	h.expectSent("after scaling down")
+	var superseded []string
+	for _, it := range h.status.Inventory {
+		if it.Superseded {
+			superseded = append(superseded, it.Name)
+		}
+		if it.ID == "nodes" && it.Step != "nodes/main/only" {
+			t.Errorf("inventory entry %s records step %q", it.Name, it.Step)
+		}
+	}
+	if !slices.Equal(superseded, []string{"demo-1-node-1"}) {
+		t.Fatalf("superseded %v, want demo-1-node-1", superseded)
+	}
+	h.keep()
+	h.expectSent("keep", "delete Service demo-1-node-1")
+	if kept := h.keep(); !slices.Equal(kept.Pruned, []string{"Service/demo-1-node-1"}) {
+		t.Errorf("kept %+v, want node-1 pruned", kept)
+	}
+
+	// Deleted by someone: Keep runs under deploy, yet node-0 is rendered as
+	// the nodes plan's step rendered it.
+	if err := h.server.Delete(context.Background(), &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "demo-1-node-0"}}); err != nil {
+		t.Fatal(err)
+	}
+	if kept := h.keep(); !slices.Equal(kept.Corrected, []string{"Service/demo-1-node-0"}) {
+		t.Errorf("kept %+v, want node-0 corrected", kept)
+	}
+	h.expectSent("drift", "apply Service demo-1-node-0")
+	if err := h.server.Get(context.Background(), client.ObjectKey{Namespace: namespace, Name: "demo-1-node-0"}, svc); err != nil {
+		t.Fatal(err)
+	}
+	if svc.Labels["plan"] != "nodes" || svc.Annotations["kudo.dev/plan"] != "nodes" {
+		t.Errorf("re-applied with labels %v annotations %v, want the nodes plan's render", svc.Labels, svc.Annotations)
+	}
+}
+
+func TestAGoTemplateMayRenderOnlyItsKinds(t *testing.T) {
+	h := newHarness(t)
+	run := h.run()
+	run.SetPlan("stray")
+	phase := h.fw.Plans["stray"].Phases[0]
+	out := run.Step(context.Background(), phase, phase.Steps[0])
+	expectResult(t, "a ConfigMap from a Service template", out, plans.Fatal)
+	if !strings.Contains(out.Message, "resource stray rendered v1 ConfigMap stray, a kind its goTemplate.kinds does not list") {
+		t.Errorf("message %q", out.Message)
+	}
+	h.expectSent("a stray kind")
 }

@@ -1,0 +1,115 @@
+package tasks
+
+import (
+	"strings"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"operetta.dev/operetta/internal/compile"
+	"operetta.dev/operetta/internal/kudo"
+)
+
+// renderGo renders a Go-template resource into this instance's objects.
+func (r *Run) renderGo(id string, res *compile.Resource) ([]*unstructured.Unstructured, error) {
+	plan, phase, step := r.where()
+	objs, err := RenderGo(r.fw, id, r.instance, Where{Plan: plan, Phase: phase, Step: step, PlanUID: r.planUID})
+	if err != nil {
+		return nil, err
+	}
+	for _, obj := range objs {
+		if err := r.own(id, obj); err != nil {
+			return nil, err
+		}
+	}
+	return objs, nil
+}
+
+// Where is the plan run, phase and step a Go template is rendered in.
+type Where struct{ Plan, Phase, Step, PlanUID string }
+
+// RenderGo renders Go-template resource id of fw for instance as KUDO did:
+// with KUDO's variables, every scalar parameter a string, and KUDO's labels
+// where the Framework asks for them. An object of a kind the resource does
+// not declare is refused: nothing would watch it. The objects are not yet
+// placed or owned.
+func RenderGo(fw *compile.Framework, id string, instance *unstructured.Unstructured, at Where) ([]*unstructured.Unstructured, error) {
+	res := fw.Resources[id]
+	spec, _ := instance.Object["spec"].(map[string]any)
+	params, err := kudo.Params(fw.Parameters, spec)
+	if err != nil {
+		return nil, Terminal("rendering resource %s: %w", id, err)
+	}
+	operator, version := fw.Name, ""
+	if k := fw.KUDO; k != nil {
+		operator, version = k.OperatorName, k.OperatorVersion
+	}
+	maps, err := res.Go.Render(kudo.Vars{
+		Name: instance.GetName(), Namespace: instance.GetNamespace(),
+		OperatorName: operator, OperatorVersion: version, AppVersion: fw.AppVersion,
+		PlanName: at.Plan, PhaseName: at.Phase, StepName: at.Step,
+		Params: params, Pipes: map[string]string{},
+	})
+	if err != nil {
+		return nil, Terminal("rendering resource %s: %w", id, err)
+	}
+	objs := make([]*unstructured.Unstructured, 0, len(maps))
+	for _, m := range maps {
+		obj := &unstructured.Unstructured{Object: m}
+		if !res.Emits(obj.GroupVersionKind()) {
+			return nil, Terminal("resource %s rendered %s %s, a kind its goTemplate.kinds does not list", id, obj.GetAPIVersion()+" "+obj.GetKind(), obj.GetName())
+		}
+		if fw.KUDO != nil {
+			kudo.Mark(obj.Object, kudo.Marks{
+				Operator: operator, OperatorVersion: version, Instance: instance.GetName(),
+				Plan: at.Plan, Phase: at.Phase, Step: at.Step, PlanUID: at.PlanUID,
+			})
+		}
+		objs = append(objs, obj)
+	}
+	return objs, nil
+}
+
+// where is the plan, phase and step the run is in.
+func (r *Run) where() (plan, phase, step string) {
+	plan, _ = r.vars.Plan["name"].(string)
+	phase, _ = r.vars.Plan["phase"].(string)
+	step, _ = r.vars.Plan["step"].(string)
+	return plan, phase, step
+}
+
+// stepPath is where, as an inventory entry records it.
+func (r *Run) stepPath() string {
+	plan, phase, step := r.where()
+	return plan + "/" + phase + "/" + step
+}
+
+// at puts the run in the plan/phase/step an inventory entry records, so an
+// object is rendered again as it was applied; it returns how to go back.
+func (r *Run) at(path string) (restore func()) {
+	savedPlan, savedUID := r.vars.Plan, r.planUID
+	parts := strings.SplitN(path, "/", 3)
+	for len(parts) < 3 {
+		parts = append(parts, "")
+	}
+	r.SetPlan(parts[0])
+	r.vars.Plan["phase"], r.vars.Plan["step"] = parts[1], parts[2]
+	return func() { r.vars.Plan, r.planUID = savedPlan, savedUID }
+}
+
+// supersede marks the inventory entries of resource id that its latest
+// render, objs, no longer has: Keep prunes them once the plans are done.
+func (r *Run) supersede(id string, objs []*unstructured.Unstructured) {
+	for i, it := range r.status.Inventory {
+		if it.ID != id {
+			continue
+		}
+		rendered := false
+		for _, obj := range objs {
+			if sameObject(it, r.itemOf(obj)) {
+				rendered = true
+				break
+			}
+		}
+		r.status.Inventory[i].Superseded = !rendered
+	}
+}
