@@ -1,0 +1,153 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"operetta.dev/operetta/api/v1alpha1"
+	"operetta.dev/operetta/internal/compile"
+	"operetta.dev/operetta/internal/expr"
+	"operetta.dev/operetta/internal/importer"
+	"operetta.dev/operetta/internal/tasks"
+)
+
+func (o *options) importCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "import",
+		Short: "Write a Framework from another tool's operator package",
+	}
+	cmd.AddCommand(o.importKUDOCommand())
+	return cmd
+}
+
+func (o *options) importKUDOCommand() *cobra.Command {
+	var opts importer.Options
+	var out string
+	var check bool
+	cmd := &cobra.Command{
+		Use:   "kudo DIR [--group G] [--kind K] [-o FILE] [--check]",
+		Short: "Write a Framework that runs a KUDO operator package unmodified",
+		Long: "kudo reads a KUDO package directory (operator.yaml, params.yaml, templates/) and writes a Framework:\n" +
+			"templates become goTemplate resources rendered as KUDO rendered them, parameters the generated kind's\n" +
+			"fields (untyped KUDO parameters stay strings), tasks and plans are copied. API versions Kubernetes removed\n" +
+			"are rewritten, each with a note on standard error. Apply the Framework with kubectl apply --server-side:\n" +
+			"it is too large for the annotation client-side apply keeps.\n\n" +
+			"--check renders every template of every plan with the default parameters, as KUDO's package verify did,\n" +
+			"and fails naming each one that does not render.",
+		Example: "  kubectl operetta import kudo ./zookeeper -o zookeeper.yaml --check\n" +
+			"  kubectl apply --server-side -f zookeeper.yaml",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir := args[0]
+			res, err := importer.KUDO(os.DirFS(dir), opts)
+			if err != nil {
+				return fmt.Errorf("%s: %w", dir, err)
+			}
+			for _, n := range res.Notes {
+				fmt.Fprintf(o.streams.ErrOut, "note: %s\n", n)
+			}
+			compiled, reason, errs := Check(res.Framework)
+			if reason != "" {
+				return fmt.Errorf("%s: the imported Framework does not compile: %s: %s", dir, reason, compile.Message(errs))
+			}
+			if check {
+				if err := checkRenders(o, compiled, res.Framework); err != nil {
+					return err
+				}
+			}
+			b, err := res.YAML(filepath.Base(filepath.Clean(dir)))
+			if err != nil {
+				return err
+			}
+			if out == "" || out == "-" {
+				_, err = o.streams.Out.Write(b)
+				return err
+			}
+			if err := os.WriteFile(out, b, 0o644); err != nil {
+				return err
+			}
+			fmt.Fprintf(o.streams.ErrOut, "wrote %s: Framework %s, kind %s in %s\n", out, res.Framework.Name, res.Framework.Spec.Names.Kind, res.Framework.Spec.Names.Group)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&opts.Group, "group", "", "the generated kind's API group (default "+importer.DefaultGroup+")")
+	cmd.Flags().StringVar(&opts.Kind, "kind", "", "the generated kind (default the operator's name in CamelCase)")
+	cmd.Flags().StringVarP(&out, "output", "o", "", "the file to write (default standard output)")
+	cmd.Flags().BoolVar(&check, "check", false, "render every template with the default parameters and fail on any that does not render")
+	return cmd
+}
+
+// checkRenders renders, for an instance with the default parameters, every
+// resource every plan's steps apply, toggle or delete, as the controller
+// would, and fails naming each that does not render. A required parameter
+// without a default gets "check".
+func checkRenders(o *options, compiled *compile.Framework, fw *v1alpha1.Framework) error {
+	inst := &unstructured.Unstructured{Object: map[string]any{"spec": map[string]any{}}}
+	inst.SetGroupVersionKind(compiled.GVK)
+	inst.SetName("check")
+	inst.SetNamespace("default")
+	for _, p := range fw.Spec.Parameters {
+		if p.Required && p.Default == nil {
+			inst.Object["spec"].(map[string]any)[p.Name] = "check"
+		}
+	}
+	s, err := schemaOf(compiled.CRD)
+	if err != nil {
+		return err
+	}
+	if err := s.admit(inst.Object); err != nil {
+		return fmt.Errorf("an instance with the default parameters is refused: %w", err)
+	}
+	var failed []string
+	renders := 0
+	for _, plan := range planNames(fw) {
+		for _, phase := range compiled.Plans[plan].Phases {
+			for _, step := range phase.Steps {
+				vars := expr.Vars{
+					Instance: inst.Object, Resources: map[string]any{},
+					Framework: map[string]any{"name": compiled.Name, "appVersion": compiled.AppVersion, "generation": compiled.Generation},
+					Plan:      map[string]any{"name": plan, "uid": "check", "phase": phase.Name, "step": step.Name},
+				}
+				for _, name := range step.Tasks {
+					for _, id := range compiled.Tasks[name].Resources {
+						renders++
+						at := fmt.Sprintf("plan %s, phase %s, step %s, task %s, resource %s", plan, phase.Name, step.Name, name, id)
+						if g := compiled.Resources[id].Go; g != nil {
+							at += " (" + fileOf(fw, id) + ")"
+						}
+						objs, err := renderOffline(compiled, id, inst, vars)
+						if err == nil {
+							for _, obj := range objs {
+								if err = tasks.Place(compiled, id, obj, !compiled.AllowsClusterScoped(obj.GroupVersionKind().GroupKind()), "default"); err != nil {
+									break
+								}
+							}
+						}
+						if err != nil {
+							failed = append(failed, at+": "+err.Error())
+						}
+					}
+				}
+			}
+		}
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("%d of %d renders failed:\n  %s", len(failed), renders, strings.Join(failed, "\n  "))
+	}
+	fmt.Fprintf(o.streams.ErrOut, "check: %d renders of %d resources in %d plans, all rendered with the default parameters\n", renders, len(compiled.Resources), len(compiled.Plans))
+	return nil
+}
+
+func fileOf(fw *v1alpha1.Framework, id string) string {
+	for _, r := range fw.Spec.Resources {
+		if r.ID == id && r.GoTemplate != nil {
+			return r.GoTemplate.File
+		}
+	}
+	return ""
+}

@@ -1,0 +1,433 @@
+package importer
+
+import (
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"operetta.dev/operetta/api/v1alpha1"
+	"operetta.dev/operetta/internal/kudo"
+)
+
+// Options name the generated kind.
+type Options struct {
+	// Group of the generated kind; default kudo.operetta.dev.
+	Group string
+	// Kind of the generated kind; default the operator's name in
+	// CamelCase (first-operator → FirstOperator).
+	Kind string
+}
+
+// DefaultGroup is the generated kind's group unless Options says another.
+const DefaultGroup = "kudo.operetta.dev"
+
+// Result is an imported package.
+type Result struct {
+	Framework *v1alpha1.Framework
+	// Notes say what the importer rewrote or left out, one line each, with
+	// the file it concerns.
+	Notes []string
+}
+
+// KUDO imports the KUDO package in fsys. It refuses what it cannot run
+// faithfully (a Pipe task, a parameter name no field can have), naming
+// the file and the field.
+func KUDO(fsys fs.FS, opts Options) (*Result, error) {
+	p, err := read(fsys)
+	if err != nil {
+		return nil, err
+	}
+	im := &importer{pkg: p, res: &Result{}, ids: map[string]string{}}
+	fw := &v1alpha1.Framework{
+		TypeMeta:   metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion.String(), Kind: "Framework"},
+		ObjectMeta: metav1.ObjectMeta{Name: p.operator.Name},
+		Spec: v1alpha1.FrameworkSpec{
+			Names:      v1alpha1.Names{Group: opts.Group, Kind: opts.Kind},
+			AppVersion: p.operator.AppVersion,
+			KUDO:       &v1alpha1.KUDO{OperatorName: p.operator.Name, OperatorVersion: p.operator.OperatorVersion},
+			Plans:      map[string]v1alpha1.Plan{},
+		},
+	}
+	if fw.Spec.Names.Group == "" {
+		fw.Spec.Names.Group = DefaultGroup
+	}
+	if fw.Spec.Names.Kind == "" {
+		fw.Spec.Names.Kind = camel(p.operator.Name)
+	}
+	if fw.Spec.Parameters, err = im.parameters(); err != nil {
+		return nil, err
+	}
+	if fw.Spec.Tasks, err = im.tasks(); err != nil {
+		return nil, err
+	}
+	if fw.Spec.Resources, fw.Spec.Allow, err = im.resources(); err != nil {
+		return nil, err
+	}
+	for name, plan := range p.operator.Plans {
+		fw.Spec.Plans[name] = convertPlan(plan)
+	}
+	im.res.Framework = fw
+	return im.res, nil
+}
+
+type importer struct {
+	pkg *pkg
+	res *Result
+	// ids maps a template file to its resource id, in the order tasks
+	// name them.
+	ids   map[string]string
+	files []string
+}
+
+func (im *importer) note(format string, args ...any) {
+	im.res.Notes = append(im.res.Notes, fmt.Sprintf(format, args...))
+}
+
+// identifier is what a parameter name must be to be a field CEL can read.
+var identifier = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
+
+func (im *importer) parameters() ([]v1alpha1.Parameter, error) {
+	var out []v1alpha1.Parameter
+	for i, kp := range im.pkg.params {
+		at := fmt.Sprintf("params.yaml: parameters[%d]", i)
+		if !identifier.MatchString(kp.Name) {
+			return nil, fmt.Errorf("%s: name %q: operetta makes every parameter a field of the generated kind, so it must be letters, digits and _, not starting with a digit", at, kp.Name)
+		}
+		p := v1alpha1.Parameter{Name: kp.Name, Description: strings.TrimSpace(kp.Description), Trigger: kp.Trigger}
+		if p.Description == "" {
+			p.Description = kp.DisplayName
+		}
+		switch kp.Type {
+		case "", "string":
+			p.Type = v1alpha1.TypeString
+		case "integer", "number", "boolean", "array":
+			p.Type = v1alpha1.ParameterType(kp.Type)
+		case "map":
+			p.Type = v1alpha1.TypeObject
+		default:
+			return nil, fmt.Errorf("%s (%s): type %q: KUDO's types are string, integer, number, boolean, array and map", at, kp.Name, kp.Type)
+		}
+		if kp.Default != nil {
+			d, err := defaultOf(p.Type, kp.Default)
+			if err != nil {
+				return nil, fmt.Errorf("%s (%s): default: %w", at, kp.Name, err)
+			}
+			p.Default = d
+		} else {
+			// KUDO: without a default a parameter is required unless it
+			// says required: false.
+			p.Required = kp.Required == nil || *kp.Required
+		}
+		if kp.Immutable != nil && *kp.Immutable {
+			p.Immutable = true
+		}
+		if kp.Trigger != "" && im.forbids(kp.Trigger) {
+			p.Immutable, p.Trigger = true, ""
+			im.note("params.yaml: %s: its trigger plan %q only blocks (a Dummy that is never done), KUDO's way to forbid a change; it is an immutable field instead, which the API server enforces", kp.Name, kp.Trigger)
+		}
+		for _, e := range kp.Enum {
+			v, err := defaultOf(p.Type, e)
+			if err != nil {
+				return nil, fmt.Errorf("%s (%s): enum: %w", at, kp.Name, err)
+			}
+			p.Enum = append(p.Enum, *v)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// forbids says whether plan exists only to block: every task of every step
+// a Dummy that is not done.
+func (im *importer) forbids(plan string) bool {
+	p, ok := im.pkg.operator.Plans[plan]
+	if !ok || len(p.Phases) == 0 {
+		return false
+	}
+	for _, ph := range p.Phases {
+		for _, st := range ph.Steps {
+			for _, name := range st.Tasks {
+				t := im.task(name)
+				if t == nil || t.Kind != "Dummy" || t.Spec.Done {
+					return false
+				}
+			}
+		}
+	}
+	return true
+}
+
+func (im *importer) task(name string) *kudoTask {
+	for i := range im.pkg.operator.Tasks {
+		if im.pkg.operator.Tasks[i].Name == name {
+			return &im.pkg.operator.Tasks[i]
+		}
+	}
+	return nil
+}
+
+// defaultOf is a KUDO value as the generated schema's type has it: KUDO
+// kept scalars as strings, so a string parameter's default is a string
+// however params.yaml wrote it.
+func defaultOf(t v1alpha1.ParameterType, v any) (*apiextensionsv1.JSON, error) {
+	switch t {
+	case v1alpha1.TypeString:
+		switch v.(type) {
+		case map[string]any, []any:
+			return nil, fmt.Errorf("%v is not a string", v)
+		}
+		v = fmt.Sprint(v)
+	case v1alpha1.TypeInteger, v1alpha1.TypeNumber, v1alpha1.TypeBoolean:
+		if s, ok := v.(string); ok {
+			var parsed any
+			if err := json.Unmarshal([]byte(s), &parsed); err != nil {
+				return nil, fmt.Errorf("%q is not a %s", s, t)
+			}
+			v = parsed
+		}
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return &apiextensionsv1.JSON{Raw: b}, nil
+}
+
+// boolStrings are what Go's strconv.ParseBool takes as true: a KUDO Toggle
+// task's parameter is on when it parses as one.
+var boolStrings = []string{"1", "t", "T", "TRUE", "true", "True"}
+
+func (im *importer) tasks() ([]v1alpha1.Task, error) {
+	var out []v1alpha1.Task
+	for i, kt := range im.pkg.operator.Tasks {
+		at := fmt.Sprintf("operator.yaml: tasks[%d] (%s)", i, kt.Name)
+		t := v1alpha1.Task{Name: kt.Name, Kind: v1alpha1.TaskKind(kt.Kind)}
+		switch kt.Kind {
+		case "Apply", "Delete":
+			t.Resources = im.resourceIDs(kt.Spec.Resources)
+		case "Toggle":
+			t.Resources = im.resourceIDs(kt.Spec.Resources)
+			kp := im.param(kt.Spec.Parameter)
+			if kp == nil {
+				return nil, fmt.Errorf("%s: spec.parameter %q is not a parameter in params.yaml", at, kt.Spec.Parameter)
+			}
+			field := "instance.spec." + kp.Name
+			if kp.Type == "boolean" {
+				t.When = fmt.Sprintf("${has(%s) && %s}", field, field)
+			} else {
+				t.When = fmt.Sprintf("${has(%s) && %s in ['%s']}", field, field, strings.Join(boolStrings, "', '"))
+			}
+		case "Dummy":
+			t.Done = kt.Spec.Done
+		case "KudoOperator":
+			t.Kind = v1alpha1.TaskInstance
+			t.Framework = kt.Spec.Package
+			if kt.Spec.InstanceName != "" {
+				t.InstanceName = kt.Spec.InstanceName
+			}
+			im.note("operator.yaml: task %s: the dependency %s becomes an instance of the Framework named %s; import that package too", kt.Name, kt.Spec.Package, kt.Spec.Package)
+			if kt.Spec.OperatorVersion != "" {
+				im.note("operator.yaml: task %s: operatorVersion %s is not checked: the instance is of whatever version the %s Framework is", kt.Name, kt.Spec.OperatorVersion, kt.Spec.Package)
+			}
+			if kt.Spec.ParameterFile != "" {
+				return nil, fmt.Errorf("%s: spec.parameterFile %s: a dependency's parameters from a template file are not supported yet; remove it to give the dependency its defaults", at, kt.Spec.ParameterFile)
+			}
+		case "Pipe":
+			return nil, fmt.Errorf("%s: Pipe tasks are not supported: operetta does not run a pod and copy the files it writes into Secrets or ConfigMaps", at)
+		default:
+			return nil, fmt.Errorf("%s: kind %q: KUDO's task kinds are Apply, Delete, Toggle, Dummy, Pipe and KudoOperator", at, kt.Kind)
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+func (im *importer) param(name string) *kudoParam {
+	for i := range im.pkg.params {
+		if im.pkg.params[i].Name == name {
+			return &im.pkg.params[i]
+		}
+	}
+	return nil
+}
+
+// resourceIDs are the ids of template files, made in the order tasks name
+// them: the file name without .yaml, other characters than letters and
+// digits as _ (bootstrap.sh.yaml → bootstrap_sh).
+func (im *importer) resourceIDs(files []string) []string {
+	ids := make([]string, 0, len(files))
+	for _, f := range files {
+		if id, ok := im.ids[f]; ok {
+			ids = append(ids, id)
+			continue
+		}
+		base := strings.Map(func(r rune) rune {
+			if unicode.IsLetter(r) || unicode.IsDigit(r) {
+				return r
+			}
+			return '_'
+		}, strings.TrimSuffix(strings.TrimSuffix(f, ".yaml"), ".yml"))
+		if base == "" || unicode.IsDigit(rune(base[0])) {
+			base = "t_" + base
+		}
+		id := base
+		for n := 2; im.taken(id); n++ {
+			id = base + "_" + strconv.Itoa(n)
+		}
+		im.ids[f] = id
+		im.files = append(im.files, f)
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+func (im *importer) taken(id string) bool {
+	for _, other := range im.ids {
+		if other == id {
+			return true
+		}
+	}
+	return false
+}
+
+func (im *importer) resources() ([]v1alpha1.Resource, v1alpha1.Allow, error) {
+	var out []v1alpha1.Resource
+	var allow v1alpha1.Allow
+	cluster := map[schema.GroupKind]bool{}
+	for _, f := range im.files {
+		text, ok := im.pkg.templates[f]
+		if !ok {
+			return nil, allow, fmt.Errorf("operator.yaml: a task names resource %s, which is not in templates/", f)
+		}
+		file := "templates/" + f
+		text = im.rewrite(file, text)
+		kinds, err := im.kinds(file, text)
+		if err != nil {
+			return nil, allow, err
+		}
+		res := v1alpha1.Resource{ID: im.ids[f], GoTemplate: &v1alpha1.GoTemplate{File: file, Text: text}}
+		for _, k := range kinds {
+			res.GoTemplate.Kinds = append(res.GoTemplate.Kinds, v1alpha1.ChildKind{APIVersion: k.GroupVersion().String(), Kind: k.Kind})
+			if clusterScoped[k.GroupKind()] && !cluster[k.GroupKind()] {
+				cluster[k.GroupKind()] = true
+				allow.ClusterScoped = append(allow.ClusterScoped, metav1.GroupKind{Group: k.Group, Kind: k.Kind})
+				im.note("%s: renders a cluster-scoped %s, which spec.allow.clusterScoped now lets it create", file, k.Kind)
+			}
+		}
+		out = append(out, res)
+	}
+	for f := range im.pkg.templates {
+		if _, used := im.ids[f]; !used {
+			im.note("templates/%s: no task names it, so it is not imported (KUDO did not render it either)", f)
+		}
+	}
+	sort.Strings(im.res.Notes)
+	return out, allow, nil
+}
+
+// clusterScoped are the built-in cluster-scoped kinds packages render.
+var clusterScoped = map[schema.GroupKind]bool{
+	{Kind: "Namespace"}:        true,
+	{Kind: "PersistentVolume"}: true,
+	{Group: "rbac.authorization.k8s.io", Kind: "ClusterRole"}:                       true,
+	{Group: "rbac.authorization.k8s.io", Kind: "ClusterRoleBinding"}:                true,
+	{Group: "apiextensions.k8s.io", Kind: "CustomResourceDefinition"}:               true,
+	{Group: "storage.k8s.io", Kind: "StorageClass"}:                                 true,
+	{Group: "scheduling.k8s.io", Kind: "PriorityClass"}:                             true,
+	{Group: "admissionregistration.k8s.io", Kind: "ValidatingWebhookConfiguration"}: true,
+	{Group: "admissionregistration.k8s.io", Kind: "MutatingWebhookConfiguration"}:   true,
+	{Group: "policy", Kind: "PodSecurityPolicy"}:                                    true,
+}
+
+// kinds are the kinds a template may render: those its documents name
+// literally, and those it renders with the package's defaults (a kind
+// chosen by a template expression shows only there).
+func (im *importer) kinds(file, text string) ([]schema.GroupVersionKind, error) {
+	seen := map[schema.GroupVersionKind]bool{}
+	for _, d := range documents(text) {
+		if d.apiVersion != "" && d.kind != "" {
+			seen[schema.FromAPIVersionAndKind(d.apiVersion, d.kind)] = true
+		}
+	}
+	if objs, err := im.renderDefaults(file, text); err == nil {
+		for _, o := range objs {
+			av, _ := o["apiVersion"].(string)
+			k, _ := o["kind"].(string)
+			if av != "" && k != "" {
+				seen[schema.FromAPIVersionAndKind(av, k)] = true
+			}
+		}
+	}
+	if len(seen) == 0 {
+		return nil, fmt.Errorf("%s: cannot tell which kinds it renders: no document names a literal apiVersion and kind, and it does not render with the default parameters", file)
+	}
+	out := make([]schema.GroupVersionKind, 0, len(seen))
+	for k := range seen {
+		out = append(out, k)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
+	return out, nil
+}
+
+// renderDefaults renders a template as KUDO would for a new instance with
+// the default parameters.
+func (im *importer) renderDefaults(file, text string) ([]map[string]any, error) {
+	t, err := kudo.Parse(file, text)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(im.pkg.params))
+	values := map[string]any{}
+	for _, p := range im.pkg.params {
+		names = append(names, p.Name)
+		values[p.Name] = p.Default
+	}
+	params, err := kudo.Params(names, values)
+	if err != nil {
+		return nil, err
+	}
+	return t.Render(kudo.Vars{
+		Name: "instance", Namespace: "default", OperatorName: im.pkg.operator.Name,
+		OperatorVersion: im.pkg.operator.OperatorVersion, AppVersion: im.pkg.operator.AppVersion,
+		PlanName: "deploy", Params: params, Pipes: map[string]string{},
+	})
+}
+
+func convertPlan(p kudoPlan) v1alpha1.Plan {
+	out := v1alpha1.Plan{Strategy: v1alpha1.Strategy(p.Strategy)}
+	for _, ph := range p.Phases {
+		phase := v1alpha1.Phase{Name: ph.Name, Strategy: v1alpha1.Strategy(ph.Strategy)}
+		for _, st := range ph.Steps {
+			phase.Steps = append(phase.Steps, v1alpha1.Step{Name: st.Name, Tasks: st.Tasks})
+		}
+		out.Phases = append(out.Phases, phase)
+	}
+	return out
+}
+
+// camel makes an operator name a kind: first-operator → FirstOperator.
+func camel(name string) string {
+	var b strings.Builder
+	up := true
+	for _, r := range name {
+		switch {
+		case r == '-' || r == '_' || r == '.':
+			up = true
+		case up:
+			b.WriteRune(unicode.ToUpper(r))
+			up = false
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
