@@ -25,9 +25,12 @@ type Marks struct {
 	Plan, Phase, Step, PlanUID          string
 }
 
-// Where KUDO put its labels and annotations: an object's metadata and the
-// templates it holds (kustomize's common-label paths). Packages' selectors
-// match these labels on pod templates.
+// Where KUDO put its labels and annotations: labels on an object's
+// metadata and on the templates it holds (kustomize's common-label paths),
+// which packages' selectors match; the plan, phase, step and run only on
+// the object's own metadata, and on pod templates only the operator
+// version: a plan run's annotations there would restart the pods on every
+// run, and make a Job's template, which cannot change, differ.
 var (
 	labelPaths = [][]string{
 		{"metadata"},
@@ -36,8 +39,7 @@ var (
 		{"spec", "jobTemplate", "metadata"},
 		{"spec", "jobTemplate", "spec", "template", "metadata"},
 	}
-	annotationPaths = [][]string{
-		{"metadata"},
+	templatePaths = [][]string{
 		{"spec", "template", "metadata"},
 		{"spec", "jobTemplate", "metadata"},
 		{"spec", "jobTemplate", "spec", "template", "metadata"},
@@ -57,8 +59,9 @@ func Mark(obj map[string]any, m Marks) {
 	for _, p := range labelPaths {
 		merge(obj, p, "labels", labels)
 	}
-	for _, p := range annotationPaths {
-		merge(obj, p, "annotations", annotations)
+	merge(obj, []string{"metadata"}, "annotations", annotations)
+	for _, p := range templatePaths {
+		merge(obj, p, "annotations", map[string]string{AnnotationOperatorVersion: m.OperatorVersion})
 	}
 }
 

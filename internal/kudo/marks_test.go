@@ -15,6 +15,9 @@ func TestMarkPutsKUDOsLabelsWhereKUDODid(t *testing.T) {
 	withApp := map[string]any{"app": "zookeeper", "heritage": "kudo", "kudo.dev/operator": "zookeeper", "kudo.dev/instance": "zk"}
 	annotations := map[string]any{"kudo.dev/operator-version": "0.3.3", "kudo.dev/plan": "deploy", "kudo.dev/phase": "zookeeper",
 		"kudo.dev/step": "deploy", "kudo.dev/last-plan-execution-uid": "run-1"}
+	// Pod templates get the version only: a run's annotations would restart
+	// pods on every plan run and change a Job's immutable template.
+	version := map[string]any{"kudo.dev/operator-version": "0.3.3"}
 	tests := []struct {
 		name, in string
 		paths    map[string]map[string]any // path → the map that must be there, exactly
@@ -27,7 +30,7 @@ func TestMarkPutsKUDOsLabelsWhereKUDODid(t *testing.T) {
 				"volumeClaimTemplates":[{"metadata":{"name":"data"}},{"metadata":{"name":"logs"}}]}}`,
 			paths: map[string]map[string]any{
 				"metadata.labels": withApp, "metadata.annotations": annotations,
-				"spec.template.metadata.labels": withApp, "spec.template.metadata.annotations": annotations,
+				"spec.template.metadata.labels": withApp, "spec.template.metadata.annotations": version,
 				"spec.volumeClaimTemplates.0.metadata.labels": labels, "spec.volumeClaimTemplates.1.metadata.labels": labels,
 			},
 		},
@@ -37,7 +40,7 @@ func TestMarkPutsKUDOsLabelsWhereKUDODid(t *testing.T) {
 			paths: map[string]map[string]any{
 				"metadata.labels": labels, "spec.jobTemplate.metadata.labels": labels,
 				"spec.jobTemplate.spec.template.metadata.labels":      labels,
-				"spec.jobTemplate.spec.template.metadata.annotations": annotations,
+				"spec.jobTemplate.spec.template.metadata.annotations": version,
 			},
 		},
 		{

@@ -123,7 +123,7 @@ func Setup(mgr ctrlmanager.Manager, opts Options) (*Engine, error) {
 	}
 	*fr = framework.Reconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Engine: e, Config: mgr.GetConfig(),
-		Recorder: mgr.GetEventRecorder(v1alpha1.FieldManager), RequireServiceAccount: opts.RequireServiceAccount,
+		Recorder: boundedRecorder{mgr.GetEventRecorder(v1alpha1.FieldManager)}, RequireServiceAccount: opts.RequireServiceAccount,
 		UserRoles: !opts.SkipUserRoles, Resync: opts.Resync,
 	}
 	if err := fr.SetupWithManager(mgr); err != nil {
