@@ -275,3 +275,52 @@ func TestNewScaffoldVerifiesAndRenders(t *testing.T) {
 		t.Fatal("new took a name that is no DNS label")
 	}
 }
+
+// TestImportKUDOChecksEveryRender: --check renders each plan's resources
+// with the default parameters and names the one that does not render; the
+// imported Framework renders offline like any other.
+func TestImportKUDOChecksEveryRender(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{
+		"operator.yaml": "name: certs\noperatorVersion: 0.1.0\ntasks:\n- name: main\n  kind: Apply\n  spec: {resources: [ok.yaml, tls.yaml]}\n" +
+			"plans:\n  deploy:\n    phases:\n    - name: main\n      steps:\n      - name: main\n        tasks: [main]\n",
+		"params.yaml":        "parameters:\n- name: REPLICAS\n  default: \"2\"\n",
+		"templates/ok.yaml":  "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: '{{ .Name }}-ok'}\ndata: {replicas: '{{ .Params.REPLICAS }}'}\n",
+		"templates/tls.yaml": "apiVersion: v1\nkind: Secret\nmetadata: {name: '{{ .Pipes.cert }}'}\n",
+	}
+	for name, text := range files {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := run(t, "import", "kudo", dir, "--check")
+	if err == nil || !strings.Contains(err.Error(), "1 of 2 renders failed") ||
+		!strings.Contains(err.Error(), "plan deploy, phase main, step main, task main, resource tls (templates/tls.yaml): rendering resource tls") ||
+		!strings.Contains(err.Error(), `map has no entry for key "cert"`) {
+		t.Fatalf("--check: %v", err)
+	}
+
+	if err := os.WriteFile(filepath.Join(dir, "templates/tls.yaml"), []byte("apiVersion: v1\nkind: Secret\nmetadata: {name: tls}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "framework.yaml")
+	if _, err := run(t, "import", "kudo", dir, "--check", "-o", out); err != nil {
+		t.Fatal(err)
+	}
+	inst := filepath.Join(dir, "instance.yaml")
+	if err := os.WriteFile(inst, []byte("apiVersion: kudo.operetta.dev/v1\nkind: Certs\nmetadata: {name: web, namespace: team}\nspec: {REPLICAS: \"3\"}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rendered, err := run(t, "render", out, "--instance", inst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"name: web-ok", `replicas: "3"`, "heritage: kudo", "kudo.dev/instance: web", "name: tls"} {
+		if !strings.Contains(rendered, want) {
+			t.Errorf("render lacks %q:\n%s", want, rendered)
+		}
+	}
+}

@@ -4,7 +4,9 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"testing/fstest"
 
 	"operetta.dev/operetta/internal/compile"
 	"operetta.dev/operetta/internal/importer"
@@ -43,6 +45,113 @@ func TestTheRealPackagesImport(t *testing.T) {
 			}
 			if string(got) != string(want) {
 				t.Errorf("%s differs from the import; run go test ./internal/importer -update and review the diff", golden)
+			}
+		})
+	}
+}
+
+// pkgFS is a small package: operator.yaml's tasks and plans as given, a
+// params.yaml and templates.
+func pkgFS(tasks, params string, templates map[string]string) fstest.MapFS {
+	fsys := fstest.MapFS{
+		"operator.yaml": {Data: []byte("apiVersion: kudo.dev/v1beta1\nname: demo\noperatorVersion: 0.1.0\n" + tasks +
+			"plans:\n  deploy:\n    strategy: serial\n    phases:\n    - name: main\n      strategy: serial\n      steps:\n      - name: main\n        tasks: [main]\n")},
+		"params.yaml": {Data: []byte("apiVersion: kudo.dev/v1beta1\nparameters:\n" + params)},
+	}
+	for name, text := range templates {
+		fsys["templates/"+name] = &fstest.MapFile{Data: []byte(text)}
+	}
+	return fsys
+}
+
+func TestImportMapsAndRefuses(t *testing.T) {
+	role := "apiVersion: rbac.authorization.k8s.io/v1beta1\nkind: ClusterRole\nmetadata: {name: {{ .Name }}}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n"
+	tests := []struct {
+		name, tasks, params string
+		templates           map[string]string
+		want                []string // in the Framework's YAML or the notes
+		err                 string
+	}{
+		{
+			name:      "a Toggle over an untyped parameter is on when Go's ParseBool says true",
+			tasks:     "tasks:\n- name: main\n  kind: Toggle\n  spec: {parameter: ENABLED, resources: [cm.yaml]}\n",
+			params:    "- name: ENABLED\n  default: \"false\"\n",
+			templates: map[string]string{"cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n"},
+			want:      []string{"when: ${has(instance.spec.ENABLED) && instance.spec.ENABLED in ['1', 't', 'T',", "'TRUE', 'true', 'True']}"},
+		},
+		{
+			name:      "removed RBAC versions rewritten, a cluster-scoped kind allowed, both noted",
+			tasks:     "tasks:\n- name: main\n  kind: Apply\n  spec: {resources: [rbac.yaml]}\n",
+			templates: map[string]string{"rbac.yaml": role},
+			want: []string{
+				"templates/rbac.yaml:1: rbac.authorization.k8s.io/v1beta1 ClusterRole rewritten to rbac.authorization.k8s.io/v1",
+				"templates/rbac.yaml: renders a cluster-scoped ClusterRole, which spec.allow.clusterScoped now lets it create",
+				"apiVersion: rbac.authorization.k8s.io/v1\n        kind: ClusterRole",
+				"clusterScoped:\n    - group: rbac.authorization.k8s.io\n      kind: ClusterRole",
+			},
+		},
+		{
+			name:   "a parameter without a default is required unless it says not",
+			tasks:  "tasks:\n- name: main\n  kind: Dummy\n  spec: {done: true}\n",
+			params: "- name: MUST\n- name: MAY\n  required: false\n",
+			want:   []string{"name: MUST\n    required: true\n    type: string", "name: MAY\n    type: string"},
+		},
+		{
+			name:  "a KudoOperator dependency becomes an Instance task",
+			tasks: "tasks:\n- name: main\n  kind: KudoOperator\n  spec: {package: zookeeper, instanceName: zk}\n",
+			want:  []string{"framework: zookeeper\n    instanceName: zk\n    kind: Instance", "the dependency zookeeper becomes an instance of the Framework named zookeeper"},
+		},
+		{
+			name:  "a Pipe task is refused by name",
+			tasks: "tasks:\n- name: main\n  kind: Pipe\n  spec: {pod: pod.yaml}\n",
+			err:   "operator.yaml: tasks[0] (main): Pipe tasks are not supported",
+		},
+		{
+			name:  "a dependency's parameter file is refused",
+			tasks: "tasks:\n- name: main\n  kind: KudoOperator\n  spec: {package: zookeeper, parameterFile: zk-params.yaml}\n",
+			err:   "spec.parameterFile zk-params.yaml: a dependency's parameters from a template file are not supported yet",
+		},
+		{
+			name:   "a parameter name no field can have",
+			tasks:  "tasks:\n- name: main\n  kind: Dummy\n",
+			params: "- name: heap-size\n  default: 1g\n",
+			err:    `params.yaml: parameters[0]: name "heap-size"`,
+		},
+		{
+			name:  "a task naming a template that is not there",
+			tasks: "tasks:\n- name: main\n  kind: Apply\n  spec: {resources: [missing.yaml]}\n",
+			err:   "operator.yaml: a task names resource missing.yaml, which is not in templates/",
+		},
+		{
+			name:      "a template whose kind shows nowhere",
+			tasks:     "tasks:\n- name: main\n  kind: Apply\n  spec: {resources: [dyn.yaml]}\n",
+			templates: map[string]string{"dyn.yaml": "apiVersion: v1\nkind: {{ .Params.KIND }}\nmetadata: {name: x}\n"},
+			err:       "templates/dyn.yaml: cannot tell which kinds it renders",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := importer.KUDO(pkgFS(tt.tasks, tt.params, tt.templates), importer.Options{})
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("error %v, want %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, errs := compile.Compile(res.Framework); len(errs) > 0 {
+				t.Fatalf("does not compile: %s", compile.Message(errs))
+			}
+			b, err := res.YAML("demo")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(string(b), w) {
+					t.Errorf("missing %q in\n%s", w, b)
+				}
 			}
 		})
 	}
