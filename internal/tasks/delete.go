@@ -133,38 +133,36 @@ func (r *Run) Keep(ctx context.Context) (Kept, error) {
 				return kept, err
 			}
 		}
-		obj, err := r.renderItem(item)
+		corrected, err := r.correct(ctx, item)
 		if err != nil {
 			return kept, err
 		}
-		if obj == nil {
+		if !corrected {
 			r.markSuperseded(item) // pruned by the next Keep
 			continue
-		}
-		if err := r.applyChild(ctx, item.ID, obj, r.hash(obj)); err != nil {
-			return kept, err
 		}
 		kept.Corrected = append(kept.Corrected, item.Kind+"/"+item.Name)
 	}
 	return kept, nil
 }
 
-// renderItem renders the object an inventory entry records again, as the
-// step that applied it rendered it; nil if that render no longer has it.
-func (r *Run) renderItem(item v1alpha1.InventoryItem) (*unstructured.Unstructured, error) {
+// correct applies the object an inventory entry records again, rendered as
+// the step that applied it rendered it, and recorded as applied there; it
+// returns false if that render no longer has the object.
+func (r *Run) correct(ctx context.Context, item v1alpha1.InventoryItem) (bool, error) {
 	if r.fw.Resources[item.ID].Go != nil {
 		defer r.at(item.Step)()
 	}
 	objs, err := r.renderAll(item.ID)
 	if err != nil {
-		return nil, err
+		return false, err
 	}
 	for _, obj := range objs {
 		if sameObject(r.itemOf(obj), item) {
-			return obj, nil
+			return true, r.applyChild(ctx, item.ID, obj, r.hash(obj))
 		}
 	}
-	return nil, nil
+	return false, nil
 }
 
 // health records a kept child that is not healthy.

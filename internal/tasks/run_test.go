@@ -800,6 +800,11 @@ func TestAGoTemplateRendersAsKUDODid(t *testing.T) {
 	if svc.Labels["plan"] != "nodes" || svc.Annotations["kudo.dev/plan"] != "nodes" {
 		t.Errorf("re-applied with labels %v annotations %v, want the nodes plan's render", svc.Labels, svc.Annotations)
 	}
+	for _, it := range h.status.Inventory {
+		if it.Name == "demo-1-node-0" && it.Step != "nodes/main/only" {
+			t.Errorf("the corrected child is recorded as applied in %q, want nodes/main/only", it.Step)
+		}
+	}
 }
 
 func TestAGoTemplateMayRenderOnlyItsKinds(t *testing.T) {
