@@ -342,6 +342,28 @@ type KUDO struct {
 	// OperatorVersion is .OperatorVersion in Go templates.
 	// +optional
 	OperatorVersion string `json:"operatorVersion,omitempty"`
+
+	// Pipes are the objects KUDO's Pipe tasks filled with files a pod wrote.
+	// In a plan that runs the task, .Pipes.<key> in Go templates is the name
+	// KUDO gave the object: <instance>.<plan>.<phase>.<step>.<task>.<key>.
+	// operetta does not run Pipe pods: the importer makes such a task apply
+	// an empty placeholder, and only when asked to.
+	// +optional
+	Pipes []KUDOPipe `json:"pipes,omitempty"`
+}
+
+// KUDOPipe is one file a KUDO Pipe task copied into a Secret or ConfigMap.
+type KUDOPipe struct {
+	// Key names the object in .Pipes.
+	Key string `json:"key"`
+	// Task is the task that makes the object.
+	Task string `json:"task"`
+	// Kind of the object: Secret or ConfigMap.
+	// +kubebuilder:validation:Enum=Secret;ConfigMap
+	Kind string `json:"kind"`
+	// File the pod wrote, for messages.
+	// +optional
+	File string `json:"file,omitempty"`
 }
 
 // TaskKind is what a task does.

@@ -324,3 +324,60 @@ func TestImportKUDOChecksEveryRender(t *testing.T) {
 		}
 	}
 }
+
+// TestImportKUDOPipePlaceholders: a Pipe task is refused unless asked for
+// placeholders; then it applies an empty Secret under the name KUDO gave it,
+// the template that mounts .Pipes.<key> names the same Secret, and the
+// instances' status says so.
+func TestImportKUDOPipePlaceholders(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{
+		"operator.yaml": "name: certs\noperatorVersion: 0.1.0\ntasks:\n" +
+			"- name: gen-cert\n  kind: Pipe\n  spec:\n    pod: gen.yaml\n    pipe:\n    - {file: /tmp/cert.pem, kind: Secret, key: cert}\n" +
+			"- name: app\n  kind: Apply\n  spec: {resources: [app.yaml]}\n" +
+			"plans:\n  deploy:\n    phases:\n    - name: main\n      steps:\n      - {name: certs, tasks: [gen-cert]}\n      - {name: app, tasks: [app]}\n",
+		"params.yaml":        "parameters: []\n",
+		"templates/gen.yaml": "apiVersion: v1\nkind: Pod\nspec: {}\n",
+		"templates/app.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app}\ndata: {secret: '{{ .Pipes.cert }}'}\n",
+	}
+	for name, text := range files {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := run(t, "import", "kudo", dir); err == nil || !strings.Contains(err.Error(), "tasks[0] (gen-cert): Pipe tasks are not supported") {
+		t.Fatalf("without --pipe-placeholders: %v", err)
+	}
+	out := filepath.Join(dir, "framework.yaml")
+	if _, err := run(t, "import", "kudo", dir, "--pipe-placeholders", "--check", "-o", out); err != nil {
+		t.Fatal(err)
+	}
+	inst := filepath.Join(dir, "instance.yaml")
+	if err := os.WriteFile(inst, []byte("apiVersion: kudo.operetta.dev/v1\nkind: Certs\nmetadata: {name: web-1, namespace: team}\nspec: {}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rendered, err := run(t, "render", out, "--instance", inst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"kind: Secret\nmetadata:\n  annotations:\n    kudo.dev/last-plan-execution-uid: rendered-offline",
+		"operetta.dev/pipe-placeholder: 'empty: KUDO''s Pipe task gen-cert would run the",
+		"  name: web1.deploy.main.certs.gencert.cert\n",
+		"secret: web1.deploy.main.certs.gencert.cert\n",
+	} {
+		if !strings.Contains(rendered, want) {
+			t.Errorf("render lacks %q:\n%s", want, rendered)
+		}
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "pipePlaceholders: '${''Pipe tasks gen-cert apply empty placeholders") {
+		t.Errorf("no status projection saying so:\n%s", b)
+	}
+}

@@ -30,7 +30,7 @@ func (o *options) importKUDOCommand() *cobra.Command {
 	var out string
 	var check bool
 	cmd := &cobra.Command{
-		Use:   "kudo DIR [--group G] [--kind K] [-o FILE] [--check]",
+		Use:   "kudo DIR [--group G] [--kind K] [-o FILE] [--check] [--pipe-placeholders]",
 		Short: "Write a Framework that runs a KUDO operator package unmodified",
 		Long: "kudo reads a KUDO package directory (operator.yaml, params.yaml, templates/) and writes a Framework:\n" +
 			"templates become goTemplate resources rendered as KUDO rendered them, parameters the generated kind's\n" +
@@ -38,7 +38,10 @@ func (o *options) importKUDOCommand() *cobra.Command {
 			"are rewritten, each with a note on standard error. Apply the Framework with kubectl apply --server-side:\n" +
 			"it is too large for the annotation client-side apply keeps.\n\n" +
 			"--check renders every template of every plan with the default parameters, as KUDO's package verify did,\n" +
-			"and fails naming each one that does not render.",
+			"and fails naming each one that does not render.\n\n" +
+			"A Pipe task (a pod whose files KUDO copied into Secrets or ConfigMaps) is refused: operetta does not run\n" +
+			"it. --pipe-placeholders imports it as empty Secrets and ConfigMaps under the names KUDO gave them, marked\n" +
+			"as placeholders, and every instance's status.pipePlaceholders says so.",
 		Example: "  kubectl operetta import kudo ./zookeeper -o zookeeper.yaml --check\n" +
 			"  kubectl apply --server-side -f zookeeper.yaml",
 		Args: cobra.ExactArgs(1),
@@ -78,6 +81,7 @@ func (o *options) importKUDOCommand() *cobra.Command {
 	cmd.Flags().StringVar(&opts.Group, "group", "", "the generated kind's API group (default "+importer.DefaultGroup+")")
 	cmd.Flags().StringVar(&opts.Kind, "kind", "", "the generated kind (default the operator's name in CamelCase)")
 	cmd.Flags().StringVarP(&out, "output", "o", "", "the file to write (default standard output)")
+	cmd.Flags().BoolVar(&opts.PipePlaceholders, "pipe-placeholders", false, "import Pipe tasks as empty Secrets and ConfigMaps under KUDO's names instead of refusing the package (their pods are not run)")
 	cmd.Flags().BoolVar(&check, "check", false, "render every template with the default parameters and fail on any that does not render")
 	return cmd
 }

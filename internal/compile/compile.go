@@ -177,6 +177,7 @@ func Compile(fw *v1alpha1.Framework) (*Framework, field.ErrorList) {
 	errs = append(errs, compileResources(fw.Spec.Resources, fw.Spec.Parameters, env, out, spec.Child("resources"))...)
 	errs = append(errs, compileTasks(fw.Spec.Tasks, env, out, spec.Child("tasks"))...)
 	errs = append(errs, checkPlans(fw.Spec.Plans, out, spec.Child("plans"))...)
+	errs = append(errs, checkPipes(fw.Spec.KUDO, out.Tasks, spec.Child("kudo"))...)
 	fields, perrs := compileProjections(fw.Spec.Status, env, out, spec.Child("status"))
 	errs = append(errs, perrs...)
 	if len(errs) == 0 && len(fields) > 0 {

@@ -144,6 +144,9 @@ func TestCompileRefusesInvalidFrameworks(t *testing.T) {
 			fw.Spec.Resources[0] = goResource("config", "kind: ConfigMap\n")
 			fw.Spec.Resources[0].ReadyWhen = "${true}"
 		}, "spec.resources[0].readyWhen: Invalid value: \"${true}\": applies to a template, not a goTemplate"},
+		{"a KUDO pipe of a task the Framework lacks", func(fw *v1alpha1.Framework) {
+			fw.Spec.KUDO = &v1alpha1.KUDO{OperatorName: "zk", Pipes: []v1alpha1.KUDOPipe{{Key: "cert", Task: "gen-cert", Kind: "Secret"}}}
+		}, `spec.kudo.pipes[0].task: Not found: "gen-cert"`},
 		{"a resource with both templates", func(fw *v1alpha1.Framework) {
 			fw.Spec.Resources[0].GoTemplate = goResource("config", "kind: ConfigMap\n").GoTemplate
 		}, `spec.resources[0]: Invalid value: "config": a resource has either a template or a goTemplate`},

@@ -25,6 +25,10 @@ type Options struct {
 	// Kind of the generated kind; default the operator's name in
 	// CamelCase (first-operator → FirstOperator).
 	Kind string
+	// PipePlaceholders makes each Pipe task apply empty Secrets and
+	// ConfigMaps under the names KUDO gave them, instead of refusing the
+	// package: operetta does not run Pipe pods.
+	PipePlaceholders bool
 }
 
 // DefaultGroup is the generated kind's group unless Options says another.
@@ -46,7 +50,7 @@ func KUDO(fsys fs.FS, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	im := &importer{pkg: p, res: &Result{}, ids: map[string]string{}}
+	im := &importer{pkg: p, res: &Result{}, opts: opts, ids: map[string]string{}, pipePods: map[string]bool{}}
 	fw := &v1alpha1.Framework{
 		TypeMeta:   metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion.String(), Kind: "Framework"},
 		ObjectMeta: metav1.ObjectMeta{Name: p.operator.Name},
@@ -72,6 +76,13 @@ func KUDO(fsys fs.FS, opts Options) (*Result, error) {
 	if fw.Spec.Resources, fw.Spec.Allow, err = im.resources(); err != nil {
 		return nil, err
 	}
+	fw.Spec.Resources = append(fw.Spec.Resources, im.placeholders...)
+	fw.Spec.KUDO.Pipes = im.pipes
+	if len(im.pipeTasks) > 0 {
+		fw.Spec.Status = map[string]string{"pipePlaceholders": fmt.Sprintf(
+			"${'Pipe tasks %s apply empty placeholders: operetta does not run their pods (docs/kudo.md)'}", strings.Join(im.pipeTasks, ", "))}
+	}
+	sort.Strings(im.res.Notes)
 	for name, plan := range p.operator.Plans {
 		fw.Spec.Plans[name] = convertPlan(plan)
 	}
@@ -80,8 +91,14 @@ func KUDO(fsys fs.FS, opts Options) (*Result, error) {
 }
 
 type importer struct {
-	pkg *pkg
-	res *Result
+	pkg  *pkg
+	res  *Result
+	opts Options
+	// Pipe tasks as placeholders: their resources, pipes and names.
+	placeholders []v1alpha1.Resource
+	pipes        []v1alpha1.KUDOPipe
+	pipeTasks    []string
+	pipePods     map[string]bool // template files Pipe tasks would run
 	// ids maps a template file to its resource id, in the order tasks
 	// name them.
 	ids   map[string]string
@@ -242,7 +259,10 @@ func (im *importer) tasks() ([]v1alpha1.Task, error) {
 				return nil, fmt.Errorf("%s: spec.parameterFile %s: a dependency's parameters from a template file are not supported yet; remove it to give the dependency its defaults", at, kt.Spec.ParameterFile)
 			}
 		case "Pipe":
-			return nil, fmt.Errorf("%s: Pipe tasks are not supported: operetta does not run a pod and copy the files it writes into Secrets or ConfigMaps", at)
+			if !im.opts.PipePlaceholders {
+				return nil, fmt.Errorf("%s: Pipe tasks are not supported: operetta does not run a pod and copy the files it writes into Secrets or ConfigMaps; --pipe-placeholders imports it as empty ones, which the software may not run with", at)
+			}
+			t.Kind, t.Resources = v1alpha1.TaskApply, []string{im.placeholder(kt)}
 		default:
 			return nil, fmt.Errorf("%s: kind %q: KUDO's task kinds are Apply, Delete, Toggle, Dummy, Pipe and KudoOperator", at, kt.Kind)
 		}
@@ -326,11 +346,14 @@ func (im *importer) resources() ([]v1alpha1.Resource, v1alpha1.Allow, error) {
 		out = append(out, res)
 	}
 	for f := range im.pkg.templates {
+		if im.pipePods[f] {
+			im.note("templates/%s: the pod of a Pipe task, not run: its task applies empty placeholders", f)
+			continue
+		}
 		if _, used := im.ids[f]; !used {
 			im.note("templates/%s: no task names it, so it is not imported (KUDO did not render it either)", f)
 		}
 	}
-	sort.Strings(im.res.Notes)
 	return out, allow, nil
 }
 

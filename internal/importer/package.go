@@ -29,13 +29,20 @@ type kudoTaskSpec struct {
 	Done      bool     `json:"done"`
 	Parameter string   `json:"parameter"` // Toggle
 	// Pipe
-	Pod  string `json:"pod"`
-	Pipe []any  `json:"pipe"`
+	Pod  string         `json:"pod"`
+	Pipe []kudoPipeFile `json:"pipe"`
 	// KudoOperator
 	Package         string `json:"package"`
 	OperatorVersion string `json:"operatorVersion"`
 	InstanceName    string `json:"instanceName"`
 	ParameterFile   string `json:"parameterFile"`
+}
+
+type kudoPipeFile struct {
+	File    string `json:"file"`
+	EnvFile string `json:"envFile"`
+	Kind    string `json:"kind"`
+	Key     string `json:"key"`
 }
 
 type kudoPlan struct {

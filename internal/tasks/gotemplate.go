@@ -1,6 +1,8 @@
 package tasks
 
 import (
+	"regexp"
+	"slices"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -47,7 +49,7 @@ func RenderGo(fw *compile.Framework, id string, instance *unstructured.Unstructu
 		Name: instance.GetName(), Namespace: instance.GetNamespace(),
 		OperatorName: operator, OperatorVersion: version, AppVersion: fw.AppVersion,
 		PlanName: at.Plan, PhaseName: at.Phase, StepName: at.Step,
-		Params: params, Pipes: map[string]string{},
+		Params: params, Pipes: pipes(fw, instance.GetName(), at.Plan),
 	})
 	if err != nil {
 		return nil, Terminal("rendering resource %s: %w", id, err)
@@ -67,6 +69,36 @@ func RenderGo(fw *compile.Framework, id string, instance *unstructured.Unstructu
 		objs = append(objs, obj)
 	}
 	return objs, nil
+}
+
+// pipes are the names KUDO gave the objects of the Pipe tasks plan runs,
+// by key: <instance>.<plan>.<phase>.<step>.<task>.<key>, each part lower
+// case without other characters than letters and digits. Templates of
+// other plans see no pipes, as in KUDO.
+func pipes(fw *compile.Framework, instance, plan string) map[string]string {
+	out := map[string]string{}
+	if fw.KUDO == nil {
+		return out
+	}
+	for _, p := range fw.KUDO.Pipes {
+		for _, phase := range fw.Plans[plan].Phases {
+			for _, step := range phase.Steps {
+				if slices.Contains(step.Tasks, p.Task) {
+					out[p.Key] = kudoName(instance, plan, phase.Name, step.Name, p.Task, p.Key)
+				}
+			}
+		}
+	}
+	return out
+}
+
+var notAlnum = regexp.MustCompile(`[^a-z0-9]+`)
+
+func kudoName(parts ...string) string {
+	for i, p := range parts {
+		parts[i] = notAlnum.ReplaceAllString(strings.ToLower(p), "")
+	}
+	return strings.Join(parts, ".")
 }
 
 // where is the plan, phase and step the run is in.
