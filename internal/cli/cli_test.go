@@ -288,14 +288,7 @@ func TestImportKUDOChecksEveryRender(t *testing.T) {
 		"templates/ok.yaml":  "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: '{{ .Name }}-ok'}\ndata: {replicas: '{{ .Params.REPLICAS }}'}\n",
 		"templates/tls.yaml": "apiVersion: v1\nkind: Secret\nmetadata: {name: '{{ .Pipes.cert }}'}\n",
 	}
-	for name, text := range files {
-		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeFiles(t, dir, files)
 	_, err := run(t, "import", "kudo", dir, "--check")
 	if err == nil || !strings.Contains(err.Error(), "1 of 2 renders failed") ||
 		!strings.Contains(err.Error(), "plan deploy, phase main, step main, task main, resource tls (templates/tls.yaml): rendering resource tls") ||
@@ -340,14 +333,7 @@ func TestImportKUDOPipePlaceholders(t *testing.T) {
 		"templates/gen.yaml": "apiVersion: v1\nkind: Pod\nspec: {}\n",
 		"templates/app.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app}\ndata: {secret: '{{ .Pipes.cert }}'}\n",
 	}
-	for name, text := range files {
-		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeFiles(t, dir, files)
 	if _, err := run(t, "import", "kudo", dir); err == nil || !strings.Contains(err.Error(), "tasks[0] (gen-cert): Pipe tasks are not supported") {
 		t.Fatalf("without --pipe-placeholders: %v", err)
 	}
@@ -379,5 +365,18 @@ func TestImportKUDOPipePlaceholders(t *testing.T) {
 	}
 	if !strings.Contains(string(b), "pipePlaceholders: '${''Pipe tasks gen-cert apply empty placeholders") {
 		t.Errorf("no status projection saying so:\n%s", b)
+	}
+}
+
+// writeFiles writes files, by path under dir, making their directories.
+func writeFiles(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
+	for name, text := range files {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
