@@ -53,13 +53,16 @@ func KUDO(fsys fs.FS, opts Options) (*Result, error) {
 	im := &importer{pkg: p, res: &Result{}, opts: opts, ids: map[string]string{}, pipePods: map[string]bool{}}
 	fw := &v1alpha1.Framework{
 		TypeMeta:   metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion.String(), Kind: "Framework"},
-		ObjectMeta: metav1.ObjectMeta{Name: p.operator.Name},
+		ObjectMeta: metav1.ObjectMeta{Name: strings.ToLower(p.operator.Name)},
 		Spec: v1alpha1.FrameworkSpec{
 			Names:      v1alpha1.Names{Group: opts.Group, Kind: opts.Kind},
 			AppVersion: p.operator.AppVersion,
 			KUDO:       &v1alpha1.KUDO{OperatorName: p.operator.Name, OperatorVersion: p.operator.OperatorVersion},
 			Plans:      map[string]v1alpha1.Plan{},
 		},
+	}
+	if fw.Name != p.operator.Name {
+		im.note("operator.yaml: name %s: the Framework is named %s, as object names are lower case; templates still see .OperatorName %s", p.operator.Name, fw.Name, p.operator.Name)
 	}
 	if fw.Spec.Names.Group == "" {
 		fw.Spec.Names.Group = DefaultGroup
@@ -147,7 +150,10 @@ func (im *importer) parameters() ([]v1alpha1.Parameter, error) {
 		if kp.Immutable != nil && *kp.Immutable {
 			p.Immutable = true
 		}
-		if kp.Trigger != "" && im.forbids(kp.Trigger) {
+		if _, exists := im.pkg.operator.Plans[kp.Trigger]; kp.Trigger != "" && !exists {
+			p.Immutable, p.Trigger = true, ""
+			im.note("params.yaml: %s: its trigger plan %q does not exist, so KUDO could not run a change of it; it is an immutable field instead, which the API server enforces", kp.Name, kp.Trigger)
+		} else if kp.Trigger != "" && im.forbids(kp.Trigger) {
 			p.Immutable, p.Trigger = true, ""
 			im.note("params.yaml: %s: its trigger plan %q only blocks (a Dummy that is never done), KUDO's way to forbid a change; it is an immutable field instead, which the API server enforces", kp.Name, kp.Trigger)
 		}
@@ -231,6 +237,10 @@ func (im *importer) tasks() ([]v1alpha1.Task, error) {
 		switch kt.Kind {
 		case "Apply", "Delete":
 			t.Resources = im.resourceIDs(kt.Spec.Resources)
+			if len(t.Resources) == 0 {
+				t.Kind, t.Done = v1alpha1.TaskDummy, true
+				im.note("operator.yaml: task %s: an %s task of no resources, which does nothing: a Dummy task that is done", kt.Name, kt.Kind)
+			}
 		case "Toggle":
 			t.Resources = im.resourceIDs(kt.Spec.Resources)
 			kp := im.param(kt.Spec.Parameter)

@@ -102,6 +102,22 @@ func TestImportMapsAndRefuses(t *testing.T) {
 			want:  []string{"framework: zookeeper\n    instanceName: zk\n    kind: Instance", "the dependency zookeeper becomes an instance of the Framework named zookeeper"},
 		},
 		{
+			name:   "a trigger plan that does not exist makes the parameter immutable",
+			tasks:  "tasks:\n- name: main\n  kind: Apply\n  spec:\n    resources:\n",
+			params: "- name: DISK\n  default: 5Gi\n  trigger: not-allowed\n",
+			want: []string{
+				"name: DISK\n    type: string", "immutable: true",
+				`params.yaml: DISK: its trigger plan "not-allowed" does not exist`,
+				"operator.yaml: task main: an Apply task of no resources, which does nothing: a Dummy task that is done",
+				"- done: true\n    kind: Dummy\n    name: main",
+			},
+		},
+		{
+			name:  "tasks as a map, as before KUDO 0.8",
+			tasks: "tasks:\n  main:\n    resources: [cm.yaml]\n",
+			err:   "operator.yaml: tasks is a map, as in packages for KUDO before 0.8",
+		},
+		{
 			name:  "a Pipe task is refused by name",
 			tasks: "tasks:\n- name: main\n  kind: Pipe\n  spec: {pod: pod.yaml}\n",
 			err:   "operator.yaml: tasks[0] (main): Pipe tasks are not supported",

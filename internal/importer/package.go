@@ -92,6 +92,15 @@ func read(fsys fs.FS) (*pkg, error) {
 	if err != nil {
 		return nil, fmt.Errorf("a KUDO package has an operator.yaml: %w", err)
 	}
+	var shape struct {
+		Tasks any `json:"tasks"`
+	}
+	if err := yaml.Unmarshal(b, &shape); err != nil {
+		return nil, fmt.Errorf("operator.yaml: %w", err)
+	}
+	if _, old := shape.Tasks.(map[string]any); old {
+		return nil, fmt.Errorf("operator.yaml: tasks is a map, as in packages for KUDO before 0.8; operetta imports the kudo.dev/v1beta1 format (a list of tasks with kind and spec) of KUDO 0.8 and later")
+	}
 	// Fields operetta has no use for (kudoVersion, maintainers, ...) are
 	// ignored.
 	if err := yaml.Unmarshal(b, &p.operator); err != nil {
