@@ -61,6 +61,9 @@ func RenderGo(fw *compile.Framework, id string, instance *unstructured.Unstructu
 			return nil, Terminal("resource %s rendered %s %s, a kind its goTemplate.kinds does not list", id, obj.GetAPIVersion()+" "+obj.GetKind(), obj.GetName())
 		}
 		if fw.KUDO != nil {
+			// KUDO put every namespaced object in the instance's
+			// namespace, whatever its template said ("default", often).
+			obj.SetNamespace("")
 			kudo.Mark(obj.Object, kudo.Marks{
 				Operator: operator, OperatorVersion: version, Instance: instance.GetName(),
 				Plan: at.Plan, Phase: at.Phase, Step: at.Step, PlanUID: at.PlanUID,

@@ -66,7 +66,7 @@ func demoFramework() *v1alpha1.Framework {
 				// As a KUDO package writes it: one Service per node.
 				{ID: "nodes", GoTemplate: &v1alpha1.GoTemplate{File: "nodes.yaml", Kinds: []v1alpha1.ChildKind{{APIVersion: "v1", Kind: "Service"}},
 					Text: "{{ range $i := until (int .Params.NODES) }}---\napiVersion: v1\nkind: Service\n" +
-						"metadata:\n  name: {{ $.Name }}-node-{{ $i }}\n  labels: {plan: {{ $.PlanName }}}\nspec:\n  ports: [{port: 80}]\n{{ end }}"}},
+						"metadata:\n  name: {{ $.Name }}-node-{{ $i }}\n  namespace: default\n  labels: {plan: {{ $.PlanName }}}\nspec:\n  ports: [{port: 80}]\n{{ end }}"}},
 				{ID: "stray", GoTemplate: &v1alpha1.GoTemplate{Kinds: []v1alpha1.ChildKind{{APIVersion: "v1", Kind: "Service"}},
 					Text: "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: stray}"}},
 				// A kind the (fake) API server does not serve.
@@ -734,8 +734,8 @@ func TestAKindNotServedYet(t *testing.T) {
 }
 
 // TestAGoTemplateRendersAsKUDODid follows a KUDO-style resource, one Service
-// per node, through a plan: each object applied once, marked as KUDO marked
-// it; fewer nodes supersede the extra Service, which Keep prunes; a deleted
+// per node, through a plan: each object applied once, in the instance's
+// namespace whatever the template says, marked as KUDO marked it; fewer nodes supersede the extra Service, which Keep prunes; a deleted
 // one is applied again as the step that applied it rendered it.
 func TestAGoTemplateRendersAsKUDODid(t *testing.T) {
 	h := newHarness(t)
