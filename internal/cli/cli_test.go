@@ -284,7 +284,8 @@ func TestImportKUDOChecksEveryRender(t *testing.T) {
 	files := map[string]string{
 		"operator.yaml": "name: certs\noperatorVersion: 0.1.0\ntasks:\n- name: main\n  kind: Apply\n  spec: {resources: [ok.yaml, tls.yaml]}\n" +
 			"plans:\n  deploy:\n    phases:\n    - name: main\n      steps:\n      - name: main\n        tasks: [main]\n",
-		"params.yaml":        "parameters:\n- name: REPLICAS\n  default: \"2\"\n",
+		// TOLERATIONS has no default: KUDO requires it, --check gives it [].
+		"params.yaml":        "parameters:\n- name: REPLICAS\n  default: \"2\"\n- name: TOLERATIONS\n  type: array\n",
 		"templates/ok.yaml":  "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: '{{ .Name }}-ok'}\ndata: {replicas: '{{ .Params.REPLICAS }}'}\n",
 		"templates/tls.yaml": "apiVersion: v1\nkind: Secret\nmetadata: {name: '{{ .Pipes.cert }}'}\n",
 	}
@@ -304,7 +305,7 @@ func TestImportKUDOChecksEveryRender(t *testing.T) {
 		t.Fatal(err)
 	}
 	inst := filepath.Join(dir, "instance.yaml")
-	if err := os.WriteFile(inst, []byte("apiVersion: kudo.operetta.dev/v1\nkind: Certs\nmetadata: {name: web, namespace: team}\nspec: {REPLICAS: \"3\"}\n"), 0o644); err != nil {
+	if err := os.WriteFile(inst, []byte("apiVersion: kudo.operetta.dev/v1\nkind: Certs\nmetadata: {name: web, namespace: team}\nspec: {REPLICAS: \"3\", TOLERATIONS: []}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	rendered, err := run(t, "render", out, "--instance", inst)

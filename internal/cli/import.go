@@ -89,7 +89,7 @@ func (o *options) importKUDOCommand() *cobra.Command {
 // checkRenders renders, for an instance with the default parameters, every
 // resource every plan's steps apply, toggle or delete, as the controller
 // would, and fails naming each that does not render. A required parameter
-// without a default gets "check".
+// without a default gets a value of its type ("check", 0, false, [], {}).
 func checkRenders(o *options, compiled *compile.Framework, fw *v1alpha1.Framework) error {
 	inst := &unstructured.Unstructured{Object: map[string]any{"spec": map[string]any{}}}
 	inst.SetGroupVersionKind(compiled.GVK)
@@ -97,7 +97,7 @@ func checkRenders(o *options, compiled *compile.Framework, fw *v1alpha1.Framewor
 	inst.SetNamespace("default")
 	for _, p := range fw.Spec.Parameters {
 		if p.Required && p.Default == nil {
-			inst.Object["spec"].(map[string]any)[p.Name] = "check"
+			inst.Object["spec"].(map[string]any)[p.Name] = placeholderValue(p.Type)
 		}
 	}
 	s, err := schemaOf(compiled.CRD)
@@ -154,4 +154,20 @@ func fileOf(fw *v1alpha1.Framework, id string) string {
 		}
 	}
 	return ""
+}
+
+// placeholderValue is a value of type t for a required parameter --check
+// has no value for.
+func placeholderValue(t v1alpha1.ParameterType) any {
+	switch t {
+	case v1alpha1.TypeInteger, v1alpha1.TypeNumber:
+		return int64(0)
+	case v1alpha1.TypeBoolean:
+		return false
+	case v1alpha1.TypeArray:
+		return []any{}
+	case v1alpha1.TypeObject:
+		return map[string]any{}
+	}
+	return "check"
 }
