@@ -7,7 +7,9 @@
 #
 #   hack/kudo-try.sh DIR...      each DIR a package (operator.yaml, params.yaml, templates/)
 #
-# TRY_TIMEOUT (default 180) bounds the wait for each deploy, in seconds.
+# TRY_TIMEOUT (default 180) bounds the wait for each deploy, in seconds;
+# IMPORT_FLAGS are added to the import (--pipe-placeholders, say); TRY_SPEC
+# is the instances' spec, in JSON (default {}).
 # Needs bin/manager and bin/kubectl-operetta (make build plugin).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -27,7 +29,7 @@ for dir in "$@"; do
   ns=try-$(echo "$p" | tr -c 'a-z0-9\n' '-' | cut -c1-40)
   fw=$work/$p.yaml
   start=$(date +%s.%N)
-  if ! out=$("$root/bin/kubectl-operetta" import kudo "$dir" --check -o "$fw" 2>&1); then
+  if ! out=$("$root/bin/kubectl-operetta" import kudo "$dir" --check -o "$fw" ${IMPORT_FLAGS:-} 2>&1); then
     echo "$p | import refused | $(echo "$out" | grep -v '^note:' | tr '\n' ' ' | cut -c1-300)"; continue
   fi
   kubectl create namespace "$ns" >/dev/null
@@ -37,8 +39,8 @@ for dir in "$@"; do
     echo "$p | Framework not Ready | $(kubectl get framework "$name" -o jsonpath='{.status.conditions[?(@.type=="Ready")].message}')"; continue
   fi
   kind=$(kubectl get framework "$name" -o jsonpath='{.spec.names.kind}').$(kubectl get framework "$name" -o jsonpath='{.spec.names.group}')
-  if ! out=$(printf 'apiVersion: %s/v1\nkind: %s\nmetadata: {name: inst, namespace: %s}\nspec: {}\n' \
-      "${kind#*.}" "${kind%%.*}" "$ns" | kubectl apply -f - 2>&1); then
+  if ! out=$(printf 'apiVersion: %s/v1\nkind: %s\nmetadata: {name: inst, namespace: %s}\nspec: %s\n' \
+      "${kind#*.}" "${kind%%.*}" "$ns" "${TRY_SPEC:-{\}}" | kubectl apply -f - 2>&1); then
     echo "$p | instance refused | $out"; continue
   fi
   st=""
