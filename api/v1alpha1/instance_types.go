@@ -7,11 +7,15 @@ import (
 
 // Labels and annotations operetta puts on what it creates.
 const (
-	LabelManagedBy                 = "app.kubernetes.io/managed-by"
-	ManagedByValue                 = "operetta"
-	LabelFramework                 = "operetta.dev/framework"
-	LabelInstance                  = "operetta.dev/instance"
-	LabelInstanceNS                = "operetta.dev/instance-namespace"
+	LabelManagedBy  = "app.kubernetes.io/managed-by"
+	ManagedByValue  = "operetta"
+	LabelFramework  = "operetta.dev/framework"
+	LabelInstance   = "operetta.dev/instance"
+	LabelInstanceNS = "operetta.dev/instance-namespace"
+	// LabelShard on a Framework names the manager shard that runs it
+	// (--shard); children carry their shard's too. No label: the
+	// manager started without --shard.
+	LabelShard                     = "operetta.dev/shard"
 	FieldManager                   = "operetta"
 	CategoryAllKinds               = "operetta"
 	PlanDeploy                     = "deploy"

@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	operetta "operetta.dev/operetta/internal/manager"
+	"operetta.dev/operetta/internal/shard"
 )
 
 func main() {
@@ -38,12 +39,12 @@ func run() error {
 		}
 	}
 	var (
-		metricsAddr, probeAddr, pprofAddr, leaderNS, logFormat, logLevel string
-		leaderElect, requireSA, userRoles, metricsSecure                 bool
-		workers                                                          int
-		qps                                                              float64
-		burst                                                            int
-		resync, maxBackoff                                               time.Duration
+		metricsAddr, probeAddr, pprofAddr, leaderNS, logFormat, logLevel, shardName string
+		leaderElect, requireSA, userRoles, metricsSecure                            bool
+		workers                                                                     int
+		qps                                                                         float64
+		burst                                                                       int
+		resync, maxBackoff                                                          time.Duration
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint; 0 disables it")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "address of the /healthz and /readyz probes")
@@ -58,12 +59,16 @@ func run() error {
 	flag.IntVar(&burst, "kube-api-burst", 100, "burst of queries to the API server")
 	flag.DurationVar(&resync, "resync", operetta.DefaultResync, "how long an instance whose plan waits for children goes without an event before it looks again (a safety net: children's events wake it)")
 	flag.DurationVar(&maxBackoff, "max-backoff", operetta.DefaultMaxBackoff, "the longest wait between retries of an instance whose plan hit an error (exponential from 100ms)")
+	flag.StringVar(&shardName, "shard", "", "run only the Frameworks labelled operetta.dev/shard=NAME, with a leader election of their own (default: the unlabelled ones); see docs/scaling.md")
 	flag.StringVar(&logFormat, "log-format", "json", "log format: json or console")
 	flag.StringVar(&logLevel, "log-level", "info", "log level: info, debug, or a number for more detail (2, 3...)")
 	flag.Parse() // --kubeconfig is registered by controller-runtime
 
 	level, err := parseLevel(logLevel)
 	if err != nil {
+		return err
+	}
+	if err := shard.Validate(shardName); err != nil {
 		return err
 	}
 	ctrl.SetLogger(zap.New(zap.UseDevMode(false), zap.Level(level), func(o *zap.Options) {
@@ -87,12 +92,12 @@ func run() error {
 	lease := 15 * time.Second
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        scheme,
-		Cache:                         operetta.CacheOptions(),
+		Cache:                         operetta.CacheOptions(shardName),
 		Metrics:                       operetta.MetricsOptions(metricsAddr, metricsSecure),
 		HealthProbeBindAddress:        probeAddr,
 		PprofBindAddress:              pprofAddr,
 		LeaderElection:                leaderElect,
-		LeaderElectionID:              "operetta.dev",
+		LeaderElectionID:              shard.LeaderElectionID(shardName),
 		LeaderElectionNamespace:       leaderNS,
 		LeaderElectionReleaseOnCancel: true,
 		LeaseDuration:                 &lease,
@@ -102,7 +107,7 @@ func run() error {
 	}
 	if _, err := operetta.Setup(mgr, operetta.Options{
 		WorkersPerKind: workers, RequireServiceAccount: requireSA, SkipUserRoles: !userRoles,
-		Resync: resync, MaxBackoff: maxBackoff,
+		Resync: resync, MaxBackoff: maxBackoff, Shard: shardName,
 	}); err != nil {
 		return err
 	}
@@ -112,7 +117,7 @@ func run() error {
 	if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
 		return err
 	}
-	ctrl.Log.WithName("setup").Info("starting operetta", "leaderElection", leaderElect, "workersPerKind", workers)
+	ctrl.Log.WithName("setup").Info("starting operetta", "leaderElection", leaderElect, "workersPerKind", workers, "shard", shardName)
 	return mgr.Start(ctrl.SetupSignalHandler())
 }
 

@@ -40,12 +40,15 @@ type Children struct {
 	extra   map[string]map[schema.GroupVersionKind]bool // loop → kinds added by Ensure
 }
 
-func newChildren(mgr manager.Manager, enqueue func(string, types.NamespacedName)) (*Children, error) {
+func newChildren(mgr manager.Manager, selector labels.Selector, enqueue func(string, types.NamespacedName)) (*Children, error) {
+	if selector == nil {
+		selector = labels.SelectorFromSet(labels.Set{v1alpha1.LabelManagedBy: v1alpha1.ManagedByValue})
+	}
 	c, err := cache.New(mgr.GetConfig(), cache.Options{
 		HTTPClient:                  mgr.GetHTTPClient(),
 		Scheme:                      mgr.GetScheme(),
 		Mapper:                      mgr.GetRESTMapper(),
-		DefaultLabelSelector:        labels.SelectorFromSet(labels.Set{v1alpha1.LabelManagedBy: v1alpha1.ManagedByValue}),
+		DefaultLabelSelector:        selector,
 		ReaderFailOnMissingInformer: true,
 		// Managed fields are most of a small object and nothing here
 		// reads them.

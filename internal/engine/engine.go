@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
@@ -42,6 +43,9 @@ type Options struct {
 	// synced, say), after it was removed: whoever started it may start it
 	// again.
 	LoopFailed func(name string, err error)
+	// Children selects the children the loops watch; default every child
+	// operetta manages (app.kubernetes.io/managed-by=operetta).
+	Children labels.Selector
 }
 
 // Engine runs one loop per kind, started and stopped at runtime. Start, Stop
@@ -103,7 +107,7 @@ func New[R reconcile.Reconciler](mgr manager.Manager, opts Options) (*Engine[R],
 		opts:  opts,
 		loops: map[string]*loop[R]{},
 	}
-	children, err := newChildren(mgr, e.wake)
+	children, err := newChildren(mgr, opts.Children, e.wake)
 	if err != nil {
 		return nil, err
 	}

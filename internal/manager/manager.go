@@ -28,6 +28,7 @@ import (
 	"operetta.dev/operetta/internal/controller/instance"
 	"operetta.dev/operetta/internal/engine"
 	"operetta.dev/operetta/internal/metrics"
+	"operetta.dev/operetta/internal/shard"
 )
 
 // Engine is the engine operetta runs: one instance loop per generated kind.
@@ -44,11 +45,12 @@ func NewScheme() (*runtime.Scheme, error) {
 	return s, nil
 }
 
-// CacheOptions are the manager's cache options. The cache holds only CRDs
-// operetta generated, and it never starts an informer because something read
-// through it: an informer exists only for what a loop watches, so stopping the
-// loop leaves none behind.
-func CacheOptions() cache.Options {
+// CacheOptions are the cache options of a manager of shard shardName ("":
+// none). The cache holds only CRDs operetta generated and the shard's
+// Frameworks, and it never starts an informer because something read
+// through it: an informer exists only for what a loop watches, so stopping
+// the loop leaves none behind.
+func CacheOptions(shardName string) cache.Options {
 	return cache.Options{
 		ReaderFailOnMissingInformer: true,
 		DefaultTransform:            cache.TransformStripManagedFields(),
@@ -56,6 +58,9 @@ func CacheOptions() cache.Options {
 			&apiextensionsv1.CustomResourceDefinition{}: {
 				Label: labels.SelectorFromSet(labels.Set{v1alpha1.LabelManagedBy: v1alpha1.ManagedByValue}),
 			},
+			// A Framework relabelled to another shard leaves this cache:
+			// to this shard it is gone, and its loop stops.
+			&v1alpha1.Framework{}: {Label: shard.Frameworks(shardName)},
 		},
 	}
 }
@@ -90,6 +95,10 @@ type Options struct {
 	// MaxBackoff caps the exponential backoff of an instance whose plan
 	// retries an error. Default DefaultMaxBackoff.
 	MaxBackoff time.Duration
+	// Shard is the shard this manager runs (internal/shard): the
+	// Frameworks labelled with it, or the unlabelled ones if empty. The
+	// manager's cache must be made with CacheOptions(Shard).
+	Shard string
 }
 
 const (
@@ -117,6 +126,7 @@ func Setup(mgr ctrlmanager.Manager, opts Options) (*Engine, error) {
 		Workers:     opts.WorkersPerKind,
 		RateLimiter: func() workqueue.TypedRateLimiter[reconcile.Request] { return rateLimiter(opts.MaxBackoff) },
 		LoopFailed:  func(name string, _ error) { fr.LoopFailed(name) },
+		Children:    shard.Children(opts.Shard),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("adding the engine: %w", err)
@@ -124,7 +134,7 @@ func Setup(mgr ctrlmanager.Manager, opts Options) (*Engine, error) {
 	*fr = framework.Reconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Engine: e, Config: mgr.GetConfig(),
 		Recorder: boundedRecorder{mgr.GetEventRecorder(v1alpha1.FieldManager)}, RequireServiceAccount: opts.RequireServiceAccount,
-		UserRoles: !opts.SkipUserRoles, Resync: opts.Resync,
+		UserRoles: !opts.SkipUserRoles, Resync: opts.Resync, Shard: opts.Shard,
 	}
 	if err := fr.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the Framework controller: %w", err)

@@ -107,7 +107,7 @@ func startManagerWith(t *testing.T, opts operetta.Options, fail func(*http.Reque
 	cfg.Wrap(counted.wrap)
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 scheme,
-		Cache:                  operetta.CacheOptions(),
+		Cache:                  operetta.CacheOptions(opts.Shard),
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		// Each test has its own manager in one process.

@@ -9,6 +9,7 @@ import (
 
 	"operetta.dev/operetta/api/v1alpha1"
 	"operetta.dev/operetta/internal/compile"
+	"operetta.dev/operetta/internal/shard"
 )
 
 // renderAll renders resource id for this instance into its objects: one for
@@ -56,6 +57,7 @@ func (r *Run) own(id string, obj *unstructured.Unstructured) error {
 		return err
 	}
 	Label(obj, r.fw.Name, r.instance.GetName(), ns)
+	shard.Label(obj, r.c.Shard)
 	if obj.GetNamespace() == ns {
 		obj.SetOwnerReferences([]metav1.OwnerReference{*metav1.NewControllerRef(r.instance, r.instance.GroupVersionKind())})
 	}

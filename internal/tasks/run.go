@@ -36,6 +36,9 @@ type Clients struct {
 	Frameworks client.Reader
 	// Renders remembers renders between reconciles; nil renders every time.
 	Renders *Renders
+	// Shard labels every child applied, so only this manager shard's
+	// child informers hold it (internal/shard).
+	Shard string
 }
 
 // Run executes the tasks of one instance during one reconcile. Every task is

@@ -112,6 +112,7 @@ func (r *Reconciler) run(ctx context.Context, compiled *compile.Framework) error
 			Enqueue:        func(key types.NamespacedName) { r.Engine.Enqueue(name, key) },
 			RolloutChanged: func() { r.enqueue(name) },
 			Resync:         r.Resync,
+			Shard:          r.Shard,
 		})
 	})
 	if err != nil {

@@ -68,6 +68,8 @@ type Reconciler struct {
 	// Resync is how long an instance plan that waits goes without an event
 	// before it looks again.
 	Resync time.Duration
+	// Shard this manager runs: its children are labelled with it.
+	Shard string
 
 	queue atomic.Pointer[workqueue.TypedRateLimitingInterface[reconcile.Request]]
 

@@ -46,6 +46,8 @@ type Config struct {
 	// it looks again anyway: a safety net, since children's events wake it.
 	Resync time.Duration
 	Now    func() time.Time
+	// Shard labels the children this manager applies (internal/shard).
+	Shard string
 }
 
 // Reconciler drives the instances of one generated kind through their
@@ -266,7 +268,7 @@ func (r *Reconciler) wake(keys []types.NamespacedName) {
 }
 
 func (r *Reconciler) clients(gen generation) tasks.Clients {
-	return tasks.Clients{Writer: gen.writer, Children: r.cfg.Children, Frameworks: r.cfg.Frameworks, Renders: r.renders}
+	return tasks.Clients{Writer: gen.writer, Children: r.cfg.Children, Frameworks: r.cfg.Frameworks, Renders: r.renders, Shard: r.cfg.Shard}
 }
 
 // schedule starts or queues the plans the instance's changes trigger and

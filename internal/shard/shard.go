@@ -1,0 +1,85 @@
+// Package shard says which objects a manager shard owns. A manager started
+// with --shard NAME runs the Frameworks labelled operetta.dev/shard=NAME,
+// and one started without runs the unlabelled ones; each shard elects its
+// own leader, and labels the children it applies with its name, so every
+// shard's child informers hold its own children only. Kubernetes labels and
+// Leases are the whole coordination.
+package shard
+
+import (
+	"fmt"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"operetta.dev/operetta/api/v1alpha1"
+)
+
+// Validate checks a shard name: it is a label value and part of a Lease's
+// name.
+func Validate(name string) error {
+	if name == "" {
+		return nil
+	}
+	if msgs := validation.IsDNS1123Label(name); len(msgs) > 0 {
+		return fmt.Errorf("--shard %q: %s", name, strings.Join(msgs, "; "))
+	}
+	return nil
+}
+
+// Frameworks selects the Frameworks shard name runs.
+func Frameworks(name string) labels.Selector {
+	return labels.NewSelector().Add(requirement(name))
+}
+
+// Children selects the children shard name applied.
+func Children(name string) labels.Selector {
+	managed, err := labels.NewRequirement(v1alpha1.LabelManagedBy, selection.Equals, []string{v1alpha1.ManagedByValue})
+	if err != nil {
+		panic(err) // constant key and value
+	}
+	return labels.NewSelector().Add(*managed, requirement(name))
+}
+
+func requirement(name string) labels.Requirement {
+	op, values := selection.Equals, []string{name}
+	if name == "" {
+		op, values = selection.DoesNotExist, nil
+	}
+	r, err := labels.NewRequirement(v1alpha1.LabelShard, op, values)
+	if err != nil {
+		panic(fmt.Sprintf("shard %q was not validated: %v", name, err))
+	}
+	return *r
+}
+
+// LeaderElectionID is the Lease shard name's replicas elect a leader with.
+func LeaderElectionID(name string) string {
+	if name == "" {
+		return "operetta.dev"
+	}
+	return "operetta.dev-" + name
+}
+
+// Label puts shard name's label on a child it applies: none for the
+// manager without a shard.
+func Label(obj interface {
+	GetLabels() map[string]string
+	SetLabels(map[string]string)
+}, name string) {
+	l := obj.GetLabels()
+	if name == "" {
+		if _, ok := l[v1alpha1.LabelShard]; ok {
+			delete(l, v1alpha1.LabelShard)
+			obj.SetLabels(l)
+		}
+		return
+	}
+	if l == nil {
+		l = map[string]string{}
+	}
+	l[v1alpha1.LabelShard] = name
+	obj.SetLabels(l)
+}
