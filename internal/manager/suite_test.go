@@ -102,17 +102,28 @@ func startManager(t *testing.T) *manager {
 // fail: a request fail answers with a response is not sent (nil: all are).
 func startManagerWith(t *testing.T, opts operetta.Options, fail func(*http.Request) *http.Response) *manager {
 	t.Helper()
+	return startManagerElecting(t, opts, fail, nil)
+}
+
+// startManagerElecting starts a manager as startManagerWith does, with the
+// leader election elect sets up (nil: none).
+func startManagerElecting(t *testing.T, opts operetta.Options, fail func(*http.Request) *http.Response, elect func(*ctrl.Options)) *manager {
+	t.Helper()
 	counted := &requests{fail: fail}
 	cfg := rest.CopyConfig(restConfig)
 	cfg.Wrap(counted.wrap)
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+	options := ctrl.Options{
 		Scheme:                 scheme,
 		Cache:                  operetta.CacheOptions(opts.Shard),
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		// Each test has its own manager in one process.
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
-	})
+	}
+	if elect != nil {
+		elect(&options)
+	}
+	mgr, err := ctrl.NewManager(cfg, options)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,92 @@
+package manager_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"operetta.dev/operetta/api/v1alpha1"
+	operetta "operetta.dev/operetta/internal/manager"
+	"operetta.dev/operetta/internal/shard"
+)
+
+// TestAStandbyCompletesThePlanOfAKilledLeader: two replicas of one shard;
+// the leader is killed (its Lease not released) while a plan waits; the
+// standby takes the Lease once it expires and completes the same plan run.
+func TestAStandbyCompletesThePlanOfAKilledLeader(t *testing.T) {
+	lease, renew, retry := 3*time.Second, 2*time.Second, 500*time.Millisecond
+	elect := func(o *ctrl.Options) {
+		o.LeaderElection = true
+		o.LeaderElectionID = shard.LeaderElectionID("failover")
+		o.LeaderElectionNamespace = "default"
+		o.LeaderElectionReleaseOnCancel = false // killed, not shut down
+		o.LeaseDuration, o.RenewDeadline, o.RetryPeriod = &lease, &renew, &retry
+	}
+	opts := operetta.Options{WorkersPerKind: 2, Shard: "failover"}
+	leader := startManagerElecting(t, opts, nil, elect)
+	select {
+	case <-leader.Elected():
+	case <-time.After(30 * time.Second):
+		t.Fatal("the first replica was not elected")
+	}
+	standby := startManagerElecting(t, opts, nil, elect)
+
+	ns := namespace(t, "failover")
+	group := "failover.test.operetta.dev"
+	fw := framework("failover", group, nil, []v1alpha1.Resource{gated("held")}, []v1alpha1.Task{apply("held", "held")},
+		map[string]v1alpha1.Plan{"deploy": {Phases: []v1alpha1.Phase{{Name: "main", Steps: steps("held")}}}})
+	fw.Labels = map[string]string{v1alpha1.LabelShard: "failover"}
+	createFramework(t, fw)
+	frameworkReady(t, "failover", metav1.ConditionTrue)
+	if err := k8s.Create(ctx(t), instance(thingGVK(group), ns, "i", map[string]any{})); err != nil {
+		t.Fatal(err)
+	}
+	waitForPlan(t, thingGVK(group), ns, "i", "deploy", "IN_PROGRESS")
+	eventually(t, 10*time.Second, func() error {
+		if !exists(t, &corev1.ConfigMap{}, ns, "i-held") {
+			return fmt.Errorf("the step applied nothing yet")
+		}
+		return nil
+	})
+	if _, ok := loopGeneration(standby, "failover"); ok {
+		t.Fatal("the standby runs the loop while the leader lives")
+	}
+	run := instanceStatus(t, thingGVK(group), ns, "i").Plans["deploy"].UID
+
+	killed := time.Now()
+	leader.stop()
+	select {
+	case <-standby.Elected():
+	case <-time.After(30 * time.Second):
+		t.Fatal("the standby was not elected after the leader was killed")
+	}
+	elected := time.Since(killed)
+	openGateOf(t, ns, "i-held")
+	st := waitForPlan(t, thingGVK(group), ns, "i", "deploy", "COMPLETE")
+	t.Logf("leader killed → standby elected %.2fs (lease %s) → plan COMPLETE %.2fs", elected.Seconds(), lease, time.Since(killed).Seconds())
+	if uid, _, _ := unstructuredString(st, "status", "plans", "deploy", "uid"); uid != string(run) {
+		t.Fatalf("the plan run changed from %s to %s", run, uid)
+	}
+	eventually(t, 10*time.Second, func() error {
+		list := &eventsv1.EventList{}
+		if err := k8s.List(ctx(t), list, client.InNamespace(ns)); err != nil {
+			return err
+		}
+		var n int32
+		for _, e := range list.Items {
+			if e.Regarding.Name == "i" && e.Reason == "PlanComplete" {
+				n += seriesCount(e)
+			}
+		}
+		if n != 1 {
+			return fmt.Errorf("%d PlanComplete events, want 1", n)
+		}
+		return nil
+	})
+}
