@@ -97,6 +97,9 @@ lint-chart: $(HELM) ## Lint the Helm chart and render both RBAC modes.
 	$(HELM) template operetta charts/operetta --set rbac.leastPrivilege=true --set 'rbac.instanceGroups={apps.example.com}' | grep -q -- --require-service-account
 	$(HELM) template operetta charts/operetta --set metrics.serviceMonitor.enabled=true | grep -q 'kind: ServiceMonitor'
 	$(HELM) template operetta charts/operetta --set replicas=1 | { ! grep -q 'kind: PodDisruptionBudget'; }
+	$(HELM) template operetta charts/operetta --set 'shards={,kafka}' | grep -q -- --shard=kafka
+	out=$$($(HELM) template operetta charts/operetta --set 'shards={Kafka}' 2>&1 || true); \
+	  grep -q "'/shards/0': 'Kafka' does not match pattern" <<<"$$out"
 	@# The schema refuses a misspelt value, naming it.
 	out=$$($(HELM) template operetta charts/operetta --set manager.workersPerKnd=2 2>&1 || true); \
 	  grep -q "additional properties 'workersPerKnd' not allowed" <<<"$$out"

@@ -270,7 +270,9 @@ func TestTheChartInstalls(t *testing.T) {
 		t.Fatal("HELM is not set: run make e2e, which builds helm")
 	}
 	const ns = "operetta-system"
-	install := exec.Command(helm, "install", "operetta", filepath.Join(root, "charts/operetta"),
+	// Two shards: the manager without --shard and shard e2e, each a
+	// Deployment of 2 replicas.
+	install := exec.Command(helm, "install", "operetta", filepath.Join(root, "charts/operetta"), "--set", "shards={,e2e}",
 		"--kubeconfig", kubeconfig, "-n", ns, "--create-namespace", "--wait", "--timeout", "3m")
 	if out, err := install.CombinedOutput(); err != nil {
 		t.Fatalf("helm install: %v\n%s", err, out)
@@ -279,22 +281,36 @@ func TestTheChartInstalls(t *testing.T) {
 		_ = exec.Command(helm, "uninstall", "operetta", "--kubeconfig", kubeconfig, "-n", ns, "--wait").Run()
 	})
 	ctx := context.Background()
-	dep := &appsv1.Deployment{}
-	if err := k8s.Get(ctx, types.NamespacedName{Namespace: ns, Name: "operetta"}, dep); err != nil {
-		t.Fatal(err)
-	}
-	if dep.Status.AvailableReplicas != 2 {
-		t.Fatalf("Deployment operetta: %d replicas available, want 2", dep.Status.AvailableReplicas)
-	}
-	if sa := dep.Spec.Template.Spec.ServiceAccountName; sa != "operetta" {
-		t.Fatalf("the pods run as %q", sa)
-	}
-	// kwok runs no container, so the manager built here checks the
-	// arguments the chart gives it: an undefined flag or a bad value
-	// fails before -h would print the usage.
-	args := append(append([]string{}, dep.Spec.Template.Spec.Containers[0].Args...), "-h")
-	if out, err := exec.Command(filepath.Join(root, "bin/manager"), args...).CombinedOutput(); err != nil {
-		t.Fatalf("the manager refuses the chart's arguments %v: %v\n%s", args, err, tail(out, 2000))
+	for _, name := range []string{"operetta", "operetta-e2e"} {
+		dep := &appsv1.Deployment{}
+		if err := k8s.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, dep); err != nil {
+			t.Fatal(err)
+		}
+		if dep.Status.AvailableReplicas != 2 {
+			t.Fatalf("Deployment %s: %d replicas available, want 2", name, dep.Status.AvailableReplicas)
+		}
+		if sa := dep.Spec.Template.Spec.ServiceAccountName; sa != "operetta" {
+			t.Fatalf("the pods run as %q", sa)
+		}
+		// kwok runs no container, so the manager built here checks the
+		// arguments the chart gives it: an undefined flag or a bad value
+		// fails before -h would print the usage.
+		args := append(append([]string{}, dep.Spec.Template.Spec.Containers[0].Args...), "-h")
+		if out, err := exec.Command(filepath.Join(root, "bin/manager"), args...).CombinedOutput(); err != nil {
+			t.Fatalf("the manager refuses the chart's arguments %v: %v\n%s", args, err, tail(out, 2000))
+		}
+		if sharded := strings.Contains(strings.Join(args, " "), "--shard=e2e"); sharded != (name == "operetta-e2e") {
+			t.Fatalf("Deployment %s runs with %v", name, args)
+		}
+		// Each shard's Deployment owns its own pods only.
+		pods := &corev1.PodList{}
+		sel, err := metav1.LabelSelectorAsSelector(dep.Spec.Selector)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := k8s.List(ctx, pods, client.InNamespace(ns), client.MatchingLabelsSelector{Selector: sel}); err != nil || len(pods.Items) != 2 {
+			t.Fatalf("Deployment %s selects %d pods (%v), want its 2", name, len(pods.Items), err)
+		}
 	}
 	for _, o := range []struct {
 		obj  client.Object
@@ -308,6 +324,7 @@ func TestTheChartInstalls(t *testing.T) {
 		{&rbacv1.Role{}, ns, "operetta-leader-election"},
 		{&corev1.Service{}, ns, "operetta-metrics"},
 		{&policyv1.PodDisruptionBudget{}, ns, "operetta"},
+		{&policyv1.PodDisruptionBudget{}, ns, "operetta-e2e"},
 	} {
 		if err := k8s.Get(ctx, types.NamespacedName{Namespace: o.ns, Name: o.name}, o.obj); err != nil {
 			t.Errorf("%T %s: %v", o.obj, o.name, err)
