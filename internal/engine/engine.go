@@ -60,6 +60,12 @@ type Engine[R reconcile.Reconciler] struct {
 	mu    sync.Mutex
 	base  context.Context // the elected manager's context; nil before
 	loops map[string]*loop[R]
+	// lifecycle serializes Start, Stop, Warm and Cool: each hands the
+	// informers of a loop name to the next.
+	lifecycle sync.Mutex
+	// warm are the kinds of loops whose informers run ahead of the loop
+	// (Warm), by loop name.
+	warm map[string]schema.GroupVersionKind
 }
 
 // loop is one running controller for one kind.
@@ -106,6 +112,7 @@ func New[R reconcile.Reconciler](mgr manager.Manager, opts Options) (*Engine[R],
 		log:   mgr.GetLogger().WithName("engine"),
 		opts:  opts,
 		loops: map[string]*loop[R]{},
+		warm:  map[string]schema.GroupVersionKind{},
 	}
 	children, err := newChildren(mgr, opts.Children, e.wake)
 	if err != nil {
@@ -138,6 +145,8 @@ func (e *Engine[R]) Children() *Children { return e.children }
 // keeps its reconciler (newReconciler is not called) and only has its child
 // kinds updated; a loop whose kind changed is restarted.
 func (e *Engine[R]) Start(name string, gvk schema.GroupVersionKind, childKinds []schema.GroupVersionKind, newReconciler func() R) (R, error) {
+	e.lifecycle.Lock()
+	defer e.lifecycle.Unlock()
 	var zero R
 	e.mu.Lock()
 	base := e.base
@@ -147,7 +156,7 @@ func (e *Engine[R]) Start(name string, gvk schema.GroupVersionKind, childKinds [
 		return zero, ErrNotLeading
 	}
 	if ok && l.gvk != gvk {
-		e.Stop(name)
+		e.stop(name)
 		ok = false
 	}
 	if err := e.children.Watch(base, name, childKinds); err != nil {
@@ -215,6 +224,7 @@ func (e *Engine[R]) Start(name string, gvk schema.GroupVersionKind, childKinds [
 	}()
 	e.mu.Lock()
 	e.loops[name] = l
+	delete(e.warm, name) // the loop owns the informers now
 	metrics.RunningLoops.Set(float64(len(e.loops)))
 	e.mu.Unlock()
 	log.Info("started loop")
@@ -263,6 +273,12 @@ func (e *Engine[R]) Reconciler(name string) (R, bool) {
 // Stop stops the loop named name, waits for its workers and removes its
 // informers. Stopping a loop that does not run does nothing.
 func (e *Engine[R]) Stop(name string) {
+	e.lifecycle.Lock()
+	defer e.lifecycle.Unlock()
+	e.stop(name)
+}
+
+func (e *Engine[R]) stop(name string) {
 	e.mu.Lock()
 	l, ok := e.loops[name]
 	delete(e.loops, name)
@@ -278,6 +294,61 @@ func (e *Engine[R]) Stop(name string) {
 		e.log.Error(err, "removing informer", "framework", name, "kind", l.gvk.Kind)
 	}
 	e.log.Info("stopped loop", "framework", name, "kind", l.gvk.Kind)
+}
+
+// Warm starts the informers a loop named name will read, its kind's
+// instances and its children's kinds, without the loop: a standby replica
+// keeps them synced, so once elected it starts its loops from full caches
+// instead of listing everything first. Warming a loop that runs does
+// nothing; Start takes the informers over.
+func (e *Engine[R]) Warm(ctx context.Context, name string, gvk schema.GroupVersionKind, childKinds []schema.GroupVersionKind) error {
+	e.lifecycle.Lock()
+	defer e.lifecycle.Unlock()
+	e.mu.Lock()
+	if _, running := e.loops[name]; running {
+		e.mu.Unlock()
+		return nil
+	}
+	old, warmed := e.warm[name]
+	e.warm[name] = gvk
+	e.mu.Unlock()
+	if warmed && old != gvk {
+		_ = e.cache.RemoveInformer(context.Background(), objectOf(old))
+	}
+	if err := e.children.Watch(ctx, name, childKinds); err != nil {
+		return err
+	}
+	// Not waiting for the sync: the informer syncs in the background.
+	_, err := e.cache.GetInformer(ctx, objectOf(gvk), cache.BlockUntilSynced(false))
+	return err
+}
+
+// Cool stops the informers Warm started for a loop that did not start.
+func (e *Engine[R]) Cool(name string) {
+	e.lifecycle.Lock()
+	defer e.lifecycle.Unlock()
+	e.mu.Lock()
+	gvk, warmed := e.warm[name]
+	delete(e.warm, name)
+	_, running := e.loops[name]
+	e.mu.Unlock()
+	if !warmed || running {
+		return
+	}
+	e.children.Release(name)
+	_ = e.cache.RemoveInformer(context.Background(), objectOf(gvk))
+}
+
+// Warmed lists the loops whose informers run ahead of them, sorted.
+func (e *Engine[R]) Warmed() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]string, 0, len(e.warm))
+	for name := range e.warm {
+		out = append(out, name)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // IsRunning reports whether the loop named name runs.

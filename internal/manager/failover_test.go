@@ -2,6 +2,7 @@ package manager_test
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -17,8 +18,9 @@ import (
 )
 
 // TestAStandbyCompletesThePlanOfAKilledLeader: two replicas of one shard;
-// the leader is killed (its Lease not released) while a plan waits; the
-// standby takes the Lease once it expires and completes the same plan run.
+// the standby keeps the loop's caches warm; the leader is killed (its Lease
+// not released) while a plan waits; the standby takes the Lease once it
+// expires and completes the same plan run.
 func TestAStandbyCompletesThePlanOfAKilledLeader(t *testing.T) {
 	lease, renew, retry := 3*time.Second, 2*time.Second, 500*time.Millisecond
 	elect := func(o *ctrl.Options) {
@@ -57,6 +59,21 @@ func TestAStandbyCompletesThePlanOfAKilledLeader(t *testing.T) {
 	if _, ok := loopGeneration(standby, "failover"); ok {
 		t.Fatal("the standby runs the loop while the leader lives")
 	}
+	// Warm: the standby's caches already hold the instance and its child,
+	// so once elected it lists nothing before its first reconcile.
+	eventually(t, 10*time.Second, func() error {
+		if !slices.Contains(standby.registry.Warmed(), "failover") {
+			return fmt.Errorf("the standby warmed %v", standby.registry.Warmed())
+		}
+		inst := instance(thingGVK(group), ns, "i", nil)
+		if err := standby.GetCache().Get(ctx(t), client.ObjectKey{Namespace: ns, Name: "i"}, inst); err != nil {
+			return fmt.Errorf("the standby's cache lacks the instance: %w", err)
+		}
+		if _, found, err := standby.registry.Children().Get(ctx(t), corev1.SchemeGroupVersion.WithKind("ConfigMap"), client.ObjectKey{Namespace: ns, Name: "i-held"}); err != nil || !found {
+			return fmt.Errorf("the standby's children cache lacks the child: found %v, %v", found, err)
+		}
+		return nil
+	})
 	run := instanceStatus(t, thingGVK(group), ns, "i").Plans["deploy"].UID
 
 	killed := time.Now()

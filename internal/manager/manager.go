@@ -139,6 +139,9 @@ func Setup(mgr ctrlmanager.Manager, opts Options) (*Engine, error) {
 	if err := fr.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the Framework controller: %w", err)
 	}
+	if err := mgr.Add(&framework.Warmer{Cache: mgr.GetCache(), Engine: e}); err != nil {
+		return nil, fmt.Errorf("adding the warmer: %w", err)
+	}
 	metrics.SetSources(metrics.Sources{
 		Instances: func() map[string]map[metrics.InstanceState]int {
 			out := map[string]map[metrics.InstanceState]int{}
