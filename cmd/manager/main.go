@@ -92,7 +92,7 @@ func run() error {
 	lease := 15 * time.Second
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        scheme,
-		Cache:                         operetta.CacheOptions(shardName),
+		Cache:                         operetta.CacheOptions(),
 		Metrics:                       operetta.MetricsOptions(metricsAddr, metricsSecure),
 		HealthProbeBindAddress:        probeAddr,
 		PprofBindAddress:              pprofAddr,

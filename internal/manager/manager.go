@@ -45,12 +45,11 @@ func NewScheme() (*runtime.Scheme, error) {
 	return s, nil
 }
 
-// CacheOptions are the cache options of a manager of shard shardName ("":
-// none). The cache holds only CRDs operetta generated and the shard's
-// Frameworks, and it never starts an informer because something read
-// through it: an informer exists only for what a loop watches, so stopping
-// the loop leaves none behind.
-func CacheOptions(shardName string) cache.Options {
+// CacheOptions are the manager's cache options. The cache holds only CRDs
+// operetta generated, and it never starts an informer because something read
+// through it: an informer exists only for what a loop watches, so stopping the
+// loop leaves none behind.
+func CacheOptions() cache.Options {
 	return cache.Options{
 		ReaderFailOnMissingInformer: true,
 		DefaultTransform:            cache.TransformStripManagedFields(),
@@ -58,9 +57,6 @@ func CacheOptions(shardName string) cache.Options {
 			&apiextensionsv1.CustomResourceDefinition{}: {
 				Label: labels.SelectorFromSet(labels.Set{v1alpha1.LabelManagedBy: v1alpha1.ManagedByValue}),
 			},
-			// A Framework relabelled to another shard leaves this cache:
-			// to this shard it is gone, and its loop stops.
-			&v1alpha1.Framework{}: {Label: shard.Frameworks(shardName)},
 		},
 	}
 }
@@ -96,8 +92,7 @@ type Options struct {
 	// retries an error. Default DefaultMaxBackoff.
 	MaxBackoff time.Duration
 	// Shard is the shard this manager runs (internal/shard): the
-	// Frameworks labelled with it, or the unlabelled ones if empty. The
-	// manager's cache must be made with CacheOptions(Shard).
+	// Frameworks labelled with it, or the unlabelled ones if empty.
 	Shard string
 }
 
@@ -139,7 +134,7 @@ func Setup(mgr ctrlmanager.Manager, opts Options) (*Engine, error) {
 	if err := fr.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the Framework controller: %w", err)
 	}
-	if err := mgr.Add(&framework.Warmer{Cache: mgr.GetCache(), Engine: e}); err != nil {
+	if err := mgr.Add(&framework.Warmer{Cache: mgr.GetCache(), Engine: e, Shard: opts.Shard}); err != nil {
 		return nil, fmt.Errorf("adding the warmer: %w", err)
 	}
 	metrics.SetSources(metrics.Sources{

@@ -114,7 +114,7 @@ func startManagerElecting(t *testing.T, opts operetta.Options, fail func(*http.R
 	cfg.Wrap(counted.wrap)
 	options := ctrl.Options{
 		Scheme:                 scheme,
-		Cache:                  operetta.CacheOptions(opts.Shard),
+		Cache:                  operetta.CacheOptions(),
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		// Each test has its own manager in one process.

@@ -34,6 +34,11 @@ func Frameworks(name string) labels.Selector {
 	return labels.NewSelector().Add(requirement(name))
 }
 
+// Owns says whether shard name runs Framework fw.
+func Owns(name string, fw interface{ GetLabels() map[string]string }) bool {
+	return Frameworks(name).Matches(labels.Set(fw.GetLabels()))
+}
+
 // Children selects the children shard name applied.
 func Children(name string) labels.Selector {
 	managed, err := labels.NewRequirement(v1alpha1.LabelManagedBy, selection.Equals, []string{v1alpha1.ManagedByValue})

@@ -3,6 +3,7 @@ package shard
 import (
 	"testing"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
 	"operetta.dev/operetta/api/v1alpha1"
@@ -27,7 +28,8 @@ func TestSelectors(t *testing.T) {
 		{"not operetta's child", "a", labels.Set{v1alpha1.LabelShard: "a"}, true, false},
 	}
 	for _, tt := range tests {
-		if got := Frameworks(tt.shard).Matches(tt.set); got != tt.fw {
+		fw := &metav1.ObjectMeta{Labels: tt.set}
+		if got := Owns(tt.shard, fw); got != tt.fw {
 			t.Errorf("%s: Framework selected %v, want %v", tt.name, got, tt.fw)
 		}
 		if got := Children(tt.shard).Matches(tt.set); got != tt.child {

@@ -29,6 +29,7 @@ import (
 	"operetta.dev/operetta/internal/controller/stale"
 	"operetta.dev/operetta/internal/crdgen"
 	"operetta.dev/operetta/internal/engine"
+	"operetta.dev/operetta/internal/shard"
 	"operetta.dev/operetta/internal/tasks"
 )
 
@@ -161,12 +162,16 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 	ctx = ctrl.LoggerInto(ctx, log)
 
 	fw := &v1alpha1.Framework{}
-	if err := r.Client.Get(ctx, req.NamespacedName, fw); err != nil {
-		if apierrors.IsNotFound(err) {
-			r.Engine.Stop(req.Name)
-			r.forget(req.Name)
-		}
-		return ctrl.Result{}, client.IgnoreNotFound(err)
+	err = r.Client.Get(ctx, req.NamespacedName, fw)
+	if apierrors.IsNotFound(err) || err == nil && !shard.Owns(r.Shard, fw) {
+		// Gone, or another shard's (relabelled away): this manager lets
+		// go of it and writes nothing; the other shard takes it over.
+		r.Engine.Stop(req.Name)
+		r.forget(req.Name)
+		return ctrl.Result{}, nil
+	}
+	if err != nil {
+		return ctrl.Result{}, err
 	}
 	if r.written.Behind(req.Name, fw.ResourceVersion) {
 		// Working from it would write and announce again what the last

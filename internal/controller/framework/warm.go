@@ -15,6 +15,7 @@ import (
 	"operetta.dev/operetta/internal/compile"
 	"operetta.dev/operetta/internal/controller/instance"
 	"operetta.dev/operetta/internal/engine"
+	"operetta.dev/operetta/internal/shard"
 )
 
 // Warmer runs on every replica, leader or not, and keeps the informers of
@@ -26,6 +27,8 @@ type Warmer struct {
 	// Cache is the manager's: it holds the shard's Frameworks.
 	Cache  cache.Cache
 	Engine *engine.Engine[*instance.Reconciler]
+	// Shard whose Frameworks it warms (internal/shard).
+	Shard string
 
 	warmed map[string]int64 // Framework → generation warmed
 }
@@ -83,7 +86,7 @@ func (w *Warmer) warm(ctx context.Context, name string) error {
 	fw := &v1alpha1.Framework{}
 	err := w.Cache.Get(ctx, client.ObjectKey{Name: name}, fw)
 	switch {
-	case apierrors.IsNotFound(err):
+	case apierrors.IsNotFound(err) || err == nil && !shard.Owns(w.Shard, fw):
 		delete(w.warmed, name)
 		w.Engine.Cool(name)
 		return nil
