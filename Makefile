@@ -98,6 +98,8 @@ lint-chart: $(HELM) ## Lint the Helm chart and render both RBAC modes.
 	$(HELM) template operetta charts/operetta --set metrics.serviceMonitor.enabled=true | grep -q 'kind: ServiceMonitor'
 	$(HELM) template operetta charts/operetta --set replicas=1 | { ! grep -q 'kind: PodDisruptionBudget'; }
 	$(HELM) template operetta charts/operetta --set 'shards={,kafka}' | grep -q -- --shard=kafka
+	@# A shard named like a number or a boolean stays a string label.
+	$(HELM) template operetta charts/operetta --set-string 'shards={,1,yes}' | grep -q 'operetta.dev/shard: "yes"'
 	out=$$($(HELM) template operetta charts/operetta --set 'shards={Kafka}' 2>&1 || true); \
 	  grep -q "'/shards/0': 'Kafka' does not match pattern" <<<"$$out"
 	@# The schema refuses a misspelt value, naming it.

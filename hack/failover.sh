@@ -68,7 +68,7 @@ done_at=$(ms)
 sleep 2
 uids >"$work/uids-after"
 # A run under way at the kill that the standby started again has a new uid.
-restarted=$(join "$work/uids-at-kill" "$work/uids-after" | awk '$2 != "" && $2 != $3' | wc -l)
+restarted=$(join -a1 -e NONE -o 0,1.2,2.2 "$work/uids-at-kill" "$work/uids-after" | awk '$2 != "NONE" && $2 != $3' | wc -l)
 started=$(awk '$2 != ""' "$work/uids-at-kill" | wc -l)
 singles=$(kubectl get events.events.k8s.io -n failover -o jsonpath='{range .items[?(@.reason=="PlanComplete")]}{.regarding.name}{"\n"}{end}' | sort | uniq -d | wc -l)
 printf 'kill → standby leads     %.2f s (Lease 15 s)\n' "$(echo "($elected - $killed) / 1000" | bc -l)"

@@ -210,23 +210,36 @@ func (e *Engine[R]) Start(name string, gvk schema.GroupVersionKind, childKinds [
 			return // stopped, as asked
 		}
 		log.Error(err, "loop stopped")
+		// Serialized with Start: a loop started again for the name since
+		// keeps its informers. (stop waits on done, closed above, so this
+		// cannot wait on a stop that waits on it.)
+		e.lifecycle.Lock()
 		e.mu.Lock()
-		if e.loops[name] == l {
+		current := e.loops[name] == l
+		if current {
 			delete(e.loops, name)
 			metrics.RunningLoops.Set(float64(len(e.loops)))
 		}
 		e.mu.Unlock()
-		e.children.Release(name)
-		_ = e.cache.RemoveInformer(context.Background(), objectOf(gvk))
-		if e.opts.LoopFailed != nil {
+		if current {
+			e.children.Release(name)
+			_ = e.cache.RemoveInformer(context.Background(), objectOf(gvk))
+		}
+		e.lifecycle.Unlock()
+		if current && e.opts.LoopFailed != nil {
 			e.opts.LoopFailed(name, err)
 		}
 	}()
 	e.mu.Lock()
 	e.loops[name] = l
+	warmed, wasWarm := e.warm[name]
 	delete(e.warm, name) // the loop owns the informers now
 	metrics.RunningLoops.Set(float64(len(e.loops)))
 	e.mu.Unlock()
+	if wasWarm && warmed != gvk {
+		// Warmed for a kind an older generation had.
+		_ = e.cache.RemoveInformer(context.Background(), objectOf(warmed))
+	}
 	log.Info("started loop")
 	return l.reconciler, nil
 }

@@ -17,8 +17,8 @@ import (
 // TestShardsSplitFrameworks: two managers on one API server, one without a
 // shard and one with shard a, each run only their Frameworks' instances and
 // label their children so. Relabelling a Framework mid-plan moves it to the
-// other manager, which takes the children over and completes the plan run
-// that was under way, once.
+// other manager, which takes the children over (the step under way's and
+// the earlier steps') and completes the plan run that was under way, once.
 func TestShardsSplitFrameworks(t *testing.T) {
 	unsharded := startManager(t)
 	shardA := startManagerWith(t, operetta.Options{WorkersPerKind: 2, Shard: "a"}, nil)
@@ -28,8 +28,8 @@ func TestShardsSplitFrameworks(t *testing.T) {
 		[]v1alpha1.Resource{configMap("plain", "")}, []v1alpha1.Task{apply("plain", "plain")},
 		map[string]v1alpha1.Plan{"deploy": {Phases: []v1alpha1.Phase{{Name: "main", Steps: steps("plain")}}}})
 	gatedFw := framework("shard-a", "shard-a.test.operetta.dev", nil,
-		[]v1alpha1.Resource{gated("held")}, []v1alpha1.Task{apply("held", "held")},
-		map[string]v1alpha1.Plan{"deploy": {Phases: []v1alpha1.Phase{{Name: "main", Steps: steps("held")}}}})
+		[]v1alpha1.Resource{configMap("first", ""), gated("held")}, []v1alpha1.Task{apply("first", "first"), apply("held", "held")},
+		map[string]v1alpha1.Plan{"deploy": {Phases: []v1alpha1.Phase{{Name: "main", Steps: steps("first", "held")}}}})
 	gatedFw.Labels = map[string]string{v1alpha1.LabelShard: "a"}
 	createFramework(t, plain)
 	createFramework(t, gatedFw)
@@ -73,8 +73,12 @@ func TestShardsSplitFrameworks(t *testing.T) {
 		if runs(shardA, "shard-a") || !runs(unsharded, "shard-a") {
 			return fmt.Errorf("after relabelling: shard a runs it %v, the unsharded manager %v", runs(shardA, "shard-a"), runs(unsharded, "shard-a"))
 		}
-		if s, ok := shardOf("i-held"); ok {
-			return fmt.Errorf("the child is still labelled shard %q", s)
+		// The step under way applies its child again; the child of the
+		// step done before is adopted.
+		for _, child := range []string{"i-held", "i-first"} {
+			if s, ok := shardOf(child); ok {
+				return fmt.Errorf("child %s is still labelled shard %q", child, s)
+			}
 		}
 		return nil
 	})

@@ -34,9 +34,11 @@ func Frameworks(name string) labels.Selector {
 	return labels.NewSelector().Add(requirement(name))
 }
 
-// Owns says whether shard name runs Framework fw.
+// Owns says whether shard name runs Framework fw. An empty label value
+// is no shard, as no label is: a template that renders the label empty
+// leaves the Framework to the unsharded manager, not to nobody.
 func Owns(name string, fw interface{ GetLabels() map[string]string }) bool {
-	return Frameworks(name).Matches(labels.Set(fw.GetLabels()))
+	return fw.GetLabels()[v1alpha1.LabelShard] == name
 }
 
 // Children selects the children shard name applied.
@@ -58,6 +60,25 @@ func requirement(name string) labels.Requirement {
 		panic(fmt.Sprintf("shard %q was not validated: %v", name, err))
 	}
 	return *r
+}
+
+// Others selects the children of Framework fw that another shard applied
+// (another shard label, or none when name has one): after a move, the
+// ones to adopt.
+func Others(name, fw string) labels.Selector {
+	op, values := selection.NotEquals, []string{name}
+	if name == "" {
+		op, values = selection.Exists, nil
+	}
+	other, err := labels.NewRequirement(v1alpha1.LabelShard, op, values)
+	if err != nil {
+		panic(fmt.Sprintf("shard %q was not validated: %v", name, err))
+	}
+	of, err := labels.NewRequirement(v1alpha1.LabelFramework, selection.Equals, []string{fw})
+	if err != nil {
+		panic(fmt.Sprintf("Framework name %q is no label value: %v", fw, err))
+	}
+	return labels.NewSelector().Add(*of, *other)
 }
 
 // LeaderElectionID is the Lease shard name's replicas elect a leader with.

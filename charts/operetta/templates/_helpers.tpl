@@ -37,7 +37,7 @@ which keeps the names and selector of a chart without shards).
 {{- /* Not operetta's name: the unsharded Deployment's selector must not match these pods. */}}
 app.kubernetes.io/name: operetta-shard
 app.kubernetes.io/instance: {{ .root.Release.Name }}
-operetta.dev/shard: {{ .shard }}
+operetta.dev/shard: {{ .shard | quote }}
 {{- else }}
 {{ include "operetta.selectorLabels" .root }}
 {{- end }}

@@ -99,6 +99,7 @@ func (r *Reconciler) run(ctx context.Context, compiled *compile.Framework) error
 		return err
 	}
 	name := compiled.Name
+	fresh := !r.Engine.IsRunning(name)
 	rec, err := r.Engine.Start(name, compiled.GVK, compiled.ChildKinds, func() *instance.Reconciler {
 		// The reconciler has its generation before its loop's first
 		// reconcile, which may come before Start returns.
@@ -117,6 +118,9 @@ func (r *Reconciler) run(ctx context.Context, compiled *compile.Framework) error
 	})
 	if err != nil {
 		return err
+	}
+	if fresh {
+		go r.adopt(compiled, writer)
 	}
 	return rec.Run(ctx, compiled, writer)
 }

@@ -2,10 +2,12 @@ package framework
 
 import (
 	"context"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -43,9 +45,15 @@ func (w *Warmer) Start(ctx context.Context) error {
 	q := workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 		workqueue.TypedRateLimitingQueueConfig[string]{Name: "framework-warmer"})
 	defer q.ShutDown()
-	informer, err := w.Cache.GetInformer(ctx, &v1alpha1.Framework{})
-	if err != nil {
-		return err
+	// The Framework CRD may be applied with the manager (one GitOps
+	// sync): wait for it rather than end the manager.
+	var informer cache.Informer
+	if err := wait.PollUntilContextCancel(ctx, time.Second, true, func(ctx context.Context) (bool, error) {
+		i, err := w.Cache.GetInformer(ctx, &v1alpha1.Framework{})
+		informer = i
+		return err == nil, nil
+	}); err != nil {
+		return nil // ctx ended
 	}
 	enqueue := func(obj any) {
 		if d, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
