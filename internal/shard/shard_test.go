@@ -54,7 +54,9 @@ func TestValidateAndNames(t *testing.T) {
 }
 
 func TestOthers(t *testing.T) {
-	of := func(extra labels.Set) labels.Set { return labels.Merge(labels.Set{v1alpha1.LabelFramework: "kafka"}, extra) }
+	of := func(extra labels.Set) labels.Set {
+		return labels.Merge(labels.Set{v1alpha1.LabelFramework: "kafka"}, extra)
+	}
 	for _, tt := range []struct {
 		shard string
 		set   labels.Set
