@@ -189,6 +189,18 @@ func TestDeployPlanCompletes(t *testing.T) {
 	})
 
 	t.Run("a finished plan sends no writes", func(t *testing.T) {
+		// The Framework reports the instance Ready in its status a moment
+		// after the plan completes: that write is due, so wait for it.
+		eventually(t, 30*time.Second, func() error {
+			fw := &v1alpha1.Framework{}
+			if err := k8s.Get(ctx(t), client.ObjectKey{Name: "zk-deploy"}, fw); err != nil {
+				return err
+			}
+			if c := fw.Status.Instances; c == nil || c.Ready != 1 || meta.FindStatusCondition(fw.Status.Conditions, v1alpha1.ConditionReconciling) != nil {
+				return fmt.Errorf("the Framework reports instances %+v, conditions %+v", c, fw.Status.Conditions)
+			}
+			return nil
+		})
 		controller := zkGVK.GroupKind().String()
 		mark, before := m.requests.mark(), reconciles(t, controller)
 		patchInstance(t, zkGVK, ns, "zk", `{"metadata":{"annotations":{"unrelated":"x"}}}`)
