@@ -4,7 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -356,12 +357,7 @@ func (e *Engine[R]) Cool(name string) {
 func (e *Engine[R]) Warmed() []string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	out := make([]string, 0, len(e.warm))
-	for name := range e.warm {
-		out = append(out, name)
-	}
-	sort.Strings(out)
-	return out
+	return slices.Sorted(maps.Keys(e.warm))
 }
 
 // IsRunning reports whether the loop named name runs.
@@ -374,12 +370,7 @@ func (e *Engine[R]) IsRunning(name string) bool {
 func (e *Engine[R]) Running() []string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	out := make([]string, 0, len(e.loops))
-	for name := range e.loops {
-		out = append(out, name)
-	}
-	sort.Strings(out)
-	return out
+	return slices.Sorted(maps.Keys(e.loops))
 }
 
 func objectOf(gvk schema.GroupVersionKind) *unstructured.Unstructured {

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -90,20 +89,5 @@ func TestAStandbyCompletesThePlanOfAKilledLeader(t *testing.T) {
 	if uid, _, _ := unstructuredString(st, "status", "plans", "deploy", "uid"); uid != string(run) {
 		t.Fatalf("the plan run changed from %s to %s", run, uid)
 	}
-	eventually(t, 10*time.Second, func() error {
-		list := &eventsv1.EventList{}
-		if err := k8s.List(ctx(t), list, client.InNamespace(ns)); err != nil {
-			return err
-		}
-		var n int32
-		for _, e := range list.Items {
-			if e.Regarding.Name == "i" && e.Reason == "PlanComplete" {
-				n += seriesCount(e)
-			}
-		}
-		if n != 1 {
-			return fmt.Errorf("%d PlanComplete events, want 1", n)
-		}
-		return nil
-	})
+	expectPlanCompletes(t, ns, "i", group+"/v1", 1)
 }
