@@ -32,16 +32,10 @@ func NewScaffold(name, dir string) (Scaffold, error) {
 	if errs := validation.IsDNS1123Label(name); len(errs) > 0 {
 		return Scaffold{}, fmt.Errorf("NAME %q: %s", name, strings.Join(errs, "; "))
 	}
-	var kind strings.Builder
-	for _, part := range strings.Split(name, "-") {
-		if part != "" {
-			kind.WriteString(strings.ToUpper(part[:1]) + part[1:])
-		}
-	}
 	if dir == "" {
 		dir = name
 	}
-	k := kind.String()
+	k := crdgen.KindOf(name)
 	if k == "" || k[0] < 'A' || k[0] > 'Z' {
 		return Scaffold{}, fmt.Errorf("NAME %q: must start with a letter, to make a kind of it", name)
 	}

@@ -134,6 +134,10 @@ const defaultMaxConcurrent = 5
 // resources.<id>.
 var identifier = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
 
+// IsIdentifier says whether name can be a parameter's name, a resource's id
+// or a status field's: something CEL can address as a field.
+func IsIdentifier(name string) bool { return identifier.MatchString(name) }
+
 // Compile checks fw and compiles it. It returns every problem it finds, each
 // with the path of the Framework field to fix. Expressions are type-checked
 // against the generated kind's schema; if the CRD cannot be generated they are

@@ -2,6 +2,7 @@ package crdgen
 
 import (
 	"strings"
+	"unicode"
 
 	"operetta.dev/operetta/api/v1alpha1"
 )
@@ -41,4 +42,23 @@ func Pluralize(kind string) string {
 	default:
 		return k + "s"
 	}
+}
+
+// KindOf makes a kind of a name written in lower case with separators:
+// first-operator → FirstOperator, key_value → KeyValue.
+func KindOf(name string) string {
+	var b strings.Builder
+	up := true
+	for _, r := range name {
+		switch {
+		case r == '-' || r == '_' || r == '.':
+			up = true
+		case up:
+			b.WriteRune(unicode.ToUpper(r))
+			up = false
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -15,6 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"operetta.dev/operetta/api/v1alpha1"
+	"operetta.dev/operetta/internal/compile"
+	"operetta.dev/operetta/internal/crdgen"
 	"operetta.dev/operetta/internal/kudo"
 )
 
@@ -68,7 +69,7 @@ func KUDO(fsys fs.FS, opts Options) (*Result, error) {
 		fw.Spec.Names.Group = DefaultGroup
 	}
 	if fw.Spec.Names.Kind == "" {
-		fw.Spec.Names.Kind = camel(p.operator.Name)
+		fw.Spec.Names.Kind = crdgen.KindOf(p.operator.Name)
 	}
 	if fw.Spec.Parameters, err = im.parameters(); err != nil {
 		return nil, err
@@ -112,14 +113,11 @@ func (im *importer) note(format string, args ...any) {
 	im.res.Notes = append(im.res.Notes, fmt.Sprintf(format, args...))
 }
 
-// identifier is what a parameter name must be to be a field CEL can read.
-var identifier = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
-
 func (im *importer) parameters() ([]v1alpha1.Parameter, error) {
 	var out []v1alpha1.Parameter
 	for i, kp := range im.pkg.params {
 		at := fmt.Sprintf("params.yaml: parameters[%d]", i)
-		if !identifier.MatchString(kp.Name) {
+		if !compile.IsIdentifier(kp.Name) {
 			return nil, fmt.Errorf("%s: name %q: operetta makes every parameter a field of the generated kind, so it must be letters, digits and _, not starting with a digit", at, kp.Name)
 		}
 		p := v1alpha1.Parameter{Name: kp.Name, Description: strings.TrimSpace(kp.Description), Trigger: kp.Trigger}
@@ -300,24 +298,31 @@ func (im *importer) resourceIDs(files []string) []string {
 			ids = append(ids, id)
 			continue
 		}
-		base := strings.Map(func(r rune) rune {
-			if unicode.IsLetter(r) || unicode.IsDigit(r) {
-				return r
-			}
-			return '_'
-		}, strings.TrimSuffix(strings.TrimSuffix(f, ".yaml"), ".yml"))
-		if base == "" || unicode.IsDigit(rune(base[0])) {
-			base = "t_" + base
-		}
-		id := base
-		for n := 2; im.taken(id); n++ {
-			id = base + "_" + strconv.Itoa(n)
-		}
+		id := im.newID(strings.TrimSuffix(strings.TrimSuffix(f, ".yaml"), ".yml"))
 		im.ids[f] = id
 		im.files = append(im.files, f)
 		ids = append(ids, id)
 	}
 	return ids
+}
+
+// newID makes a resource id of name that no resource has yet: letters and
+// digits kept, anything else _, a numbered suffix if it is taken.
+func (im *importer) newID(name string) string {
+	base := strings.Map(func(r rune) rune {
+		if r < unicode.MaxASCII && (unicode.IsLetter(r) || unicode.IsDigit(r)) {
+			return r
+		}
+		return '_'
+	}, name)
+	if !compile.IsIdentifier(base) {
+		base = "t_" + base
+	}
+	id := base
+	for n := 2; im.taken(id); n++ {
+		id = base + "_" + strconv.Itoa(n)
+	}
+	return id
 }
 
 func (im *importer) taken(id string) bool {
@@ -445,22 +450,4 @@ func convertPlan(p kudoPlan) v1alpha1.Plan {
 		out.Phases = append(out.Phases, phase)
 	}
 	return out
-}
-
-// camel makes an operator name a kind: first-operator → FirstOperator.
-func camel(name string) string {
-	var b strings.Builder
-	up := true
-	for _, r := range name {
-		switch {
-		case r == '-' || r == '_' || r == '.':
-			up = true
-		case up:
-			b.WriteRune(unicode.ToUpper(r))
-			up = false
-		default:
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
 }

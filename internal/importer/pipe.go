@@ -12,16 +12,7 @@ import (
 // name KUDO gave it (.Pipes.<key>), annotated as a placeholder. It returns
 // the resource's id.
 func (im *importer) placeholder(kt kudoTask) string {
-	base := "pipe_" + strings.Map(func(r rune) rune {
-		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
-			return r
-		}
-		return '_'
-	}, kt.Name)
-	id := base
-	for n := 2; im.taken(id); n++ {
-		id = fmt.Sprintf("%s_%d", base, n)
-	}
+	id := im.newID("pipe_" + kt.Name)
 	im.ids["\x00pipe "+kt.Name] = id // reserved: no template file is named so
 	im.pipePods[kt.Spec.Pod] = true
 	im.pipeTasks = append(im.pipeTasks, kt.Name)
