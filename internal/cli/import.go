@@ -11,9 +11,7 @@ import (
 
 	"operetta.dev/operetta/api/v1alpha1"
 	"operetta.dev/operetta/internal/compile"
-	"operetta.dev/operetta/internal/expr"
 	"operetta.dev/operetta/internal/importer"
-	"operetta.dev/operetta/internal/tasks"
 )
 
 func (o *options) importCommand() *cobra.Command {
@@ -112,11 +110,8 @@ func checkRenders(o *options, compiled *compile.Framework, fw *v1alpha1.Framewor
 	for _, plan := range planNames(fw) {
 		for _, phase := range compiled.Plans[plan].Phases {
 			for _, step := range phase.Steps {
-				vars := expr.Vars{
-					Instance: inst.Object, Resources: map[string]any{},
-					Framework: map[string]any{"name": compiled.Name, "appVersion": compiled.AppVersion, "generation": compiled.Generation},
-					Plan:      map[string]any{"name": plan, "uid": "check", "phase": phase.Name, "step": step.Name},
-				}
+				vars := offlineVars(compiled, inst, plan, "check")
+				vars.Plan["phase"], vars.Plan["step"] = phase.Name, step.Name
 				for _, name := range step.Tasks {
 					for _, id := range compiled.Tasks[name].Resources {
 						renders++
@@ -127,7 +122,7 @@ func checkRenders(o *options, compiled *compile.Framework, fw *v1alpha1.Framewor
 						objs, err := renderOffline(compiled, id, inst, vars)
 						if err == nil {
 							for _, obj := range objs {
-								if err = tasks.Place(compiled, id, obj, !compiled.AllowsClusterScoped(obj.GroupVersionKind().GroupKind()), "default"); err != nil {
+								if err = placeOffline(compiled, id, obj, "default"); err != nil {
 									break
 								}
 							}

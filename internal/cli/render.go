@@ -141,12 +141,7 @@ func Render(w io.Writer, compiled *compile.Framework, fw *v1alpha1.Framework, in
 	if !ok {
 		return fmt.Errorf("--plan %q: Framework %s has no such plan; its plans are: %s", plan, fw.Name, strings.Join(planNames(fw), ", "))
 	}
-	vars := expr.Vars{
-		Instance:  inst.Object,
-		Resources: map[string]any{},
-		Framework: map[string]any{"name": compiled.Name, "appVersion": compiled.AppVersion, "generation": compiled.Generation},
-		Plan:      map[string]any{"name": plan, "uid": "rendered-offline"},
-	}
+	vars := offlineVars(compiled, inst, plan, "rendered-offline")
 	for _, phase := range spec.Phases {
 		for _, step := range phase.Steps {
 			vars.Plan["phase"], vars.Plan["step"] = phase.Name, step.Name
@@ -207,6 +202,21 @@ func renderTask(w io.Writer, compiled *compile.Framework, inst *unstructured.Uns
 	return nil
 }
 
+// offlineVars are the variables the controller's expressions would see for
+// inst in a run of plan, before any child exists.
+func offlineVars(compiled *compile.Framework, inst *unstructured.Unstructured, plan, uid string) expr.Vars {
+	vars := tasks.NewVars(compiled, inst)
+	vars.Plan["name"], vars.Plan["uid"] = plan, uid
+	return vars
+}
+
+// placeOffline places obj as the controller would. Offline there is no
+// discovery to say a kind's scope: a kind the Framework allows
+// cluster-scoped is taken as such, any other as namespaced.
+func placeOffline(compiled *compile.Framework, id string, obj *unstructured.Unstructured, ns string) error {
+	return tasks.Place(compiled, id, obj, !compiled.AllowsClusterScoped(obj.GroupVersionKind().GroupKind()), ns)
+}
+
 // renderOffline renders resource id's objects as the controller would.
 func renderOffline(compiled *compile.Framework, id string, inst *unstructured.Unstructured, vars expr.Vars) ([]*unstructured.Unstructured, error) {
 	if compiled.Resources[id].Go != nil {
@@ -226,11 +236,7 @@ func renderOffline(compiled *compile.Framework, id string, inst *unstructured.Un
 // writeChild writes one rendered child, placed and labelled as the
 // controller would, or why the controller would refuse it.
 func writeChild(w io.Writer, compiled *compile.Framework, inst *unstructured.Unstructured, vars expr.Vars, id string, obj *unstructured.Unstructured, at string) error {
-	// Offline there is no discovery to say a kind's scope: a kind the
-	// Framework allows cluster-scoped is taken as such, any other as
-	// namespaced.
-	namespaced := !compiled.AllowsClusterScoped(obj.GroupVersionKind().GroupKind())
-	if err := tasks.Place(compiled, id, obj, namespaced, inst.GetNamespace()); err != nil {
+	if err := placeOffline(compiled, id, obj, inst.GetNamespace()); err != nil {
 		fmt.Fprintf(w, "# %s: the controller would refuse it: %v\n", at, err)
 		return nil
 	}

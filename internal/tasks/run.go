@@ -57,14 +57,17 @@ type Run struct {
 // NewRun returns the run of one reconcile of instance, whose status st it
 // keeps the inventory of.
 func NewRun(c Clients, fw *compile.Framework, instance *unstructured.Unstructured, st *v1alpha1.InstanceStatus) *Run {
-	return &Run{
-		c: c, fw: fw, instance: instance, status: st,
-		vars: expr.Vars{
-			Instance:  instance.Object,
-			Resources: map[string]any{},
-			Framework: map[string]any{"name": fw.Name, "appVersion": fw.AppVersion, "generation": fw.Generation},
-			Plan:      map[string]any{},
-		},
+	return &Run{c: c, fw: fw, instance: instance, status: st, vars: NewVars(fw, instance)}
+}
+
+// NewVars are the variables expressions see for instance before a plan
+// run is chosen and any child is observed.
+func NewVars(fw *compile.Framework, instance *unstructured.Unstructured) expr.Vars {
+	return expr.Vars{
+		Instance:  instance.Object,
+		Resources: map[string]any{},
+		Framework: map[string]any{"name": fw.Name, "appVersion": fw.AppVersion, "generation": fw.Generation},
+		Plan:      map[string]any{},
 	}
 }
 
