@@ -29,11 +29,6 @@ func Validate(name string) error {
 	return nil
 }
 
-// Frameworks selects the Frameworks shard name runs.
-func Frameworks(name string) labels.Selector {
-	return labels.NewSelector().Add(requirement(name))
-}
-
 // Owns says whether shard name runs Framework fw. An empty label value
 // is no shard, as no label is: a template that renders the label empty
 // leaves the Framework to the unsharded manager, not to nobody.
