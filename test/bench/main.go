@@ -6,12 +6,16 @@
 // each takes until the children exist and are ready, how late operetta says
 // Ready, what it costs the API server (the manager's own request counter),
 // its CPU and memory, what it does while idle, and how soon a new Framework
-// serves its first instance; each figure beside its target in issue 7.
+// serves its first instance; each figure beside its target in issue 7. Then
+// the same instances split over two shards, each run by a manager of its
+// own, and a leader killed with instances in flight, its standby finishing
+// their plans (issue 11).
 //
 // It measures; it is not a test: it exits 0 whatever the figures are, and
-// non-zero only when it could not measure. hack/bench-cluster.sh starts the
-// cluster and the manager and runs it (`make bench-cluster`); see
-// docs/performance.md. The build tag keeps it out of `go test ./...`.
+// non-zero only when it could not measure. It starts the managers it
+// measures; hack/bench-cluster.sh starts the cluster and runs it
+// (`make bench-cluster`); see docs/performance.md. The build tag keeps it
+// out of `go test ./...`.
 package main
 
 import (
@@ -56,8 +60,8 @@ type bench struct {
 	mapper     *restmapper.DeferredDiscoveryRESTMapper
 	fw         *framework
 	spec       map[string]any // the spec of every instance the benchmark creates
-	metricsURL string
-	managerPID int
+	launch     *launcher
+	mgr        *managerProc // the unsharded manager, without leader election
 	workers    int
 	idle       time.Duration
 	runTimeout time.Duration
@@ -66,9 +70,10 @@ type bench struct {
 
 func run(ctx context.Context) error {
 	var (
-		kubeconfig, fwPath, instPath, sizes string
-		firstRepeats                        int
-		b                                   bench
+		kubeconfig, fwPath, instPath, sizes, managerFlags string
+		firstRepeats, shards, failoverN                   int
+		b                                                 bench
+		l                                                 launcher
 	)
 	flag.StringVar(&kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig of the cluster")
 	flag.StringVar(&fwPath, "framework", "examples/webapp/framework.yaml", "the Framework to measure")
@@ -76,8 +81,12 @@ func run(ctx context.Context) error {
 	flag.StringVar(&sizes, "sizes", "200 500", "numbers of instances, one run of each mode per number")
 	flag.DurationVar(&b.idle, "idle", 60*time.Second, "how long to count the manager's requests once everything is ready")
 	flag.IntVar(&b.workers, "workers", 16, "concurrent client workers creating instances or children")
-	flag.StringVar(&b.metricsURL, "metrics-url", "http://127.0.0.1:18480/metrics", "the manager's metrics endpoint")
-	flag.IntVar(&b.managerPID, "manager-pid", 0, "process id of the manager, for its CPU time and RSS")
+	flag.StringVar(&l.bin, "manager", "bin/manager", "the manager binary to start and measure")
+	flag.StringVar(&managerFlags, "manager-flags", "", "extra flags for every manager started")
+	flag.StringVar(&l.logDir, "log-dir", ".work", "where the managers' logs go, one file each")
+	flag.IntVar(&l.port, "port", 18480, "the first of the local ports the managers' metrics and probes take, two each")
+	flag.IntVar(&shards, "shards", 2, "split each size over this many shards, a manager each, against one manager (below 2: not measured)")
+	flag.IntVar(&failoverN, "failover", 200, "instances in flight when a shard's leader is killed (0: not measured)")
 	flag.DurationVar(&b.runTimeout, "run-timeout", 20*time.Minute, "longest a run may take until everything is ready")
 	flag.DurationVar(&b.nsTimeout, "namespace-timeout", 10*time.Minute, "longest to wait for a run's namespace to be deleted")
 	flag.IntVar(&firstRepeats, "first-repeats", 3, "how often to measure Framework applied → first children, each with a fresh Framework")
@@ -86,9 +95,6 @@ func run(ctx context.Context) error {
 	ns, err := parseSizes(sizes)
 	if err != nil {
 		return err
-	}
-	if b.managerPID == 0 {
-		return errors.New("--manager-pid is required")
 	}
 	if b.fw, err = loadFramework(fwPath); err != nil {
 		return err
@@ -119,14 +125,20 @@ func run(ctx context.Context) error {
 		return err
 	}
 	b.mapper = restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc))
-	idle, err := b.sample(ctx)
+	l.kubeconfig, l.extra = kubeconfig, strings.Fields(managerFlags)
+	b.launch = &l
+	defer l.stopAll()
+	if b.mgr, err = l.start(ctx, "unsharded", "--leader-elect=false"); err != nil {
+		return err
+	}
+	idle, err := b.sample(ctx, b.mgr)
 	if err != nil {
-		return fmt.Errorf("the manager (pid %d, %s) is not there: %w", b.managerPID, b.metricsURL, err)
+		return err
 	}
 
 	fmt.Printf("operetta cluster benchmark: sizes %v, %d client workers, idle window %s, Framework %s (kind %s)\n",
 		ns, b.workers, b.idle, b.fw.name, b.fw.kind)
-	fmt.Printf("manager RSS before any instance: %.1f MB (what the RSS figures below start from)\n", idle.rss/1e6)
+	fmt.Printf("manager RSS before any instance: %s (what the RSS figures below start from)\n", mb(idle.rss))
 
 	var rep report
 	fmt.Printf("\n== Framework applied → first children (%d fresh Frameworks)\n", firstRepeats)
@@ -161,6 +173,20 @@ func run(ctx context.Context) error {
 			}
 			rep.runs = append(rep.runs, r)
 		}
+		if shards >= 2 {
+			r, err := b.measureShards(ctx, n, shards)
+			if err != nil {
+				return fmt.Errorf("%d shards, run of %d: %w", shards, n, err)
+			}
+			rep.runs = append(rep.runs, r)
+		}
+	}
+	if failoverN > 0 {
+		f, err := b.failover(ctx, failoverN)
+		if err != nil {
+			return fmt.Errorf("failover with %d instances: %w", failoverN, err)
+		}
+		rep.failover = &f
 	}
 	rep.print(os.Stdout, b.idle)
 	return nil
@@ -279,7 +305,9 @@ type result struct {
 	timedOut   string // what was missing, if the run timed out
 	requests   requests
 	reconciles float64
-	cpu, rss   float64
+	managers   int // how many managers did the work
+	cpu        float64
+	rss        []float64
 	idle       requests
 	idleCPU    float64
 	nsDeletion time.Duration
@@ -288,7 +316,7 @@ type result struct {
 // measure runs one mode with n instances in a fresh namespace and deletes
 // the namespace afterwards.
 func (b *bench) measure(ctx context.Context, mode string, n int, instGVR schema.GroupVersionResource) (result, error) {
-	r := result{mode: mode, n: n}
+	r := result{mode: mode, n: n, managers: 1}
 	namespace := fmt.Sprintf("bench-%s-%d-%d", mode, n, time.Now().Unix()%100000)
 	fmt.Printf("\n== %s, N=%d, namespace %s\n", mode, n, namespace)
 	p, err := b.plan(namespace, "app", n)
@@ -312,14 +340,14 @@ func (b *bench) measure(ctx context.Context, mode string, n int, instGVR schema.
 		err = tr.watch(ctx, b.dyn, namespace, p.kinds, instGVR)
 	} else {
 		tr = newTracker(p.expected, nil)
-		err = tr.watch(ctx, b.dyn, namespace, p.kinds, schema.GroupVersionResource{})
+		err = tr.watch(ctx, b.dyn, namespace, p.kinds)
 	}
 	defer tr.close()
 	if err != nil {
 		return r, err
 	}
 
-	before, err := b.sample(ctx)
+	before, err := b.sample(ctx, b.mgr)
 	if err != nil {
 		return r, err
 	}
@@ -327,13 +355,7 @@ func (b *bench) measure(ctx context.Context, mode string, n int, instGVR schema.
 	err = b.create(ctx, n, func(ctx context.Context, i int) error {
 		name := p.instances[i]
 		if mode == "operetta" {
-			u := &unstructured.Unstructured{Object: map[string]any{
-				"apiVersion": instGVR.GroupVersion().String(), "kind": b.fw.kind,
-				"metadata": map[string]any{"name": name, "namespace": namespace},
-				"spec":     b.spec,
-			}}
-			_, err := b.dyn.Resource(instGVR).Namespace(namespace).Apply(ctx, name, u, metav1.ApplyOptions{FieldManager: "bench", Force: true})
-			return err
+			return b.createInstance(ctx, tr, instGVR, b.fw.kind, namespace, name)
 		}
 		for _, o := range p.children[name] {
 			gvr := p.gvrs[o.GetKind()]
@@ -359,11 +381,11 @@ func (b *bench) measure(ctx context.Context, mode string, n int, instGVR schema.
 	if mode == "operetta" && r.timedOut == "" {
 		// Settled includes the Framework reporting the rollout: its status
 		// write is part of the run, not of the idle window.
-		if err := b.rolloutReported(ctx, int64(n)); err != nil {
+		if err := b.rolloutReported(ctx, b.fw.name, int64(n)); err != nil {
 			fmt.Printf("  WARNING: %v\n", err)
 		}
 	}
-	after, err := b.sample(ctx)
+	after, err := b.sample(ctx, b.mgr)
 	if err != nil {
 		return r, err
 	}
@@ -379,14 +401,27 @@ func (b *bench) measure(ctx context.Context, mode string, n int, instGVR schema.
 			return r, ctx.Err()
 		case <-time.After(b.idle):
 		}
-		end, err := b.sample(ctx)
+		end, err := b.sample(ctx, b.mgr)
 		if err != nil {
 			return r, err
 		}
 		r.idle, r.idleCPU = end.requests.minus(after.requests), end.cpu-after.cpu
-		fmt.Printf("  idle %s: %.0f manager requests%s, CPU %.2f s, RSS %.1f MB\n", b.idle, r.idle.total(), paren(r.idle.byMethod(1)), r.idleCPU, end.rss/1e6)
+		fmt.Printf("  idle %s: %.0f manager requests%s, CPU %.2f s, RSS %s\n", b.idle, r.idle.total(), paren(r.idle.byMethod(1)), r.idleCPU, mb(end.rss))
 	}
 	return r, nil
+}
+
+// createInstance applies an instance of kind with the benchmark's spec and
+// tells tr when it did.
+func (b *bench) createInstance(ctx context.Context, tr *tracker, gvr schema.GroupVersionResource, kind, namespace, name string) error {
+	u := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": gvr.GroupVersion().String(), "kind": kind,
+		"metadata": map[string]any{"name": name, "namespace": namespace},
+		"spec":     b.spec,
+	}}
+	tr.creating(name)
+	_, err := b.dyn.Resource(gvr).Namespace(namespace).Apply(ctx, name, u, metav1.ApplyOptions{FieldManager: "bench", Force: true})
+	return err
 }
 
 // create runs do for 0..n-1 on b.workers workers; the first error stops it.
@@ -462,22 +497,14 @@ func (b *bench) first(ctx context.Context, i int) (firstResult, error) {
 		suffix += string(rune('A' + i/26 - 1))
 	}
 	kind := b.fw.kind + "First" + suffix
-	plural := strings.ToLower(kind) + "s"
-	crdName := plural + "." + b.fw.group
+	fw, instGVR := b.fw.variant(b.fw.name+"-first-"+strings.ToLower(suffix), kind)
+	crdName := instGVR.Resource + "." + b.fw.group
 	res := firstResult{kind: kind}
 	namespace := "bench-first"
 	if _, err := b.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return res, err
 	}
-
-	fw := b.fw.manifest()
-	fw.SetName(b.fw.name + "-first-" + strings.ToLower(suffix))
-	_ = unstructured.SetNestedField(fw.Object, kind, "spec", "names", "kind")
-	_ = unstructured.SetNestedField(fw.Object, plural, "spec", "names", "plural")
-	unstructured.RemoveNestedField(fw.Object, "spec", "names", "shortNames")
-	_ = unstructured.SetNestedField(fw.Object, "Delete", "spec", "deletionPolicy")
 	instName := "first-" + strings.ToLower(suffix)
-	instGVR := schema.GroupVersionResource{Group: b.fw.group, Version: b.fw.version, Resource: plural}
 
 	p, err := b.plan(namespace, instName, 1)
 	if err != nil {
@@ -485,7 +512,7 @@ func (b *bench) first(ctx context.Context, i int) (firstResult, error) {
 	}
 	tr := newTracker(p.expected, nil)
 	defer tr.close()
-	if err := tr.watch(ctx, b.dyn, namespace, p.kinds, schema.GroupVersionResource{}); err != nil {
+	if err := tr.watch(ctx, b.dyn, namespace, p.kinds); err != nil {
 		return res, err
 	}
 	established := make(chan time.Time, 1)
@@ -545,16 +572,16 @@ func (b *bench) deleteFramework(ctx context.Context, name string) {
 	}
 }
 
-// rolloutReported waits until the Framework's status counts n instances, all
-// updated.
-func (b *bench) rolloutReported(ctx context.Context, n int64) error {
+// rolloutReported waits until Framework name's status counts n instances,
+// all updated.
+func (b *bench) rolloutReported(ctx context.Context, name string, n int64) error {
 	return poll(ctx, 30*time.Second, 100*time.Millisecond, func() (bool, error) {
-		fw, err := b.dyn.Resource(frameworkGVR).Get(ctx, b.fw.name, metav1.GetOptions{})
+		fw, err := b.dyn.Resource(frameworkGVR).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return false, err
 		}
 		updated, _, _ := unstructured.NestedInt64(fw.Object, "status", "rollout", "updated")
 		total, _, _ := unstructured.NestedInt64(fw.Object, "status", "rollout", "total")
 		return updated == n && total == n, nil
-	}, fmt.Sprintf("Framework %s to report %d instances updated", b.fw.name, n))
+	}, fmt.Sprintf("Framework %s to report %d instances updated", name, n))
 }

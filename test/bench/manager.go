@@ -196,26 +196,46 @@ func rssBytes(pid int) (float64, error) {
 	return 0, fmt.Errorf("/proc/%d/status: no VmRSS", pid)
 }
 
-// sample is the manager's counters at one moment.
+// sample is the counters of one or more managers at one moment: requests,
+// reconciles and CPU summed, RSS of each.
 type sample struct {
 	at         time.Time
 	requests   requests
 	reconciles float64
 	cpu        float64
-	rss        float64
+	rss        []float64
 }
 
-func (b *bench) sample(ctx context.Context) (sample, error) {
-	s := sample{at: time.Now()}
-	var err error
-	if s.requests, s.reconciles, err = scrape(ctx, b.metricsURL); err != nil {
-		return s, err
-	}
-	if s.cpu, err = cpuSeconds(b.managerPID); err != nil {
-		return s, fmt.Errorf("reading the manager's CPU time: %w", err)
-	}
-	if s.rss, err = rssBytes(b.managerPID); err != nil {
-		return s, fmt.Errorf("reading the manager's RSS: %w", err)
+func (b *bench) sample(ctx context.Context, procs ...*managerProc) (sample, error) {
+	s := sample{at: time.Now(), requests: requests{}}
+	for _, p := range procs {
+		r, reconciles, err := scrape(ctx, p.metrics)
+		if err != nil {
+			return s, fmt.Errorf("manager %s: %w", p.name, err)
+		}
+		for k, v := range r {
+			s.requests[k] += v
+		}
+		s.reconciles += reconciles
+		cpu, err := cpuSeconds(p.pid())
+		if err != nil {
+			return s, fmt.Errorf("reading the CPU time of manager %s: %w", p.name, err)
+		}
+		s.cpu += cpu
+		rss, err := rssBytes(p.pid())
+		if err != nil {
+			return s, fmt.Errorf("reading the RSS of manager %s: %w", p.name, err)
+		}
+		s.rss = append(s.rss, rss)
 	}
 	return s, nil
+}
+
+// mb formats each RSS in MB.
+func mb(rss []float64) string {
+	var parts []string
+	for _, r := range rss {
+		parts = append(parts, fmt.Sprintf("%.1f MB", r/1e6))
+	}
+	return strings.Join(parts, " + ")
 }

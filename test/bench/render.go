@@ -11,6 +11,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/yaml"
 )
 
@@ -67,6 +68,20 @@ func loadFramework(path string) (*framework, error) {
 // manifest returns a copy of the Framework as an object to apply.
 func (fw *framework) manifest() *unstructured.Unstructured {
 	return &unstructured.Unstructured{Object: runtime.DeepCopyJSON(fw.raw)}
+}
+
+// variant is a copy of the Framework under another name and kind, so that
+// nothing of it exists yet, with deletionPolicy Delete so that deleting it
+// removes its CRD and instances; and the resource of its instances.
+func (fw *framework) variant(name, kind string) (*unstructured.Unstructured, schema.GroupVersionResource) {
+	plural := strings.ToLower(kind) + "s"
+	u := fw.manifest()
+	u.SetName(name)
+	_ = unstructured.SetNestedField(u.Object, kind, "spec", "names", "kind")
+	_ = unstructured.SetNestedField(u.Object, plural, "spec", "names", "plural")
+	unstructured.RemoveNestedField(u.Object, "spec", "names", "shortNames")
+	_ = unstructured.SetNestedField(u.Object, "Delete", "spec", "deletionPolicy")
+	return u, schema.GroupVersionResource{Group: fw.group, Version: fw.version, Resource: plural}
 }
 
 // render renders the Framework's templates for an instance the way operetta

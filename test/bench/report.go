@@ -82,8 +82,10 @@ func (r result) print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "  all children exist     %s\n", secs(r.t.allChildren))
 	fmt.Fprintf(w, "  Deployments available  %s\n", secs(r.t.allHealthy))
-	if r.mode == "operetta" {
+	if r.mode != "direct" {
 		fmt.Fprintf(w, "  instances Ready        %s\n", secs(r.t.allReady))
+		fmt.Fprintf(w, "  created → Ready        p50 %s, p99 %s, max %s (each instance: its Ready − the client sending its create)\n",
+			secs(percentile(r.t.latencies, 50)), secs(percentile(r.t.latencies, 99)), secs(percentile(r.t.latencies, 100)))
 		fmt.Fprintf(w, "  readiness lag          p50 %s, p99 %s, max %s (%d instances)\n",
 			secs(percentile(r.t.lags, 50)), secs(percentile(r.t.lags, 99)), secs(percentile(r.t.lags, 100)), len(r.t.lags))
 		if len(r.t.slowest) > 0 {
@@ -92,7 +94,7 @@ func (r result) print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "  manager requests       %.0f = %.1f per instance%s\n", r.requests.total(), r.requests.total()/float64(r.n), paren(r.requests.byMethod(r.n)))
 	fmt.Fprintf(w, "  manager reconciles     %.0f = %.1f per instance\n", r.reconciles, r.reconciles/float64(r.n))
-	fmt.Fprintf(w, "  manager CPU, RSS       %.2f s, %.1f MB\n", r.cpu, r.rss/1e6)
+	fmt.Fprintf(w, "  manager CPU, RSS       %.2f s, %s\n", r.cpu, mb(r.rss))
 }
 
 // allReady is the run's time until everything is ready: Deployments
@@ -101,8 +103,9 @@ func (r result) allReady() time.Duration { return max(r.t.allHealthy, r.t.allRea
 
 // report collects every run and prints the figures beside the targets.
 type report struct {
-	first []firstResult
-	runs  []result
+	first    []firstResult
+	runs     []result
+	failover *failoverResult
 }
 
 func verdict(ok bool) string {
@@ -139,7 +142,7 @@ func (rep report) print(w io.Writer, idle time.Duration) {
 		for _, r := range rep.runs {
 			if r.n == n && r.mode == "operetta" {
 				op = r
-			} else if r.n == n {
+			} else if r.n == n && r.mode == "direct" {
 				di = r
 			}
 		}
@@ -174,7 +177,7 @@ func (rep report) print(w io.Writer, idle time.Duration) {
 			return judge(ok)
 		}
 		row(n, "manager CPU", fmt.Sprintf("%.2f s", op.cpu), "–", "≤ 5 s at N=500", at500(op.cpu <= 5))
-		row(n, "manager RSS", fmt.Sprintf("%.1f MB", op.rss/1e6), "–", "≤ 60 MB at N=500", at500(op.rss <= 60e6))
+		row(n, "manager RSS", mb(op.rss), "–", "≤ 60 MB at N=500", at500(sum(op.rss) <= 60e6))
 	}
 	if len(rep.first) > 0 {
 		var ds, parts []string
@@ -190,4 +193,64 @@ func (rep report) print(w io.Writer, idle time.Duration) {
 			fmt.Sprintf("%s (runs: %s s; of which instance created → child: %s s)", secs(med), strings.Join(ds, ", "), strings.Join(parts, ", ")),
 			"–", "< 0.4 s", verdict(med < 400*time.Millisecond))
 	}
+	rep.printShards(w)
+	if f := rep.failover; f != nil {
+		fmt.Fprintf(w, "\n== Failover (issue 11: within one Lease duration, 15 s, plus a few seconds)\n\n")
+		fmt.Fprintln(w, "| figure | result |")
+		fmt.Fprintln(w, "| --- | --- |")
+		fmt.Fprintf(w, "| instances; Ready when the leader was killed | %d; %d |\n", f.n, f.readyAtKill)
+		fmt.Fprintf(w, "| kill → standby leads | %s |\n", secs(f.killToLead))
+		fmt.Fprintf(w, "| standby leads → all Ready | %s |\n", secs(f.leadToReady))
+		fmt.Fprintf(w, "| kill → all Ready | %s %s |\n", secs(f.killToLead+f.leadToReady),
+			verdict(f.timedOut == "" && f.killToLead+f.leadToReady <= 20*time.Second))
+		fmt.Fprintf(w, "| created → all Ready | %s |\n", secs(f.createdToReady))
+		fmt.Fprintf(w, "| in flight at the kill: created → Ready p50 / p99 | %s / %s |\n", secs(percentile(f.inFlight, 50)), secs(percentile(f.inFlight, 99)))
+		fmt.Fprintf(w, "| plans started over | %d |\n", f.startedAgain)
+		fmt.Fprintf(w, "| PlanComplete events | %s |\n", f.events())
+	}
+}
+
+// printShards compares each size run by one manager with the same size
+// split over shards.
+func (rep report) printShards(w io.Writer) {
+	var sharded []result
+	for _, r := range rep.runs {
+		if r.mode != "operetta" && r.mode != "direct" {
+			sharded = append(sharded, r)
+		}
+	}
+	if len(sharded) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\n== Shards (issue 11: one manager against the same instances split over shards, a manager each)\n\n")
+	fmt.Fprintln(w, "| N | figure | 1 manager | sharded | |")
+	fmt.Fprintln(w, "| --- | --- | --- | --- | --- |")
+	for _, sh := range sharded {
+		var op result
+		for _, r := range rep.runs {
+			if r.n == sh.n && r.mode == "operetta" {
+				op = r
+			}
+		}
+		row := func(figure, one, many string) {
+			fmt.Fprintf(w, "| %d | %s | %s | %s | %s |\n", sh.n, figure, one, many, sh.mode)
+		}
+		lat := func(r result) string {
+			return secs(percentile(r.t.latencies, 50)) + " / " + secs(percentile(r.t.latencies, 99))
+		}
+		row("created → Ready p50 / p99", lat(op), lat(sh))
+		row("all instances Ready", secs(op.allReady()), secs(sh.allReady()))
+		row("API requests per instance", fmt.Sprintf("%.2f", op.requests.total()/float64(op.n)), fmt.Sprintf("%.2f", sh.requests.total()/float64(sh.n)))
+		row("reconciles per instance", fmt.Sprintf("%.1f", op.reconciles/float64(op.n)), fmt.Sprintf("%.1f", sh.reconciles/float64(sh.n)))
+		row("manager CPU (all managers)", fmt.Sprintf("%.2f s", op.cpu), fmt.Sprintf("%.2f s", sh.cpu))
+		row("manager RSS (each)", mb(op.rss), mb(sh.rss))
+	}
+}
+
+func sum(xs []float64) float64 {
+	var t float64
+	for _, x := range xs {
+		t += x
+	}
+	return t
 }

@@ -5,7 +5,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -33,12 +35,15 @@ type tracker struct {
 	mu        sync.Mutex
 	children  map[childKey]*childTimes
 	instances map[string]time.Time // instance → first Ready=True; zero until then
+	created   map[string]time.Time // instance → when the client sent its create
+	runs      map[string][]string  // instance → every run uid its status named, in order
 	stop      chan struct{}
 	stopOnce  sync.Once
 }
 
 func newTracker(expected map[childKey]string, instances []string) *tracker {
-	t := &tracker{children: map[childKey]*childTimes{}, instances: map[string]time.Time{}, stop: make(chan struct{})}
+	t := &tracker{children: map[childKey]*childTimes{}, instances: map[string]time.Time{},
+		created: map[string]time.Time{}, runs: map[string][]string{}, stop: make(chan struct{})}
 	for k, inst := range expected {
 		t.children[k] = &childTimes{instance: inst}
 	}
@@ -49,9 +54,9 @@ func newTracker(expected map[childKey]string, instances []string) *tracker {
 }
 
 // watch starts one informer per resource in namespace and waits for them
-// to sync. kinds maps each child resource to its kind; instances, if not
-// empty, is the instances' resource.
-func (t *tracker) watch(ctx context.Context, dyn dynamic.Interface, namespace string, kinds map[schema.GroupVersionResource]string, instances schema.GroupVersionResource) error {
+// to sync. kinds maps each child resource to its kind; instances are the
+// instances' resources, none for the direct client.
+func (t *tracker) watch(ctx context.Context, dyn dynamic.Interface, namespace string, kinds map[schema.GroupVersionResource]string, instances ...schema.GroupVersionResource) error {
 	f := dynamicinformer.NewFilteredDynamicSharedInformerFactory(dyn, 0, namespace, nil)
 	for gvr, kind := range kinds {
 		kind := kind
@@ -66,13 +71,13 @@ func (t *tracker) watch(ctx context.Context, dyn dynamic.Interface, namespace st
 			return err
 		}
 	}
-	if !instances.Empty() {
+	for _, gvr := range instances {
 		on := func(obj any) {
 			if u, ok := obj.(*unstructured.Unstructured); ok {
 				t.instance(u)
 			}
 		}
-		if _, err := f.ForResource(instances).Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		if _, err := f.ForResource(gvr).Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 			AddFunc: on, UpdateFunc: func(_, obj any) { on(obj) },
 		}); err != nil {
 			return err
@@ -113,14 +118,75 @@ func (t *tracker) child(kind string, u *unstructured.Unstructured) {
 
 func (t *tracker) instance(u *unstructured.Unstructured) {
 	now := time.Now()
-	if !readyCondition(u) {
-		return
-	}
+	ready := readyCondition(u)
+	plans, _, _ := unstructured.NestedMap(u.Object, "status", "plans")
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if at, ok := t.instances[u.GetName()]; ok && at.IsZero() {
-		t.instances[u.GetName()] = now
+	name := u.GetName()
+	for plan, v := range plans {
+		m, _ := v.(map[string]any)
+		if uid, _ := m["uid"].(string); uid != "" && !slices.Contains(t.runs[name], plan+"/"+uid) {
+			t.runs[name] = append(t.runs[name], plan+"/"+uid)
+		}
 	}
+	if at, ok := t.instances[name]; ok && at.IsZero() && ready {
+		t.instances[name] = now
+	}
+}
+
+// creating records that the client is about to create instance name.
+func (t *tracker) creating(name string) {
+	now := time.Now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.created[name] = now
+}
+
+// pending lists the instances not Ready yet.
+func (t *tracker) pending() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []string
+	for name, at := range t.instances {
+		if at.IsZero() {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// latencyOf is, sorted, created → Ready of each of names that is Ready.
+func (t *tracker) latencyOf(names []string) []time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []time.Duration
+	for _, name := range names {
+		if at, c := t.instances[name], t.created[name]; !at.IsZero() && !c.IsZero() {
+			out = append(out, at.Sub(c))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// runsStartedAgain counts the instances whose status named more than one
+// run of a plan: a plan started over instead of continued.
+func (t *tracker) runsStartedAgain() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := 0
+	for _, runs := range t.runs {
+		plans := map[string]bool{}
+		for _, r := range runs {
+			plan, _, _ := strings.Cut(r, "/")
+			if plans[plan] {
+				n++
+				break
+			}
+			plans[plan] = true
+		}
+	}
+	return n
 }
 
 // readyCondition says whether u has Ready=True for its current generation.
@@ -199,6 +265,7 @@ type timings struct {
 	allHealthy  time.Duration   // last child healthy (Deployment available)
 	allReady    time.Duration   // last instance Ready (0 without instances)
 	lags        []time.Duration // per instance: Ready − its last child healthy, sorted
+	latencies   []time.Duration // per instance: Ready − the client sending its create, sorted
 	slowest     []string        // the instances with the longest lags, with when
 }
 
@@ -221,12 +288,16 @@ func (t *tracker) timings(start time.Time) timings {
 	var all []lag
 	for inst, at := range t.instances {
 		r.allReady = max(r.allReady, at.Sub(start))
+		if c, ok := t.created[inst]; ok && !at.IsZero() {
+			r.latencies = append(r.latencies, at.Sub(c))
+		}
 		if h, ok := lastHealthy[inst]; ok && !at.IsZero() && !h.IsZero() {
 			r.lags = append(r.lags, at.Sub(h))
 			all = append(all, lag{inst, h, at})
 		}
 	}
-	sort.Slice(r.lags, func(i, j int) bool { return r.lags[i] < r.lags[j] })
+	slices.Sort(r.lags)
+	slices.Sort(r.latencies)
 	// The slowest, with wall-clock times to find them in the manager's log.
 	sort.Slice(all, func(i, j int) bool { return all[i].r.Sub(all[i].healthy) > all[j].r.Sub(all[j].healthy) })
 	for _, l := range all[:min(3, len(all))] {

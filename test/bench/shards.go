@@ -1,0 +1,159 @@
+//go:build benchcluster
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"os"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"operetta.dev/operetta/api/v1alpha1"
+)
+
+// shardedFramework is one shard's copy of the Framework: its own name, kind
+// and label, run by a manager of its own.
+type shardedFramework struct {
+	shard string
+	fw    *unstructured.Unstructured
+	gvr   schema.GroupVersionResource
+	kind  string
+}
+
+// shardFramework makes the copy of the Framework for shard, named after it.
+func (b *bench) shardFramework(shard string) shardedFramework {
+	kind := b.fw.kind + pascal(shard)
+	fw, gvr := b.fw.variant(b.fw.name+"-"+shard, kind)
+	labels := fw.GetLabels()
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	labels[v1alpha1.LabelShard] = shard
+	fw.SetLabels(labels)
+	return shardedFramework{shard: shard, fw: fw, gvr: gvr, kind: kind}
+}
+
+// pascal upper-cases the first letter of a shard name, for a kind.
+func pascal(s string) string {
+	if s == "" || s[0] < 'a' || s[0] > 'z' {
+		return s
+	}
+	return string(s[0]-'a'+'A') + s[1:]
+}
+
+// measureShards runs n instances split over k Frameworks, each labelled for
+// a shard of its own and run by a manager of its own (no leader election,
+// as the unsharded run), in one namespace, created by the same client as the
+// unsharded run's: what it costs and how long each instance takes when the
+// work of one manager is spread over k.
+func (b *bench) measureShards(ctx context.Context, n, k int) (result, error) {
+	r := result{mode: fmt.Sprintf("%d shards", k), n: n, managers: k}
+	namespace := fmt.Sprintf("bench-shards-%d-%d", n, time.Now().Unix()%100000)
+	fmt.Printf("\n== %d shards, N=%d (%d instances each, a manager each), namespace %s\n", k, n, n/k, namespace)
+
+	var (
+		parts []shardedFramework
+		procs []*managerProc
+	)
+	all := &plan{children: map[string][]*unstructured.Unstructured{}, expected: map[childKey]string{},
+		kinds: map[schema.GroupVersionResource]string{}, gvrs: map[string]schema.GroupVersionResource{}}
+	var gvrs []schema.GroupVersionResource
+	owner := map[string]shardedFramework{} // instance → its shard's Framework
+	count := map[string]int64{}            // Framework → instances
+	for i := range k {
+		part := b.shardFramework(fmt.Sprintf("s%d", i+1))
+		p, err := b.launch.start(ctx, "shard-"+part.shard, "--leader-elect=false", "--shard="+part.shard)
+		if err != nil {
+			return r, err
+		}
+		defer p.stop() // after its Framework is deleted: deferred calls run last first
+		procs = append(procs, p)
+		if err := b.applyFramework(ctx, part.fw, 2*time.Minute); err != nil {
+			return r, err
+		}
+		defer b.deleteFramework(context.WithoutCancel(ctx), part.fw.GetName())
+		// The remainder goes to the first shards, so the sizes add up to n.
+		size := n/k + min(1, max(0, n%k-i))
+		p2, err := b.plan(namespace, part.shard, size)
+		if err != nil {
+			return r, err
+		}
+		maps.Copy(all.expected, p2.expected)
+		maps.Copy(all.kinds, p2.kinds)
+		maps.Copy(all.children, p2.children)
+		for _, name := range p2.instances {
+			owner[name] = part
+		}
+		count[part.fw.GetName()] = int64(size)
+		parts = append(parts, part)
+		gvrs = append(gvrs, part.gvr)
+	}
+	// Interleaved, so every shard's instances are created from the start.
+	for i := range n {
+		part := i % k
+		name := fmt.Sprintf("%s-%04d", parts[part].shard, i/k)
+		all.instances = append(all.instances, name)
+	}
+
+	if _, err := b.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}, metav1.CreateOptions{}); err != nil {
+		return r, fmt.Errorf("creating namespace %s: %w", namespace, err)
+	}
+	defer func() {
+		start := time.Now()
+		if err := b.deleteNamespace(context.WithoutCancel(ctx), namespace); err != nil {
+			fmt.Printf("  WARNING: %v\n", err)
+		}
+		r.nsDeletion = time.Since(start)
+	}()
+	tr := newTracker(all.expected, all.instances)
+	defer tr.close()
+	if err := tr.watch(ctx, b.dyn, namespace, all.kinds, gvrs...); err != nil {
+		return r, err
+	}
+
+	before, err := b.sample(ctx, procs...)
+	if err != nil {
+		return r, err
+	}
+	start := time.Now()
+	err = b.create(ctx, n, func(ctx context.Context, i int) error {
+		name := all.instances[i]
+		part := owner[name]
+		return b.createInstance(ctx, tr, part.gvr, part.kind, namespace, name)
+	})
+	r.created = time.Since(start)
+	if err != nil {
+		return r, err
+	}
+	fmt.Printf("  client: %d instances of %d kinds created in %s by %d workers\n", n, k, secs(r.created), b.workers)
+	if prog, err := tr.wait(ctx, b.runTimeout); err != nil {
+		if ctx.Err() != nil {
+			return r, ctx.Err()
+		}
+		r.timedOut = prog.String()
+		fmt.Printf("  TIMED OUT: %v\n", err)
+	}
+	if r.timedOut == "" {
+		for name, c := range count {
+			if err := b.rolloutReported(ctx, name, c); err != nil {
+				fmt.Printf("  WARNING: %v\n", err)
+			}
+		}
+	}
+	after, err := b.sample(ctx, procs...)
+	if err != nil {
+		return r, err
+	}
+	r.t = tr.timings(start)
+	r.requests = after.requests.minus(before.requests)
+	r.reconciles = after.reconciles - before.reconciles
+	r.cpu, r.rss = after.cpu-before.cpu, after.rss
+	r.print(os.Stdout)
+	return r, nil
+}
