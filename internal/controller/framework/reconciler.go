@@ -261,14 +261,18 @@ func (r *Reconciler) reportRollout(fw *v1alpha1.Framework) (rollingOut bool) {
 }
 
 // patchStatus writes fw's status once per reconcile, and only if it changed,
-// and reports whether it wrote it.
+// and reports whether it wrote it. The write names the resourceVersion it
+// was computed from: a status computed from a Framework that changed since
+// (relabelled to another shard, say) is refused, and the next event brings
+// the Framework as it is.
 func (r *Reconciler) patchStatus(ctx context.Context, fw *v1alpha1.Framework, old *v1alpha1.FrameworkStatus) (bool, error) {
 	if equality.Semantic.DeepEqual(*old, fw.Status) {
 		return false, nil
 	}
 	orig := fw.DeepCopy()
 	orig.Status = *old
-	if err := r.Client.Status().Patch(ctx, fw, client.MergeFrom(orig), client.FieldOwner(v1alpha1.FieldManager)); err != nil {
+	patch := client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})
+	if err := r.Client.Status().Patch(ctx, fw, patch, client.FieldOwner(v1alpha1.FieldManager)); err != nil {
 		if tasks.IsQuiet(err) {
 			return false, nil // the next event reconciles again
 		}
