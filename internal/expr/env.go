@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"sync"
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/ext"
@@ -61,6 +62,13 @@ type Env struct {
 	// instance is the structural schema of the instance variable, nil when
 	// it is untyped; evaluation converts instances with it.
 	instance common.Schema
+
+	// programs holds every expression compiled in this environment by its
+	// source: a cel.Program carries a table of every function of the
+	// environment, tens of kB, and a Framework repeats its expressions
+	// (${instance.metadata.name} in every template).
+	mu       sync.Mutex
+	programs map[string]*Program
 }
 
 // NewEnv returns the environment of a Framework's expressions: Kubernetes'
@@ -111,8 +119,14 @@ func NewEnv(spec *apiextensionsv1.JSONSchemaProps) (*Env, error) {
 	return e, nil
 }
 
-// Compile parses and checks one expression (without ${ }).
+// Compile parses and checks one expression (without ${ }). The same source
+// compiled again is the same Program: programs are safe to share.
 func (e *Env) Compile(src string) (*Program, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if p, ok := e.programs[src]; ok {
+		return p, nil
+	}
 	ast, iss := e.cel.Compile(src)
 	if iss.Err() != nil {
 		return nil, iss.Err()
@@ -124,7 +138,12 @@ func (e *Env) Compile(src string) (*Program, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Program{Source: src, prg: prg, output: ast.OutputType(), instance: e.instance}, nil
+	p := &Program{Source: src, prg: prg, output: ast.OutputType(), instance: e.instance}
+	if e.programs == nil {
+		e.programs = map[string]*Program{}
+	}
+	e.programs[src] = p
+	return p, nil
 }
 
 // checkCost refuses an expression that exceeds the cost limit whatever its

@@ -103,6 +103,40 @@ func TestRenderDoesNotShareLiterals(t *testing.T) {
 	}
 }
 
+// A Framework repeats expressions (${instance.metadata.name} in every
+// template); each cel.Program carries a table of every function, so one
+// source compiles to one Program, which renders every place it stands.
+func TestAnExpressionRepeatedIsCompiledOnce(t *testing.T) {
+	env := newEnv(t)
+	tpl, errs := env.CompileTemplate(map[string]any{
+		"name":  "${instance.metadata.name}",
+		"label": "app-${instance.metadata.name}",
+	}, field.NewPath("t"))
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	if n := len(env.programs); n != 1 {
+		t.Fatalf("programs compiled for one expression in two places: %d, want 1", n)
+	}
+	got, err := tpl.RenderObject(vars)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got["name"] != "zk" || got["label"] != "app-zk" {
+		t.Fatalf("rendered %v, want name zk and label app-zk", got)
+	}
+	again, err := env.Compile("instance.metadata.name")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.Compile("instance.metadata.namespace"); err != nil {
+		t.Fatal(err)
+	}
+	if len(env.programs) != 2 || again != env.programs["instance.metadata.name"] {
+		t.Fatalf("compiling again: %d programs, shared %v; want 2 and the first one again", len(env.programs), again == env.programs["instance.metadata.name"])
+	}
+}
+
 func TestCompileErrorsNameTheField(t *testing.T) {
 	tests := []struct {
 		name     string
