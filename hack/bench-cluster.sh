@@ -13,6 +13,7 @@
 #   BENCH_FIRST=3          fresh Frameworks for "Framework applied → first children"
 #   BENCH_SHARDS=2         shards each size is split over (1: not measured)
 #   BENCH_FAILOVER=200     instances in flight when a shard's leader is killed (0: not measured)
+#   BENCH_FRAMEWORKS=20    Frameworks without instances, for what each costs (0: not measured)
 #   CLUSTER_NODES=10       simulated nodes (110 pods each)
 #   OPERETTA_SRC           a checkout to build the manager and take the Framework CRD
 #                          from (default: this one), e.g. a `git worktree` of a commit
@@ -27,6 +28,7 @@ export CLUSTER_NAME=${CLUSTER_NAME:-bench}
 export CLUSTER_NODES=${CLUSTER_NODES:-10}
 export OPERETTA_WORKDIR=${OPERETTA_WORKDIR:-$root/.work}
 export PATH=$root/bin/k8s:$PATH # kubectl, if the machine has none
+work=$OPERETTA_WORKDIR/cluster-$CLUSTER_NAME
 say() { printf '==> %s\n' "$*" >&2; }
 
 say "building the control plane (cached after the first run), the manager and the benchmark"
@@ -62,10 +64,12 @@ kubectl wait nodes --all --for=condition=Ready --timeout=120s >/dev/null
 kubectl apply --server-side -f "$src/charts/operetta/crds/" >/dev/null
 kubectl wait crd/frameworks.operetta.dev --for=condition=Established --timeout=60s >/dev/null
 
+apiserver=$(pgrep -f "^$work/kwok/clusters/$CLUSTER_NAME/bin/kube-apiserver " | head -n 1 || true)
 say "running the benchmark (manager logs: $OPERETTA_WORKDIR/bench-manager-*.log)"
 bin/bench-cluster --kubeconfig "$KUBECONFIG" --manager "$manager" --manager-flags "${MANAGER_FLAGS:-}" \
   --log-dir "$OPERETTA_WORKDIR" --port "${BENCH_PORT:-18480}" \
   --framework examples/webapp/framework.yaml --instance examples/webapp/instance.yaml \
   --sizes "${BENCH_SIZES:-200 500}" --idle "${BENCH_IDLE:-60s}" --workers "${BENCH_WORKERS:-16}" \
   --run-timeout "${BENCH_TIMEOUT:-20m}" --first-repeats "${BENCH_FIRST:-3}" \
-  --shards "${BENCH_SHARDS:-2}" --failover "${BENCH_FAILOVER:-200}"
+  --shards "${BENCH_SHARDS:-2}" --failover "${BENCH_FAILOVER:-200}" \
+  --frameworks "${BENCH_FRAMEWORKS:-20}" --apiserver-pid "${apiserver:-0}"

@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -170,7 +171,7 @@ func (b *bench) eventsPer(ctx context.Context, namespace, reason string) (map[st
 	return out, nil
 }
 
-func (f failoverResult) print(w *os.File) {
+func (f failoverResult) print(w io.Writer) {
 	if f.timedOut != "" {
 		fmt.Fprintf(w, "  at the timeout: %s\n", f.timedOut)
 	}

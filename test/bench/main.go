@@ -55,23 +55,24 @@ func main() {
 
 // bench holds the clients and settings of one benchmark run.
 type bench struct {
-	dyn        dynamic.Interface
-	kube       kubernetes.Interface
-	mapper     *restmapper.DeferredDiscoveryRESTMapper
-	fw         *framework
-	spec       map[string]any // the spec of every instance the benchmark creates
-	launch     *launcher
-	mgr        *managerProc // the unsharded manager, without leader election
-	workers    int
-	idle       time.Duration
-	runTimeout time.Duration
-	nsTimeout  time.Duration
+	dyn          dynamic.Interface
+	kube         kubernetes.Interface
+	mapper       *restmapper.DeferredDiscoveryRESTMapper
+	fw           *framework
+	spec         map[string]any // the spec of every instance the benchmark creates
+	launch       *launcher
+	mgr          *managerProc // the unsharded manager, without leader election
+	apiserverPID int
+	workers      int
+	idle         time.Duration
+	runTimeout   time.Duration
+	nsTimeout    time.Duration
 }
 
 func run(ctx context.Context) error {
 	var (
 		kubeconfig, fwPath, instPath, sizes, managerFlags string
-		firstRepeats, shards, failoverN                   int
+		firstRepeats, shards, failoverN, frameworks       int
 		b                                                 bench
 		l                                                 launcher
 	)
@@ -87,6 +88,8 @@ func run(ctx context.Context) error {
 	flag.IntVar(&l.port, "port", 18480, "the first of the local ports the managers' metrics and probes take, two each")
 	flag.IntVar(&shards, "shards", 2, "split each size over this many shards, a manager each, against one manager (below 2: not measured)")
 	flag.IntVar(&failoverN, "failover", 200, "instances in flight when a shard's leader is killed (0: not measured)")
+	flag.IntVar(&frameworks, "frameworks", 20, "Frameworks without instances, for what each costs (0: not measured)")
+	flag.IntVar(&b.apiserverPID, "apiserver-pid", 0, "process id of the API server, for its RSS as Frameworks are added (0: not measured)")
 	flag.DurationVar(&b.runTimeout, "run-timeout", 20*time.Minute, "longest a run may take until everything is ready")
 	flag.DurationVar(&b.nsTimeout, "namespace-timeout", 10*time.Minute, "longest to wait for a run's namespace to be deleted")
 	flag.IntVar(&firstRepeats, "first-repeats", 3, "how often to measure Framework applied → first children, each with a fresh Framework")
@@ -150,6 +153,14 @@ func run(ctx context.Context) error {
 		fmt.Printf("  %s: %s (CRD established after %s; instance created → first child %s, of which the API server's answer to the create %s)\n",
 			f.kind, secs(f.total), secs(f.established), secs(f.manager), secs(f.createCall))
 		rep.first = append(rep.first, f)
+	}
+
+	if frameworks > 0 {
+		f, err := b.frameworks(ctx, frameworks)
+		if err != nil {
+			return fmt.Errorf("measuring %d Frameworks: %w", frameworks, err)
+		}
+		rep.frameworks = &f
 	}
 
 	if err := b.applyFramework(ctx, b.fw.manifest(), 2*time.Minute); err != nil {

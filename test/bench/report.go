@@ -103,9 +103,10 @@ func (r result) allReady() time.Duration { return max(r.t.allHealthy, r.t.allRea
 
 // report collects every run and prints the figures beside the targets.
 type report struct {
-	first    []firstResult
-	runs     []result
-	failover *failoverResult
+	first      []firstResult
+	runs       []result
+	failover   *failoverResult
+	frameworks *frameworksResult
 }
 
 func verdict(ok bool) string {
@@ -194,6 +195,10 @@ func (rep report) print(w io.Writer, idle time.Duration) {
 			"–", "< 0.4 s", verdict(med < 400*time.Millisecond))
 	}
 	rep.printShards(w)
+	if f := rep.frameworks; f != nil {
+		fmt.Fprintf(w, "\n== %d Frameworks without instances (what each costs)\n\n", f.k)
+		f.print(w)
+	}
 	if f := rep.failover; f != nil {
 		fmt.Fprintf(w, "\n== Failover (issue 11: within one Lease duration, 15 s, plus a few seconds)\n\n")
 		fmt.Fprintln(w, "| figure | result |")
