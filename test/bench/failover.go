@@ -9,7 +9,6 @@ import (
 	"os"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -72,14 +71,11 @@ func (b *bench) failover(ctx context.Context, n int) (failoverResult, error) {
 	if err != nil {
 		return res, err
 	}
-	if _, err := b.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}, metav1.CreateOptions{}); err != nil {
-		return res, fmt.Errorf("creating namespace %s: %w", namespace, err)
+	deleteNamespace, err := b.inNamespace(ctx, namespace)
+	if err != nil {
+		return res, err
 	}
-	defer func() {
-		if err := b.deleteNamespace(context.WithoutCancel(ctx), namespace); err != nil {
-			fmt.Printf("  WARNING: %v\n", err)
-		}
-	}()
+	defer deleteNamespace()
 	tr := newTracker(p.expected, p.instances)
 	defer tr.close()
 	if err := tr.watch(ctx, b.dyn, namespace, p.kinds, part.gvr); err != nil {
@@ -114,12 +110,8 @@ func (b *bench) failover(ctx context.Context, n int) (failoverResult, error) {
 		return res, err
 	}
 	res.killToLead = time.Since(killed)
-	if prog, err := tr.wait(ctx, b.runTimeout); err != nil {
-		if ctx.Err() != nil {
-			return res, ctx.Err()
-		}
-		res.timedOut = prog.String()
-		fmt.Printf("  TIMED OUT: %v\n", err)
+	if res.timedOut, err = b.settle(ctx, tr); err != nil {
+		return res, err
 	}
 	after, err := b.sample(ctx, standby)
 	if err != nil {

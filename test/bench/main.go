@@ -324,6 +324,16 @@ type result struct {
 	nsDeletion time.Duration
 }
 
+// record keeps a run's timings and what its managers did between before
+// and after, and prints them.
+func (r *result) record(t timings, before, after sample) {
+	r.t = t
+	r.requests = after.requests.minus(before.requests)
+	r.reconciles = after.reconciles - before.reconciles
+	r.cpu, r.rss = after.cpu-before.cpu, after.rss
+	r.print(os.Stdout)
+}
+
 // measure runs one mode with n instances in a fresh namespace and deletes
 // the namespace afterwards.
 func (b *bench) measure(ctx context.Context, mode string, n int, instGVR schema.GroupVersionResource) (result, error) {
@@ -334,16 +344,11 @@ func (b *bench) measure(ctx context.Context, mode string, n int, instGVR schema.
 	if err != nil {
 		return r, err
 	}
-	if _, err := b.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}, metav1.CreateOptions{}); err != nil {
-		return r, fmt.Errorf("creating namespace %s: %w", namespace, err)
+	deleteNamespace, err := b.inNamespace(ctx, namespace)
+	if err != nil {
+		return r, err
 	}
-	defer func() {
-		start := time.Now()
-		if err := b.deleteNamespace(context.WithoutCancel(ctx), namespace); err != nil {
-			fmt.Printf("  WARNING: %v\n", err)
-		}
-		r.nsDeletion = time.Since(start)
-	}()
+	defer func() { r.nsDeletion = deleteNamespace() }()
 
 	var tr *tracker
 	if mode == "operetta" {
@@ -382,12 +387,8 @@ func (b *bench) measure(ctx context.Context, mode string, n int, instGVR schema.
 	}
 	fmt.Printf("  client: %d %s created in %s by %d workers\n", n, map[string]string{"operetta": b.fw.kind + "s", "direct": "× 3 children"}[mode], secs(r.created), b.workers)
 
-	if prog, err := tr.wait(ctx, b.runTimeout); err != nil {
-		if ctx.Err() != nil {
-			return r, ctx.Err()
-		}
-		r.timedOut = prog.String()
-		fmt.Printf("  TIMED OUT: %v\n", err)
+	if r.timedOut, err = b.settle(ctx, tr); err != nil {
+		return r, err
 	}
 	if mode == "operetta" && r.timedOut == "" {
 		// Settled includes the Framework reporting the rollout: its status
@@ -400,11 +401,7 @@ func (b *bench) measure(ctx context.Context, mode string, n int, instGVR schema.
 	if err != nil {
 		return r, err
 	}
-	r.t = tr.timings(start)
-	r.requests = after.requests.minus(before.requests)
-	r.reconciles = after.reconciles - before.reconciles
-	r.cpu, r.rss = after.cpu-before.cpu, after.rss
-	r.print(os.Stdout)
+	r.record(tr.timings(start), before, after)
 
 	if mode == "operetta" && r.timedOut == "" && b.idle > 0 {
 		select {
@@ -420,6 +417,35 @@ func (b *bench) measure(ctx context.Context, mode string, n int, instGVR schema.
 		fmt.Printf("  idle %s: %.0f manager requests%s, CPU %.2f s, RSS %s\n", b.idle, r.idle.total(), paren(r.idle.byMethod(1)), r.idleCPU, mb(end.rss))
 	}
 	return r, nil
+}
+
+// inNamespace creates namespace and returns what deletes it again, waits
+// until it is gone and says how long that took.
+func (b *bench) inNamespace(ctx context.Context, namespace string) (func() time.Duration, error) {
+	if _, err := b.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}, metav1.CreateOptions{}); err != nil {
+		return nil, fmt.Errorf("creating namespace %s: %w", namespace, err)
+	}
+	return func() time.Duration {
+		start := time.Now()
+		if err := b.deleteNamespace(context.WithoutCancel(ctx), namespace); err != nil {
+			fmt.Printf("  WARNING: %v\n", err)
+		}
+		return time.Since(start)
+	}, nil
+}
+
+// settle waits until tr has seen everything, and returns what was missing
+// if the run's timeout came first; an error only if ctx ended.
+func (b *bench) settle(ctx context.Context, tr *tracker) (timedOut string, err error) {
+	prog, err := tr.wait(ctx, b.runTimeout)
+	if err == nil {
+		return "", nil
+	}
+	if ctx.Err() != nil {
+		return "", ctx.Err()
+	}
+	fmt.Printf("  TIMED OUT: %v\n", err)
+	return prog.String(), nil
 }
 
 // createInstance applies an instance of kind with the benchmark's spec and

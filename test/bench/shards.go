@@ -6,11 +6,8 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"os"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
@@ -101,16 +98,11 @@ func (b *bench) measureShards(ctx context.Context, n, k int) (result, error) {
 		all.instances = append(all.instances, name)
 	}
 
-	if _, err := b.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}, metav1.CreateOptions{}); err != nil {
-		return r, fmt.Errorf("creating namespace %s: %w", namespace, err)
+	deleteNamespace, err := b.inNamespace(ctx, namespace)
+	if err != nil {
+		return r, err
 	}
-	defer func() {
-		start := time.Now()
-		if err := b.deleteNamespace(context.WithoutCancel(ctx), namespace); err != nil {
-			fmt.Printf("  WARNING: %v\n", err)
-		}
-		r.nsDeletion = time.Since(start)
-	}()
+	defer func() { r.nsDeletion = deleteNamespace() }()
 	tr := newTracker(all.expected, all.instances)
 	defer tr.close()
 	if err := tr.watch(ctx, b.dyn, namespace, all.kinds, gvrs...); err != nil {
@@ -132,12 +124,8 @@ func (b *bench) measureShards(ctx context.Context, n, k int) (result, error) {
 		return r, err
 	}
 	fmt.Printf("  client: %d instances of %d kinds created in %s by %d workers\n", n, k, secs(r.created), b.workers)
-	if prog, err := tr.wait(ctx, b.runTimeout); err != nil {
-		if ctx.Err() != nil {
-			return r, ctx.Err()
-		}
-		r.timedOut = prog.String()
-		fmt.Printf("  TIMED OUT: %v\n", err)
+	if r.timedOut, err = b.settle(ctx, tr); err != nil {
+		return r, err
 	}
 	if r.timedOut == "" {
 		for name, c := range count {
@@ -150,10 +138,6 @@ func (b *bench) measureShards(ctx context.Context, n, k int) (result, error) {
 	if err != nil {
 		return r, err
 	}
-	r.t = tr.timings(start)
-	r.requests = after.requests.minus(before.requests)
-	r.reconciles = after.reconciles - before.reconciles
-	r.cpu, r.rss = after.cpu-before.cpu, after.rss
-	r.print(os.Stdout)
+	r.record(tr.timings(start), before, after)
 	return r, nil
 }
