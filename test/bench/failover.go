@@ -61,10 +61,10 @@ func (b *bench) failover(ctx context.Context, n int) (failoverResult, error) {
 		return res, err
 	}
 	defer standby.stop() // after the Framework is deleted
+	defer b.deleteFramework(context.WithoutCancel(ctx), part.fw.GetName())
 	if err := b.applyFramework(ctx, part.fw, 2*time.Minute); err != nil {
 		return res, err
 	}
-	defer b.deleteFramework(context.WithoutCancel(ctx), part.fw.GetName())
 
 	namespace := fmt.Sprintf("bench-failover-%d", time.Now().Unix()%100000)
 	p, err := b.plan(namespace, "app", n)
@@ -97,9 +97,9 @@ func (b *bench) failover(ctx context.Context, n int) (failoverResult, error) {
 	if err != nil {
 		return res, err
 	}
+	pending := tr.pending()
 	leader.kill()
 	killed := time.Now()
-	pending := tr.pending()
 	res.readyAtKill = n - len(pending)
 	fmt.Printf("  killed the leader %s after the first create, with %d of %d instances Ready\n", secs(killed.Sub(start)), res.readyAtKill, n)
 
@@ -170,12 +170,13 @@ func (f failoverResult) print(w io.Writer) {
 	fmt.Fprintf(w, "  kill → standby leads    %s (Lease 15 s)\n", secs(f.killToLead))
 	fmt.Fprintf(w, "  standby leads → all Ready %s\n", secs(f.leadToReady))
 	fmt.Fprintf(w, "  created → all Ready     %s\n", secs(f.createdToReady))
-	fmt.Fprintf(w, "  in flight at the kill   %d instances, created → Ready p50 %s, p99 %s\n",
-		len(f.inFlight), secs(percentile(f.inFlight, 50)), secs(percentile(f.inFlight, 99)))
+	inFlight := f.n - f.readyAtKill
+	fmt.Fprintf(w, "  in flight at the kill   %d instances; of those Ready, created → Ready p50 %s, p99 %s\n",
+		inFlight, secs(percentile(f.inFlight, 50)), secs(percentile(f.inFlight, 99)))
 	fmt.Fprintf(w, "  plans started over      %d of %d instances\n", f.startedAgain, f.n)
 	fmt.Fprintf(w, "  PlanComplete events     %s\n", f.events())
 	fmt.Fprintf(w, "  standby's requests      %.0f after the kill = %.2f per instance in flight%s\n",
-		f.requests.total(), f.requests.total()/float64(max(1, len(f.inFlight))), paren(f.requests.byMethod(max(1, len(f.inFlight)))))
+		f.requests.total(), f.requests.total()/float64(max(1, inFlight)), paren(f.requests.byMethod(max(1, inFlight))))
 }
 
 // events says how many instances got no PlanComplete, one, or more.

@@ -321,7 +321,6 @@ type result struct {
 	rss        []float64
 	idle       requests
 	idleCPU    float64
-	nsDeletion time.Duration
 }
 
 // record keeps a run's timings and what its managers did between before
@@ -348,7 +347,7 @@ func (b *bench) measure(ctx context.Context, mode string, n int, instGVR schema.
 	if err != nil {
 		return r, err
 	}
-	defer func() { r.nsDeletion = deleteNamespace() }()
+	defer deleteNamespace()
 
 	var tr *tracker
 	if mode == "operetta" {
@@ -419,18 +418,16 @@ func (b *bench) measure(ctx context.Context, mode string, n int, instGVR schema.
 	return r, nil
 }
 
-// inNamespace creates namespace and returns what deletes it again, waits
-// until it is gone and says how long that took.
-func (b *bench) inNamespace(ctx context.Context, namespace string) (func() time.Duration, error) {
+// inNamespace creates namespace and returns what deletes it again and
+// waits until it is gone (it prints how long that took).
+func (b *bench) inNamespace(ctx context.Context, namespace string) (func(), error) {
 	if _, err := b.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}, metav1.CreateOptions{}); err != nil {
 		return nil, fmt.Errorf("creating namespace %s: %w", namespace, err)
 	}
-	return func() time.Duration {
-		start := time.Now()
+	return func() {
 		if err := b.deleteNamespace(context.WithoutCancel(ctx), namespace); err != nil {
 			fmt.Printf("  WARNING: %v\n", err)
 		}
-		return time.Since(start)
 	}, nil
 }
 

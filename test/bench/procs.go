@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -39,6 +40,15 @@ type managerProc struct {
 func (l *launcher) start(ctx context.Context, name string, args ...string) (*managerProc, error) {
 	metricsPort, probePort := l.port, l.port+1
 	l.port += 2
+	// Another process on a port would answer the probes in the manager's
+	// stead, and the benchmark would measure it.
+	for _, port := range []int{metricsPort, probePort} {
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			return nil, fmt.Errorf("manager %s: port %d is taken (choose others with --port / BENCH_PORT): %w", name, port, err)
+		}
+		ln.Close()
+	}
 	p := &managerProc{
 		name:    name,
 		metrics: fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort),

@@ -27,13 +27,18 @@ type shardedFramework struct {
 func (b *bench) shardFramework(shard string) shardedFramework {
 	kind := b.fw.kind + pascal(shard)
 	fw, gvr := b.fw.variant(b.fw.name+"-"+shard, kind)
+	labelShard(fw, shard)
+	return shardedFramework{shard: shard, fw: fw, gvr: gvr, kind: kind}
+}
+
+// labelShard labels Framework fw for shard.
+func labelShard(fw *unstructured.Unstructured, shard string) {
 	labels := fw.GetLabels()
 	if labels == nil {
 		labels = map[string]string{}
 	}
 	labels[v1alpha1.LabelShard] = shard
 	fw.SetLabels(labels)
-	return shardedFramework{shard: shard, fw: fw, gvr: gvr, kind: kind}
 }
 
 // pascal upper-cases the first letter of a shard name, for a kind.
@@ -65,16 +70,16 @@ func (b *bench) measureShards(ctx context.Context, n, k int) (result, error) {
 	count := map[string]int64{}            // Framework → instances
 	for i := range k {
 		part := b.shardFramework(fmt.Sprintf("s%d", i+1))
-		p, err := b.launch.start(ctx, "shard-"+part.shard, "--leader-elect=false", "--shard="+part.shard)
+		p, err := b.launch.start(ctx, fmt.Sprintf("shard-%s-n%d", part.shard, n), "--leader-elect=false", "--shard="+part.shard)
 		if err != nil {
 			return r, err
 		}
 		defer p.stop() // after its Framework is deleted: deferred calls run last first
 		procs = append(procs, p)
+		defer b.deleteFramework(context.WithoutCancel(ctx), part.fw.GetName())
 		if err := b.applyFramework(ctx, part.fw, 2*time.Minute); err != nil {
 			return r, err
 		}
-		defer b.deleteFramework(context.WithoutCancel(ctx), part.fw.GetName())
 		// The remainder goes to the first shards, so the sizes add up to n.
 		size := n/k + min(1, max(0, n%k-i))
 		p2, err := b.plan(namespace, part.shard, size)
@@ -102,7 +107,7 @@ func (b *bench) measureShards(ctx context.Context, n, k int) (result, error) {
 	if err != nil {
 		return r, err
 	}
-	defer func() { r.nsDeletion = deleteNamespace() }()
+	defer deleteNamespace()
 	tr := newTracker(all.expected, all.instances)
 	defer tr.close()
 	if err := tr.watch(ctx, b.dyn, namespace, all.kinds, gvrs...); err != nil {
