@@ -17,13 +17,12 @@ import (
 // CRD in the API server and a loop with an instance informer in the
 // manager.
 type frameworksResult struct {
-	k                       int
-	installed               time.Duration // the first apply → all k Ready
-	manager, apiserver      [2]float64    // RSS before and after
-	requests                requests      // the manager's, applying until Ready
-	cpu                     float64       // the manager's
-	apiserverPID            int
-	managerIdle, managerCPU float64 // the manager's requests and CPU in the 10 s after
+	k                     int
+	installed             time.Duration // the first apply → all k Ready
+	manager, apiserver    [2]float64    // RSS before and after
+	requests              requests      // the manager's, applying until Ready
+	cpu                   float64       // the manager's
+	idleRequests, idleCPU float64       // the manager's requests and CPU in the 10 s after
 }
 
 // frameworksShard is the shard the Frameworks without instances are
@@ -34,7 +33,7 @@ const frameworksShard = "frameworks"
 // frameworks applies k copies of the Framework, each its own kind, waits
 // until all are Ready, measures, and deletes them.
 func (b *bench) frameworks(ctx context.Context, k int) (frameworksResult, error) {
-	res := frameworksResult{k: k, apiserverPID: b.apiserverPID}
+	res := frameworksResult{k: k}
 	fmt.Printf("\n== %d Frameworks without instances, run by a manager of their own\n", k)
 	mgr, err := b.launch.start(ctx, frameworksShard, "--leader-elect=false", "--shard="+frameworksShard)
 	if err != nil {
@@ -98,7 +97,7 @@ func (b *bench) frameworks(ctx context.Context, k int) (frameworksResult, error)
 	}
 	res.manager = [2]float64{before.rss[0], settled.rss[0]}
 	res.apiserver[1] = b.apiserverRSS()
-	res.managerIdle, res.managerCPU = settled.requests.minus(after.requests).total(), settled.cpu-after.cpu
+	res.idleRequests, res.idleCPU = settled.requests.minus(after.requests).total(), settled.cpu-after.cpu
 	res.print(os.Stdout)
 	return res, nil
 }
@@ -124,7 +123,7 @@ func (f frameworksResult) print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "  applied → all Ready     %s\n", secs(f.installed))
 	fmt.Fprintf(w, "  manager requests        %.0f = %.1f per Framework%s\n", f.requests.total(), f.requests.total()/float64(f.k), paren(f.requests.byMethod(f.k)))
-	fmt.Fprintf(w, "  manager CPU             %.2f s installing; %.0f requests and %.2f s CPU in the 10 s after\n", f.cpu, f.managerIdle, f.managerCPU)
+	fmt.Fprintf(w, "  manager CPU             %.2f s installing; %.0f requests and %.2f s CPU in the 10 s after\n", f.cpu, f.idleRequests, f.idleCPU)
 	fmt.Fprintf(w, "  manager RSS             %s\n", per(f.manager))
 	fmt.Fprintf(w, "  API server RSS          %s\n", per(f.apiserver))
 }

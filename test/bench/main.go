@@ -316,7 +316,6 @@ type result struct {
 	timedOut   string // what was missing, if the run timed out
 	requests   requests
 	reconciles float64
-	managers   int // how many managers did the work
 	cpu        float64
 	rss        []float64
 	idle       requests
@@ -336,7 +335,7 @@ func (r *result) record(t timings, before, after sample) {
 // measure runs one mode with n instances in a fresh namespace and deletes
 // the namespace afterwards.
 func (b *bench) measure(ctx context.Context, mode string, n int, instGVR schema.GroupVersionResource) (result, error) {
-	r := result{mode: mode, n: n, managers: 1}
+	r := result{mode: mode, n: n}
 	namespace := fmt.Sprintf("bench-%s-%d-%d", mode, n, time.Now().Unix()%100000)
 	fmt.Printf("\n== %s, N=%d, namespace %s\n", mode, n, namespace)
 	p, err := b.plan(namespace, "app", n)

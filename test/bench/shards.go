@@ -55,7 +55,7 @@ func pascal(s string) string {
 // unsharded run's: what it costs and how long each instance takes when the
 // work of one manager is spread over k.
 func (b *bench) measureShards(ctx context.Context, n, k int) (result, error) {
-	r := result{mode: fmt.Sprintf("%d shards", k), n: n, managers: k}
+	r := result{mode: fmt.Sprintf("%d shards", k), n: n}
 	namespace := fmt.Sprintf("bench-shards-%d-%d", n, time.Now().Unix()%100000)
 	fmt.Printf("\n== %d shards, N=%d (%d instances each, a manager each), namespace %s\n", k, n, n/k, namespace)
 
