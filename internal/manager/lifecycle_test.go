@@ -12,11 +12,13 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"operetta.dev/operetta/api/v1alpha1"
+	operetta "operetta.dev/operetta/internal/manager"
 )
 
 // Builders for Frameworks written in Go, to keep each test's Framework short.
@@ -391,6 +393,37 @@ func TestInstanceTaskCreatesAndWaitsForADependency(t *testing.T) {
 	if !exists(t, &corev1.ConfigMap{}, ns, "p-after") {
 		t.Fatal("the step after the dependency did not run")
 	}
+}
+
+// An Instance task whose Framework is not there yet waits; nothing of its
+// own kind changes when that Framework turns Ready, so the Framework's own
+// event must wake it. The resync is set far beyond the test's patience: only
+// that wake can move the plan on.
+func TestAnInstanceTaskGoesOnWhenItsFrameworkTurnsReady(t *testing.T) {
+	startManagerWith(t, operetta.Options{WorkersPerKind: 2, Resync: time.Hour}, nil)
+	ns := namespace(t, "latedependency")
+	parentGroup := "lateparent.test.operetta.dev"
+	createFramework(t, framework("lateparent", parentGroup, nil, []v1alpha1.Resource{configMap("after", "")},
+		[]v1alpha1.Task{{Name: "dep", Kind: v1alpha1.TaskInstance, Framework: "latechild"}, apply("after", "after")},
+		map[string]v1alpha1.Plan{"deploy": {Phases: []v1alpha1.Phase{{Name: "main", Steps: steps("dep", "after")}}}}))
+	frameworkReady(t, "lateparent", metav1.ConditionTrue)
+	if err := k8s.Create(ctx(t), instance(thingGVK(parentGroup), ns, "p", map[string]any{})); err != nil {
+		t.Fatal(err)
+	}
+	waitForInstance(t, thingGVK(parentGroup), ns, "p", func(u *unstructured.Unstructured) error {
+		msg, _, _ := unstructuredString(u, "status", "plans", "deploy", "message")
+		if !strings.Contains(msg, "waiting for Framework latechild") {
+			return fmt.Errorf("plan message %q, want it waiting for Framework latechild", msg)
+		}
+		return nil
+	})
+
+	childGVK := schema.GroupVersionKind{Group: "latechild.test.operetta.dev", Version: "v1", Kind: "Thing"}
+	createFramework(t, framework("latechild", childGVK.Group, nil, []v1alpha1.Resource{configMap("config", "")},
+		[]v1alpha1.Task{apply("config", "config")},
+		map[string]v1alpha1.Plan{"deploy": {Phases: []v1alpha1.Phase{{Name: "main", Steps: steps("config")}}}}))
+	waitForPlan(t, childGVK, ns, "p-dep", "deploy", "COMPLETE")
+	waitForPlan(t, thingGVK(parentGroup), ns, "p", "deploy", "COMPLETE")
 }
 
 func TestAFailedChildIsFatal(t *testing.T) {

@@ -86,6 +86,9 @@ type Reconciler struct {
 	mu        sync.Mutex
 	installed map[string]installation
 	writers   map[types.NamespacedName]client.Client
+	// readySeen is, per Framework, the generation last seen Ready, for
+	// which the instances depending on it were woken.
+	readySeen map[string]int64
 }
 
 // installation is what was installed for a Framework, to tell when nothing
@@ -100,6 +103,7 @@ type installation struct {
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	r.installed = map[string]installation{}
 	r.writers = map[types.NamespacedName]client.Client{}
+	r.readySeen = map[string]int64{}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.Framework{}).
 		Watches(&apiextensionsv1.CustomResourceDefinition{},
@@ -163,6 +167,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 
 	fw := &v1alpha1.Framework{}
 	err = r.Client.Get(ctx, req.NamespacedName, fw)
+	if err == nil {
+		// Whichever shard runs it, instances here may wait for it.
+		r.wakeDependents(ctx, fw)
+	}
+	if apierrors.IsNotFound(err) {
+		r.forgetReady(req.Name)
+	}
 	if apierrors.IsNotFound(err) || err == nil && !shard.Owns(r.Shard, fw) {
 		// Gone, or another shard's (relabelled away): this manager lets
 		// go of it and writes nothing; the other shard takes it over.

@@ -117,6 +117,34 @@ func (r *Reconciler) Run(ctx context.Context, fw *compile.Framework, writer clie
 	return nil
 }
 
+// DependsOn says whether an Instance task of a generation this loop runs
+// creates instances of Framework name. Such a task waits for that Framework
+// to be Ready, and no event of this loop's own objects says when it is.
+func (r *Reconciler) DependsOn(name string) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, g := range r.generations {
+		for _, t := range g.fw.Tasks {
+			if t.Kind == v1alpha1.TaskInstance && t.Framework == name {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Wake enqueues every instance of the kind.
+func (r *Reconciler) Wake(ctx context.Context) error {
+	items, err := List(ctx, r.cfg.Instances, r.cfg.GVK)
+	if err != nil {
+		return err
+	}
+	for i := range items {
+		r.cfg.Enqueue(client.ObjectKeyFromObject(&items[i]))
+	}
+	return nil
+}
+
 // Generation is the Framework generation instances run now.
 func (r *Reconciler) Generation() int64 {
 	r.mu.RLock()

@@ -1,0 +1,47 @@
+package framework
+
+import (
+	"context"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"operetta.dev/operetta/api/v1alpha1"
+)
+
+// wakeDependents enqueues, once for each generation of fw seen Ready, the
+// instances of every loop with an Instance task of fw. Such a task waits
+// for fw to be Ready, and no event of its own kind's objects says when; the
+// resync would find it only up to a resync later. It runs on the Framework
+// as the cache has it, so the woken instances read the same Ready.
+func (r *Reconciler) wakeDependents(ctx context.Context, fw *v1alpha1.Framework) {
+	ready := meta.FindStatusCondition(fw.Status.Conditions, v1alpha1.ConditionReady)
+	if ready == nil || ready.Status != metav1.ConditionTrue || ready.ObservedGeneration != fw.Generation {
+		return
+	}
+	r.mu.Lock()
+	seen := r.readySeen[fw.Name] == fw.Generation
+	r.readySeen[fw.Name] = fw.Generation
+	r.mu.Unlock()
+	if seen {
+		return
+	}
+	for _, name := range r.Engine.Running() {
+		rec, ok := r.Engine.Reconciler(name)
+		if !ok || !rec.DependsOn(fw.Name) {
+			continue
+		}
+		if err := rec.Wake(ctx); err != nil {
+			ctrl.LoggerFrom(ctx).Error(err, "waking the instances that wait for this Framework", "dependent", name)
+		}
+	}
+}
+
+// forgetReady forgets a Framework that is gone: made again, its first Ready
+// wakes its dependents again.
+func (r *Reconciler) forgetReady(name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.readySeen, name)
+}
