@@ -29,6 +29,8 @@ import (
 type Children struct {
 	cache   cache.Cache
 	enqueue func(loop string, instance types.NamespacedName)
+	// wakeAll reconciles every instance of a loop.
+	wakeAll func(loop string)
 
 	mu    sync.Mutex
 	users map[schema.GroupVersionKind]map[string]bool // kind → loops
@@ -40,7 +42,7 @@ type Children struct {
 	extra   map[string]map[schema.GroupVersionKind]bool // loop → kinds added by Ensure
 }
 
-func newChildren(mgr manager.Manager, selector labels.Selector, enqueue func(string, types.NamespacedName)) (*Children, error) {
+func newChildren(mgr manager.Manager, selector labels.Selector, enqueue func(string, types.NamespacedName), wakeAll func(string)) (*Children, error) {
 	if selector == nil {
 		selector = labels.SelectorFromSet(labels.Set{v1alpha1.LabelManagedBy: v1alpha1.ManagedByValue})
 	}
@@ -61,7 +63,7 @@ func newChildren(mgr manager.Manager, selector labels.Selector, enqueue func(str
 		return nil, err
 	}
 	return &Children{
-		cache: c, enqueue: enqueue,
+		cache: c, enqueue: enqueue, wakeAll: wakeAll,
 		users:   map[schema.GroupVersionKind]map[string]bool{},
 		pending: map[schema.GroupVersionKind]bool{},
 		kinds:   map[string]map[schema.GroupVersionKind]bool{},
@@ -208,6 +210,27 @@ func (w *Children) startPending(ctx context.Context, gvk schema.GroupVersionKind
 	}
 	delete(w.pending, gvk)
 	return nil
+}
+
+// served wakes the loops that need a kind of group the API server did not
+// serve: a CRD of that group appeared or changed (became Established, say),
+// and nothing of their own would tell them before their resync. Their
+// reconciles read the kind again, which starts its informer once it is
+// served.
+func (w *Children) served(group string) {
+	w.mu.Lock()
+	loops := map[string]bool{}
+	for gvk := range w.pending {
+		if gvk.Group == group {
+			for l := range w.users[gvk] {
+				loops[l] = true
+			}
+		}
+	}
+	w.mu.Unlock()
+	for l := range loops {
+		w.wakeAll(l)
+	}
 }
 
 // Watched lists the child kinds with an informer, for tests and debugging.

@@ -115,11 +115,14 @@ func New[R reconcile.Reconciler](mgr manager.Manager, opts Options) (*Engine[R],
 		loops: map[string]*loop[R]{},
 		warm:  map[string]schema.GroupVersionKind{},
 	}
-	children, err := newChildren(mgr, opts.Children, e.wake)
+	children, err := newChildren(mgr, opts.Children, e.wake, e.wakeAll)
 	if err != nil {
 		return nil, err
 	}
 	e.children = children
+	if err := watchCRDs(mgr, children.served); err != nil {
+		return nil, err
+	}
 	// A RunnableFunc needs leader election, so run starts only once elected.
 	return e, mgr.Add(manager.RunnableFunc(e.run))
 }

@@ -18,9 +18,10 @@ import (
 // cluster does not serve yet (a ServiceMonitor before Prometheus' CRDs)
 // is served; an Apply of that kind waits, saying so; deleting it counts as
 // done; once its CRD is installed, the informer picks the kind up and the
-// plan completes, with no change to the instance.
+// plan completes, with no change to the instance. The CRD's own event wakes
+// the instance: the resync is longer than the test waits.
 func TestAChildKindNotServedYetIsWaitedFor(t *testing.T) {
-	startManagerWith(t, operetta.Options{WorkersPerKind: 2, Resync: time.Second}, nil)
+	startManagerWith(t, operetta.Options{WorkersPerKind: 2, Resync: time.Hour}, nil)
 	ns := namespace(t, "unserved")
 	group := "unserved.test.operetta.dev"
 	gvk := thingGVK(group)
@@ -46,6 +47,9 @@ func TestAChildKindNotServedYetIsWaitedFor(t *testing.T) {
 	msg, _, _ := unstructuredString(u, "status", "plans", "deploy", "message")
 	mustContain(t, msg, "Widget", "is not served by the API server (is its CRD installed?)")
 	generation := u.GetGeneration()
+	// Let the events of the step's own children pass, so that the CRD's is
+	// the only one left to wake the instance.
+	time.Sleep(2 * time.Second)
 
 	crd := &apiextensionsv1.CustomResourceDefinition{
 		ObjectMeta: metav1.ObjectMeta{Name: widgets},
