@@ -97,9 +97,10 @@ type Options struct {
 }
 
 const (
-	// DefaultResync is the safety resync of a waiting plan: children's
-	// events wake it long before.
-	DefaultResync = 30 * time.Second
+	// DefaultResync is the safety resync of a waiting plan: what it waits
+	// for wakes it long before — its children's events, the CRD of a kind
+	// not served yet, the Framework an Instance task needs turning Ready.
+	DefaultResync = 5 * time.Minute
 	// DefaultMaxBackoff is the longest an instance waits between retries
 	// of an error, such as a missing RBAC rule that someone grants later.
 	DefaultMaxBackoff = 2 * time.Minute
