@@ -57,7 +57,7 @@ func run() error {
 	flag.BoolVar(&userRoles, "user-roles", true, "grant each generated kind to namespace users: ClusterRoles operetta:<framework>:view and :edit, aggregated into the built-in view, edit and admin roles")
 	flag.Float64Var(&qps, "kube-api-qps", 50, "queries per second to the API server")
 	flag.IntVar(&burst, "kube-api-burst", 100, "burst of queries to the API server")
-	flag.DurationVar(&resync, "resync", operetta.DefaultResync, "how long an instance whose plan waits for children goes without an event before it looks again (a safety net: children's events wake it)")
+	flag.DurationVar(&resync, "resync", operetta.DefaultResync, "how long an instance whose plan waits goes without an event before it looks again (a safety net: what it waits for wakes it)")
 	flag.DurationVar(&maxBackoff, "max-backoff", operetta.DefaultMaxBackoff, "the longest wait between retries of an instance whose plan hit an error (exponential from 100ms)")
 	flag.StringVar(&shardName, "shard", "", "run only the Frameworks labelled operetta.dev/shard=NAME, with a leader election of their own (default: the unlabelled ones); see docs/scaling.md")
 	flag.StringVar(&logFormat, "log-format", "json", "log format: json or console")
