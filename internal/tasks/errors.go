@@ -41,8 +41,8 @@ func Classify(err error) plans.Result {
 		return plans.Fatal
 	}
 	// A kind the API server does not serve yet (a ServiceMonitor before
-	// Prometheus' CRDs are installed): the step waits for it, and the
-	// resync looks again.
+	// Prometheus' CRDs are installed): the step waits for it; the CRD's
+	// event wakes it (engine.watchCRDs).
 	if meta.IsNoMatchError(err) {
 		return plans.Waiting
 	}
