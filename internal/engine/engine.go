@@ -115,7 +115,7 @@ func New[R reconcile.Reconciler](mgr manager.Manager, opts Options) (*Engine[R],
 		loops: map[string]*loop[R]{},
 		warm:  map[string]schema.GroupVersionKind{},
 	}
-	children, err := newChildren(mgr, opts.Children, e.wake, e.wakeAll)
+	children, err := newChildren(mgr, opts.Children, e.wake, e.WakeAll)
 	if err != nil {
 		return nil, err
 	}
@@ -259,6 +259,29 @@ func deletionStarted(ev event.TypedUpdateEvent[*unstructured.Unstructured]) bool
 // loop does not run.
 func (e *Engine[R]) Enqueue(name string, key types.NamespacedName) {
 	e.add(name, key, priorityDefault)
+}
+
+// WakeAll asks the loop named name to reconcile every instance, ahead of
+// instances not yet started: what they wait for (a kind served at last,
+// another Framework turning Ready) is no event of their own. It does
+// nothing if that loop does not run.
+func (e *Engine[R]) WakeAll(name string) {
+	e.mu.Lock()
+	l, ok := e.loops[name]
+	ctx := e.base
+	e.mu.Unlock()
+	if !ok || ctx == nil {
+		return
+	}
+	list := &unstructured.UnstructuredList{}
+	list.SetGroupVersionKind(l.gvk.GroupVersion().WithKind(l.gvk.Kind + "List"))
+	if err := e.cache.List(ctx, list); err != nil {
+		e.log.Error(err, "listing the instances to wake", "framework", name)
+		return
+	}
+	for i := range list.Items {
+		e.wake(name, types.NamespacedName{Namespace: list.Items[i].GetNamespace(), Name: list.Items[i].GetName()})
+	}
 }
 
 // wake is Enqueue for a child's event, ahead of instances not yet started.

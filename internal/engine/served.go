@@ -7,8 +7,6 @@ import (
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/metadata/metadatainformer"
 	toolscache "k8s.io/client-go/tools/cache"
@@ -55,24 +53,4 @@ func watchCRDs(mgr manager.Manager, served func(group string)) error {
 		informers.Shutdown()
 		return nil
 	}))
-}
-
-// wakeAll reconciles every instance of the loop named name.
-func (e *Engine[R]) wakeAll(name string) {
-	e.mu.Lock()
-	l, ok := e.loops[name]
-	ctx := e.base
-	e.mu.Unlock()
-	if !ok || ctx == nil {
-		return
-	}
-	list := &unstructured.UnstructuredList{}
-	list.SetGroupVersionKind(l.gvk.GroupVersion().WithKind(l.gvk.Kind + "List"))
-	if err := e.cache.List(ctx, list); err != nil {
-		e.log.Error(err, "listing the instances to wake", "framework", name)
-		return
-	}
-	for i := range list.Items {
-		e.wake(name, types.NamespacedName{Namespace: list.Items[i].GetNamespace(), Name: list.Items[i].GetName()})
-	}
 }

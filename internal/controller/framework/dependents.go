@@ -1,11 +1,8 @@
 package framework
 
 import (
-	"context"
-
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	ctrl "sigs.k8s.io/controller-runtime"
 
 	"operetta.dev/operetta/api/v1alpha1"
 )
@@ -15,7 +12,7 @@ import (
 // for fw to be Ready, and no event of its own kind's objects says when; the
 // resync would find it only up to a resync later. It runs on the Framework
 // as the cache has it, so the woken instances read the same Ready.
-func (r *Reconciler) wakeDependents(ctx context.Context, fw *v1alpha1.Framework) {
+func (r *Reconciler) wakeDependents(fw *v1alpha1.Framework) {
 	ready := meta.FindStatusCondition(fw.Status.Conditions, v1alpha1.ConditionReady)
 	if ready == nil || ready.Status != metav1.ConditionTrue || ready.ObservedGeneration != fw.Generation {
 		return
@@ -28,12 +25,8 @@ func (r *Reconciler) wakeDependents(ctx context.Context, fw *v1alpha1.Framework)
 		return
 	}
 	for _, name := range r.Engine.Running() {
-		rec, ok := r.Engine.Reconciler(name)
-		if !ok || !rec.DependsOn(fw.Name) {
-			continue
-		}
-		if err := rec.Wake(ctx); err != nil {
-			ctrl.LoggerFrom(ctx).Error(err, "waking the instances that wait for this Framework", "dependent", name)
+		if rec, ok := r.Engine.Reconciler(name); ok && rec.DependsOn(fw.Name) {
+			r.Engine.WakeAll(name)
 		}
 	}
 }

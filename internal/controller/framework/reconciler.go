@@ -169,7 +169,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 	err = r.Client.Get(ctx, req.NamespacedName, fw)
 	if err == nil {
 		// Whichever shard runs it, instances here may wait for it.
-		r.wakeDependents(ctx, fw)
+		r.wakeDependents(fw)
 	}
 	if apierrors.IsNotFound(err) {
 		r.forgetReady(req.Name)

@@ -133,18 +133,6 @@ func (r *Reconciler) DependsOn(name string) bool {
 	return false
 }
 
-// Wake enqueues every instance of the kind.
-func (r *Reconciler) Wake(ctx context.Context) error {
-	items, err := List(ctx, r.cfg.Instances, r.cfg.GVK)
-	if err != nil {
-		return err
-	}
-	for i := range items {
-		r.cfg.Enqueue(client.ObjectKeyFromObject(&items[i]))
-	}
-	return nil
-}
-
 // Generation is the Framework generation instances run now.
 func (r *Reconciler) Generation() int64 {
 	r.mu.RLock()
