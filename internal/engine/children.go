@@ -3,8 +3,11 @@ package engine
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"sync"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -12,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -40,6 +44,7 @@ type Children struct {
 	pending map[schema.GroupVersionKind]bool
 	kinds   map[string]map[schema.GroupVersionKind]bool // loop → kinds it watches
 	extra   map[string]map[schema.GroupVersionKind]bool // loop → kinds added by Ensure
+	probing map[string]bool                             // groups served is looking at
 }
 
 func newChildren(mgr manager.Manager, selector labels.Selector, enqueue func(string, types.NamespacedName), wakeAll func(string)) (*Children, error) {
@@ -68,6 +73,7 @@ func newChildren(mgr manager.Manager, selector labels.Selector, enqueue func(str
 		pending: map[schema.GroupVersionKind]bool{},
 		kinds:   map[string]map[schema.GroupVersionKind]bool{},
 		extra:   map[string]map[schema.GroupVersionKind]bool{},
+		probing: map[string]bool{},
 	}, nil
 }
 
@@ -212,25 +218,67 @@ func (w *Children) startPending(ctx context.Context, gvk schema.GroupVersionKind
 	return nil
 }
 
-// served wakes the loops that need a kind of group the API server did not
-// serve: a CRD of that group appeared or changed (became Established, say),
-// and nothing of their own would tell them before their resync. Their
-// reconciles read the kind again, which starts its informer once it is
-// served.
+// served looks, when a CRD of group appeared or changed, for the kinds of
+// that group loops need and the API server did not serve: each one served
+// now has its informer started and its loops woken, since nothing of their
+// own would tell them before their resync. The API server's discovery may
+// lag the CRD's Established event, so it looks again, backing off, for as
+// long as such a kind is pending, up to servedProbe; after that the resync
+// is left to find it.
 func (w *Children) served(group string) {
 	w.mu.Lock()
-	loops := map[string]bool{}
+	probing := w.probing[group]
+	pending := false
+	for gvk := range w.pending {
+		pending = pending || gvk.Group == group
+	}
+	if pending && !probing {
+		w.probing[group] = true
+	}
+	w.mu.Unlock()
+	if !pending || probing {
+		return
+	}
+	go func() {
+		defer func() {
+			w.mu.Lock()
+			delete(w.probing, group)
+			w.mu.Unlock()
+		}()
+		_ = wait.ExponentialBackoff(servedProbe, func() (bool, error) { return w.startServed(group), nil })
+	}()
+}
+
+// servedProbe is how served looks again: from 100 ms, doubling, about 25 s
+// in all.
+var servedProbe = wait.Backoff{Duration: 100 * time.Millisecond, Factor: 2, Steps: 8}
+
+// startServed starts the informers of group's pending kinds that are served
+// now and wakes the loops that need them; it says whether none is pending
+// any more.
+func (w *Children) startServed(group string) (done bool) {
+	w.mu.Lock()
+	var kinds []schema.GroupVersionKind
 	for gvk := range w.pending {
 		if gvk.Group == group {
-			for l := range w.users[gvk] {
-				loops[l] = true
-			}
+			kinds = append(kinds, gvk)
 		}
 	}
 	w.mu.Unlock()
-	for l := range loops {
-		w.wakeAll(l)
+	done = true
+	for _, gvk := range kinds {
+		if err := w.startPending(context.Background(), gvk); err != nil {
+			done = false
+			continue
+		}
+		w.mu.Lock()
+		loops := slices.Collect(maps.Keys(w.users[gvk]))
+		w.mu.Unlock()
+		for _, l := range loops {
+			w.wakeAll(l)
+		}
 	}
+	return done
 }
 
 // Watched lists the child kinds with an informer, for tests and debugging.
