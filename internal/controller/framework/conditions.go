@@ -71,3 +71,10 @@ func setCondition(fw *v1alpha1.Framework, t string, status metav1.ConditionStatu
 		Type: t, Status: status, Reason: reason, Message: msg, ObservedGeneration: fw.Generation,
 	})
 }
+
+// readyNow says whether fw's status reports its current generation Ready:
+// installed and served, as the manager that runs it saw.
+func readyNow(fw *v1alpha1.Framework) bool {
+	c := meta.FindStatusCondition(fw.Status.Conditions, v1alpha1.ConditionReady)
+	return c != nil && c.Status == metav1.ConditionTrue && c.ObservedGeneration == fw.Generation
+}

@@ -1,9 +1,6 @@
 package framework
 
 import (
-	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
 	"operetta.dev/operetta/api/v1alpha1"
 )
 
@@ -13,8 +10,7 @@ import (
 // resync would find it only up to a resync later. It runs on the Framework
 // as the cache has it, so the woken instances read the same Ready.
 func (r *Reconciler) wakeDependents(fw *v1alpha1.Framework) {
-	ready := meta.FindStatusCondition(fw.Status.Conditions, v1alpha1.ConditionReady)
-	if ready == nil || ready.Status != metav1.ConditionTrue || ready.ObservedGeneration != fw.Generation {
+	if !readyNow(fw) {
 		return
 	}
 	r.mu.Lock()

@@ -10,7 +10,6 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
@@ -230,8 +229,7 @@ func (r *Reconciler) unchanged(ctx context.Context, fw *v1alpha1.Framework) bool
 		return false
 	}
 	// Its status says so too: a status write that failed is written again.
-	if c := meta.FindStatusCondition(fw.Status.Conditions, v1alpha1.ConditionReady); c == nil ||
-		c.Status != metav1.ConditionTrue || c.ObservedGeneration != fw.Generation {
+	if !readyNow(fw) {
 		return false
 	}
 	crd := &metav1.PartialObjectMetadata{}

@@ -5,8 +5,6 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
@@ -101,8 +99,7 @@ func (w *Warmer) warm(ctx context.Context, name string) error {
 	case err != nil:
 		return err
 	}
-	ready := meta.FindStatusCondition(fw.Status.Conditions, v1alpha1.ConditionReady)
-	if ready == nil || ready.Status != metav1.ConditionTrue || ready.ObservedGeneration != fw.Generation || w.warmed[name] == fw.Generation {
+	if !readyNow(fw) || w.warmed[name] == fw.Generation {
 		return nil // not installed yet (the leader will), or warm already
 	}
 	compiled, errs := compile.Compile(fw)
