@@ -11,6 +11,8 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"operetta.dev/operetta/internal/shard"
 )
 
 // frameworksResult is what k Frameworks cost before any instance: each is a
@@ -59,7 +61,7 @@ func (b *bench) frameworks(ctx context.Context, k int) (frameworksResult, error)
 	c := b.dyn.Resource(frameworkGVR)
 	for i := range k {
 		fw, _ := b.fw.variant(fmt.Sprintf("%s-k%02d", b.fw.name, i), fmt.Sprintf("%sK%02d", b.fw.kind, i))
-		labelShard(fw, frameworksShard)
+		shard.Label(fw, frameworksShard)
 		if _, err := c.Apply(ctx, fw.GetName(), fw, metav1.ApplyOptions{FieldManager: "bench", Force: true}); err != nil {
 			return res, fmt.Errorf("applying Framework %s: %w", fw.GetName(), err)
 		}

@@ -11,7 +11,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
-	"operetta.dev/operetta/api/v1alpha1"
+	"operetta.dev/operetta/internal/crdgen"
+	"operetta.dev/operetta/internal/shard"
 )
 
 // shardedFramework is one shard's copy of the Framework: its own name, kind
@@ -23,30 +24,13 @@ type shardedFramework struct {
 	kind  string
 }
 
-// shardFramework makes the copy of the Framework for shard, named after it.
-func (b *bench) shardFramework(shard string) shardedFramework {
-	kind := b.fw.kind + pascal(shard)
-	fw, gvr := b.fw.variant(b.fw.name+"-"+shard, kind)
-	labelShard(fw, shard)
-	return shardedFramework{shard: shard, fw: fw, gvr: gvr, kind: kind}
-}
-
-// labelShard labels Framework fw for shard.
-func labelShard(fw *unstructured.Unstructured, shard string) {
-	labels := fw.GetLabels()
-	if labels == nil {
-		labels = map[string]string{}
-	}
-	labels[v1alpha1.LabelShard] = shard
-	fw.SetLabels(labels)
-}
-
-// pascal upper-cases the first letter of a shard name, for a kind.
-func pascal(s string) string {
-	if s == "" || s[0] < 'a' || s[0] > 'z' {
-		return s
-	}
-	return string(s[0]-'a'+'A') + s[1:]
+// shardFramework makes the copy of the Framework for shard name, named
+// after it.
+func (b *bench) shardFramework(name string) shardedFramework {
+	kind := b.fw.kind + crdgen.KindOf(name)
+	fw, gvr := b.fw.variant(b.fw.name+"-"+name, kind)
+	shard.Label(fw, name)
+	return shardedFramework{shard: name, fw: fw, gvr: gvr, kind: kind}
 }
 
 // measureShards runs n instances split over k Frameworks, each labelled for
