@@ -38,42 +38,36 @@ func Owns(name string, fw interface{ GetLabels() map[string]string }) bool {
 
 // Children selects the children shard name applied.
 func Children(name string) labels.Selector {
-	managed, err := labels.NewRequirement(v1alpha1.LabelManagedBy, selection.Equals, []string{v1alpha1.ManagedByValue})
-	if err != nil {
-		panic(err) // constant key and value
-	}
-	return labels.NewSelector().Add(*managed, requirement(name))
+	return labels.NewSelector().Add(must(v1alpha1.LabelManagedBy, selection.Equals, v1alpha1.ManagedByValue), requirement(name))
 }
 
 func requirement(name string) labels.Requirement {
-	op, values := selection.Equals, []string{name}
 	if name == "" {
-		op, values = selection.DoesNotExist, nil
+		return must(v1alpha1.LabelShard, selection.DoesNotExist)
 	}
-	r, err := labels.NewRequirement(v1alpha1.LabelShard, op, values)
-	if err != nil {
-		panic(fmt.Sprintf("shard %q was not validated: %v", name, err))
-	}
-	return *r
+	return must(v1alpha1.LabelShard, selection.Equals, name)
 }
 
 // Others selects the children of Framework fw that another shard applied
 // (another shard label, or none when name has one): after a move, the
 // ones to adopt.
 func Others(name, fw string) labels.Selector {
-	op, values := selection.NotEquals, []string{name}
-	if name == "" {
-		op, values = selection.Exists, nil
+	other := must(v1alpha1.LabelShard, selection.Exists)
+	if name != "" {
+		other = must(v1alpha1.LabelShard, selection.NotEquals, name)
 	}
-	other, err := labels.NewRequirement(v1alpha1.LabelShard, op, values)
+	return labels.NewSelector().Add(must(v1alpha1.LabelFramework, selection.Equals, fw), other)
+}
+
+// must is a requirement on a label whose values are already checked: a
+// shard name by Validate, a Framework's name by compile (it labels the
+// Framework's children).
+func must(key string, op selection.Operator, values ...string) labels.Requirement {
+	r, err := labels.NewRequirement(key, op, values)
 	if err != nil {
-		panic(fmt.Sprintf("shard %q was not validated: %v", name, err))
+		panic(fmt.Sprintf("%s %s %q: %v", key, op, values, err))
 	}
-	of, err := labels.NewRequirement(v1alpha1.LabelFramework, selection.Equals, []string{fw})
-	if err != nil {
-		panic(fmt.Sprintf("Framework name %q is no label value: %v", fw, err))
-	}
-	return labels.NewSelector().Add(*of, *other)
+	return *r
 }
 
 // LeaderElectionID is the Lease shard name's replicas elect a leader with.
