@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -32,6 +33,7 @@ import (
 // ever listed to find it. An informer is removed once no loop needs its kind.
 type Children struct {
 	cache   cache.Cache
+	scheme  *runtime.Scheme
 	enqueue func(loop string, instance types.NamespacedName)
 	// wakeAll reconciles every instance of a loop.
 	wakeAll func(loop string)
@@ -57,9 +59,7 @@ func newChildren(mgr manager.Manager, selector labels.Selector, enqueue func(str
 		Mapper:                      mgr.GetRESTMapper(),
 		DefaultLabelSelector:        selector,
 		ReaderFailOnMissingInformer: true,
-		// Managed fields are most of a small object and nothing here
-		// reads them.
-		DefaultTransform: cache.TransformStripManagedFields(),
+		DefaultTransform:            StripManagedFields,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating the children cache: %w", err)
@@ -68,7 +68,7 @@ func newChildren(mgr manager.Manager, selector labels.Selector, enqueue func(str
 		return nil, err
 	}
 	return &Children{
-		cache: c, enqueue: enqueue, wakeAll: wakeAll,
+		cache: c, scheme: mgr.GetScheme(), enqueue: enqueue, wakeAll: wakeAll,
 		users:   map[schema.GroupVersionKind]map[string]bool{},
 		pending: map[schema.GroupVersionKind]bool{},
 		kinds:   map[string]map[schema.GroupVersionKind]bool{},
@@ -142,7 +142,7 @@ func (w *Children) setLocked(ctx context.Context, loop string, want map[schema.G
 			if w.pending[gvk] {
 				delete(w.pending, gvk)
 			} else {
-				_ = w.cache.RemoveInformer(context.Background(), objectOf(gvk))
+				_ = w.cache.RemoveInformer(context.Background(), childObject(w.scheme, gvk))
 			}
 		}
 	}
@@ -151,7 +151,7 @@ func (w *Children) setLocked(ctx context.Context, loop string, want map[schema.G
 }
 
 func (w *Children) start(ctx context.Context, gvk schema.GroupVersionKind) error {
-	inf, err := w.cache.GetInformer(ctx, objectOf(gvk), cache.BlockUntilSynced(false))
+	inf, err := w.cache.GetInformer(ctx, childObject(w.scheme, gvk), cache.BlockUntilSynced(false))
 	if err != nil {
 		return fmt.Errorf("watching %s: %w", gvk.Kind, err)
 	}
@@ -190,14 +190,15 @@ func (w *Children) Get(ctx context.Context, gvk schema.GroupVersionKind, key cli
 	if err := w.startPending(ctx, gvk); err != nil {
 		return nil, false, err
 	}
-	obj = objectOf(gvk)
-	if err := w.cache.Get(ctx, key, obj); err != nil {
+	child := childObject(w.scheme, gvk)
+	if err := w.cache.Get(ctx, key, child); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, false, nil
 		}
 		return nil, false, err
 	}
-	return obj, true, nil
+	obj, err = asUnstructured(child, gvk)
+	return obj, err == nil, err
 }
 
 // startPending starts the informer of a kind that was not served when a loop

@@ -398,9 +398,3 @@ func (e *Engine[R]) Running() []string {
 	defer e.mu.Unlock()
 	return slices.Sorted(maps.Keys(e.loops))
 }
-
-func objectOf(gvk schema.GroupVersionKind) *unstructured.Unstructured {
-	u := &unstructured.Unstructured{}
-	u.SetGroupVersionKind(gvk)
-	return u
-}

@@ -1,0 +1,62 @@
+package engine
+
+import (
+	"fmt"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// StripManagedFields is a cache transform that drops managed fields, most of
+// a small object, which nothing in operetta reads. controller-runtime's own
+// (cache.TransformStripManagedFields) asks an unstructured object for its
+// managed fields first, which decodes every entry only to throw it away.
+func StripManagedFields(in any) (any, error) {
+	switch obj := in.(type) {
+	case *unstructured.Unstructured:
+		if md, ok := obj.Object["metadata"].(map[string]any); ok {
+			delete(md, "managedFields")
+		}
+	case metav1.Object:
+		obj.SetManagedFields(nil)
+	}
+	return in, nil
+}
+
+// objectOf is an empty object of kind gvk as the loops' cache holds it.
+func objectOf(gvk schema.GroupVersionKind) *unstructured.Unstructured {
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(gvk)
+	return u
+}
+
+// childObject is an empty object of kind gvk as the children cache holds it:
+// the Go type of a kind the scheme knows (the built-in kinds, which the API
+// server then sends as protobuf: much cheaper to decode, and much smaller
+// to keep, than a JSON map), unstructured for any other.
+func childObject(scheme *runtime.Scheme, gvk schema.GroupVersionKind) client.Object {
+	if obj, err := scheme.New(gvk); err == nil {
+		if typed, ok := obj.(client.Object); ok {
+			return typed
+		}
+	}
+	return objectOf(gvk)
+}
+
+// asUnstructured turns a child read from the cache into the unstructured
+// form health checks and expressions work on.
+func asUnstructured(obj client.Object, gvk schema.GroupVersionKind) (*unstructured.Unstructured, error) {
+	if u, ok := obj.(*unstructured.Unstructured); ok {
+		return u, nil
+	}
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		return nil, fmt.Errorf("converting %s %s: %w", gvk.Kind, obj.GetName(), err)
+	}
+	u := &unstructured.Unstructured{Object: m}
+	u.SetGroupVersionKind(gvk)
+	return u, nil
+}
