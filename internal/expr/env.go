@@ -138,7 +138,12 @@ func (e *Env) Compile(src string) (*Program, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Program{Source: src, prg: prg, output: ast.OutputType(), instance: e.instance}
+	p := &Program{Source: src, prg: prg, output: ast.OutputType(), instance: e.instance, reads: map[string]bool{}}
+	for _, ref := range ast.NativeRep().ReferenceMap() {
+		if len(ref.OverloadIDs) == 0 { // a variable, not a function
+			p.reads[ref.Name] = true
+		}
+	}
 	if e.programs == nil {
 		e.programs = map[string]*Program{}
 	}
@@ -183,7 +188,11 @@ type Program struct {
 	prg      cel.Program
 	output   *cel.Type
 	instance common.Schema
+	reads    map[string]bool // the variables it names
 }
+
+// Reads says whether the expression names variable (VarResources, say).
+func (p *Program) Reads(variable string) bool { return p != nil && p.reads[variable] }
 
 // Eval evaluates the expression and returns its value as plain Go data:
 // int64, float64, string, bool, nil, []any and map[string]any.

@@ -280,3 +280,31 @@ func TestCompileValueTypesTheField(t *testing.T) {
 		}
 	}
 }
+
+func TestATemplateKnowsWhichVariablesItReads(t *testing.T) {
+	env := newEnv(t)
+	for _, tc := range []struct {
+		name string
+		obj  any
+		want bool
+	}{
+		{"a child's field", map[string]any{"ip": "${resources.service.spec.clusterIP}"}, true},
+		{"deep in a list", map[string]any{"items": []any{"x", map[string]any{"n": "${size(resources) > 0}"}}}, true},
+		{"the word as a key and in text", map[string]any{"resources": map[string]any{"requests": "resources: ${instance.spec.image}"}}, false},
+		{"a field of the instance called resources", map[string]any{"v": "${has(instance.spec.resources)}"}, false},
+		{"no expression at all", map[string]any{"v": "resources"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tpl, errs := env.CompileTemplate(tc.obj, field.NewPath("template"))
+			if len(errs) > 0 {
+				t.Fatal(errs)
+			}
+			if got := tpl.Reads(VarResources); got != tc.want {
+				t.Errorf("Reads(resources) = %v; want %v", got, tc.want)
+			}
+			if !tc.want && !strings.Contains(tc.name, "no expression") && !tpl.Reads(VarInstance) {
+				t.Errorf("Reads(instance) = false; want true")
+			}
+		})
+	}
+}

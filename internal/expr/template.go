@@ -19,6 +19,42 @@ type Template struct {
 // node is one value of a template.
 type node interface {
 	render(b *binding) (any, error)
+	reads(variable string) bool
+}
+
+// Reads says whether any expression of the template names variable
+// (VarResources, say).
+func (t *Template) Reads(variable string) bool { return t != nil && t.root.reads(variable) }
+
+func (literal) reads(string) bool { return false }
+
+func (n mapNode) reads(variable string) bool {
+	for _, v := range n.values {
+		if v.reads(variable) {
+			return true
+		}
+	}
+	return false
+}
+
+func (n listNode) reads(variable string) bool {
+	for _, v := range n.items {
+		if v.reads(variable) {
+			return true
+		}
+	}
+	return false
+}
+
+func (n typedExpr) reads(variable string) bool { return n.prg.Reads(variable) }
+
+func (n stringExpr) reads(variable string) bool {
+	for _, p := range n.parts {
+		if p.prg.Reads(variable) {
+			return true
+		}
+	}
+	return false
 }
 
 type (
