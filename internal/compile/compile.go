@@ -314,8 +314,7 @@ func compileResources(resources []v1alpha1.Resource, params []v1alpha1.Parameter
 }
 
 func compileResource(r v1alpha1.Resource, env *expr.Env, path *field.Path) (*Resource, field.ErrorList) {
-	// Erring on the side of yes: the word anywhere, even in a literal.
-	res := &Resource{ID: r.ID, ReadsResources: strings.Contains(string(r.Template.Raw), expr.VarResources)}
+	res := &Resource{ID: r.ID}
 	tp := path.Child("template")
 	var obj map[string]any
 	if err := utiljson.Unmarshal(r.Template.Raw, &obj); err != nil || obj == nil {
@@ -340,7 +339,7 @@ func compileResource(r v1alpha1.Resource, env *expr.Env, path *field.Path) (*Res
 	}
 	tpl, terrs := env.CompileTemplate(obj, tp)
 	errs = append(errs, expressionErrors(terrs)...)
-	res.Template = tpl
+	res.Template, res.ReadsResources = tpl, tpl.Reads(expr.VarResources)
 	if r.ReadyWhen != "" {
 		prg, err := env.CompileCondition(r.ReadyWhen)
 		if err != nil {
@@ -375,7 +374,7 @@ func compileProjections(status map[string]string, env *expr.Env, out *Framework,
 			continue
 		}
 		fields[name] = schema
-		out.Projections = append(out.Projections, Projection{Name: name, Template: tpl, UsesResources: strings.Contains(status[name], "resources")})
+		out.Projections = append(out.Projections, Projection{Name: name, Template: tpl, UsesResources: tpl.Reads(expr.VarResources)})
 	}
 	return fields, errs
 }
@@ -598,4 +597,30 @@ func Message(errs field.ErrorList) string {
 		s = s[:limit-3] + "..."
 	}
 	return s
+}
+
+// LooksInsideChildren says whether anything of f but kstatus reads what its
+// children hold: a readyWhen, or an expression that names resources (a
+// template, a projection, a task's condition or child instance). When
+// nothing does, a child's update that leaves its kstatus verdict, its
+// generation and its labels as they were cannot change what a reconcile
+// decides.
+func (f *Framework) LooksInsideChildren() bool {
+	for _, r := range f.Resources {
+		if r.ReadyWhen != nil || r.ReadsResources {
+			return true
+		}
+	}
+	for _, p := range f.Projections {
+		if p.UsesResources {
+			return true
+		}
+	}
+	for _, t := range f.Tasks {
+		if t.WhenExpr.Reads(expr.VarResources) || t.ConditionExpr.Reads(expr.VarResources) ||
+			t.InstanceName.Reads(expr.VarResources) || t.InstanceSpec.Reads(expr.VarResources) {
+			return true
+		}
+	}
+	return false
 }

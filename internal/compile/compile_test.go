@@ -238,3 +238,50 @@ func goResource(id, text string) v1alpha1.Resource {
 }
 
 func raw(s string) *runtime.RawExtension { return &runtime.RawExtension{Raw: []byte(s)} }
+
+func TestWhatLooksInsideChildrenIsKnown(t *testing.T) {
+	webapp := func(t *testing.T) *v1alpha1.Framework {
+		b, err := os.ReadFile("../../examples/webapp/framework.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		fw := &v1alpha1.Framework{}
+		if err := yaml.UnmarshalStrict(b, fw); err != nil {
+			t.Fatal(err)
+		}
+		return fw
+	}
+	for _, tc := range []struct {
+		name   string
+		change func(*v1alpha1.Framework)
+		want   bool
+	}{
+		{"kstatus only", func(*v1alpha1.Framework) {}, false},
+		{"a readyWhen", func(fw *v1alpha1.Framework) {
+			fw.Spec.Resources[1].ReadyWhen = "${resources.server.status.availableReplicas > 0}"
+		}, true},
+		{"a projection of a child's field", func(fw *v1alpha1.Framework) {
+			fw.Spec.Status = map[string]string{"ip": "${resources.service.spec.clusterIP}"}
+		}, true},
+		{"a Wait task's condition", func(fw *v1alpha1.Framework) {
+			fw.Spec.Tasks = append(fw.Spec.Tasks, v1alpha1.Task{Name: "up", Kind: v1alpha1.TaskWait,
+				Condition: "${resources.server.status.readyReplicas == 1}"})
+		}, true},
+		{"a Toggle on a parameter", func(fw *v1alpha1.Framework) {
+			fw.Spec.Tasks = append(fw.Spec.Tasks, v1alpha1.Task{Name: "page", Kind: v1alpha1.TaskToggle,
+				Resources: []string{"page"}, When: "${instance.spec.replicas > 1}"})
+		}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fw := webapp(t)
+			tc.change(fw)
+			c, errs := compile.Compile(fw)
+			if len(errs) > 0 {
+				t.Fatal(compile.Message(errs))
+			}
+			if got := c.LooksInsideChildren(); got != tc.want {
+				t.Errorf("LooksInsideChildren = %v; want %v", got, tc.want)
+			}
+		})
+	}
+}
