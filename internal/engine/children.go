@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	"operetta.dev/operetta/api/v1alpha1"
+	"operetta.dev/operetta/internal/metrics"
 )
 
 // Children keeps one informer per child kind, shared by every loop that has
@@ -35,6 +36,8 @@ type Children struct {
 	cache   cache.Cache
 	scheme  *runtime.Scheme
 	enqueue func(loop string, instance types.NamespacedName)
+	// matters says whether a child's update may change what loop decides.
+	matters func(loop string, gvk schema.GroupVersionKind, old, new client.Object) bool
 	// wakeAll reconciles every instance of a loop.
 	wakeAll func(loop string)
 
@@ -49,7 +52,8 @@ type Children struct {
 	probing map[string]bool                             // groups served is looking at
 }
 
-func newChildren(mgr manager.Manager, selector labels.Selector, enqueue func(string, types.NamespacedName), wakeAll func(string)) (*Children, error) {
+func newChildren(mgr manager.Manager, selector labels.Selector, enqueue func(string, types.NamespacedName),
+	matters func(string, schema.GroupVersionKind, client.Object, client.Object) bool, wakeAll func(string)) (*Children, error) {
 	if selector == nil {
 		selector = labels.SelectorFromSet(labels.Set{v1alpha1.LabelManagedBy: v1alpha1.ManagedByValue})
 	}
@@ -68,7 +72,7 @@ func newChildren(mgr manager.Manager, selector labels.Selector, enqueue func(str
 		return nil, err
 	}
 	return &Children{
-		cache: c, scheme: mgr.GetScheme(), enqueue: enqueue, wakeAll: wakeAll,
+		cache: c, scheme: mgr.GetScheme(), enqueue: enqueue, matters: matters, wakeAll: wakeAll,
 		users:   map[schema.GroupVersionKind]map[string]bool{},
 		pending: map[schema.GroupVersionKind]bool{},
 		kinds:   map[string]map[schema.GroupVersionKind]bool{},
@@ -156,15 +160,16 @@ func (w *Children) start(ctx context.Context, gvk schema.GroupVersionKind) error
 		return fmt.Errorf("watching %s: %w", gvk.Kind, err)
 	}
 	_, err = inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
-		AddFunc:    w.dispatch,
-		UpdateFunc: func(_, obj any) { w.dispatch(obj) },
-		DeleteFunc: w.dispatch,
+		AddFunc:    func(obj any) { w.dispatch(gvk, nil, obj) },
+		UpdateFunc: func(old, obj any) { w.dispatch(gvk, old, obj) },
+		DeleteFunc: func(obj any) { w.dispatch(gvk, nil, obj) },
 	})
 	return err
 }
 
-// dispatch hands a child event to its instance's loop.
-func (w *Children) dispatch(obj any) {
+// dispatch hands a child event to its instance's loop: an update only if
+// the loop says it may matter.
+func (w *Children) dispatch(gvk schema.GroupVersionKind, old, obj any) {
 	if tomb, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
 		obj = tomb.Obj
 	}
@@ -174,6 +179,10 @@ func (w *Children) dispatch(obj any) {
 	}
 	l := o.GetLabels()
 	if l[v1alpha1.LabelFramework] == "" || l[v1alpha1.LabelInstance] == "" {
+		return
+	}
+	if before, ok := old.(client.Object); ok && !w.matters(l[v1alpha1.LabelFramework], gvk, before, o) {
+		metrics.ChildUpdatesSkipped.WithLabelValues(l[v1alpha1.LabelFramework]).Inc()
 		return
 	}
 	ns := l[v1alpha1.LabelInstanceNS] // children outside the instance's namespace

@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -115,7 +116,7 @@ func New[R reconcile.Reconciler](mgr manager.Manager, opts Options) (*Engine[R],
 		loops: map[string]*loop[R]{},
 		warm:  map[string]schema.GroupVersionKind{},
 	}
-	children, err := newChildren(mgr, opts.Children, e.wake, e.WakeAll)
+	children, err := newChildren(mgr, opts.Children, e.wake, e.childUpdateMatters, e.WakeAll)
 	if err != nil {
 		return nil, err
 	}
@@ -296,6 +297,28 @@ func (e *Engine[R]) add(name string, key types.NamespacedName, priority int) {
 	if ok {
 		l.enqueue(reconcile.Request{NamespacedName: key}, priority)
 	}
+}
+
+// ChildFilter may be implemented by a loop's reconciler to skip the updates
+// of children that cannot change what it decides: every child event is
+// otherwise a reconcile of its instance.
+type ChildFilter interface {
+	// UpdateMatters says whether a child of kind gvk changing from old to
+	// new may change what a reconcile of its instance decides.
+	UpdateMatters(gvk schema.GroupVersionKind, old, new client.Object) bool
+}
+
+// childUpdateMatters asks the loop named name whether a child's update
+// matters; without a loop, or a filter, every update does.
+func (e *Engine[R]) childUpdateMatters(name string, gvk schema.GroupVersionKind, old, new client.Object) bool {
+	e.mu.Lock()
+	l, ok := e.loops[name]
+	e.mu.Unlock()
+	if !ok {
+		return true
+	}
+	f, ok := any(l.reconciler).(ChildFilter)
+	return !ok || f.UpdateMatters(gvk, old, new)
 }
 
 // Reconciler returns the reconciler of the loop named name, if it runs.

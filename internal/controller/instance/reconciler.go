@@ -133,6 +133,19 @@ func (r *Reconciler) DependsOn(name string) bool {
 	return false
 }
 
+// UpdateMatters says whether a child's update may change what a reconcile of
+// its instance decides, for any generation instances run (engine.ChildFilter).
+func (r *Reconciler) UpdateMatters(gvk schema.GroupVersionKind, old, new client.Object) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, g := range r.generations {
+		if tasks.UpdateMatters(g.fw, gvk, old, new) {
+			return true
+		}
+	}
+	return false
+}
+
 // Generation is the Framework generation instances run now.
 func (r *Reconciler) Generation() int64 {
 	r.mu.RLock()

@@ -1,0 +1,56 @@
+package tasks
+
+import (
+	"maps"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"operetta.dev/operetta/internal/compile"
+)
+
+// UpdateMatters says whether a child's update from old to new may change
+// what a Run of fw decides, so that its instance must be reconciled.
+//
+// A Deployment's controller writes its status several times on the way to
+// available, and each write would otherwise cost its instance a reconcile
+// that renders nothing, applies nothing and writes nothing. Only such
+// updates are skipped: a built-in kind's (children of custom kinds, such as
+// instances an Instance task made, are judged by more than kstatus), with a
+// generation that did not change (drift is told by it; kinds without one
+// drift on any change), the same labels and no deletion, whose kstatus
+// verdict stayed the same, of a Framework nothing of which but kstatus
+// looks inside children.
+func UpdateMatters(fw *compile.Framework, gvk schema.GroupVersionKind, old, new client.Object) bool {
+	if _, custom := new.(*unstructured.Unstructured); custom {
+		return true
+	}
+	switch {
+	case new.GetGeneration() == 0, new.GetGeneration() != old.GetGeneration(),
+		new.GetDeletionTimestamp() != nil, !maps.Equal(new.GetLabels(), old.GetLabels()),
+		fw.LooksInsideChildren():
+		return true
+	}
+	before, err1 := verdict(gvk, old)
+	after, err2 := verdict(gvk, new)
+	return err1 != nil || err2 != nil || before != after
+}
+
+// verdict is kstatus' status of a typed object of kind gvk (which a cached
+// object does not carry, and kstatus' rules depend on).
+func verdict(gvk schema.GroupVersionKind, obj client.Object) (status.Status, error) {
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		return "", err
+	}
+	u := &unstructured.Unstructured{Object: m}
+	u.SetGroupVersionKind(gvk)
+	res, err := status.Compute(u)
+	if err != nil {
+		return "", err
+	}
+	return res.Status, nil
+}
