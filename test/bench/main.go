@@ -141,7 +141,7 @@ func run(ctx context.Context) error {
 
 	fmt.Printf("operetta cluster benchmark: sizes %v, %d client workers, idle window %s, Framework %s (kind %s)\n",
 		ns, b.workers, b.idle, b.fw.name, b.fw.kind)
-	fmt.Printf("manager RSS before any instance: %s (what the RSS figures below start from)\n", mb(idle.rss))
+	fmt.Printf("manager RSS before any instance: %s (what the RSS figures below start from)\n", private(idle.rss, idle.anon))
 
 	var rep report
 	fmt.Printf("\n== Framework applied → first children (%d fresh Frameworks)\n", firstRepeats)
@@ -317,7 +317,7 @@ type result struct {
 	requests   requests
 	reconciles float64
 	cpu        float64
-	rss        []float64
+	rss, anon  []float64
 	idle       requests
 	idleCPU    float64
 }
@@ -328,7 +328,7 @@ func (r *result) record(t timings, before, after sample) {
 	r.t = t
 	r.requests = after.requests.minus(before.requests)
 	r.reconciles = after.reconciles - before.reconciles
-	r.cpu, r.rss = after.cpu-before.cpu, after.rss
+	r.cpu, r.rss, r.anon = after.cpu-before.cpu, after.rss, after.anon
 	r.print(os.Stdout)
 }
 

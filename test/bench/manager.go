@@ -180,20 +180,45 @@ func cpuSeconds(pid int) (float64, error) {
 
 // rssBytes is VmRSS of pid from /proc/<pid>/status.
 func rssBytes(pid int) (float64, error) {
+	m, err := residentMemory(pid)
+	return m.rss, err
+}
+
+// mem is a process's resident memory: all of it, and its private (anonymous)
+// part. The rest is mapped files, above all the executable's own pages,
+// which the kernel can drop and read again.
+type mem struct{ rss, anon float64 }
+
+// residentMemory reads VmRSS and RssAnon of pid from /proc/<pid>/status.
+func residentMemory(pid int) (mem, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, err
+		return mem{}, err
 	}
+	var m mem
+	found := 0
 	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			f := strings.Fields(rest) // "12345 kB"
-			if len(f) == 2 && f[1] == "kB" {
-				kb, err := strconv.ParseFloat(f[0], 64)
-				return kb * 1024, err
+		for key, into := range map[string]*float64{"VmRSS:": &m.rss, "RssAnon:": &m.anon} {
+			rest, ok := strings.CutPrefix(line, key)
+			if !ok {
+				continue
 			}
+			f := strings.Fields(rest) // "12345 kB"
+			if len(f) != 2 || f[1] != "kB" {
+				return m, fmt.Errorf("/proc/%d/status: %q", pid, line)
+			}
+			kb, err := strconv.ParseFloat(f[0], 64)
+			if err != nil {
+				return m, err
+			}
+			*into = kb * 1024
+			found++
 		}
 	}
-	return 0, fmt.Errorf("/proc/%d/status: no VmRSS", pid)
+	if found != 2 {
+		return m, fmt.Errorf("/proc/%d/status: no VmRSS or RssAnon", pid)
+	}
+	return m, nil
 }
 
 // sample is the counters of one or more managers at one moment: requests,
@@ -204,6 +229,7 @@ type sample struct {
 	reconciles float64
 	cpu        float64
 	rss        []float64
+	anon       []float64 // the private part of each RSS
 }
 
 func (b *bench) sample(ctx context.Context, procs ...*managerProc) (sample, error) {
@@ -222,13 +248,22 @@ func (b *bench) sample(ctx context.Context, procs ...*managerProc) (sample, erro
 			return s, fmt.Errorf("reading the CPU time of manager %s: %w", p.name, err)
 		}
 		s.cpu += cpu
-		rss, err := rssBytes(p.pid())
+		m, err := residentMemory(p.pid())
 		if err != nil {
 			return s, fmt.Errorf("reading the RSS of manager %s: %w", p.name, err)
 		}
-		s.rss = append(s.rss, rss)
+		s.rss, s.anon = append(s.rss, m.rss), append(s.anon, m.anon)
 	}
 	return s, nil
+}
+
+// private formats each RSS with its private part, in MB.
+func private(rss, anon []float64) string {
+	var parts []string
+	for i, r := range rss {
+		parts = append(parts, fmt.Sprintf("%.1f MB (private %.1f)", r/1e6, anon[i]/1e6))
+	}
+	return strings.Join(parts, " + ")
 }
 
 // mb formats each RSS in MB.
