@@ -11,7 +11,6 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -192,10 +191,10 @@ func (w *Children) dispatch(gvk schema.GroupVersionKind, old, obj any) {
 	w.enqueue(l[v1alpha1.LabelFramework], types.NamespacedName{Namespace: ns, Name: l[v1alpha1.LabelInstance]})
 }
 
-// Get reads a child from the cache: found is false if it does not exist. A
-// kind no loop watches is an error (cache.ErrResourceNotCached), never a
-// request to the API server.
-func (w *Children) Get(ctx context.Context, gvk schema.GroupVersionKind, key client.ObjectKey) (obj *unstructured.Unstructured, found bool, err error) {
+// Get reads a child from the cache, as it holds it (childObject), with its
+// kind set: found is false if it does not exist. A kind no loop watches is
+// an error (cache.ErrResourceNotCached), never a request to the API server.
+func (w *Children) Get(ctx context.Context, gvk schema.GroupVersionKind, key client.ObjectKey) (obj client.Object, found bool, err error) {
 	if err := w.startPending(ctx, gvk); err != nil {
 		return nil, false, err
 	}
@@ -206,8 +205,7 @@ func (w *Children) Get(ctx context.Context, gvk schema.GroupVersionKind, key cli
 		}
 		return nil, false, err
 	}
-	obj, err = asUnstructured(child, gvk)
-	return obj, err == nil, err
+	return child, true, nil
 }
 
 // startPending starts the informer of a kind that was not served when a loop

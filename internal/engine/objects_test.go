@@ -9,7 +9,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/utils/ptr"
 )
 
 func TestStripManagedFieldsDropsThemFromEitherForm(t *testing.T) {
@@ -31,7 +30,7 @@ func TestStripManagedFieldsDropsThemFromEitherForm(t *testing.T) {
 	}
 }
 
-func TestABuiltInChildIsCachedTypedAndReadUnstructured(t *testing.T) {
+func TestABuiltInChildIsCachedTyped(t *testing.T) {
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		t.Fatal(err)
@@ -45,19 +44,4 @@ func TestABuiltInChildIsCachedTypedAndReadUnstructured(t *testing.T) {
 		t.Errorf("a custom kind is cached as %T; want unstructured %s", childObject(scheme, custom), custom)
 	}
 
-	live := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "apps", Generation: 3},
-		Spec:       appsv1.DeploymentSpec{Replicas: ptr.To[int32](2)},
-		Status:     appsv1.DeploymentStatus{ObservedGeneration: 3, AvailableReplicas: 2},
-	}
-	u, err := asUnstructured(live, deployment)
-	if err != nil {
-		t.Fatal(err)
-	}
-	replicas, _, _ := unstructured.NestedInt64(u.Object, "spec", "replicas")
-	available, _, _ := unstructured.NestedInt64(u.Object, "status", "availableReplicas")
-	if u.GroupVersionKind() != deployment || u.GetGeneration() != 3 || replicas != 2 || available != 2 {
-		t.Errorf("read as %s generation %d, replicas %d, available %d; want %s 3, 2, 2",
-			u.GroupVersionKind(), u.GetGeneration(), replicas, available, deployment)
-	}
 }

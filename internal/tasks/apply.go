@@ -37,7 +37,7 @@ func (r *Run) apply(ctx context.Context, ids []string) plans.Outcome {
 				return outcome(err)
 			}
 			if !ready {
-				waiting = append(waiting, fmt.Sprintf("%s %s: %s", live.GetKind(), live.GetName(), msg))
+				waiting = append(waiting, fmt.Sprintf("%s %s: %s", live.GetObjectKind().GroupVersionKind().Kind, live.GetName(), msg))
 			}
 		}
 	}
@@ -48,10 +48,10 @@ func (r *Run) apply(ctx context.Context, ids []string) plans.Outcome {
 // render, so the next reconcile with the same inputs skips it. It returns
 // the children as they are now; one applied so recently that the cache has
 // not caught up yet is added to waiting instead.
-func (r *Run) ensureAll(ctx context.Context, id string, objs []*unstructured.Unstructured, waiting []string) ([]*unstructured.Unstructured, []string, error) {
+func (r *Run) ensureAll(ctx context.Context, id string, objs []*unstructured.Unstructured, waiting []string) ([]client.Object, []string, error) {
 	res := r.fw.Resources[id]
 	memo := rendered{inputs: r.renderInputs()}
-	lives := make([]*unstructured.Unstructured, 0, len(objs))
+	lives := make([]client.Object, 0, len(objs))
 	for _, obj := range objs {
 		hash := r.hash(obj)
 		memo.items = append(memo.items, r.itemOf(obj))
@@ -78,7 +78,7 @@ func (r *Run) ensureAll(ctx context.Context, id string, objs []*unstructured.Uns
 // unchanged returns the children of resource id from the cache, without
 // rendering them, when its template's inputs are what they were at its last
 // render and every child is still as applied then; else nil.
-func (r *Run) unchanged(ctx context.Context, id string) ([]*unstructured.Unstructured, error) {
+func (r *Run) unchanged(ctx context.Context, id string) ([]client.Object, error) {
 	if r.fw.Resources[id].ReadsResources {
 		return nil, nil
 	}
@@ -86,7 +86,7 @@ func (r *Run) unchanged(ctx context.Context, id string) ([]*unstructured.Unstruc
 	if !ok {
 		return nil, nil
 	}
-	lives := make([]*unstructured.Unstructured, 0, len(last.items))
+	lives := make([]client.Object, 0, len(last.items))
 	for i, want := range last.items {
 		item, ok := r.findItem(want)
 		if !ok || item.Hash != last.hashes[i] || item.Superseded {
@@ -96,7 +96,9 @@ func (r *Run) unchanged(ctx context.Context, id string) ([]*unstructured.Unstruc
 		if err != nil || !current {
 			return nil, err
 		}
-		r.vars.Resources[id] = live.Object
+		if err := r.see(id, live); err != nil {
+			return nil, err
+		}
 		lives = append(lives, live)
 	}
 	return lives, nil
@@ -108,15 +110,14 @@ func (r *Run) unchanged(ctx context.Context, id string) ([]*unstructured.Unstruc
 // (changed by someone else, or deleted); otherwise the child comes from the
 // cache and nothing is sent. It returns nil when the child was applied so
 // recently that the cache has not caught up yet.
-func (r *Run) ensure(ctx context.Context, id string, obj *unstructured.Unstructured, hash string) (*unstructured.Unstructured, error) {
+func (r *Run) ensure(ctx context.Context, id string, obj *unstructured.Unstructured, hash string) (client.Object, error) {
 	if item, ok := r.find(obj); ok && item.Hash == hash {
 		live, current, err := r.current(ctx, item)
 		if err != nil {
 			return nil, err
 		}
 		if current {
-			r.vars.Resources[id] = live.Object
-			return live, nil
+			return live, r.see(id, live)
 		}
 		// Just applied by this loop and not in the cache yet: its add
 		// event comes and wakes the instance. (A plan that is done
@@ -135,7 +136,7 @@ func (r *Run) ensure(ctx context.Context, id string, obj *unstructured.Unstructu
 // current reads a child from the cache and says whether it is still as
 // operetta left it. A kind the cache does not hold counts as not current, so
 // it is applied again rather than read.
-func (r *Run) current(ctx context.Context, item v1alpha1.InventoryItem) (*unstructured.Unstructured, bool, error) {
+func (r *Run) current(ctx context.Context, item v1alpha1.InventoryItem) (client.Object, bool, error) {
 	u := r.objectOf(item)
 	live, found, err := r.c.Children.Get(ctx, u.GroupVersionKind(), client.ObjectKeyFromObject(u))
 	var notCached *cache.ErrResourceNotCached
@@ -163,10 +164,25 @@ func (r *Run) applyChild(ctx context.Context, id string, obj *unstructured.Unstr
 	return nil
 }
 
+// see makes a child read from the cache visible to expressions as
+// resources.<id>, if any expression of the Framework reads children: it is
+// converted to unstructured only then.
+func (r *Run) see(id string, live client.Object) error {
+	if !r.fw.LooksInsideChildren() {
+		return nil
+	}
+	u, err := asUnstructured(live.GetObjectKind().GroupVersionKind(), live)
+	if err != nil {
+		return err
+	}
+	r.vars.Resources[id] = u.Object
+	return nil
+}
+
 // health says whether a child is ready: by its readyWhen if the Framework
 // gives one, else by kstatus. A kstatus Failed object (a failed Job, say)
 // fails the step for good.
-func (r *Run) health(id string, obj *unstructured.Unstructured) (bool, string, error) {
+func (r *Run) health(id string, obj client.Object) (bool, string, error) {
 	if cond := r.fw.Resources[id].ReadyWhen; cond != nil {
 		ok, err := cond.EvalBool(r.vars)
 		switch {
@@ -179,15 +195,16 @@ func (r *Run) health(id string, obj *unstructured.Unstructured) (bool, string, e
 		}
 		return true, "", nil
 	}
-	res, err := status.Compute(obj)
+	gvk := obj.GetObjectKind().GroupVersionKind()
+	res, err := r.c.Verdicts.of(gvk, obj)
 	if err != nil {
-		return false, "", fmt.Errorf("computing the health of %s %s: %w", obj.GetKind(), obj.GetName(), err)
+		return false, "", fmt.Errorf("computing the health of %s %s: %w", gvk.Kind, obj.GetName(), err)
 	}
 	switch res.Status {
 	case status.CurrentStatus:
 		return true, "", nil
 	case status.FailedStatus:
-		return false, "", Terminal("%s %s failed: %s", obj.GetKind(), obj.GetName(), res.Message)
+		return false, "", Terminal("%s %s failed: %s", gvk.Kind, obj.GetName(), res.Message)
 	default:
 		// Not kstatus' own message: it counts replicas as they come up, and
 		// every new count would be one more status write per instance. The

@@ -166,9 +166,13 @@ func (r *Run) correct(ctx context.Context, item v1alpha1.InventoryItem) (bool, e
 }
 
 // health records a kept child that is not healthy.
-func (k *Kept) health(r *Run, item v1alpha1.InventoryItem, live *unstructured.Unstructured) {
-	r.vars.Resources[item.ID] = live.Object
-	ready, msg, err := r.health(item.ID, live)
+func (k *Kept) health(r *Run, item v1alpha1.InventoryItem, live client.Object) {
+	var ready bool
+	var msg string
+	err := r.see(item.ID, live) // first: a readyWhen reads it
+	if err == nil {
+		ready, msg, err = r.health(item.ID, live)
+	}
 	switch {
 	case err != nil && Classify(err) == plans.Fatal:
 		k.Failed = append(k.Failed, err.Error())

@@ -44,7 +44,11 @@ func (r *Run) childInstance(ctx context.Context, t *compile.Task) plans.Outcome 
 	if err := r.c.Children.Ensure(ctx, r.fw.Name, child.GroupVersionKind()); err != nil {
 		return outcome(fmt.Errorf("watching %s: %w", child.GetKind(), err))
 	}
-	if child, err = r.ensure(ctx, t.Name, child, r.hash(child)); err != nil {
+	live, err := r.ensure(ctx, t.Name, child, r.hash(child))
+	if err != nil {
+		return outcome(err)
+	}
+	if child, err = asUnstructured(child.GroupVersionKind(), live); err != nil {
 		return outcome(err)
 	}
 	ready := findCondition(child, v1alpha1.ConditionReady)

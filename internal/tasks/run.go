@@ -18,8 +18,10 @@ import (
 
 // ChildCache reads children from informers, never from the API server.
 type ChildCache interface {
-	// Get returns a child, or found false if it does not exist.
-	Get(ctx context.Context, gvk schema.GroupVersionKind, key client.ObjectKey) (obj *unstructured.Unstructured, found bool, err error)
+	// Get returns a child as the cache holds it, with its kind set: the Go
+	// type of a built-in kind, unstructured for any other. found is false
+	// if it does not exist.
+	Get(ctx context.Context, gvk schema.GroupVersionKind, key client.ObjectKey) (obj client.Object, found bool, err error)
 	// Ensure watches one more kind for the loop named loop.
 	Ensure(ctx context.Context, loop string, gvk schema.GroupVersionKind) error
 }
@@ -36,6 +38,9 @@ type Clients struct {
 	Frameworks client.Reader
 	// Renders remembers renders between reconciles; nil renders every time.
 	Renders *Renders
+	// Verdicts remembers kstatus' verdicts on children; nil computes each
+	// one every time.
+	Verdicts *Verdicts
 	// Shard labels every child applied, so only this manager shard's
 	// child informers hold it (internal/shard).
 	Shard string
@@ -156,9 +161,14 @@ func (r *Run) Observe(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("reading %s %s: %w", item.Kind, item.Name, err)
 		}
-		if found {
-			r.vars.Resources[item.ID] = obj.Object
+		if !found {
+			continue
 		}
+		live, err := asUnstructured(u.GroupVersionKind(), obj)
+		if err != nil {
+			return err
+		}
+		r.vars.Resources[item.ID] = live.Object
 	}
 	return nil
 }

@@ -152,7 +152,7 @@ func newHarness(t *testing.T) *harness {
 }
 
 func (h *harness) run() *tasks.Run {
-	c := tasks.Clients{Writer: h.writer, Children: h.children, Frameworks: h.server, Renders: h.renders}
+	c := tasks.Clients{Writer: h.writer, Children: h.children, Frameworks: h.server, Renders: h.renders, Verdicts: tasks.NewVerdicts()}
 	return tasks.NewRun(c, h.fw, h.instance, &h.status)
 }
 
@@ -356,18 +356,24 @@ func toUnstructured(obj any) (*unstructured.Unstructured, error) {
 
 // informer is the children cache: it reads what the API server has now, as an
 // informer that has caught up would, and sends no request the Run counts.
-type informer struct{ c client.Reader }
+type informer struct{ c client.Client }
 
-func (i *informer) Get(ctx context.Context, gvk schema.GroupVersionKind, key client.ObjectKey) (*unstructured.Unstructured, bool, error) {
-	u := &unstructured.Unstructured{}
-	u.SetGroupVersionKind(gvk)
-	switch err := i.c.Get(ctx, key, u); {
+// Get returns children as the manager's children cache does: the Go type
+// of a kind the scheme knows, with its kind set, else unstructured.
+func (i *informer) Get(ctx context.Context, gvk schema.GroupVersionKind, key client.ObjectKey) (client.Object, bool, error) {
+	var obj client.Object = &unstructured.Unstructured{}
+	if typed, err := i.c.Scheme().New(gvk); err == nil {
+		obj = typed.(client.Object)
+	}
+	obj.GetObjectKind().SetGroupVersionKind(gvk)
+	switch err := i.c.Get(ctx, key, obj); {
 	case apierrors.IsNotFound(err):
 		return nil, false, nil
 	case err != nil:
 		return nil, false, err
 	}
-	return u, true, nil
+	obj.GetObjectKind().SetGroupVersionKind(gvk)
+	return obj, true, nil
 }
 
 func (i *informer) Ensure(context.Context, string, schema.GroupVersionKind) error { return nil }

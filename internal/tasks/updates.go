@@ -4,9 +4,7 @@ import (
 	"maps"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"operetta.dev/operetta/internal/compile"
@@ -24,7 +22,7 @@ import (
 // drift on any change), the same labels and no deletion, whose kstatus
 // verdict stayed the same, of a Framework nothing of which but kstatus
 // looks inside children.
-func UpdateMatters(fw *compile.Framework, gvk schema.GroupVersionKind, old, new client.Object) bool {
+func UpdateMatters(fw *compile.Framework, verdicts *Verdicts, gvk schema.GroupVersionKind, old, new client.Object) bool {
 	if _, custom := new.(*unstructured.Unstructured); custom {
 		return true
 	}
@@ -34,23 +32,7 @@ func UpdateMatters(fw *compile.Framework, gvk schema.GroupVersionKind, old, new 
 		fw.LooksInsideChildren():
 		return true
 	}
-	before, err1 := verdict(gvk, old)
-	after, err2 := verdict(gvk, new)
-	return err1 != nil || err2 != nil || before != after
-}
-
-// verdict is kstatus' status of a typed object of kind gvk (which a cached
-// object does not carry, and kstatus' rules depend on).
-func verdict(gvk schema.GroupVersionKind, obj client.Object) (status.Status, error) {
-	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
-	if err != nil {
-		return "", err
-	}
-	u := &unstructured.Unstructured{Object: m}
-	u.SetGroupVersionKind(gvk)
-	res, err := status.Compute(u)
-	if err != nil {
-		return "", err
-	}
-	return res.Status, nil
+	before, err1 := verdicts.of(gvk, old)
+	after, err2 := verdicts.of(gvk, new)
+	return err1 != nil || err2 != nil || before.Status != after.Status
 }

@@ -67,9 +67,34 @@ func TestOnlyUpdatesThatCanChangeADecisionMatter(t *testing.T) {
 			} else if _, ok := tc.new.(*corev1.ConfigMap); ok {
 				gvk = corev1.SchemeGroupVersion.WithKind("ConfigMap")
 			}
-			if got := UpdateMatters(tc.fw, gvk, tc.old, tc.new); got != tc.want {
+			if got := UpdateMatters(tc.fw, NewVerdicts(), gvk, tc.old, tc.new); got != tc.want {
 				t.Errorf("UpdateMatters = %v; want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestAVerdictIsComputedOncePerVersion(t *testing.T) {
+	gvk := appsv1.SchemeGroupVersion.WithKind("Deployment")
+	d := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "web", UID: "u1", ResourceVersion: "7", Generation: 1},
+		Spec:       appsv1.DeploymentSpec{Replicas: ptr.To[int32](1)},
+		Status:     appsv1.DeploymentStatus{ObservedGeneration: 1},
+	}
+	v := NewVerdicts()
+	first, err := v.of(gvk, d)
+	if err != nil || first.Status != "InProgress" {
+		t.Fatalf("a Deployment with no replica up: %v, %v; want InProgress", first, err)
+	}
+	// The same version again is not looked at again: a cache's object of
+	// one resourceVersion never changes.
+	d.Status = appsv1.DeploymentStatus{ObservedGeneration: 1, Replicas: 1, UpdatedReplicas: 1, ReadyReplicas: 1, AvailableReplicas: 1,
+		Conditions: []appsv1.DeploymentCondition{{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue}}}
+	if again, _ := v.of(gvk, d); again != first {
+		t.Errorf("the same version: %v; want the remembered %v", again, first)
+	}
+	d.ResourceVersion = "8"
+	if next, err := v.of(gvk, d); err != nil || next.Status != "Current" {
+		t.Errorf("a new version, available: %v, %v; want Current", next, err)
 	}
 }

@@ -64,6 +64,7 @@ type Reconciler struct {
 	rollout  rollout
 	progress progress
 	renders  *tasks.Renders
+	verdicts *tasks.Verdicts
 	// written tells a reconcile whose cache lacks this loop's last status
 	// write of the instance.
 	written stale.Guard[types.NamespacedName]
@@ -85,6 +86,7 @@ func New(fw *compile.Framework, writer client.Client, cfg Config) *Reconciler {
 		cfg: cfg, current: fw.Generation,
 		generations: map[int64]generation{fw.Generation: {fw: fw, writer: writer}},
 		renders:     tasks.NewRenders(),
+		verdicts:    tasks.NewVerdicts(),
 	}
 }
 
@@ -139,7 +141,7 @@ func (r *Reconciler) UpdateMatters(gvk schema.GroupVersionKind, old, new client.
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	for _, g := range r.generations {
-		if tasks.UpdateMatters(g.fw, gvk, old, new) {
+		if tasks.UpdateMatters(g.fw, r.verdicts, gvk, old, new) {
 			return true
 		}
 	}
@@ -297,7 +299,7 @@ func (r *Reconciler) wake(keys []types.NamespacedName) {
 }
 
 func (r *Reconciler) clients(gen generation) tasks.Clients {
-	return tasks.Clients{Writer: gen.writer, Children: r.cfg.Children, Frameworks: r.cfg.Frameworks, Renders: r.renders, Shard: r.cfg.Shard}
+	return tasks.Clients{Writer: gen.writer, Children: r.cfg.Children, Frameworks: r.cfg.Frameworks, Renders: r.renders, Verdicts: r.verdicts, Shard: r.cfg.Shard}
 }
 
 // schedule starts or queues the plans the instance's changes trigger and
