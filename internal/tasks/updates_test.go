@@ -4,10 +4,14 @@ import (
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"operetta.dev/operetta/internal/compile"
@@ -96,5 +100,42 @@ func TestAVerdictIsComputedOncePerVersion(t *testing.T) {
 	d.ResourceVersion = "8"
 	if next, err := v.of(gvk, d); err != nil || next.Status != "Current" {
 		t.Errorf("a new version, available: %v, %v; want Current", next, err)
+	}
+}
+
+func TestAVerdictWithoutTemplatesIsKstatusOwn(t *testing.T) {
+	template := corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: "nginx"}}}}
+	available := []appsv1.DeploymentCondition{{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue}}
+	meta := func(kind string) metav1.ObjectMeta {
+		return metav1.ObjectMeta{Name: kind, Namespace: "apps", UID: types.UID(kind), ResourceVersion: "1", Generation: 2}
+	}
+	for _, obj := range []client.Object{
+		&appsv1.Deployment{ObjectMeta: meta("rolling"), Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](3), Template: template},
+			Status: appsv1.DeploymentStatus{ObservedGeneration: 2, Replicas: 3, UpdatedReplicas: 2, AvailableReplicas: 2}},
+		&appsv1.Deployment{ObjectMeta: meta("available"), Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](1), Template: template},
+			Status: appsv1.DeploymentStatus{ObservedGeneration: 2, Replicas: 1, UpdatedReplicas: 1, ReadyReplicas: 1, AvailableReplicas: 1, Conditions: available}},
+		&appsv1.StatefulSet{ObjectMeta: meta("partitioned"), Spec: appsv1.StatefulSetSpec{Replicas: ptr.To[int32](3), Template: template,
+			UpdateStrategy: appsv1.StatefulSetUpdateStrategy{Type: appsv1.RollingUpdateStatefulSetStrategyType,
+				RollingUpdate: &appsv1.RollingUpdateStatefulSetStrategy{Partition: ptr.To[int32](2)}}},
+			Status: appsv1.StatefulSetStatus{ObservedGeneration: 2, Replicas: 3, ReadyReplicas: 3, CurrentReplicas: 2, UpdatedReplicas: 1}},
+		&batchv1.Job{ObjectMeta: meta("failed"), Spec: batchv1.JobSpec{Template: template},
+			Status: batchv1.JobStatus{Failed: 1, Conditions: []batchv1.JobCondition{{Type: batchv1.JobFailed, Status: corev1.ConditionTrue}}}},
+	} {
+		gvks, _, err := clientgoscheme.Scheme.ObjectKinds(obj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		full, err := asUnstructured(gvks[0], obj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := status.Compute(full)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := NewVerdicts().of(gvks[0], obj)
+		if err != nil || got.Status != want.Status || got.Message != want.Message {
+			t.Errorf("%s %s: %v (%v); want kstatus' own %v", gvks[0].Kind, obj.GetName(), got, err, want)
+		}
 	}
 }

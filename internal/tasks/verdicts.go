@@ -3,6 +3,9 @@ package tasks
 import (
 	"fmt"
 
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -43,7 +46,7 @@ func (v *Verdicts) of(gvk schema.GroupVersionKind, obj client.Object) (*status.R
 			return res.(*status.Result), nil
 		}
 	}
-	u, err := asUnstructured(gvk, obj)
+	u, err := asUnstructured(gvk, withoutTemplates(obj))
 	if err != nil {
 		return nil, err
 	}
@@ -52,6 +55,40 @@ func (v *Verdicts) of(gvk schema.GroupVersionKind, obj client.Object) (*status.R
 		v.recent.Add(key, res)
 	}
 	return res, err
+}
+
+// withoutTemplates is a shallow copy of a workload without its pod (or job,
+// or claim) templates, which are most of what converting it costs and of
+// which kstatus reads nothing: its rules read the spec's counts, strategy
+// and type, and the status. Any other object is returned as it is.
+func withoutTemplates(obj client.Object) client.Object {
+	switch o := obj.(type) {
+	case *appsv1.Deployment:
+		thin := *o
+		thin.Spec.Template = corev1.PodTemplateSpec{}
+		return &thin
+	case *appsv1.StatefulSet:
+		thin := *o
+		thin.Spec.Template, thin.Spec.VolumeClaimTemplates = corev1.PodTemplateSpec{}, nil
+		return &thin
+	case *appsv1.DaemonSet:
+		thin := *o
+		thin.Spec.Template = corev1.PodTemplateSpec{}
+		return &thin
+	case *appsv1.ReplicaSet:
+		thin := *o
+		thin.Spec.Template = corev1.PodTemplateSpec{}
+		return &thin
+	case *batchv1.Job:
+		thin := *o
+		thin.Spec.Template = corev1.PodTemplateSpec{}
+		return &thin
+	case *batchv1.CronJob:
+		thin := *o
+		thin.Spec.JobTemplate = batchv1.JobTemplateSpec{}
+		return &thin
+	}
+	return obj
 }
 
 // asUnstructured is a child as expressions and kstatus read it.
