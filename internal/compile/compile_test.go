@@ -14,9 +14,12 @@ import (
 	"operetta.dev/operetta/internal/compile"
 )
 
-func zookeeper(t testing.TB) *v1alpha1.Framework {
+func zookeeper(t testing.TB) *v1alpha1.Framework { return example(t, "zookeeper") }
+
+// example reads the Framework of examples/NAME.
+func example(t testing.TB, name string) *v1alpha1.Framework {
 	t.Helper()
-	b, err := os.ReadFile("../../examples/zookeeper/framework.yaml")
+	b, err := os.ReadFile("../../examples/" + name + "/framework.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,17 +243,6 @@ func goResource(id, text string) v1alpha1.Resource {
 func raw(s string) *runtime.RawExtension { return &runtime.RawExtension{Raw: []byte(s)} }
 
 func TestWhatLooksInsideChildrenIsKnown(t *testing.T) {
-	webapp := func(t *testing.T) *v1alpha1.Framework {
-		b, err := os.ReadFile("../../examples/webapp/framework.yaml")
-		if err != nil {
-			t.Fatal(err)
-		}
-		fw := &v1alpha1.Framework{}
-		if err := yaml.UnmarshalStrict(b, fw); err != nil {
-			t.Fatal(err)
-		}
-		return fw
-	}
 	for _, tc := range []struct {
 		name   string
 		change func(*v1alpha1.Framework)
@@ -273,7 +265,7 @@ func TestWhatLooksInsideChildrenIsKnown(t *testing.T) {
 		}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			fw := webapp(t)
+			fw := example(t, "webapp")
 			tc.change(fw)
 			c, errs := compile.Compile(fw)
 			if len(errs) > 0 {
