@@ -35,8 +35,9 @@ type Children struct {
 	cache   cache.Cache
 	scheme  *runtime.Scheme
 	enqueue func(loop string, instance types.NamespacedName)
-	// matters says whether a child's update may change what loop decides.
-	matters func(loop string, gvk schema.GroupVersionKind, old, new client.Object) bool
+	// matters says whether a child's event (old nil: its add) may change
+	// what loop decides for instance.
+	matters func(loop string, instance types.NamespacedName, gvk schema.GroupVersionKind, old, new client.Object) bool
 	// wakeAll reconciles every instance of a loop.
 	wakeAll func(loop string)
 
@@ -52,7 +53,7 @@ type Children struct {
 }
 
 func newChildren(mgr manager.Manager, selector labels.Selector, enqueue func(string, types.NamespacedName),
-	matters func(string, schema.GroupVersionKind, client.Object, client.Object) bool, wakeAll func(string)) (*Children, error) {
+	matters func(string, types.NamespacedName, schema.GroupVersionKind, client.Object, client.Object) bool, wakeAll func(string)) (*Children, error) {
 	if selector == nil {
 		selector = labels.SelectorFromSet(labels.Set{v1alpha1.LabelManagedBy: v1alpha1.ManagedByValue})
 	}
@@ -159,16 +160,16 @@ func (w *Children) start(ctx context.Context, gvk schema.GroupVersionKind) error
 		return fmt.Errorf("watching %s: %w", gvk.Kind, err)
 	}
 	_, err = inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj any) { w.dispatch(gvk, nil, obj) },
-		UpdateFunc: func(old, obj any) { w.dispatch(gvk, old, obj) },
-		DeleteFunc: func(obj any) { w.dispatch(gvk, nil, obj) },
+		AddFunc:    func(obj any) { w.dispatch(gvk, nil, obj, true) },
+		UpdateFunc: func(old, obj any) { w.dispatch(gvk, old, obj, true) },
+		DeleteFunc: func(obj any) { w.dispatch(gvk, nil, obj, false) },
 	})
 	return err
 }
 
-// dispatch hands a child event to its instance's loop: an update only if
-// the loop says it may matter.
-func (w *Children) dispatch(gvk schema.GroupVersionKind, old, obj any) {
+// dispatch hands a child event to its instance's loop: an add or an update
+// only if the loop says it may matter (old is nil for an add).
+func (w *Children) dispatch(gvk schema.GroupVersionKind, old, obj any, judge bool) {
 	if tomb, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
 		obj = tomb.Obj
 	}
@@ -180,15 +181,19 @@ func (w *Children) dispatch(gvk schema.GroupVersionKind, old, obj any) {
 	if l[v1alpha1.LabelFramework] == "" || l[v1alpha1.LabelInstance] == "" {
 		return
 	}
-	if before, ok := old.(client.Object); ok && !w.matters(l[v1alpha1.LabelFramework], gvk, before, o) {
-		metrics.ChildUpdatesSkipped.WithLabelValues(l[v1alpha1.LabelFramework]).Inc()
-		return
-	}
 	ns := l[v1alpha1.LabelInstanceNS] // children outside the instance's namespace
 	if ns == "" {
 		ns = o.GetNamespace()
 	}
-	w.enqueue(l[v1alpha1.LabelFramework], types.NamespacedName{Namespace: ns, Name: l[v1alpha1.LabelInstance]})
+	loop, instance := l[v1alpha1.LabelFramework], types.NamespacedName{Namespace: ns, Name: l[v1alpha1.LabelInstance]}
+	if judge {
+		before, _ := old.(client.Object)
+		if !w.matters(loop, instance, gvk, before, o) {
+			metrics.ChildEventsSkipped.WithLabelValues(loop).Inc()
+			return
+		}
+	}
+	w.enqueue(loop, instance)
 }
 
 // Get reads a child from the cache, as it holds it (childObject), with its

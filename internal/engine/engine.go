@@ -116,7 +116,7 @@ func New[R reconcile.Reconciler](mgr manager.Manager, opts Options) (*Engine[R],
 		loops: map[string]*loop[R]{},
 		warm:  map[string]schema.GroupVersionKind{},
 	}
-	children, err := newChildren(mgr, opts.Children, e.wake, e.childUpdateMatters, e.WakeAll)
+	children, err := newChildren(mgr, opts.Children, e.wake, e.childEventMatters, e.WakeAll)
 	if err != nil {
 		return nil, err
 	}
@@ -299,18 +299,19 @@ func (e *Engine[R]) add(name string, key types.NamespacedName, priority int) {
 	}
 }
 
-// ChildFilter may be implemented by a loop's reconciler to skip the updates
+// ChildFilter may be implemented by a loop's reconciler to skip the events
 // of children that cannot change what it decides: every child event is
-// otherwise a reconcile of its instance.
+// otherwise a reconcile of its instance. Deletions are never skipped.
 type ChildFilter interface {
-	// UpdateMatters says whether a child of kind gvk changing from old to
-	// new may change what a reconcile of its instance decides.
-	UpdateMatters(gvk schema.GroupVersionKind, old, new client.Object) bool
+	// ChildEventMatters says whether a child of instance, of kind gvk,
+	// added (old is nil) or changed from old to new, may change what a
+	// reconcile of instance decides.
+	ChildEventMatters(instance types.NamespacedName, gvk schema.GroupVersionKind, old, new client.Object) bool
 }
 
-// childUpdateMatters asks the loop named name whether a child's update
-// matters; without a loop, or a filter, every update does.
-func (e *Engine[R]) childUpdateMatters(name string, gvk schema.GroupVersionKind, old, new client.Object) bool {
+// childEventMatters asks the loop named name whether a child's event
+// matters; without a loop, or a filter, every event does.
+func (e *Engine[R]) childEventMatters(name string, instance types.NamespacedName, gvk schema.GroupVersionKind, old, new client.Object) bool {
 	e.mu.Lock()
 	l, ok := e.loops[name]
 	e.mu.Unlock()
@@ -318,7 +319,7 @@ func (e *Engine[R]) childUpdateMatters(name string, gvk schema.GroupVersionKind,
 		return true
 	}
 	f, ok := any(l.reconciler).(ChildFilter)
-	return !ok || f.UpdateMatters(gvk, old, new)
+	return !ok || f.ChildEventMatters(instance, gvk, old, new)
 }
 
 // Reconciler returns the reconciler of the loop named name, if it runs.

@@ -82,11 +82,11 @@ func reconciles(t *testing.T, name string) float64 {
 	return gathered(t, "controller_runtime_reconcile_total", map[string]string{"controller": name})
 }
 
-// childUpdatesSkipped is how many child updates of framework's instances
+// childEventsSkipped is how many child events of framework's instances
 // woke nothing, from operetta's own metric.
-func childUpdatesSkipped(t *testing.T, framework string) float64 {
+func childEventsSkipped(t *testing.T, framework string) float64 {
 	t.Helper()
-	return gathered(t, "operetta_child_updates_skipped_total", map[string]string{"framework": framework})
+	return gathered(t, "operetta_child_events_skipped_total", map[string]string{"framework": framework})
 }
 
 // gathered sums the counters or gauges of metric family in the manager's
@@ -149,7 +149,7 @@ func TestAWaitingStepSendsNothing(t *testing.T) {
 	// The Deployment's controller reports progress a few times. A report
 	// that leaves it as far from ready as it was cannot change what the
 	// step decides: each is judged and skipped, and wakes nothing.
-	mark, skipped := m.requests.mark(), childUpdatesSkipped(t, "waiting")
+	mark, skipped := m.requests.mark(), childEventsSkipped(t, "waiting")
 	dep := &appsv1.Deployment{}
 	for i := int32(1); i <= 3; i++ {
 		if err := k8s.Get(ctx(t), client.ObjectKey{Namespace: ns, Name: "w-web"}, dep); err != nil {
@@ -162,7 +162,7 @@ func TestAWaitingStepSendsNothing(t *testing.T) {
 		}
 	}
 	eventually(t, 10*time.Second, func() error {
-		if got := childUpdatesSkipped(t, "waiting") - skipped; got != 3 {
+		if got := childEventsSkipped(t, "waiting") - skipped; got != 3 {
 			return fmt.Errorf("%v of the Deployment's 3 progress reports skipped; want 3", got)
 		}
 		return nil

@@ -25,11 +25,11 @@ var (
 		Buckets: prometheus.ExponentialBuckets(1, 2, 14), // 1s to ~2h
 	}, []string{"framework", "plan", "result"})
 
-	// ChildUpdatesSkipped counts updates of children that could not change
+	// ChildEventsSkipped counts events of children that could not change
 	// what their instance's reconcile decides, so woke nothing.
-	ChildUpdatesSkipped = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "operetta_child_updates_skipped_total",
-		Help: "Updates of children that could not change what their instance's reconcile decides (a Deployment's progress reports, say), so woke nothing, by framework.",
+	ChildEventsSkipped = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "operetta_child_events_skipped_total",
+		Help: "Events of children that could not change what their instance's reconcile decides (a Deployment's progress reports, the event of a child as operetta just applied it), so woke nothing, by framework.",
 	}, []string{"framework"})
 
 	// RunningLoops is the number of generated kinds whose loop runs.
@@ -40,7 +40,7 @@ var (
 )
 
 func init() {
-	ctrlmetrics.Registry.MustRegister(PlanRuns, PlanDuration, ChildUpdatesSkipped, RunningLoops, stateCollector{})
+	ctrlmetrics.Registry.MustRegister(PlanRuns, PlanDuration, ChildEventsSkipped, RunningLoops, stateCollector{})
 }
 
 // InstanceState is what the instance gauge tells apart.

@@ -112,6 +112,7 @@ func (r *Run) unchanged(ctx context.Context, id string) ([]client.Object, error)
 // recently that the cache has not caught up yet.
 func (r *Run) ensure(ctx context.Context, id string, obj *unstructured.Unstructured, hash string) (client.Object, error) {
 	if item, ok := r.find(obj); ok && item.Hash == hash {
+		justApplied := r.c.Renders.await(client.ObjectKeyFromObject(r.instance), obj)
 		live, current, err := r.current(ctx, item)
 		if err != nil {
 			return nil, err
@@ -122,7 +123,7 @@ func (r *Run) ensure(ctx context.Context, id string, obj *unstructured.Unstructu
 		// Just applied by this loop and not in the cache yet: its add
 		// event comes and wakes the instance. (A plan that is done
 		// corrects drift at once instead: nothing else would wake it.)
-		if live == nil && r.c.Renders.catchingUp(client.ObjectKeyFromObject(r.instance), obj) {
+		if live == nil && justApplied {
 			return nil, nil
 		}
 	}

@@ -6,7 +6,9 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"operetta.dev/operetta/api/v1alpha1"
 )
@@ -23,11 +25,21 @@ import (
 type Renders struct {
 	mu sync.Mutex
 	m  map[types.NamespacedName]map[string]rendered // instance → resource id →
-	// applied is when this loop last applied each child of an instance: a
-	// child missing from the cache, or older there, just after it was
-	// applied is one the cache has not caught up with yet, not one that
-	// drifted.
-	applied map[types.NamespacedName]map[childKey]time.Time
+	// applied is what this loop last applied of each child of an instance:
+	// a child missing from the cache just after it was applied is one the
+	// cache has not caught up with yet, not one that drifted.
+	applied map[types.NamespacedName]map[childKey]application
+}
+
+// application is one apply of a child by this loop.
+type application struct {
+	at time.Time
+	// resourceVersion is the API server's answer: the reconcile that
+	// applied the child judged its health from that very version.
+	resourceVersion string
+	// awaited: a reconcile found the child missing from the cache and
+	// waits for its event.
+	awaited bool
 }
 
 // childKey names a child in the cluster.
@@ -37,6 +49,12 @@ type childKey struct {
 
 func keyOf(obj *unstructured.Unstructured) childKey {
 	return childKey{obj.GetAPIVersion(), obj.GetKind(), obj.GetNamespace(), obj.GetName()}
+}
+
+// cachedKeyOf is the key of a child of kind gvk as a cache holds it (a
+// typed object there need not carry its kind).
+func cachedKeyOf(gvk schema.GroupVersionKind, obj client.Object) childKey {
+	return childKey{gvk.GroupVersion().String(), gvk.Kind, obj.GetNamespace(), obj.GetName()}
 }
 
 // cacheGrace is how long after applying a child its absence from the cache
@@ -55,7 +73,7 @@ type rendered struct {
 func NewRenders() *Renders {
 	return &Renders{
 		m:       map[types.NamespacedName]map[string]rendered{},
-		applied: map[types.NamespacedName]map[childKey]time.Time{},
+		applied: map[types.NamespacedName]map[childKey]application{},
 	}
 }
 
@@ -70,7 +88,8 @@ func (m *Renders) Forget(instance types.NamespacedName) {
 	delete(m.applied, instance)
 }
 
-// appliedNow records that instance's child obj was just applied.
+// appliedNow records that instance's child obj was just applied, obj being
+// the API server's answer.
 func (m *Renders) appliedNow(instance types.NamespacedName, obj *unstructured.Unstructured) {
 	if m == nil {
 		return
@@ -78,21 +97,42 @@ func (m *Renders) appliedNow(instance types.NamespacedName, obj *unstructured.Un
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.applied[instance] == nil {
-		m.applied[instance] = map[childKey]time.Time{}
+		m.applied[instance] = map[childKey]application{}
 	}
-	m.applied[instance][keyOf(obj)] = time.Now()
+	m.applied[instance][keyOf(obj)] = application{at: time.Now(), resourceVersion: obj.GetResourceVersion()}
 }
 
-// catchingUp says whether instance's child obj was applied so recently that
-// the cache may not show it yet.
-func (m *Renders) catchingUp(instance types.NamespacedName, obj *unstructured.Unstructured) bool {
+// await says whether instance's child obj was applied so recently that the
+// cache may not show it yet, and if so marks it awaited, so that its event
+// wakes the instance. It is asked before the cache is read: a child that
+// arrives between the read and the mark would otherwise wake nothing.
+func (m *Renders) await(instance types.NamespacedName, obj *unstructured.Unstructured) bool {
 	if m == nil {
 		return false
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	at, ok := m.applied[instance][keyOf(obj)]
-	return ok && time.Since(at) < cacheGrace
+	a, ok := m.applied[instance][keyOf(obj)]
+	if !ok || time.Since(a.at) >= cacheGrace {
+		return false
+	}
+	a.awaited = true
+	m.applied[instance][keyOf(obj)] = a
+	return true
+}
+
+// AppliedAsSeen says whether a child event of instance shows the very
+// version this loop's last apply of it answered with, and no reconcile
+// waits for it: the reconcile that applied it already judged that version,
+// so the event has nothing new to say.
+func (m *Renders) AppliedAsSeen(instance types.NamespacedName, gvk schema.GroupVersionKind, obj client.Object) bool {
+	if m == nil {
+		return false
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	a, ok := m.applied[instance][cachedKeyOf(gvk, obj)]
+	return ok && !a.awaited && a.resourceVersion != "" && a.resourceVersion == obj.GetResourceVersion()
 }
 
 func (m *Renders) get(instance types.NamespacedName, id, inputs string) (rendered, bool) {

@@ -135,9 +135,18 @@ func (r *Reconciler) DependsOn(name string) bool {
 	return false
 }
 
-// UpdateMatters says whether a child's update may change what a reconcile of
-// its instance decides, for any generation instances run (engine.ChildFilter).
-func (r *Reconciler) UpdateMatters(gvk schema.GroupVersionKind, old, new client.Object) bool {
+// ChildEventMatters says whether a child's event may change what a
+// reconcile of its instance decides (engine.ChildFilter). An add or update
+// showing the very version this loop's apply answered with has nothing new,
+// unless a reconcile waits for the cache to show it; an update otherwise
+// matters by tasks.UpdateMatters, for any generation instances run.
+func (r *Reconciler) ChildEventMatters(instance types.NamespacedName, gvk schema.GroupVersionKind, old, new client.Object) bool {
+	if r.renders.AppliedAsSeen(instance, gvk, new) {
+		return false
+	}
+	if old == nil {
+		return true
+	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	for _, g := range r.generations {

@@ -1,0 +1,50 @@
+package tasks
+
+import (
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+func TestOnlyTheEventOfWhatWasAppliedAndNotAwaitedIsNothingNew(t *testing.T) {
+	instance := types.NamespacedName{Namespace: "apps", Name: "web"}
+	applied := &unstructured.Unstructured{}
+	applied.SetAPIVersion("v1")
+	applied.SetKind("ConfigMap")
+	applied.SetNamespace("apps")
+	applied.SetName("web-page")
+	applied.SetResourceVersion("5") // the API server's answer to the apply
+	gvk := corev1.SchemeGroupVersion.WithKind("ConfigMap")
+	cached := func(version string) *corev1.ConfigMap { // typed, without its kind, as the cache holds it
+		return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "apps", Name: "web-page", ResourceVersion: version}}
+	}
+
+	m := NewRenders()
+	if m.AppliedAsSeen(instance, gvk, cached("5")) {
+		t.Error("a child this loop never applied: nothing new; want its event to matter")
+	}
+	m.appliedNow(instance, applied)
+	if !m.AppliedAsSeen(instance, gvk, cached("5")) {
+		t.Error("the version the apply answered with: its event matters; want nothing new")
+	}
+	if m.AppliedAsSeen(instance, gvk, cached("6")) {
+		t.Error("a later version: nothing new; want its event to matter")
+	}
+	if other := (types.NamespacedName{Namespace: "apps", Name: "other"}); m.AppliedAsSeen(other, gvk, cached("5")) {
+		t.Error("another instance's child: nothing new; want its event to matter")
+	}
+	// A reconcile that found it missing from the cache waits for its event.
+	if !m.await(instance, applied) {
+		t.Fatal("await of a child applied just now = false; want true")
+	}
+	if m.AppliedAsSeen(instance, gvk, cached("5")) {
+		t.Error("awaited: nothing new; want its event to wake the reconcile that waits")
+	}
+	var none *Renders
+	if none.AppliedAsSeen(instance, gvk, cached("5")) || none.await(instance, applied) {
+		t.Error("a nil Renders remembers something; want nothing")
+	}
+}
