@@ -5,6 +5,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"operetta.dev/operetta/internal/compile"
@@ -19,20 +20,27 @@ import (
 // updates are skipped: a built-in kind's (children of custom kinds, such as
 // instances an Instance task made, are judged by more than kstatus), with a
 // generation that did not change (drift is told by it; kinds without one
-// drift on any change), the same labels and no deletion, whose kstatus
-// verdict stayed the same, of a Framework nothing of which but kstatus
+// drift on any change), the same uid and labels and no deletion, whose
+// kstatus verdict (and, if it failed, its message) stayed the same, of a Framework nothing of which but kstatus
 // looks inside children.
 func UpdateMatters(fw *compile.Framework, verdicts *Verdicts, gvk schema.GroupVersionKind, old, new client.Object) bool {
 	if _, custom := new.(*unstructured.Unstructured); custom {
 		return true
 	}
 	switch {
-	case new.GetGeneration() == 0, new.GetGeneration() != old.GetGeneration(),
+	case new.GetGeneration() == 0, new.GetGeneration() != old.GetGeneration(), new.GetUID() != old.GetUID(),
 		new.GetDeletionTimestamp() != nil, !maps.Equal(new.GetLabels(), old.GetLabels()),
 		fw.LooksInsideChildren():
 		return true
 	}
 	before, err1 := verdicts.of(gvk, old)
 	after, err2 := verdicts.of(gvk, new)
-	return err1 != nil || err2 != nil || before.Status != after.Status
+	switch {
+	case err1 != nil || err2 != nil || before.Status != after.Status:
+		return true
+	case after.Status == status.FailedStatus:
+		// A failed child's message is what its instance reports.
+		return before.Message != after.Message
+	}
+	return false
 }

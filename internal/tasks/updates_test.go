@@ -62,10 +62,16 @@ func TestOnlyUpdatesThatCanChangeADecisionMatter(t *testing.T) {
 			&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "page", ResourceVersion: "1"}},
 			&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "page", ResourceVersion: "2"}}, true},
 		{"a Framework that reads children", looksInside, deployment(1, nil), deployment(1, scheduled), true},
+		{"deleted and made again by someone else", kstatusOnly, deployment(1, nil), deployment(1, func(d *appsv1.Deployment) { d.UID = "again" }), true},
+		{"still failed, for a new reason", kstatusOnly, failedJob(1), failedJob(2), true},
+		{"still failed, for the same reason", kstatusOnly, failedJob(1), failedJob(1), false},
 		{"a custom kind", kstatusOnly, custom("Pending"), custom("Running"), true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			gvk := deploymentKind
+			if _, ok := tc.new.(*batchv1.Job); ok {
+				gvk = batchv1.SchemeGroupVersion.WithKind("Job")
+			}
 			if u, ok := tc.new.(*unstructured.Unstructured); ok {
 				gvk = u.GroupVersionKind()
 			} else if _, ok := tc.new.(*corev1.ConfigMap); ok {
@@ -75,6 +81,32 @@ func TestOnlyUpdatesThatCanChangeADecisionMatter(t *testing.T) {
 				t.Errorf("UpdateMatters = %v; want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+// failedJob is a Job that failed, its pods having failed the given times.
+func failedJob(failed int32) *batchv1.Job {
+	return &batchv1.Job{
+		ObjectMeta: metav1.ObjectMeta{Name: "migrate", Namespace: "apps", Generation: 1},
+		Status: batchv1.JobStatus{Failed: failed, Conditions: []batchv1.JobCondition{
+			{Type: batchv1.JobFailed, Status: corev1.ConditionTrue}}},
+	}
+}
+
+func TestAPodVerdictIsNotRemembered(t *testing.T) {
+	gvk := corev1.SchemeGroupVersion.WithKind("Pod")
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", UID: "u1", ResourceVersion: "3", CreationTimestamp: metav1.Now()},
+		Status: corev1.PodStatus{Phase: corev1.PodPending}}
+	v := NewVerdicts()
+	if first, err := v.of(gvk, pod); err != nil || first.Status != "InProgress" {
+		t.Fatalf("a pending Pod: %v, %v; want InProgress", first, err)
+	}
+	// kstatus judges a Pod by the time too: the same version turns Failed
+	// once it has waited too long to be scheduled. Here its status changes
+	// under the same version instead, which only a fresh look sees.
+	pod.Status = corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}}
+	if again, err := v.of(gvk, pod); err != nil || again.Status != "Current" {
+		t.Errorf("the same Pod version, looked at again: %v, %v; want it judged again (Current)", again, err)
 	}
 }
 

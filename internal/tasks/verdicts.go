@@ -41,6 +41,11 @@ func (v *Verdicts) of(gvk schema.GroupVersionKind, obj client.Object) (*status.R
 		return status.Compute(u)
 	}
 	key := version{obj.GetUID(), obj.GetResourceVersion()}
+	if gvk.Group == "" && gvk.Kind == "Pod" {
+		// kstatus judges a Pod not scheduled by the time: InProgress for
+		// 15 s, Failed after, with no new version in between.
+		key.uid = ""
+	}
 	if v != nil && key.uid != "" {
 		if res, ok := v.recent.Get(key); ok {
 			return res.(*status.Result), nil
