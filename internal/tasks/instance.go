@@ -48,6 +48,10 @@ func (r *Run) childInstance(ctx context.Context, t *compile.Task) plans.Outcome 
 	if err != nil {
 		return outcome(err)
 	}
+	if live == nil { // applied so recently that the cache does not show it yet
+		waiting.Message = fmt.Sprintf("waiting for %s %s: applied, not seen yet", child.GetKind(), child.GetName())
+		return waiting
+	}
 	if child, err = asUnstructured(child.GroupVersionKind(), live); err != nil {
 		return outcome(err)
 	}
