@@ -128,6 +128,7 @@ func newHarness(t *testing.T) *harness {
 	mapper := meta.NewDefaultRESTMapper(nil)
 	for _, gvk := range []schema.GroupVersionKind{
 		corev1.SchemeGroupVersion.WithKind("ConfigMap"), corev1.SchemeGroupVersion.WithKind("Service"), appsv1.SchemeGroupVersion.WithKind("Deployment"), fw.GVK,
+		childGVK,
 	} {
 		mapper.Add(gvk, meta.RESTScopeNamespace)
 	}
@@ -824,4 +825,72 @@ func TestAGoTemplateMayRenderOnlyItsKinds(t *testing.T) {
 		t.Errorf("message %q", out.Message)
 	}
 	h.expectSent("a stray kind")
+}
+
+// childGVK is the kind of Framework "child", whose instances an Instance
+// task of the demo creates in TestAnInstanceTaskWaitsForTheCacheToShowItsChild.
+var childGVK = schema.GroupVersionKind{Group: "child.operetta.dev", Version: "v1", Kind: "Child"}
+
+// behindCache is a children cache that has not caught up with what was
+// applied of kind: it does not show it yet.
+type behindCache struct {
+	tasks.ChildCache
+	kind   schema.GroupVersionKind
+	behind bool
+}
+
+func (c *behindCache) Get(ctx context.Context, gvk schema.GroupVersionKind, key client.ObjectKey) (client.Object, bool, error) {
+	if c.behind && gvk == c.kind {
+		return nil, false, nil
+	}
+	return c.ChildCache.Get(ctx, gvk, key)
+}
+
+func TestAnInstanceTaskWaitsForTheCacheToShowItsChild(t *testing.T) {
+	h := newHarness(t)
+	spec := demoFramework()
+	spec.Spec.Tasks = append(spec.Spec.Tasks, v1alpha1.Task{Name: "dep", Kind: v1alpha1.TaskInstance, Framework: "child"})
+	spec.Spec.Plans["dep"] = v1alpha1.Plan{Phases: []v1alpha1.Phase{{Name: "main", Steps: []v1alpha1.Step{{Name: "only", Tasks: []string{"dep"}}}}}}
+	fw, errs := compile.Compile(spec)
+	if len(errs) > 0 {
+		t.Fatalf("compiling: %s", compile.Message(errs))
+	}
+	child := &v1alpha1.Framework{
+		ObjectMeta: metav1.ObjectMeta{Name: "child", Generation: 1},
+		Spec:       v1alpha1.FrameworkSpec{Names: v1alpha1.Names{Group: childGVK.Group, Kind: childGVK.Kind}},
+		Status: v1alpha1.FrameworkStatus{Conditions: []metav1.Condition{
+			{Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue, ObservedGeneration: 1}}},
+	}
+	scheme := runtime.NewScheme()
+	if err := v1alpha1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	frameworks := fake.NewClientBuilder().WithScheme(scheme).WithObjects(child).Build()
+	cache := &behindCache{ChildCache: h.children, kind: childGVK, behind: true}
+	renders, verdicts := tasks.NewRenders(), tasks.NewVerdicts()
+	h.status.Plans["dep"] = v1alpha1.PlanStatus{Status: v1alpha1.InProgress, UID: "dep-run-1"}
+	step := func() plans.Outcome {
+		run := tasks.NewRun(tasks.Clients{Writer: h.writer, Children: cache, Frameworks: frameworks, Renders: renders, Verdicts: verdicts}, fw, h.instance, &h.status)
+		run.SetPlan("dep")
+		phase := fw.Plans["dep"].Phases[0]
+		return run.Step(context.Background(), phase, phase.Steps[0])
+	}
+
+	out := step()
+	expectResult(t, "the child instance applied", out, plans.Waiting)
+	h.expectSent("the child instance applied", "apply Child demo-1-dep")
+	// The next reconcile comes before the cache shows the child: it waits
+	// for the child's event, and neither applies again nor fails.
+	out = step()
+	expectResult(t, "the cache behind", out, plans.Waiting)
+	if !strings.Contains(out.Message, "applied, not seen yet") {
+		t.Errorf("the cache behind: message %q; want it to say the child was applied and is not seen yet", out.Message)
+	}
+	h.expectSent("the cache behind")
+	cache.behind = false
+	out = step()
+	expectResult(t, "the cache caught up", out, plans.Waiting)
+	if !strings.Contains(out.Message, "to be reconciled") {
+		t.Errorf("the cache caught up: message %q; want it to wait for the child to be reconciled", out.Message)
+	}
 }
