@@ -25,12 +25,7 @@ func watchCRDs(mgr manager.Manager, served func(group string)) error {
 	}
 	informers := metadatainformer.NewSharedInformerFactory(client, 0)
 	informer := informers.ForResource(apiextensionsv1.SchemeGroupVersion.WithResource("customresourcedefinitions")).Informer()
-	if err := informer.SetTransform(func(obj any) (any, error) {
-		if m, ok := obj.(*metav1.PartialObjectMetadata); ok {
-			m.ManagedFields = nil
-		}
-		return obj, nil
-	}); err != nil {
+	if err := informer.SetTransform(StripManagedFields); err != nil {
 		return err
 	}
 	on := func(obj any) {
