@@ -47,13 +47,9 @@ type childKey struct {
 	apiVersion, kind, namespace, name string
 }
 
-func keyOf(obj *unstructured.Unstructured) childKey {
-	return childKey{obj.GetAPIVersion(), obj.GetKind(), obj.GetNamespace(), obj.GetName()}
-}
-
-// cachedKeyOf is the key of a child of kind gvk as a cache holds it (a
-// typed object there need not carry its kind).
-func cachedKeyOf(gvk schema.GroupVersionKind, obj client.Object) childKey {
+// keyOf is the key of a child of kind gvk: given apart, since a typed
+// object from a cache need not carry its kind.
+func keyOf(gvk schema.GroupVersionKind, obj client.Object) childKey {
 	return childKey{gvk.GroupVersion().String(), gvk.Kind, obj.GetNamespace(), obj.GetName()}
 }
 
@@ -99,7 +95,7 @@ func (m *Renders) appliedNow(instance types.NamespacedName, obj *unstructured.Un
 	if m.applied[instance] == nil {
 		m.applied[instance] = map[childKey]application{}
 	}
-	m.applied[instance][keyOf(obj)] = application{at: time.Now(), resourceVersion: obj.GetResourceVersion()}
+	m.applied[instance][keyOf(obj.GroupVersionKind(), obj)] = application{at: time.Now(), resourceVersion: obj.GetResourceVersion()}
 }
 
 // await says whether instance's child obj was applied so recently that the
@@ -112,12 +108,13 @@ func (m *Renders) await(instance types.NamespacedName, obj *unstructured.Unstruc
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	a, ok := m.applied[instance][keyOf(obj)]
+	key := keyOf(obj.GroupVersionKind(), obj)
+	a, ok := m.applied[instance][key]
 	if !ok || time.Since(a.at) >= cacheGrace {
 		return false
 	}
 	a.awaited = true
-	m.applied[instance][keyOf(obj)] = a
+	m.applied[instance][key] = a
 	return true
 }
 
@@ -131,7 +128,7 @@ func (m *Renders) AppliedAsSeen(instance types.NamespacedName, gvk schema.GroupV
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	a, ok := m.applied[instance][cachedKeyOf(gvk, obj)]
+	a, ok := m.applied[instance][keyOf(gvk, obj)]
 	return ok && !a.awaited && a.resourceVersion != "" && a.resourceVersion == obj.GetResourceVersion()
 }
 
