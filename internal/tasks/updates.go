@@ -21,8 +21,8 @@ import (
 // instances an Instance task made, are judged by more than kstatus), with a
 // generation that did not change (drift is told by it; kinds without one
 // drift on any change), the same uid and labels and no deletion, whose
-// kstatus verdict (and, if it failed, its message) stayed the same, of a Framework nothing of which but kstatus
-// looks inside children.
+// kstatus verdict (and, if it failed, its message) stayed the same, of a
+// Framework nothing of which but kstatus looks inside children.
 func UpdateMatters(fw *compile.Framework, verdicts *Verdicts, gvk schema.GroupVersionKind, old, new client.Object) bool {
 	if _, custom := new.(*unstructured.Unstructured); custom {
 		return true

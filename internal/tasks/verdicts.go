@@ -41,12 +41,10 @@ func (v *Verdicts) of(gvk schema.GroupVersionKind, obj client.Object) (*status.R
 		return status.Compute(u)
 	}
 	key := version{obj.GetUID(), obj.GetResourceVersion()}
-	if gvk.Group == "" && gvk.Kind == "Pod" {
-		// kstatus judges a Pod not scheduled by the time: InProgress for
-		// 15 s, Failed after, with no new version in between.
-		key.uid = ""
-	}
-	if v != nil && key.uid != "" {
+	// kstatus judges a Pod not scheduled by the clock (InProgress for 15 s,
+	// Failed after) with no new version in between: never remembered.
+	remember := v != nil && key.uid != "" && !(gvk.Group == "" && gvk.Kind == "Pod")
+	if remember {
 		if res, ok := v.recent.Get(key); ok {
 			return res.(*status.Result), nil
 		}
@@ -56,7 +54,7 @@ func (v *Verdicts) of(gvk schema.GroupVersionKind, obj client.Object) (*status.R
 		return nil, err
 	}
 	res, err := status.Compute(u)
-	if err == nil && v != nil && key.uid != "" {
+	if err == nil && remember {
 		v.recent.Add(key, res)
 	}
 	return res, err
