@@ -135,12 +135,16 @@ func TestAVerdictIsComputedOncePerVersion(t *testing.T) {
 	}
 }
 
-func TestAVerdictWithoutTemplatesIsKstatusOwn(t *testing.T) {
+func TestAVerdictOnItsViewIsKstatusOwn(t *testing.T) {
 	template := corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: "nginx"}}}}
 	available := []appsv1.DeploymentCondition{{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue}}
 	meta := func(kind string) metav1.ObjectMeta {
-		return metav1.ObjectMeta{Name: kind, Namespace: "apps", UID: types.UID(kind), ResourceVersion: "1", Generation: 2}
+		return metav1.ObjectMeta{Name: kind, Namespace: "apps", UID: types.UID(kind), ResourceVersion: "1", Generation: 2,
+			Labels: map[string]string{"app": kind}, Annotations: map[string]string{"note": kind}}
 	}
+	gone := metav1.Now()
+	deleting, deletingDeployment := meta("leaving"), meta("retiring")
+	deleting.DeletionTimestamp, deletingDeployment.DeletionTimestamp = &gone, &gone
 	for _, obj := range []client.Object{
 		&appsv1.Deployment{ObjectMeta: meta("rolling"), Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](3), Template: template},
 			Status: appsv1.DeploymentStatus{ObservedGeneration: 2, Replicas: 3, UpdatedReplicas: 2, AvailableReplicas: 2}},
@@ -152,6 +156,18 @@ func TestAVerdictWithoutTemplatesIsKstatusOwn(t *testing.T) {
 			Status: appsv1.StatefulSetStatus{ObservedGeneration: 2, Replicas: 3, ReadyReplicas: 3, CurrentReplicas: 2, UpdatedReplicas: 1}},
 		&batchv1.Job{ObjectMeta: meta("failed"), Spec: batchv1.JobSpec{Template: template},
 			Status: batchv1.JobStatus{Failed: 1, Conditions: []batchv1.JobCondition{{Type: batchv1.JobFailed, Status: corev1.ConditionTrue}}}},
+		&appsv1.DaemonSet{ObjectMeta: meta("scheduling"), Spec: appsv1.DaemonSetSpec{Template: template},
+			Status: appsv1.DaemonSetStatus{ObservedGeneration: 2, DesiredNumberScheduled: 3, CurrentNumberScheduled: 3, UpdatedNumberScheduled: 3, NumberAvailable: 2, NumberReady: 2}},
+		&appsv1.ReplicaSet{ObjectMeta: meta("ready"), Spec: appsv1.ReplicaSetSpec{Replicas: ptr.To[int32](2), Template: template},
+			Status: appsv1.ReplicaSetStatus{ObservedGeneration: 2, Replicas: 2, ReadyReplicas: 2, AvailableReplicas: 2, FullyLabeledReplicas: 2}},
+		&batchv1.CronJob{ObjectMeta: meta("nightly"), Spec: batchv1.CronJobSpec{Schedule: "@daily", JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: template}}}},
+		&corev1.Service{ObjectMeta: meta("balancing"), Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer}},
+		&corev1.Service{ObjectMeta: meta("plain"), Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeClusterIP, ClusterIP: "10.0.0.2"}},
+		&corev1.ConfigMap{ObjectMeta: meta("settings"), Data: map[string]string{"greeting": "hello"}},
+		&corev1.Secret{ObjectMeta: meta("password"), Data: map[string][]byte{"password": []byte("s3cret")}},
+		&corev1.ConfigMap{ObjectMeta: deleting},
+		&appsv1.Deployment{ObjectMeta: deletingDeployment, Spec: appsv1.DeploymentSpec{Template: template},
+			Status: appsv1.DeploymentStatus{ObservedGeneration: 2, Replicas: 1, UpdatedReplicas: 1, ReadyReplicas: 1, AvailableReplicas: 1, Conditions: available}},
 	} {
 		gvks, _, err := clientgoscheme.Scheme.ObjectKinds(obj)
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -49,7 +50,7 @@ func (v *Verdicts) of(gvk schema.GroupVersionKind, obj client.Object) (*status.R
 			return res.(*status.Result), nil
 		}
 	}
-	u, err := asUnstructured(gvk, withoutTemplates(obj))
+	u, err := asUnstructured(gvk, kstatusView(obj))
 	if err != nil {
 		return nil, err
 	}
@@ -60,36 +61,46 @@ func (v *Verdicts) of(gvk schema.GroupVersionKind, obj client.Object) (*status.R
 	return res, err
 }
 
-// withoutTemplates is a shallow copy of a workload without its pod (or job,
-// or claim) templates, which are most of what converting it costs and of
-// which kstatus reads nothing: its rules read the spec's counts, strategy
-// and type, and the status. Any other object is returned as it is.
-func withoutTemplates(obj client.Object) client.Object {
+// kstatusView is what kstatus reads of obj, so that converting it for
+// kstatus costs little: its rules read the metadata's generation and
+// deletion, a workload's counts, strategy and type, and the status. A
+// shallow copy keeps only the metadata it reads and leaves out the pod (or
+// job, or claim) templates and a ConfigMap's or Secret's data, most of what
+// converting costs. Any other kind is returned whole.
+func kstatusView(obj client.Object) client.Object {
+	meta := metav1.ObjectMeta{Name: obj.GetName(), Namespace: obj.GetNamespace(),
+		Generation: obj.GetGeneration(), DeletionTimestamp: obj.GetDeletionTimestamp()}
 	switch o := obj.(type) {
 	case *appsv1.Deployment:
-		thin := *o
-		thin.Spec.Template = corev1.PodTemplateSpec{}
-		return &thin
+		spec := o.Spec
+		spec.Template = corev1.PodTemplateSpec{}
+		return &appsv1.Deployment{ObjectMeta: meta, Spec: spec, Status: o.Status}
 	case *appsv1.StatefulSet:
-		thin := *o
-		thin.Spec.Template, thin.Spec.VolumeClaimTemplates = corev1.PodTemplateSpec{}, nil
-		return &thin
+		spec := o.Spec
+		spec.Template, spec.VolumeClaimTemplates = corev1.PodTemplateSpec{}, nil
+		return &appsv1.StatefulSet{ObjectMeta: meta, Spec: spec, Status: o.Status}
 	case *appsv1.DaemonSet:
-		thin := *o
-		thin.Spec.Template = corev1.PodTemplateSpec{}
-		return &thin
+		spec := o.Spec
+		spec.Template = corev1.PodTemplateSpec{}
+		return &appsv1.DaemonSet{ObjectMeta: meta, Spec: spec, Status: o.Status}
 	case *appsv1.ReplicaSet:
-		thin := *o
-		thin.Spec.Template = corev1.PodTemplateSpec{}
-		return &thin
+		spec := o.Spec
+		spec.Template = corev1.PodTemplateSpec{}
+		return &appsv1.ReplicaSet{ObjectMeta: meta, Spec: spec, Status: o.Status}
 	case *batchv1.Job:
-		thin := *o
-		thin.Spec.Template = corev1.PodTemplateSpec{}
-		return &thin
+		spec := o.Spec
+		spec.Template = corev1.PodTemplateSpec{}
+		return &batchv1.Job{ObjectMeta: meta, Spec: spec, Status: o.Status}
 	case *batchv1.CronJob:
-		thin := *o
-		thin.Spec.JobTemplate = batchv1.JobTemplateSpec{}
-		return &thin
+		spec := o.Spec
+		spec.JobTemplate = batchv1.JobTemplateSpec{}
+		return &batchv1.CronJob{ObjectMeta: meta, Spec: spec, Status: o.Status}
+	case *corev1.Service:
+		return &corev1.Service{ObjectMeta: meta, Spec: o.Spec, Status: o.Status}
+	case *corev1.ConfigMap:
+		return &corev1.ConfigMap{ObjectMeta: meta}
+	case *corev1.Secret:
+		return &corev1.Secret{ObjectMeta: meta, Type: o.Type}
 	}
 	return obj
 }
