@@ -128,7 +128,7 @@ func Setup(mgr ctrlmanager.Manager, opts Options) (*Engine, error) {
 		return nil, fmt.Errorf("adding the engine: %w", err)
 	}
 	*fr = framework.Reconciler{
-		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Engine: e, Config: mgr.GetConfig(),
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Engine: e, Config: mgr.GetConfig(), HTTPClient: mgr.GetHTTPClient(),
 		Recorder: boundedRecorder{mgr.GetEventRecorder(v1alpha1.FieldManager)}, RequireServiceAccount: opts.RequireServiceAccount,
 		UserRoles: !opts.SkipUserRoles, Resync: opts.Resync, Shard: opts.Shard,
 	}

@@ -127,11 +127,7 @@ func (r *Run) ensure(ctx context.Context, id string, obj *unstructured.Unstructu
 			return nil, nil
 		}
 	}
-	if err := r.applyChild(ctx, id, obj, hash); err != nil {
-		return nil, err
-	}
-	r.vars.Resources[id] = obj.Object
-	return obj, nil
+	return r.applyChild(ctx, id, obj, hash)
 }
 
 // current reads a child from the cache and says whether it is still as
@@ -153,16 +149,31 @@ func (r *Run) current(ctx context.Context, item v1alpha1.InventoryItem) (client.
 }
 
 // applyChild server-side applies obj, rendered from id with digest hash, and
-// records it: in the inventory, with what the API server returned (obj is
-// updated in place), and as just applied, for the cache to catch up with.
-func (r *Run) applyChild(ctx context.Context, id string, obj *unstructured.Unstructured, hash string) error {
-	if err := r.c.Writer.Apply(ctx, client.ApplyConfigurationFromUnstructured(obj),
-		client.FieldOwner(v1alpha1.FieldManager), client.ForceOwnership); err != nil {
-		return fmt.Errorf("applying %s %s: %w", obj.GetKind(), obj.GetName(), err)
+// records it: in the inventory, with the version the API server answered,
+// and as just applied, for the cache to catch up with. It returns the child
+// as the API server answered.
+func (r *Run) applyChild(ctx context.Context, id string, obj *unstructured.Unstructured, hash string) (client.Object, error) {
+	applied, err := r.send(ctx, obj)
+	if err != nil {
+		return nil, fmt.Errorf("applying %s %s: %w", obj.GetKind(), obj.GetName(), err)
 	}
-	r.c.Renders.appliedNow(client.ObjectKeyFromObject(r.instance), obj)
-	r.remember(id, obj, hash)
-	return nil
+	r.c.Renders.appliedNow(client.ObjectKeyFromObject(r.instance), obj.GroupVersionKind(), applied)
+	r.remember(id, obj, observedVersion(applied), hash)
+	return applied, r.see(id, applied)
+}
+
+// send applies obj. A built-in kind comes back as its Go type, unless the
+// Framework's expressions read children: they read it unstructured, and
+// converting costs more than decoding JSON.
+func (r *Run) send(ctx context.Context, obj *unstructured.Unstructured) (client.Object, error) {
+	if typed, ok := r.c.Writer.(TypedApplier); ok && !r.fw.LooksInsideChildren() {
+		if applied, ok, err := typed.ApplyTyped(ctx, obj); ok {
+			return applied, err
+		}
+	}
+	// obj is updated in place with the answer.
+	return obj, r.c.Writer.Apply(ctx, client.ApplyConfigurationFromUnstructured(obj),
+		client.FieldOwner(v1alpha1.FieldManager), client.ForceOwnership)
 }
 
 // see makes a child read from the cache visible to expressions as

@@ -159,7 +159,8 @@ func (r *Run) correct(ctx context.Context, item v1alpha1.InventoryItem) (bool, e
 	}
 	for _, obj := range objs {
 		if sameObject(r.itemOf(obj), item) {
-			return true, r.applyChild(ctx, item.ID, obj, r.hash(obj))
+			_, err := r.applyChild(ctx, item.ID, obj, r.hash(obj))
+			return true, err
 		}
 	}
 	return false, nil

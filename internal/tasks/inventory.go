@@ -42,11 +42,12 @@ func (r *Run) findItem(want v1alpha1.InventoryItem) (v1alpha1.InventoryItem, boo
 	return v1alpha1.InventoryItem{}, false
 }
 
-// remember records an applied child in the inventory with what it looks like
-// now, so a later change by someone else shows, and what was applied.
-func (r *Run) remember(id string, obj *unstructured.Unstructured, hash string) {
+// remember records an applied child obj in the inventory with the version
+// the API server answered (observed), so a later change by someone else
+// shows, and the digest of what was applied.
+func (r *Run) remember(id string, obj *unstructured.Unstructured, observed, hash string) {
 	item := r.itemOf(obj)
-	item.ID, item.Observed, item.Hash = id, observedVersion(obj), hash
+	item.ID, item.Observed, item.Hash = id, observed, hash
 	if res := r.fw.Resources[id]; res != nil && res.Go != nil {
 		item.Step = r.stepPath()
 	}

@@ -84,9 +84,9 @@ func (m *Renders) Forget(instance types.NamespacedName) {
 	delete(m.applied, instance)
 }
 
-// appliedNow records that instance's child obj was just applied, obj being
-// the API server's answer.
-func (m *Renders) appliedNow(instance types.NamespacedName, obj *unstructured.Unstructured) {
+// appliedNow records that instance's child obj, of kind gvk, was just
+// applied, obj being the API server's answer.
+func (m *Renders) appliedNow(instance types.NamespacedName, gvk schema.GroupVersionKind, obj client.Object) {
 	if m == nil {
 		return
 	}
@@ -95,7 +95,7 @@ func (m *Renders) appliedNow(instance types.NamespacedName, obj *unstructured.Un
 	if m.applied[instance] == nil {
 		m.applied[instance] = map[childKey]application{}
 	}
-	m.applied[instance][keyOf(obj.GroupVersionKind(), obj)] = application{at: time.Now(), resourceVersion: obj.GetResourceVersion()}
+	m.applied[instance][keyOf(gvk, obj)] = application{at: time.Now(), resourceVersion: obj.GetResourceVersion()}
 }
 
 // await says whether instance's child obj was applied so recently that the

@@ -26,7 +26,7 @@ func TestOnlyTheEventOfWhatWasAppliedAndNotAwaitedIsNothingNew(t *testing.T) {
 	if m.AppliedAsSeen(instance, gvk, cached("5")) {
 		t.Error("a child this loop never applied: nothing new; want its event to matter")
 	}
-	m.appliedNow(instance, applied)
+	m.appliedNow(instance, applied.GroupVersionKind(), applied)
 	if !m.AppliedAsSeen(instance, gvk, cached("5")) {
 		t.Error("the version the apply answered with: its event matters; want nothing new")
 	}

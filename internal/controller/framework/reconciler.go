@@ -3,6 +3,7 @@ package framework
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -59,7 +60,9 @@ type Reconciler struct {
 	APIReader client.Reader // uncached: to see CRDs operetta did not create
 	Engine    *engine.Engine[*instance.Reconciler]
 	Config    *rest.Config
-	Recorder  recorder.EventRecorder
+	// HTTPClient is the manager's, which the Config's requests go through.
+	HTTPClient *http.Client
+	Recorder   recorder.EventRecorder
 	// RequireServiceAccount refuses Frameworks without serviceAccountName.
 	RequireServiceAccount bool
 	// UserRoles grants each generated kind to namespace users through
