@@ -41,15 +41,22 @@ type Writer struct {
 	http   *http.Client
 	codecs serializer.CodecFactory
 
-	mu      sync.Mutex
-	clients map[schema.GroupVersion]rest.Interface
+	mu    sync.Mutex
+	kinds map[schema.GroupVersionKind]kindClient
+}
+
+// kindClient sends the requests of one kind.
+type kindClient struct {
+	rest.Interface
+	resource   string
+	namespaced bool
 }
 
 // NewWriter wraps c, whose requests go to config through httpClient, into a
 // Writer.
 func NewWriter(c client.Client, config *rest.Config, httpClient *http.Client) *Writer {
 	return &Writer{Client: c, config: config, http: httpClient,
-		codecs: serializer.NewCodecFactory(c.Scheme()), clients: map[schema.GroupVersion]rest.Interface{}}
+		codecs: serializer.NewCodecFactory(c.Scheme()), kinds: map[schema.GroupVersionKind]kindClient{}}
 }
 
 // ApplyTyped implements TypedApplier.
@@ -63,11 +70,7 @@ func (w *Writer) ApplyTyped(ctx context.Context, obj *unstructured.Unstructured)
 	if !ok {
 		return nil, false, nil
 	}
-	mapping, err := w.RESTMapper().RESTMapping(gvk.GroupKind(), gvk.Version)
-	if err != nil {
-		return nil, true, err
-	}
-	rc, err := w.restClient(gvk)
+	kc, err := w.kindClient(gvk)
 	if err != nil {
 		return nil, true, err
 	}
@@ -75,9 +78,9 @@ func (w *Writer) ApplyTyped(ctx context.Context, obj *unstructured.Unstructured)
 	if err != nil {
 		return nil, true, fmt.Errorf("encoding %s %s: %w", gvk.Kind, obj.GetName(), err)
 	}
-	err = rc.Patch(types.ApplyPatchType).
-		NamespaceIfScoped(obj.GetNamespace(), mapping.Scope.Name() == meta.RESTScopeNameNamespace).
-		Resource(mapping.Resource.Resource).
+	err = kc.Patch(types.ApplyPatchType).
+		NamespaceIfScoped(obj.GetNamespace(), kc.namespaced).
+		Resource(kc.resource).
 		Name(obj.GetName()).
 		VersionedParams(&metav1.PatchOptions{FieldManager: v1alpha1.FieldManager, Force: ptr.To(true)}, metav1.ParameterCodec).
 		Body(body).
@@ -91,18 +94,25 @@ func (w *Writer) ApplyTyped(ctx context.Context, obj *unstructured.Unstructured)
 	return applied, true, nil
 }
 
-// restClient is the REST client of gvk's group and version, made once: it
-// sends protobuf where the API server speaks it.
-func (w *Writer) restClient(gvk schema.GroupVersionKind) (rest.Interface, error) {
+// kindClient is the REST client of kind gvk, made once: it sends protobuf
+// where the API server speaks it. One per kind, as controller-runtime makes
+// them, since each has its own --kube-api-qps budget: ConfigMaps and
+// Services sharing core/v1's would halve how fast either is applied.
+func (w *Writer) kindClient(gvk schema.GroupVersionKind) (kindClient, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if rc, ok := w.clients[gvk.GroupVersion()]; ok {
-		return rc, nil
+	if kc, ok := w.kinds[gvk]; ok {
+		return kc, nil
+	}
+	mapping, err := w.RESTMapper().RESTMapping(gvk.GroupKind(), gvk.Version)
+	if err != nil {
+		return kindClient{}, err
 	}
 	rc, err := apiutil.RESTClientForGVK(gvk, false, false, w.config, w.codecs, w.http)
 	if err != nil {
-		return nil, fmt.Errorf("a client for %s: %w", gvk.GroupVersion(), err)
+		return kindClient{}, fmt.Errorf("a client for %s: %w", gvk, err)
 	}
-	w.clients[gvk.GroupVersion()] = rc
-	return rc, nil
+	kc := kindClient{Interface: rc, resource: mapping.Resource.Resource, namespaced: mapping.Scope.Name() == meta.RESTScopeNameNamespace}
+	w.kinds[gvk] = kc
+	return kc, nil
 }
