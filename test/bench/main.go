@@ -309,17 +309,20 @@ func (b *bench) plan(namespace, prefix string, n int) (*plan, error) {
 
 // result is one run of one mode.
 type result struct {
-	mode       string
-	n          int
-	created    time.Duration // the client's work: all creates answered
-	t          timings
-	timedOut   string // what was missing, if the run timed out
-	requests   requests
-	reconciles float64
-	cpu        float64
-	rss, anon  []float64
-	idle       requests
-	idleCPU    float64
+	mode     string
+	n        int
+	created  time.Duration // the client's work: all creates answered
+	t        timings
+	timedOut string // what was missing, if the run timed out
+	requests requests
+	// frameworkWrites are the manager's writes to the Framework during the
+	// run (rollout reports in its status), part of requests.
+	frameworkWrites int
+	reconciles      float64
+	cpu             float64
+	rss, anon       []float64
+	idle            requests
+	idleCPU         float64
 }
 
 // record keeps a run's timings and what its managers did between before
@@ -361,6 +364,12 @@ func (b *bench) measure(ctx context.Context, mode string, n int, instGVR schema.
 		return r, err
 	}
 
+	var fwWrites *writeCounter
+	if mode == "operetta" {
+		if fwWrites, err = countWrites(ctx, b.dyn, frameworkGVR, b.fw.name); err != nil {
+			return r, err
+		}
+	}
 	before, err := b.sample(ctx, b.mgr)
 	if err != nil {
 		return r, err
@@ -398,6 +407,11 @@ func (b *bench) measure(ctx context.Context, mode string, n int, instGVR schema.
 	after, err := b.sample(ctx, b.mgr)
 	if err != nil {
 		return r, err
+	}
+	if fwWrites != nil {
+		if r.frameworkWrites, err = fwWrites.stop(ctx); err != nil {
+			fmt.Printf("  WARNING: counting the Framework's writes: %v\n", err)
+		}
 	}
 	r.record(tr.timings(start), before, after)
 

@@ -92,7 +92,11 @@ func (r result) print(w io.Writer) {
 			fmt.Fprintf(w, "  slowest to turn Ready  %s\n", strings.Join(r.t.slowest, "; "))
 		}
 	}
-	fmt.Fprintf(w, "  manager requests       %.0f = %.1f per instance%s\n", r.requests.total(), r.requests.total()/float64(r.n), paren(r.requests.byMethod(r.n)))
+	fmt.Fprintf(w, "  manager requests       %.0f = %.2f per instance%s\n", r.requests.total(), r.requests.total()/float64(r.n), paren(r.requests.byMethod(r.n)))
+	if r.mode == "operetta" {
+		fmt.Fprintf(w, "                         of them %d writes of the Framework (rollout reports): %.2f per instance besides\n",
+			r.frameworkWrites, (r.requests.total()-float64(r.frameworkWrites))/float64(r.n))
+	}
 	fmt.Fprintf(w, "  manager reconciles     %.0f = %.1f per instance\n", r.reconciles, r.reconciles/float64(r.n))
 	fmt.Fprintf(w, "  manager CPU, RSS       %.2f s, %s\n", r.cpu, private(r.rss, r.anon))
 }
@@ -164,7 +168,8 @@ func (rep report) print(w io.Writer, idle time.Duration) {
 		row(n, "readiness lag p50 / p99", secs(percentile(op.t.lags, 50))+" / "+secs(p99), "–",
 			"p99 ≤ 0.2 s", judge(p99 <= 200*time.Millisecond))
 		per := op.requests.total() / float64(n)
-		row(n, "API requests per instance", fmt.Sprintf("%.2f (%s)", per, op.requests.byMethod(n)),
+		row(n, "API requests per instance", fmt.Sprintf("%.2f (%s; %.2f besides the Framework's %d rollout reports)", per, op.requests.byMethod(n),
+			(op.requests.total()-float64(op.frameworkWrites))/float64(n), op.frameworkWrites),
 			fmt.Sprintf("%.1f", di.requests.total()/float64(n)), "≤ 6", verdict(per <= 6))
 		if op.idle != nil {
 			row(n, fmt.Sprintf("requests while idle (%s)", idle), fmt.Sprintf("%.0f", op.idle.total()), "–", "0", verdict(op.idle.total() == 0))
