@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
@@ -107,5 +109,31 @@ func TestAWriterAnswersBuiltInAppliesWithTheirGoTypes(t *testing.T) {
 	defer seen.mu.Unlock()
 	if len(seen.types) != 1 {
 		t.Errorf("%d PATCHes in all; want the Widget's left unsent", len(seen.types))
+	}
+}
+
+// TestAChildRefusedByItsNamespacesDeletionIsQuiet: the API server's refusal of
+// an apply into a namespace being deleted (envtest runs no namespace
+// controller, so it stays Terminating) is retried without an error log,
+// answered as protobuf or as JSON.
+func TestAChildRefusedByItsNamespacesDeletionIsQuiet(t *testing.T) {
+	ns := namespace(t, "leaving")
+	if err := k8s.Delete(ctx(t), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		t.Fatal(err)
+	}
+	page := func() *unstructured.Unstructured {
+		return &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "ConfigMap",
+			"metadata": map[string]any{"name": "page", "namespace": ns}, "data": map[string]any{"greeting": "hello"}}}
+	}
+	hc, err := rest.HTTPClientFor(restConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, typedErr := tasks.NewWriter(k8s, restConfig, hc).ApplyTyped(ctx(t), page())
+	jsonErr := k8s.Apply(ctx(t), client.ApplyConfigurationFromUnstructured(page()), client.FieldOwner(v1alpha1.FieldManager))
+	for answer, err := range map[string]error{"protobuf": typedErr, "JSON": jsonErr} {
+		if err == nil || !tasks.IsQuiet(err) {
+			t.Errorf("answered in %s: %v; want a quiet refusal", answer, err)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -72,10 +73,13 @@ func ResultOf(err error) (ctrl.Result, error) {
 }
 
 // IsQuiet says whether a failure is expected in normal operation and retried
-// without an error log: a conflict with a newer write, or an object that
-// vanished meanwhile.
+// without an error log: a conflict with a newer write, an object that
+// vanished meanwhile, or a child its namespace's deletion took, which the
+// API server will not let back in (the instance goes with the namespace,
+// or, if it lives elsewhere, retries until the namespace is gone).
 func IsQuiet(err error) bool {
-	return apierrors.IsConflict(err) || apierrors.IsNotFound(err)
+	return apierrors.IsConflict(err) || apierrors.IsNotFound(err) ||
+		apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause)
 }
 
 // outcome turns a step failure into the plan engine's terms.

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -46,6 +48,29 @@ func TestClassify(t *testing.T) {
 	for _, tt := range tests {
 		if got := Classify(tt.err); got != tt.want {
 			t.Errorf("%s: Classify = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestQuietFailuresAreThoseOfNormalOperation(t *testing.T) {
+	gr := schema.GroupResource{Resource: "configmaps"}
+	terminating := apierrors.NewForbidden(gr, "page", errors.New("unable to create new content in namespace apps because it is being terminated"))
+	terminating.ErrStatus.Details.Causes = []metav1.StatusCause{{Type: corev1.NamespaceTerminatingCause, Message: "namespace apps is being terminated", Field: "metadata.namespace"}}
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"conflict", apierrors.NewConflict(gr, "page", errors.New("changed")), true},
+		{"gone", apierrors.NewNotFound(gr, "page"), true},
+		{"its namespace being deleted", fmt.Errorf("applying ConfigMap page: %w", terminating), true},
+		{"forbidden by RBAC", apierrors.NewForbidden(gr, "page", errors.New("no")), false},
+		{"invalid", apierrors.NewInvalid(schema.GroupKind{Kind: "ConfigMap"}, "page", nil), false},
+		{"internal error", apierrors.NewInternalError(errors.New("boom")), false},
+	}
+	for _, tt := range tests {
+		if got := IsQuiet(tt.err); got != tt.want {
+			t.Errorf("%s: IsQuiet = %v, want %v", tt.name, got, tt.want)
 		}
 	}
 }
