@@ -281,14 +281,24 @@ func (r *Reconciler) patchStatus(ctx context.Context, fw *v1alpha1.Framework, ol
 	if equality.Semantic.DeepEqual(*old, fw.Status) {
 		return false, nil
 	}
-	orig := fw.DeepCopy()
-	orig.Status = *old
-	patch := client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})
-	if err := r.Client.Status().Patch(ctx, fw, patch, client.FieldOwner(v1alpha1.FieldManager)); err != nil {
+	// The patch is computed from the statuses alone, and only metadata comes
+	// back: a Framework, with its templates and schemas, is large, and
+	// its rollout is reported every few seconds while instances change.
+	was, now := &v1alpha1.Framework{Status: *old}, &v1alpha1.Framework{Status: fw.Status}
+	was.ResourceVersion = fw.ResourceVersion
+	data, err := client.MergeFromWithOptions(was, client.MergeFromWithOptimisticLock{}).Data(now)
+	if err != nil {
+		return false, fmt.Errorf("computing the status patch of Framework %s: %w", fw.Name, err)
+	}
+	written := &metav1.PartialObjectMetadata{}
+	written.SetGroupVersionKind(v1alpha1.GroupVersion.WithKind("Framework"))
+	written.SetName(fw.Name)
+	if err := r.Client.Status().Patch(ctx, written, client.RawPatch(types.MergePatchType, data), client.FieldOwner(v1alpha1.FieldManager)); err != nil {
 		if tasks.IsQuiet(err) {
 			return false, nil // the next event reconciles again
 		}
 		return false, fmt.Errorf("patching status of Framework %s: %w", fw.Name, err)
 	}
+	fw.ResourceVersion = written.ResourceVersion
 	return true, nil
 }

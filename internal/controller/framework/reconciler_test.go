@@ -59,4 +59,13 @@ func TestStatusComputedBeforeARelabelIsNotWritten(t *testing.T) {
 	if wrote, err := r.patchStatus(ctx, &now, old); err != nil || !wrote {
 		t.Fatalf("patchStatus of the current Framework: wrote %v, err %v; want a write", wrote, err)
 	}
+	var stored v1alpha1.Framework
+	if err := c.Get(ctx, client.ObjectKeyFromObject(fw), &stored); err != nil {
+		t.Fatal(err)
+	}
+	// The next reconcile tells a cache without this write by its version.
+	if stored.Status.ObservedGeneration != 7 || stored.ResourceVersion != now.ResourceVersion {
+		t.Fatalf("stored: observedGeneration %d, version %s; want 7, and the version written (%s)",
+			stored.Status.ObservedGeneration, stored.ResourceVersion, now.ResourceVersion)
+	}
 }
