@@ -7,9 +7,11 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -134,6 +136,62 @@ func TestAChildRefusedByItsNamespacesDeletionIsQuiet(t *testing.T) {
 	for answer, err := range map[string]error{"protobuf": typedErr, "JSON": jsonErr} {
 		if err == nil || !tasks.IsQuiet(err) {
 			t.Errorf("answered in %s: %v; want a quiet refusal", answer, err)
+		}
+	}
+}
+
+// askedMapper counts the scope questions put to a REST mapper.
+type askedMapper struct {
+	meta.RESTMapper
+	mu    sync.Mutex
+	asked int
+}
+
+func (m *askedMapper) RESTMapping(gk schema.GroupKind, versions ...string) (*meta.RESTMapping, error) {
+	m.mu.Lock()
+	m.asked++
+	m.mu.Unlock()
+	return m.RESTMapper.RESTMapping(gk, versions...)
+}
+
+// TestAWriterLearnsAKindsScopeOnce: whether a kind is namespaced is asked of
+// the REST mapper once per kind; a kind the API server does not serve is
+// an error each time it is asked, never remembered.
+func TestAWriterLearnsAKindsScopeOnce(t *testing.T) {
+	mapper := &askedMapper{RESTMapper: k8s.RESTMapper()}
+	c, err := client.New(restConfig, client.Options{Scheme: k8s.Scheme(), Mapper: mapper})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc, err := rest.HTTPClientFor(restConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := tasks.NewWriter(c, restConfig, hc)
+	of := func(apiVersion, kind string) *unstructured.Unstructured {
+		u := &unstructured.Unstructured{}
+		u.SetAPIVersion(apiVersion)
+		u.SetKind(kind)
+		return u
+	}
+	for range 3 {
+		for _, tt := range []struct {
+			obj  *unstructured.Unstructured
+			want bool
+		}{{of("v1", "ConfigMap"), true}, {of("v1", "Namespace"), false}, {of("apps/v1", "Deployment"), true}} {
+			if got, err := w.IsObjectNamespaced(tt.obj); err != nil || got != tt.want {
+				t.Errorf("%s namespaced: %v, %v; want %v", tt.obj.GetKind(), got, err, tt.want)
+			}
+		}
+	}
+	mapper.mu.Lock()
+	if mapper.asked != 3 {
+		t.Errorf("the mapper was asked %d times for 3 kinds, 3 times each; want once per kind", mapper.asked)
+	}
+	mapper.mu.Unlock()
+	for range 2 {
+		if _, err := w.IsObjectNamespaced(of("example.com/v1", "Widget")); !meta.IsNoMatchError(err) {
+			t.Errorf("a kind not served: %v; want a no-match error", err)
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/apimachinery/pkg/types"
@@ -41,8 +42,9 @@ type Writer struct {
 	http   *http.Client
 	codecs serializer.CodecFactory
 
-	mu    sync.Mutex
-	kinds map[schema.GroupVersionKind]kindClient
+	mu     sync.Mutex
+	kinds  map[schema.GroupVersionKind]kindClient
+	scopes map[schema.GroupVersionKind]bool // namespaced or not
 }
 
 // kindClient sends the requests of one kind.
@@ -56,7 +58,8 @@ type kindClient struct {
 // Writer.
 func NewWriter(c client.Client, config *rest.Config, httpClient *http.Client) *Writer {
 	return &Writer{Client: c, config: config, http: httpClient,
-		codecs: serializer.NewCodecFactory(c.Scheme()), kinds: map[schema.GroupVersionKind]kindClient{}}
+		codecs: serializer.NewCodecFactory(c.Scheme()), kinds: map[schema.GroupVersionKind]kindClient{},
+		scopes: map[schema.GroupVersionKind]bool{}}
 }
 
 // ApplyTyped implements TypedApplier.
@@ -115,4 +118,28 @@ func (w *Writer) kindClient(gvk schema.GroupVersionKind) (kindClient, error) {
 	kc := kindClient{Interface: rc, resource: mapping.Resource.Resource, namespaced: mapping.Scope.Name() == meta.RESTScopeNameNamespace}
 	w.kinds[gvk] = kc
 	return kc, nil
+}
+
+// IsObjectNamespaced answers from what the Writer learnt of obj's kind
+// before, asking the client's REST mapper once per kind: the mapper
+// allocates more per question than rendering the child does, and a kind's
+// scope does not change (a CRD's is immutable).
+func (w *Writer) IsObjectNamespaced(obj runtime.Object) (bool, error) {
+	gvk, err := apiutil.GVKForObject(obj, w.Scheme())
+	if err != nil {
+		return false, err
+	}
+	w.mu.Lock()
+	namespaced, known := w.scopes[gvk]
+	w.mu.Unlock()
+	if known {
+		return namespaced, nil
+	}
+	if namespaced, err = w.Client.IsObjectNamespaced(obj); err != nil {
+		return false, err
+	}
+	w.mu.Lock()
+	w.scopes[gvk] = namespaced
+	w.mu.Unlock()
+	return namespaced, nil
 }
