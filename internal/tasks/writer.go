@@ -17,6 +17,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"operetta.dev/operetta/api/v1alpha1"
 )
@@ -57,6 +58,12 @@ type kindClient struct {
 // NewWriter wraps c, whose requests go to config through httpClient, into a
 // Writer.
 func NewWriter(c client.Client, config *rest.Config, httpClient *http.Client) *Writer {
+	config = rest.CopyConfig(config)
+	if config.WarningHandler == nil && config.WarningHandlerWithContext == nil {
+		// The API server's warnings on a child (a deprecated field, a
+		// duplicate port) reach the manager's log, as c's do.
+		config.WarningHandlerWithContext = log.NewKubeAPIWarningLogger(log.KubeAPIWarningLoggerOptions{})
+	}
 	return &Writer{Client: c, config: config, http: httpClient,
 		codecs: serializer.NewCodecFactory(c.Scheme()), kinds: map[schema.GroupVersionKind]kindClient{},
 		scopes: map[schema.GroupVersionKind]bool{}}
@@ -103,10 +110,12 @@ func (w *Writer) ApplyTyped(ctx context.Context, obj *unstructured.Unstructured)
 // Services sharing core/v1's would halve how fast either is applied.
 func (w *Writer) kindClient(gvk schema.GroupVersionKind) (kindClient, error) {
 	w.mu.Lock()
-	defer w.mu.Unlock()
-	if kc, ok := w.kinds[gvk]; ok {
+	kc, ok := w.kinds[gvk]
+	w.mu.Unlock()
+	if ok {
 		return kc, nil
 	}
+	// Outside the lock: a kind the mapper has not seen sends it to discovery.
 	mapping, err := w.RESTMapper().RESTMapping(gvk.GroupKind(), gvk.Version)
 	if err != nil {
 		return kindClient{}, err
@@ -115,7 +124,12 @@ func (w *Writer) kindClient(gvk schema.GroupVersionKind) (kindClient, error) {
 	if err != nil {
 		return kindClient{}, fmt.Errorf("a client for %s: %w", gvk, err)
 	}
-	kc := kindClient{Interface: rc, resource: mapping.Resource.Resource, namespaced: mapping.Scope.Name() == meta.RESTScopeNameNamespace}
+	kc = kindClient{Interface: rc, resource: mapping.Resource.Resource, namespaced: mapping.Scope.Name() == meta.RESTScopeNameNamespace}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if made, ok := w.kinds[gvk]; ok {
+		return made, nil // made meanwhile: one client, one QPS budget, per kind
+	}
 	w.kinds[gvk] = kc
 	return kc, nil
 }
