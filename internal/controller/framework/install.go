@@ -131,7 +131,12 @@ func (r *Reconciler) run(ctx context.Context, compiled *compile.Framework) error
 // applies of built-in kinds as their Go types (tasks.Writer).
 func (r *Reconciler) writer(sa types.NamespacedName) (client.Client, error) {
 	if r.Config == nil {
-		return r.Client, nil // unit tests: a fake client, nothing to talk to
+		// Unit tests: a fake client, nothing to talk to. Never the
+		// manager's own rights for a Framework that names an account.
+		if sa.Name != "" {
+			return nil, fmt.Errorf("no rest.Config to impersonate %s with", sa)
+		}
+		return r.Client, nil
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
