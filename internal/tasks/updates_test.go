@@ -150,6 +150,8 @@ func TestAVerdictOnItsViewIsKstatusOwn(t *testing.T) {
 			Status: appsv1.DeploymentStatus{ObservedGeneration: 2, Replicas: 3, UpdatedReplicas: 2, AvailableReplicas: 2}},
 		&appsv1.Deployment{ObjectMeta: meta("available"), Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](1), Template: template},
 			Status: appsv1.DeploymentStatus{ObservedGeneration: 2, Replicas: 1, UpdatedReplicas: 1, ReadyReplicas: 1, AvailableReplicas: 1, Conditions: available}},
+		&appsv1.Deployment{ObjectMeta: meta("changed"), Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](1), Template: template},
+			Status: appsv1.DeploymentStatus{ObservedGeneration: 1, Replicas: 1, UpdatedReplicas: 1, ReadyReplicas: 1, AvailableReplicas: 1, Conditions: available}},
 		&appsv1.StatefulSet{ObjectMeta: meta("partitioned"), Spec: appsv1.StatefulSetSpec{Replicas: ptr.To[int32](3), Template: template,
 			UpdateStrategy: appsv1.StatefulSetUpdateStrategy{Type: appsv1.RollingUpdateStatefulSetStrategyType,
 				RollingUpdate: &appsv1.RollingUpdateStatefulSetStrategy{Partition: ptr.To[int32](2)}}},
