@@ -316,7 +316,7 @@ type result struct {
 	timedOut string // what was missing, if the run timed out
 	requests requests
 	// frameworkWrites are the manager's writes to the Framework during the
-	// run (rollout reports in its status), part of requests.
+	// run (its status: the rollout reports), part of requests.
 	frameworkWrites int
 	reconciles      float64
 	cpu             float64
@@ -369,6 +369,7 @@ func (b *bench) measure(ctx context.Context, mode string, n int, instGVR schema.
 		if fwWrites, err = countWrites(ctx, b.dyn, frameworkGVR, b.fw.name); err != nil {
 			return r, err
 		}
+		defer fwWrites.stop()
 	}
 	before, err := b.sample(ctx, b.mgr)
 	if err != nil {
@@ -404,14 +405,17 @@ func (b *bench) measure(ctx context.Context, mode string, n int, instGVR schema.
 			fmt.Printf("  WARNING: %v\n", err)
 		}
 	}
+	if fwWrites != nil {
+		// Counted before the manager's requests are: a write between the
+		// two would count for the instances, never against them.
+		if r.frameworkWrites, err = fwWrites.count(ctx); err != nil {
+			fmt.Printf("  WARNING: counting the Framework's writes: %v\n", err)
+		}
+		fwWrites.stop()
+	}
 	after, err := b.sample(ctx, b.mgr)
 	if err != nil {
 		return r, err
-	}
-	if fwWrites != nil {
-		if r.frameworkWrites, err = fwWrites.stop(ctx); err != nil {
-			fmt.Printf("  WARNING: counting the Framework's writes: %v\n", err)
-		}
 	}
 	r.record(tr.timings(start), before, after)
 

@@ -94,7 +94,7 @@ func (r result) print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "  manager requests       %.0f = %.2f per instance%s\n", r.requests.total(), r.requests.total()/float64(r.n), paren(r.requests.byMethod(r.n)))
 	if r.mode == "operetta" {
-		fmt.Fprintf(w, "                         of them %d Framework status writes (rollout reports): %.2f per instance besides\n",
+		fmt.Fprintf(w, "                         of them %d writes of the Framework (its rollout reports): %.2f per instance besides\n",
 			r.frameworkWrites, (r.requests.total()-float64(r.frameworkWrites))/float64(r.n))
 	}
 	fmt.Fprintf(w, "  manager reconciles     %.0f = %.1f per instance\n", r.reconciles, r.reconciles/float64(r.n))

@@ -16,7 +16,8 @@ import (
 )
 
 // writeCounter counts the writes to one object by watching it: each write
-// that changes it comes as one MODIFIED event. The bench counts the
+// that changes it comes as one MODIFIED event (the bench itself writes the
+// Framework only before and after a run). The bench counts the
 // Framework's this way, whose status the manager reports the rollout in,
 // so that a run's requests per instance can be told apart from the
 // Framework's own.
@@ -26,9 +27,10 @@ type writeCounter struct {
 	w    watch.Interface
 	done chan struct{}
 
-	mu       sync.Mutex
-	writes   int
-	lastSeen string // resourceVersion of the last event
+	mu      sync.Mutex
+	writes  int
+	seen    map[string]bool // resourceVersions of the events so far
+	stopped bool
 }
 
 func countWrites(ctx context.Context, dyn dynamic.Interface, gvr schema.GroupVersionResource, name string) (*writeCounter, error) {
@@ -37,7 +39,7 @@ func countWrites(ctx context.Context, dyn dynamic.Interface, gvr schema.GroupVer
 	if err != nil {
 		return nil, fmt.Errorf("watching %s %s: %w", gvr.Resource, name, err)
 	}
-	wc := &writeCounter{c: c, name: name, w: w, done: make(chan struct{})}
+	wc := &writeCounter{c: c, name: name, w: w, done: make(chan struct{}), seen: map[string]bool{}}
 	go func() {
 		defer close(wc.done)
 		for ev := range w.ResultChan() {
@@ -49,17 +51,16 @@ func countWrites(ctx context.Context, dyn dynamic.Interface, gvr schema.GroupVer
 			if ev.Type == watch.Modified {
 				wc.writes++
 			}
-			wc.lastSeen = u.GetResourceVersion()
+			wc.seen[u.GetResourceVersion()] = true
 			wc.mu.Unlock()
 		}
 	}()
 	return wc, nil
 }
 
-// stop waits until the watch has seen the object as the API server holds it
-// now (5 s at most), stops watching and returns the writes it counted.
-func (wc *writeCounter) stop(ctx context.Context) (int, error) {
-	defer func() { wc.w.Stop(); <-wc.done }()
+// count waits until the watch has seen the object as the API server holds
+// it now (5 s at most) and returns the writes it counted.
+func (wc *writeCounter) count(ctx context.Context) (int, error) {
 	now, err := wc.c.Get(ctx, wc.name, metav1.GetOptions{})
 	if err != nil {
 		return 0, err
@@ -67,9 +68,21 @@ func (wc *writeCounter) stop(ctx context.Context) (int, error) {
 	err = poll(ctx, 5*time.Second, 10*time.Millisecond, func() (bool, error) {
 		wc.mu.Lock()
 		defer wc.mu.Unlock()
-		return wc.lastSeen == now.GetResourceVersion(), nil
+		return wc.seen[now.GetResourceVersion()], nil
 	}, "the watch of "+wc.name+" to catch up")
 	wc.mu.Lock()
 	defer wc.mu.Unlock()
 	return wc.writes, err
+}
+
+// stop ends the watch; it may be called more than once.
+func (wc *writeCounter) stop() {
+	wc.mu.Lock()
+	stopped := wc.stopped
+	wc.stopped = true
+	wc.mu.Unlock()
+	if !stopped {
+		wc.w.Stop()
+		<-wc.done
+	}
 }
