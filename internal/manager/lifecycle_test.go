@@ -357,6 +357,51 @@ func TestCleanupRunsBeforeTheInstanceGoes(t *testing.T) {
 	})
 }
 
+// TestACleanupANamespaceBeingDeletedRefusesStalls: a cleanup plan that must
+// create something in a namespace being deleted (envtest runs no namespace
+// controller, so it stays Terminating) fails for good instead of retrying
+// for ever, and its Stalled condition says how to let the instance go.
+func TestACleanupANamespaceBeingDeletedRefusesStalls(t *testing.T) {
+	startManager(t)
+	ns := namespace(t, "terminating")
+	group := "terminating.test.operetta.dev"
+	createFramework(t, framework("terminating", group, nil,
+		[]v1alpha1.Resource{configMap("config", ""), configMap("backup", "")},
+		[]v1alpha1.Task{apply("config", "config"), apply("backup", "backup")},
+		map[string]v1alpha1.Plan{
+			"deploy":  {Phases: []v1alpha1.Phase{{Name: "main", Steps: steps("config")}}},
+			"cleanup": {Phases: []v1alpha1.Phase{{Name: "main", Steps: steps("backup")}}},
+		}))
+	frameworkReady(t, "terminating", metav1.ConditionTrue)
+	gvk := thingGVK(group)
+	if err := k8s.Create(ctx(t), instance(gvk, ns, "t", map[string]any{})); err != nil {
+		t.Fatal(err)
+	}
+	waitForPlan(t, gvk, ns, "t", "deploy", "COMPLETE")
+
+	if err := k8s.Delete(ctx(t), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		t.Fatal(err)
+	}
+	u, _ := get(t, gvk, ns, "t")
+	if err := k8s.Delete(ctx(t), u); err != nil {
+		t.Fatal(err)
+	}
+	u = waitForPlan(t, gvk, ns, "t", "cleanup", "FATAL_ERROR")
+	msg, _, _ := unstructuredString(u, "status", "plans", "cleanup", "message")
+	mustContain(t, msg, "being terminated")
+	stalled := meta.FindStatusCondition(instanceStatus(t, gvk, ns, "t").Conditions, "Stalled")
+	if stalled == nil || !strings.Contains(stalled.Message, `operetta.dev/skip-cleanup="true"`) {
+		t.Fatalf("Stalled %+v does not say how to let go", stalled)
+	}
+	patchInstance(t, gvk, ns, "t", `{"metadata":{"annotations":{"operetta.dev/skip-cleanup":"true"}}}`)
+	eventually(t, 30*time.Second, func() error {
+		if _, err := get(t, gvk, ns, "t"); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("instance still there: %v", err)
+		}
+		return nil
+	})
+}
+
 func TestInstanceTaskCreatesAndWaitsForADependency(t *testing.T) {
 	startManager(t)
 	ns := namespace(t, "dependency")

@@ -30,15 +30,18 @@ func Terminal(format string, args ...any) error {
 //   - plans.Fatal (terminal): the request itself is wrong (400, 422, a render
 //     error, a kind the API server does not serve): only a change of the
 //     instance or the Framework helps.
+//     So is a 403 for a namespace being deleted, which will never take new
+//     content: a cleanup plan that must create something there stops, and
+//     its Stalled condition says how to let the instance go.
 //   - plans.Failed (transient): everything else, retried with backoff. That
-//     includes 403, since a missing RBAC rule is fixed by granting it, and a
-//     404 such as a namespace that does not exist yet: both are fixed
+//     includes other 403s, since a missing RBAC rule is fixed by granting it,
+//     and a 404 such as a namespace that does not exist yet: both are fixed
 //     without touching the instance.
 //
 // Waiting is not an error: tasks report it as an outcome.
 func Classify(err error) plans.Result {
 	var te terminalError
-	if errors.As(err, &te) {
+	if errors.As(err, &te) || apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) {
 		return plans.Fatal
 	}
 	// A kind the API server does not serve yet (a ServiceMonitor before

@@ -33,6 +33,8 @@ func TestClassify(t *testing.T) {
 		// RBAC granted later, or a namespace created later, fixes these
 		// without a change to the instance.
 		{"forbidden", apierrors.NewForbidden(gr, "s", errors.New("no")), plans.Failed},
+		// A namespace being deleted never takes new content again.
+		{"its namespace being deleted", fmt.Errorf("applying Service s: %w", namespaceTerminating(gr, "s")), plans.Fatal},
 		{"namespace not found", apierrors.NewNotFound(schema.GroupResource{Resource: "namespaces"}, "later"), plans.Failed},
 		{"unauthorized", apierrors.NewUnauthorized("token expired"), plans.Failed},
 		{"unprocessable", apierrors.NewInvalid(schema.GroupKind{Kind: "ConfigMap"}, "c", field.ErrorList{field.TooLong(field.NewPath("data"), "", 10)}), plans.Fatal},
@@ -54,8 +56,7 @@ func TestClassify(t *testing.T) {
 
 func TestQuietFailuresAreThoseOfNormalOperation(t *testing.T) {
 	gr := schema.GroupResource{Resource: "configmaps"}
-	terminating := apierrors.NewForbidden(gr, "page", errors.New("unable to create new content in namespace apps because it is being terminated"))
-	terminating.ErrStatus.Details.Causes = []metav1.StatusCause{{Type: corev1.NamespaceTerminatingCause, Message: "namespace apps is being terminated", Field: "metadata.namespace"}}
+	terminating := namespaceTerminating(gr, "page")
 	tests := []struct {
 		name string
 		err  error
@@ -73,4 +74,12 @@ func TestQuietFailuresAreThoseOfNormalOperation(t *testing.T) {
 			t.Errorf("%s: IsQuiet = %v, want %v", tt.name, got, tt.want)
 		}
 	}
+}
+
+// namespaceTerminating is the API server's refusal of new content in a
+// namespace being deleted.
+func namespaceTerminating(gr schema.GroupResource, name string) error {
+	err := apierrors.NewForbidden(gr, name, errors.New("unable to create new content in namespace apps because it is being terminated"))
+	err.ErrStatus.Details.Causes = []metav1.StatusCause{{Type: corev1.NamespaceTerminatingCause, Message: "namespace apps is being terminated", Field: "metadata.namespace"}}
+	return err
 }
