@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -154,7 +156,12 @@ func (r *Run) current(ctx context.Context, item v1alpha1.InventoryItem) (client.
 // as the API server answered.
 func (r *Run) applyChild(ctx context.Context, id string, obj *unstructured.Unstructured, hash string) (client.Object, error) {
 	applied, err := r.send(ctx, obj)
-	if err != nil {
+	switch {
+	case apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) && obj.GetNamespace() == r.instance.GetNamespace():
+		// The instance's own namespace is being deleted: no wait makes it
+		// take new content again. (Another namespace may come back.)
+		return nil, Terminal("applying %s %s: %w", obj.GetKind(), obj.GetName(), err)
+	case err != nil:
 		return nil, fmt.Errorf("applying %s %s: %w", obj.GetKind(), obj.GetName(), err)
 	}
 	r.c.Renders.appliedNow(client.ObjectKeyFromObject(r.instance), obj.GroupVersionKind(), applied)

@@ -30,9 +30,11 @@ func Terminal(format string, args ...any) error {
 //   - plans.Fatal (terminal): the request itself is wrong (400, 422, a render
 //     error, a kind the API server does not serve): only a change of the
 //     instance or the Framework helps.
-//     So is a 403 for a namespace being deleted, which will never take new
-//     content: a cleanup plan that must create something there stops, and
-//     its Stalled condition says how to let the instance go.
+//     So is new content refused because the instance's own namespace is
+//     being deleted (applyChild marks it terminal): that namespace never
+//     takes any again, and the instance goes with it; a cleanup plan that
+//     must create something there stops, and its Stalled condition says how
+//     to let the instance go.
 //   - plans.Failed (transient): everything else, retried with backoff. That
 //     includes other 403s, since a missing RBAC rule is fixed by granting it,
 //     and a 404 such as a namespace that does not exist yet: both are fixed
@@ -41,7 +43,7 @@ func Terminal(format string, args ...any) error {
 // Waiting is not an error: tasks report it as an outcome.
 func Classify(err error) plans.Result {
 	var te terminalError
-	if errors.As(err, &te) || apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) {
+	if errors.As(err, &te) {
 		return plans.Fatal
 	}
 	// A kind the API server does not serve yet (a ServiceMonitor before

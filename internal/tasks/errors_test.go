@@ -33,8 +33,9 @@ func TestClassify(t *testing.T) {
 		// RBAC granted later, or a namespace created later, fixes these
 		// without a change to the instance.
 		{"forbidden", apierrors.NewForbidden(gr, "s", errors.New("no")), plans.Failed},
-		// A namespace being deleted never takes new content again.
-		{"its namespace being deleted", fmt.Errorf("applying Service s: %w", namespaceTerminating(gr, "s")), plans.Fatal},
+		// Another namespace being deleted may come back; the instance's
+		// own is marked terminal where the child is applied.
+		{"a namespace being deleted", fmt.Errorf("applying Service s: %w", namespaceTerminating(gr, "s")), plans.Failed},
 		{"namespace not found", apierrors.NewNotFound(schema.GroupResource{Resource: "namespaces"}, "later"), plans.Failed},
 		{"unauthorized", apierrors.NewUnauthorized("token expired"), plans.Failed},
 		{"unprocessable", apierrors.NewInvalid(schema.GroupKind{Kind: "ConfigMap"}, "c", field.ErrorList{field.TooLong(field.NewPath("data"), "", 10)}), plans.Fatal},
