@@ -63,6 +63,17 @@ func thingGVK(group string) schema.GroupVersionKind {
 	return schema.GroupVersionKind{Group: group, Version: "v1", Kind: "Thing"}
 }
 
+// instanceGone waits until the instance is deleted for good.
+func instanceGone(t *testing.T, gvk schema.GroupVersionKind, ns, name string) {
+	t.Helper()
+	eventually(t, 30*time.Second, func() error {
+		if _, err := get(t, gvk, ns, name); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("instance still there: %v", err)
+		}
+		return nil
+	})
+}
+
 func openGateOf(t *testing.T, ns, name string) {
 	t.Helper()
 	cm := &corev1.ConfigMap{}
@@ -312,12 +323,7 @@ func TestCleanupRunsBeforeTheInstanceGoes(t *testing.T) {
 			t.Fatalf("cleanup runs but the finalizer is gone: %v", u.GetFinalizers())
 		}
 		openGateOf(t, ns, "c-config")
-		eventually(t, 30*time.Second, func() error {
-			if _, err := get(t, gvk, ns, "c"); !apierrors.IsNotFound(err) {
-				return fmt.Errorf("instance still there: %v", err)
-			}
-			return nil
-		})
+		instanceGone(t, gvk, ns, "c")
 	})
 
 	t.Run("a Wait past its timeout is fatal", func(t *testing.T) {
@@ -348,12 +354,7 @@ func TestCleanupRunsBeforeTheInstanceGoes(t *testing.T) {
 			t.Fatalf("Stalled %+v does not say how to let go", stalled)
 		}
 		patchInstance(t, gvk, ns, "w", `{"metadata":{"annotations":{"operetta.dev/skip-cleanup":"true"}}}`)
-		eventually(t, 30*time.Second, func() error {
-			if _, err := get(t, gvk, ns, "w"); !apierrors.IsNotFound(err) {
-				return fmt.Errorf("instance still there: %v", err)
-			}
-			return nil
-		})
+		instanceGone(t, gvk, ns, "w")
 	})
 }
 
@@ -394,12 +395,7 @@ func TestACleanupANamespaceBeingDeletedRefusesStalls(t *testing.T) {
 		t.Fatalf("Stalled %+v does not say how to let go", stalled)
 	}
 	patchInstance(t, gvk, ns, "t", `{"metadata":{"annotations":{"operetta.dev/skip-cleanup":"true"}}}`)
-	eventually(t, 30*time.Second, func() error {
-		if _, err := get(t, gvk, ns, "t"); !apierrors.IsNotFound(err) {
-			return fmt.Errorf("instance still there: %v", err)
-		}
-		return nil
-	})
+	instanceGone(t, gvk, ns, "t")
 }
 
 func TestInstanceTaskCreatesAndWaitsForADependency(t *testing.T) {
