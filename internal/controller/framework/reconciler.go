@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/workqueue"
@@ -27,6 +28,7 @@ import (
 	"operetta.dev/operetta/internal/controller/finalizer"
 	"operetta.dev/operetta/internal/controller/instance"
 	"operetta.dev/operetta/internal/controller/stale"
+	"operetta.dev/operetta/internal/controller/statuspatch"
 	"operetta.dev/operetta/internal/crdgen"
 	"operetta.dev/operetta/internal/engine"
 	"operetta.dev/operetta/internal/shard"
@@ -273,7 +275,7 @@ func (r *Reconciler) reportRollout(fw *v1alpha1.Framework) (rollingOut bool) {
 }
 
 // patchStatus writes fw's status once per reconcile, and only if it changed,
-// and reports whether it wrote it. The write names the resourceVersion it
+// through statuspatch, and reports whether it wrote it. The write names the resourceVersion it
 // was computed from: a status computed from a Framework that changed since
 // (relabelled to another shard, say) is refused, and the next event brings
 // the Framework as it is.
@@ -281,24 +283,23 @@ func (r *Reconciler) patchStatus(ctx context.Context, fw *v1alpha1.Framework, ol
 	if equality.Semantic.DeepEqual(*old, fw.Status) {
 		return false, nil
 	}
-	// The patch is computed from the statuses alone, and only metadata comes
-	// back: a Framework, with its templates and schemas, is large, and
-	// its rollout is reported every few seconds while instances change.
-	was, now := &v1alpha1.Framework{Status: *old}, &v1alpha1.Framework{Status: fw.Status}
-	was.ResourceVersion = fw.ResourceVersion
-	data, err := client.MergeFromWithOptions(was, client.MergeFromWithOptimisticLock{}).Data(now)
+	// A Framework, with its templates and schemas, is large, and its
+	// rollout is reported every few seconds while instances change.
+	was, err := runtime.DefaultUnstructuredConverter.ToUnstructured(old)
 	if err != nil {
-		return false, fmt.Errorf("computing the status patch of Framework %s: %w", fw.Name, err)
+		return false, fmt.Errorf("encoding the status of Framework %s: %w", fw.Name, err)
 	}
-	written := &metav1.PartialObjectMetadata{}
-	written.SetGroupVersionKind(v1alpha1.GroupVersion.WithKind("Framework"))
-	written.SetName(fw.Name)
-	if err := r.Client.Status().Patch(ctx, written, client.RawPatch(types.MergePatchType, data), client.FieldOwner(v1alpha1.FieldManager)); err != nil {
+	now, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&fw.Status)
+	if err != nil {
+		return false, fmt.Errorf("encoding the status of Framework %s: %w", fw.Name, err)
+	}
+	written, err := statuspatch.Write(ctx, r.Client, v1alpha1.GroupVersion.WithKind("Framework"), fw, was, now)
+	if err != nil {
 		if tasks.IsQuiet(err) {
 			return false, nil // the next event reconciles again
 		}
 		return false, fmt.Errorf("patching status of Framework %s: %w", fw.Name, err)
 	}
-	fw.ResourceVersion = written.ResourceVersion
+	fw.ResourceVersion = written
 	return true, nil
 }

@@ -2,20 +2,17 @@ package instance
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"reflect"
 
 	"k8s.io/apimachinery/pkg/api/equality"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"operetta.dev/operetta/api/v1alpha1"
 	"operetta.dev/operetta/internal/compile"
+	"operetta.dev/operetta/internal/controller/statuspatch"
 )
 
 // ReadStatus decodes an instance's status. A status the controller cannot
@@ -55,12 +52,10 @@ func readProjected(u *unstructured.Unstructured, projections []compile.Projectio
 	return out
 }
 
-// patchStatus writes st as u's status if it differs from old: a JSON merge
-// patch of the status fields that changed, with those that were cleared
-// removed. A reconcile that changed nothing sends nothing, and reports that
-// it wrote nothing. The API server answers with the instance's metadata
-// only, which is all a reconcile needs afterwards (the new resourceVersion):
-// decoding the whole instance back cost more than building the patch.
+// patchStatus writes st as u's status if it differs from old, through
+// statuspatch: only the fields that changed, the instance's metadata back.
+// A reconcile that changed nothing sends nothing, and reports that it wrote
+// nothing.
 //
 // The patch carries u's resourceVersion: a reconcile that worked from a stale
 // cache (its own last write not seen yet) must not act on what it saw, such as
@@ -77,50 +72,11 @@ func patchStatus(ctx context.Context, c client.Client, u *unstructured.Unstructu
 		m[k] = v
 	}
 	was, _ := u.Object["status"].(map[string]any)
-	patch, err := json.Marshal(map[string]any{
-		"metadata": map[string]any{"resourceVersion": u.GetResourceVersion()},
-		"status":   mergePatch(was, m),
-	})
+	written, err := statuspatch.Write(ctx, c, u.GroupVersionKind(), u, was, m)
 	if err != nil {
-		return false, fmt.Errorf("encoding the status patch: %w", err)
-	}
-	written := &metav1.PartialObjectMetadata{}
-	written.SetGroupVersionKind(u.GroupVersionKind())
-	written.SetNamespace(u.GetNamespace())
-	written.SetName(u.GetName())
-	if err := c.Status().Patch(ctx, written, client.RawPatch(types.MergePatchType, patch), client.FieldOwner(v1alpha1.FieldManager)); err != nil {
 		return false, fmt.Errorf("patching status: %w", err)
 	}
 	u.Object["status"] = m
-	u.SetResourceVersion(written.GetResourceVersion())
+	u.SetResourceVersion(written)
 	return true, nil
-}
-
-// mergePatch is the JSON merge patch (RFC 7386) that turns the decoded JSON
-// object from into to: what changed, nil for what was removed. Lists are
-// replaced whole, as merge patches do.
-func mergePatch(from, to map[string]any) map[string]any {
-	patch := map[string]any{}
-	for k, v := range to {
-		was, found := from[k]
-		switch {
-		case !found:
-			patch[k] = v
-		case reflect.DeepEqual(was, v):
-		default:
-			wasObj, ok1 := was.(map[string]any)
-			obj, ok2 := v.(map[string]any)
-			if ok1 && ok2 {
-				patch[k] = mergePatch(wasObj, obj)
-			} else {
-				patch[k] = v
-			}
-		}
-	}
-	for k := range from {
-		if _, kept := to[k]; !kept {
-			patch[k] = nil
-		}
-	}
-	return patch
 }

@@ -1,4 +1,4 @@
-package instance
+package statuspatch
 
 import (
 	"encoding/json"
