@@ -146,7 +146,7 @@ func (w *Children) setLocked(ctx context.Context, loop string, want map[schema.G
 			if w.pending[gvk] {
 				delete(w.pending, gvk)
 			} else {
-				_ = w.cache.RemoveInformer(context.Background(), childObject(w.scheme, gvk))
+				_ = w.cache.RemoveInformer(context.Background(), ChildObject(w.scheme, gvk))
 			}
 		}
 	}
@@ -155,7 +155,7 @@ func (w *Children) setLocked(ctx context.Context, loop string, want map[schema.G
 }
 
 func (w *Children) start(ctx context.Context, gvk schema.GroupVersionKind) error {
-	inf, err := w.cache.GetInformer(ctx, childObject(w.scheme, gvk), cache.BlockUntilSynced(false))
+	inf, err := w.cache.GetInformer(ctx, ChildObject(w.scheme, gvk), cache.BlockUntilSynced(false))
 	if err != nil {
 		return fmt.Errorf("watching %s: %w", gvk.Kind, err)
 	}
@@ -196,14 +196,14 @@ func (w *Children) dispatch(gvk schema.GroupVersionKind, old, obj any, judge boo
 	w.enqueue(loop, instance)
 }
 
-// Get reads a child from the cache, as it holds it (childObject), with its
+// Get reads a child from the cache, as it holds it (ChildObject), with its
 // kind set: found is false if it does not exist. A kind no loop watches is
 // an error (cache.ErrResourceNotCached), never a request to the API server.
 func (w *Children) Get(ctx context.Context, gvk schema.GroupVersionKind, key client.ObjectKey) (obj client.Object, found bool, err error) {
 	if err := w.startPending(ctx, gvk); err != nil {
 		return nil, false, err
 	}
-	child := childObject(w.scheme, gvk)
+	child := ChildObject(w.scheme, gvk)
 	if err := w.cache.Get(ctx, key, child); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, false, nil

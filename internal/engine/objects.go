@@ -31,11 +31,12 @@ func objectOf(gvk schema.GroupVersionKind) *unstructured.Unstructured {
 	return u
 }
 
-// childObject is an empty object of kind gvk as the children cache holds it:
+// ChildObject is an empty object of kind gvk as the children cache holds it:
 // the Go type of a kind the scheme knows (the built-in kinds, which the API
 // server then sends as protobuf: much cheaper to decode, and much smaller
-// to keep, than a JSON map), unstructured for any other.
-func childObject(scheme *runtime.Scheme, gvk schema.GroupVersionKind) client.Object {
+// to keep, than a JSON map), unstructured for any other. An apply's answer
+// (tasks.Writer) is decoded into the same.
+func ChildObject(scheme *runtime.Scheme, gvk schema.GroupVersionKind) client.Object {
 	if obj, err := scheme.New(gvk); err == nil {
 		if typed, ok := obj.(client.Object); ok {
 			return typed

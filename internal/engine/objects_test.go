@@ -36,12 +36,12 @@ func TestABuiltInChildIsCachedTyped(t *testing.T) {
 		t.Fatal(err)
 	}
 	deployment := appsv1.SchemeGroupVersion.WithKind("Deployment")
-	if _, ok := childObject(scheme, deployment).(*appsv1.Deployment); !ok {
-		t.Errorf("a Deployment is cached as %T; want *appsv1.Deployment", childObject(scheme, deployment))
+	if _, ok := ChildObject(scheme, deployment).(*appsv1.Deployment); !ok {
+		t.Errorf("a Deployment is cached as %T; want *appsv1.Deployment", ChildObject(scheme, deployment))
 	}
 	custom := schema.GroupVersionKind{Group: "example.com", Version: "v1", Kind: "Kafka"}
-	if got, ok := childObject(scheme, custom).(*unstructured.Unstructured); !ok || got.GroupVersionKind() != custom {
-		t.Errorf("a custom kind is cached as %T; want unstructured %s", childObject(scheme, custom), custom)
+	if got, ok := ChildObject(scheme, custom).(*unstructured.Unstructured); !ok || got.GroupVersionKind() != custom {
+		t.Errorf("a custom kind is cached as %T; want unstructured %s", ChildObject(scheme, custom), custom)
 	}
 
 }

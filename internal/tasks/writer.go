@@ -20,14 +20,16 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"operetta.dev/operetta/api/v1alpha1"
+	"operetta.dev/operetta/internal/engine"
 )
 
 // TypedApplier applies a child and answers with the Go type of its kind.
 type TypedApplier interface {
 	// ApplyTyped server-side applies obj as operetta's field manager, taking
 	// ownership of its fields, and returns the object the API server
-	// answered with. ok is false, and nothing is sent, for a kind without a
-	// Go type: it is applied as unstructured instead.
+	// answered with, as the children cache holds that kind
+	// (engine.ChildObject). ok is false, and nothing is sent, for a kind the
+	// cache holds unstructured: it is applied as unstructured instead.
 	ApplyTyped(ctx context.Context, obj *unstructured.Unstructured) (applied client.Object, ok bool, err error)
 }
 
@@ -72,12 +74,8 @@ func NewWriter(c client.Client, config *rest.Config, httpClient *http.Client) *W
 // ApplyTyped implements TypedApplier.
 func (w *Writer) ApplyTyped(ctx context.Context, obj *unstructured.Unstructured) (client.Object, bool, error) {
 	gvk := obj.GroupVersionKind()
-	out, err := w.Scheme().New(gvk)
-	if err != nil {
-		return nil, false, nil
-	}
-	applied, ok := out.(client.Object)
-	if !ok {
+	applied := engine.ChildObject(w.Scheme(), gvk)
+	if _, generic := applied.(*unstructured.Unstructured); generic {
 		return nil, false, nil
 	}
 	kc, err := w.kindClient(gvk)
