@@ -143,27 +143,38 @@ func (r *Reconciler) writer(sa types.NamespacedName) (client.Client, error) {
 	if c, ok := r.writers[sa]; ok {
 		return c, nil
 	}
-	c, cfg, hc := r.Client, r.Config, r.HTTPClient
-	if sa.Name != "" {
-		cfg = rest.CopyConfig(r.Config)
-		cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + sa.Namespace + ":" + sa.Name}
-		hc = nil
+	w, err := r.newWriter(sa)
+	if err != nil {
+		return nil, err
 	}
-	var err error
-	if hc == nil {
-		if hc, err = rest.HTTPClientFor(cfg); err != nil {
-			return nil, fmt.Errorf("an HTTP client for %s: %w", sa, err)
-		}
-	}
-	if sa.Name != "" {
-		c, err = client.New(cfg, client.Options{HTTPClient: hc, Scheme: r.Client.Scheme(), Mapper: r.Client.RESTMapper()})
-		if err != nil {
-			return nil, fmt.Errorf("a client impersonating %s: %w", sa, err)
-		}
-	}
-	w := tasks.NewWriter(c, cfg, hc)
 	r.writers[sa] = w
 	return w, nil
+}
+
+// newWriter makes the Writer of service account sa, the manager's own for
+// none, with the HTTP client its requests go through.
+func (r *Reconciler) newWriter(sa types.NamespacedName) (*tasks.Writer, error) {
+	if sa.Name == "" {
+		hc := r.HTTPClient
+		if hc == nil {
+			var err error
+			if hc, err = rest.HTTPClientFor(r.Config); err != nil {
+				return nil, fmt.Errorf("an HTTP client for the manager: %w", err)
+			}
+		}
+		return tasks.NewWriter(r.Client, r.Config, hc), nil
+	}
+	cfg := rest.CopyConfig(r.Config)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + sa.Namespace + ":" + sa.Name}
+	hc, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("an HTTP client impersonating %s: %w", sa, err)
+	}
+	c, err := client.New(cfg, client.Options{HTTPClient: hc, Scheme: r.Client.Scheme(), Mapper: r.Client.RESTMapper()})
+	if err != nil {
+		return nil, fmt.Errorf("a client impersonating %s: %w", sa, err)
+	}
+	return tasks.NewWriter(c, cfg, hc), nil
 }
 
 // existingCRD reads the CRD name from the API server, not the cache: the
