@@ -187,15 +187,8 @@ func (e *Engine[R]) Start(name string, gvk schema.GroupVersionKind, childKinds [
 	if err != nil {
 		return zero, fmt.Errorf("creating the loop for %s: %w", gvk.Kind, err)
 	}
-	if err := c.Watch(source.Kind(e.cache, objectOf(gvk), &handler.TypedEnqueueRequestForObject[*unstructured.Unstructured]{},
-		// Status writes bump no generation; the loop's own writes must
-		// not wake it.
-		predicate.Or[*unstructured.Unstructured](
-			predicate.TypedGenerationChangedPredicate[*unstructured.Unstructured]{},
-			predicate.TypedAnnotationChangedPredicate[*unstructured.Unstructured]{},
-			predicate.TypedFuncs[*unstructured.Unstructured]{UpdateFunc: deletionStarted},
-		),
-	)); err != nil {
+	if err := c.Watch(newInstanceSource(e.cache, objectOf(gvk), log,
+		&handler.TypedEnqueueRequestForObject[*unstructured.Unstructured]{}, instanceChanged())); err != nil {
 		return zero, fmt.Errorf("watching %s: %w", gvk.Kind, err)
 	}
 	// The loop's queue, for what is not an event of the kind: children,
@@ -247,6 +240,17 @@ func (e *Engine[R]) Start(name string, gvk schema.GroupVersionKind, childKinds [
 	}
 	log.Info("started loop")
 	return l.reconciler, nil
+}
+
+// instanceChanged lets through what an instance's loop must see of its
+// instances. Status writes bump no generation: the loop's own writes must
+// not wake it.
+func instanceChanged() predicate.TypedPredicate[*unstructured.Unstructured] {
+	return predicate.Or[*unstructured.Unstructured](
+		predicate.TypedGenerationChangedPredicate[*unstructured.Unstructured]{},
+		predicate.TypedAnnotationChangedPredicate[*unstructured.Unstructured]{},
+		predicate.TypedFuncs[*unstructured.Unstructured]{UpdateFunc: deletionStarted},
+	)
 }
 
 // deletionStarted lets through the update that marks an object for
