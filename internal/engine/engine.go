@@ -207,6 +207,7 @@ func (e *Engine[R]) Start(name string, gvk schema.GroupVersionKind, childKinds [
 		if err == nil || ctx.Err() != nil {
 			return // stopped, as asked
 		}
+		cancel() // ends what the loop had started, a source still syncing say
 		log.Error(err, "loop stopped")
 		// Serialized with Start: a loop started again for the name since
 		// keeps its informers. (stop waits on done, closed above, so this

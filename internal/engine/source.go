@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -30,69 +31,96 @@ type instanceSource struct {
 	handler    handler.TypedEventHandler[*unstructured.Unstructured, reconcile.Request]
 	predicates []predicate.TypedPredicate[*unstructured.Unstructured]
 	log        logr.Logger
-	// synced gets the error that ended the start, or is closed once the
-	// handler has seen the informer's initial list.
-	synced chan error
+
+	// stopStarting ends the start, which retries until it has an informer:
+	// a source that did not sync in time must not go on to make one.
+	stopStarting context.CancelFunc
+	// started is closed when the start ended, err telling why if not
+	// synced.
+	started chan struct{}
+	err     error
 }
 
-// retryInformer is how long to wait before asking the cache again for an
-// informer it could not make (the REST mapper may not know a kind whose
-// CRD was established a moment ago).
-const retryInformer = time.Second
+// informerRetryPeriod is how long to wait before asking the cache again
+// for an informer it could not make: the REST mapper may not yet know a
+// kind whose CRD was established a moment ago.
+const informerRetryPeriod = time.Second
 
 func newInstanceSource(c cache.Cache, obj *unstructured.Unstructured, log logr.Logger,
 	h handler.TypedEventHandler[*unstructured.Unstructured, reconcile.Request],
 	predicates ...predicate.TypedPredicate[*unstructured.Unstructured]) *instanceSource {
-	return &instanceSource{cache: c, obj: obj, handler: h, predicates: predicates, log: log, synced: make(chan error, 1)}
+	return &instanceSource{cache: c, obj: obj, handler: h, predicates: predicates, log: log, started: make(chan struct{})}
 }
 
 func (s *instanceSource) String() string {
 	return fmt.Sprintf("instances of %s", s.obj.GroupVersionKind())
 }
 
-// Start registers the handler with the kind's informer and returns at once;
-// WaitForSync tells when the handler has seen the informer's initial list.
+// Start registers the handler with the kind's informer in the background
+// and returns at once; WaitForSync tells when the handler has seen the
+// informer's initial list.
 func (s *instanceSource) Start(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
+	ctx, s.stopStarting = context.WithCancel(ctx)
 	go func() {
-		var inf cache.Informer
-		err := wait.PollUntilContextCancel(ctx, retryInformer, true, func(ctx context.Context) (bool, error) {
-			var err error
-			if inf, err = s.cache.GetInformer(ctx, s.obj, cache.BlockUntilSynced(false)); err != nil {
-				s.log.Error(err, "getting the informer of the loop's kind; retrying")
-				return false, nil
-			}
-			return true, nil
-		})
-		if err != nil {
-			s.synced <- err
-			return
-		}
-		reg, err := inf.AddEventHandlerWithOptions(&instanceEvents{ctx: ctx, source: s, queue: q}, toolscache.HandlerOptions{Logger: &s.log})
-		if err != nil {
-			s.synced <- err
-			return
-		}
-		if !toolscache.WaitFor(ctx, "", reg.HasSyncedChecker()) {
-			s.synced <- ctx.Err()
-			return
-		}
-		close(s.synced)
+		defer close(s.started)
+		s.err = s.start(ctx, q)
 	}()
 	return nil
 }
 
+func (s *instanceSource) start(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
+	var inf cache.Informer
+	var lastErr error
+	err := wait.PollUntilContextCancel(ctx, informerRetryPeriod, true, func(ctx context.Context) (bool, error) {
+		var err error
+		if inf, err = s.cache.GetInformer(ctx, s.obj, cache.BlockUntilSynced(false)); err != nil {
+			if lastErr == nil || err.Error() != lastErr.Error() {
+				s.log.Error(err, "getting the informer of the loop's kind; retrying")
+			}
+			lastErr = err
+			return false, nil
+		}
+		return true, nil
+	})
+	if err != nil {
+		if lastErr != nil {
+			return fmt.Errorf("getting its informer: %w", lastErr)
+		}
+		return err
+	}
+	reg, err := inf.AddEventHandlerWithOptions(&instanceEvents{ctx: ctx, source: s, queue: q}, toolscache.HandlerOptions{Logger: &s.log})
+	if err != nil {
+		return err
+	}
+	// Done once the informer has listed and the handler has been handed
+	// every object of that list.
+	if !toolscache.WaitFor(ctx, "", reg.HasSyncedChecker()) {
+		return ctx.Err()
+	}
+	return nil
+}
+
 // WaitForSync returns once the handler has seen the informer's initial
-// list, or with the error that stopped it.
+// list, or with the error that stopped it. If ctx ends first the start is
+// ended too. A loop stopped while it syncs is no error (as for
+// source.Kind).
 func (s *instanceSource) WaitForSync(ctx context.Context) error {
 	select {
-	case err := <-s.synced:
-		if err != nil {
-			return fmt.Errorf("%s: %w", s, err)
-		}
-		return nil
+	case <-s.started:
 	case <-ctx.Done():
-		return fmt.Errorf("%s did not sync: %w", s, ctx.Err())
+		s.stopStarting()
+		<-s.started
+		switch {
+		case errors.Is(ctx.Err(), context.Canceled), s.err == nil:
+			return nil // the loop stops, or it synced just now
+		case errors.Is(s.err, context.Canceled):
+			return fmt.Errorf("%s did not sync: %w", s, ctx.Err())
+		}
 	}
+	if s.err == nil || errors.Is(s.err, context.Canceled) {
+		return nil
+	}
+	return fmt.Errorf("%s did not sync: %w", s, s.err)
 }
 
 // instanceEvents turns the informer's notifications into controller-runtime
@@ -106,6 +134,7 @@ type instanceEvents struct {
 func (e *instanceEvents) OnAdd(obj any, isInInitialList bool) {
 	o, ok := obj.(*unstructured.Unstructured)
 	if !ok {
+		e.unexpected("add", obj)
 		return
 	}
 	ev := event.TypedCreateEvent[*unstructured.Unstructured]{Object: o, IsInInitialList: isInInitialList}
@@ -118,9 +147,10 @@ func (e *instanceEvents) OnAdd(obj any, isInInitialList bool) {
 }
 
 func (e *instanceEvents) OnUpdate(oldObj, newObj any) {
-	old, ok := oldObj.(*unstructured.Unstructured)
-	o, ok2 := newObj.(*unstructured.Unstructured)
-	if !ok || !ok2 {
+	old, okOld := oldObj.(*unstructured.Unstructured)
+	o, okNew := newObj.(*unstructured.Unstructured)
+	if !okOld || !okNew {
+		e.unexpected("update", newObj)
 		return
 	}
 	ev := event.TypedUpdateEvent[*unstructured.Unstructured]{ObjectOld: old, ObjectNew: o}
@@ -139,6 +169,7 @@ func (e *instanceEvents) OnDelete(obj any) {
 	}
 	o, ok := obj.(*unstructured.Unstructured)
 	if !ok {
+		e.unexpected("delete", obj)
 		return
 	}
 	ev.Object = o
@@ -148,4 +179,10 @@ func (e *instanceEvents) OnDelete(obj any) {
 		}
 	}
 	e.source.handler.Delete(e.ctx, ev, e.queue)
+}
+
+// unexpected logs a notification that does not hold an instance: the
+// informer of an unstructured kind hands on nothing else, so it is a bug.
+func (e *instanceEvents) unexpected(what string, obj any) {
+	e.source.log.Error(nil, "an instance informer's notification without an instance", "event", what, "type", fmt.Sprintf("%T", obj))
 }

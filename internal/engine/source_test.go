@@ -2,14 +2,17 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
 	"github.com/go-logr/logr"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/controller-runtime/pkg/cache/informertest"
@@ -87,4 +90,86 @@ func instance(name string, generation int64, deleted *metav1.Time) *unstructured
 	u.SetGeneration(generation)
 	u.SetDeletionTimestamp(deleted)
 	return u
+}
+
+// slowQueue takes its time to add, as a busy handler would.
+type slowQueue struct {
+	workqueue.TypedRateLimitingInterface[reconcile.Request]
+}
+
+func (q slowQueue) Add(req reconcile.Request) {
+	time.Sleep(20 * time.Millisecond)
+	q.TypedRateLimitingInterface.Add(req)
+}
+
+// listOnly lists and then watches nothing, like a kind nobody writes.
+type listOnly struct{ *toolscache.ListWatch }
+
+// IsWatchListSemanticsUnSupported makes the reflector list rather than
+// ask for a watch that streams the list.
+func (listOnly) IsWatchListSemanticsUnSupported() bool { return true }
+
+func TestAnInstanceSourceSyncsOnceItsHandlerHasSeenTheList(t *testing.T) {
+	gvk := schema.GroupVersionKind{Group: "apps.example.com", Version: "v1", Kind: "WebApp"}
+	list := &unstructured.UnstructuredList{}
+	list.SetResourceVersion("10")
+	for _, name := range []string{"a", "b", "c"} {
+		list.Items = append(list.Items, *instance(name, 1, nil))
+	}
+	inf := toolscache.NewSharedIndexInformer(listOnly{&toolscache.ListWatch{
+		ListWithContextFunc: func(context.Context, metav1.ListOptions) (runtime.Object, error) { return list.DeepCopy(), nil },
+		WatchFuncWithContext: func(context.Context, metav1.ListOptions) (watch.Interface, error) {
+			return watch.NewFake(), nil
+		},
+	}}, &unstructured.Unstructured{}, 0, toolscache.Indexers{})
+	c := &informertest.FakeInformers{InformersByGVK: map[schema.GroupVersionKind]toolscache.SharedIndexInformer{gvk: inf}}
+	s := newInstanceSource(c, objectOf(gvk), logr.Discard(), &handler.TypedEnqueueRequestForObject[*unstructured.Unstructured]{}, instanceChanged())
+	q := workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[reconcile.Request]())
+	defer q.ShutDown()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go inf.RunWithContext(ctx)
+	if err := s.Start(ctx, slowQueue{q}); err != nil {
+		t.Fatal(err)
+	}
+	waiting, stop := context.WithTimeout(ctx, 10*time.Second)
+	defer stop()
+	if err := s.WaitForSync(waiting); err != nil {
+		t.Fatal(err)
+	}
+	// The informer itself syncs as soon as it has handed the list on; the
+	// handler sees it 20 ms an object later.
+	if q.Len() != len(list.Items) {
+		t.Errorf("synced with %d of the %d listed instances enqueued", q.Len(), len(list.Items))
+	}
+}
+
+func TestAnInstanceSourceThatDoesNotSyncSaysWhyOrIsStopped(t *testing.T) {
+	gvk := schema.GroupVersionKind{Group: "apps.example.com", Version: "v1", Kind: "WebApp"}
+	cause := errors.New("no matches for kind WebApp")
+	q := workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[reconcile.Request]())
+	defer q.ShutDown()
+
+	s := newInstanceSource(&informertest.FakeInformers{Error: cause}, objectOf(gvk), logr.Discard(), &handler.TypedEnqueueRequestForObject[*unstructured.Unstructured]{})
+	if err := s.Start(context.Background(), q); err != nil {
+		t.Fatal(err)
+	}
+	timeout, stop := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer stop()
+	// WaitForSync returns only once the start has ended, so nothing goes on
+	// asking for the informer.
+	if err := s.WaitForSync(timeout); !errors.Is(err, cause) {
+		t.Errorf("timed out: %v; want the cache's error", err)
+	}
+
+	unsynced := &informertest.FakeInformers{InformersByGVK: map[schema.GroupVersionKind]toolscache.SharedIndexInformer{gvk: controllertest.NewFakeInformer()}}
+	stopping := newInstanceSource(unsynced, objectOf(gvk), logr.Discard(), &handler.TypedEnqueueRequestForObject[*unstructured.Unstructured]{})
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := stopping.Start(ctx, q); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if err := stopping.WaitForSync(ctx); err != nil {
+		t.Errorf("the loop stopped while it synced: %v; want no error", err)
+	}
 }
