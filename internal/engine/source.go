@@ -29,7 +29,7 @@ type instanceSource struct {
 	cache      cache.Cache
 	obj        *unstructured.Unstructured
 	handler    handler.TypedEventHandler[*unstructured.Unstructured, reconcile.Request]
-	predicates []predicate.TypedPredicate[*unstructured.Unstructured]
+	predicates []instancePredicate
 	log        logr.Logger
 
 	// stopStarting ends the start, which retries until it has an informer:
@@ -48,7 +48,7 @@ const informerRetryPeriod = time.Second
 
 func newInstanceSource(c cache.Cache, obj *unstructured.Unstructured, log logr.Logger,
 	h handler.TypedEventHandler[*unstructured.Unstructured, reconcile.Request],
-	predicates ...predicate.TypedPredicate[*unstructured.Unstructured]) *instanceSource {
+	predicates ...instancePredicate) *instanceSource {
 	return &instanceSource{cache: c, obj: obj, handler: h, predicates: predicates, log: log, started: make(chan struct{})}
 }
 
@@ -138,12 +138,9 @@ func (e *instanceEvents) OnAdd(obj any, isInInitialList bool) {
 		return
 	}
 	ev := event.TypedCreateEvent[*unstructured.Unstructured]{Object: o, IsInInitialList: isInInitialList}
-	for _, p := range e.source.predicates {
-		if !p.Create(ev) {
-			return
-		}
+	if e.source.lets(func(p instancePredicate) bool { return p.Create(ev) }) {
+		e.source.handler.Create(e.ctx, ev, e.queue)
 	}
-	e.source.handler.Create(e.ctx, ev, e.queue)
 }
 
 func (e *instanceEvents) OnUpdate(oldObj, newObj any) {
@@ -154,12 +151,9 @@ func (e *instanceEvents) OnUpdate(oldObj, newObj any) {
 		return
 	}
 	ev := event.TypedUpdateEvent[*unstructured.Unstructured]{ObjectOld: old, ObjectNew: o}
-	for _, p := range e.source.predicates {
-		if !p.Update(ev) {
-			return
-		}
+	if e.source.lets(func(p instancePredicate) bool { return p.Update(ev) }) {
+		e.source.handler.Update(e.ctx, ev, e.queue)
 	}
-	e.source.handler.Update(e.ctx, ev, e.queue)
 }
 
 func (e *instanceEvents) OnDelete(obj any) {
@@ -173,12 +167,21 @@ func (e *instanceEvents) OnDelete(obj any) {
 		return
 	}
 	ev.Object = o
-	for _, p := range e.source.predicates {
-		if !p.Delete(ev) {
-			return
+	if e.source.lets(func(p instancePredicate) bool { return p.Delete(ev) }) {
+		e.source.handler.Delete(e.ctx, ev, e.queue)
+	}
+}
+
+type instancePredicate = predicate.TypedPredicate[*unstructured.Unstructured]
+
+// lets reports whether every predicate of the source lets an event through.
+func (s *instanceSource) lets(through func(instancePredicate) bool) bool {
+	for _, p := range s.predicates {
+		if !through(p) {
+			return false
 		}
 	}
-	e.source.handler.Delete(e.ctx, ev, e.queue)
+	return true
 }
 
 // unexpected logs a notification that does not hold an instance: the

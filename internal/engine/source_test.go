@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache/informertest"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllertest"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
@@ -24,10 +25,7 @@ import (
 func TestAnInstanceSourceSyncsWithItsInformerAndEnqueuesWhatChanged(t *testing.T) {
 	gvk := schema.GroupVersionKind{Group: "apps.example.com", Version: "v1", Kind: "WebApp"}
 	inf := controllertest.NewFakeInformer() // not synced yet
-	c := &informertest.FakeInformers{InformersByGVK: map[schema.GroupVersionKind]toolscache.SharedIndexInformer{gvk: inf}}
-	s := newInstanceSource(c, objectOf(gvk), logr.Discard(), &handler.TypedEnqueueRequestForObject[*unstructured.Unstructured]{}, instanceChanged())
-	q := workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[reconcile.Request]())
-	defer q.ShutDown()
+	s, q := sourceOver(t, gvk, &informertest.FakeInformers{InformersByGVK: map[schema.GroupVersionKind]toolscache.SharedIndexInformer{gvk: inf}})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if err := s.Start(ctx, q); err != nil {
@@ -122,10 +120,7 @@ func TestAnInstanceSourceSyncsOnceItsHandlerHasSeenTheList(t *testing.T) {
 			return watch.NewFake(), nil
 		},
 	}}, &unstructured.Unstructured{}, 0, toolscache.Indexers{})
-	c := &informertest.FakeInformers{InformersByGVK: map[schema.GroupVersionKind]toolscache.SharedIndexInformer{gvk: inf}}
-	s := newInstanceSource(c, objectOf(gvk), logr.Discard(), &handler.TypedEnqueueRequestForObject[*unstructured.Unstructured]{}, instanceChanged())
-	q := workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[reconcile.Request]())
-	defer q.ShutDown()
+	s, q := sourceOver(t, gvk, &informertest.FakeInformers{InformersByGVK: map[schema.GroupVersionKind]toolscache.SharedIndexInformer{gvk: inf}})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go inf.RunWithContext(ctx)
@@ -147,10 +142,7 @@ func TestAnInstanceSourceSyncsOnceItsHandlerHasSeenTheList(t *testing.T) {
 func TestAnInstanceSourceThatDoesNotSyncSaysWhyOrIsStopped(t *testing.T) {
 	gvk := schema.GroupVersionKind{Group: "apps.example.com", Version: "v1", Kind: "WebApp"}
 	cause := errors.New("no matches for kind WebApp")
-	q := workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[reconcile.Request]())
-	defer q.ShutDown()
-
-	s := newInstanceSource(&informertest.FakeInformers{Error: cause}, objectOf(gvk), logr.Discard(), &handler.TypedEnqueueRequestForObject[*unstructured.Unstructured]{})
+	s, q := sourceOver(t, gvk, &informertest.FakeInformers{Error: cause})
 	if err := s.Start(context.Background(), q); err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +155,7 @@ func TestAnInstanceSourceThatDoesNotSyncSaysWhyOrIsStopped(t *testing.T) {
 	}
 
 	unsynced := &informertest.FakeInformers{InformersByGVK: map[schema.GroupVersionKind]toolscache.SharedIndexInformer{gvk: controllertest.NewFakeInformer()}}
-	stopping := newInstanceSource(unsynced, objectOf(gvk), logr.Discard(), &handler.TypedEnqueueRequestForObject[*unstructured.Unstructured]{})
+	stopping, q := sourceOver(t, gvk, unsynced)
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := stopping.Start(ctx, q); err != nil {
 		t.Fatal(err)
@@ -172,4 +164,12 @@ func TestAnInstanceSourceThatDoesNotSyncSaysWhyOrIsStopped(t *testing.T) {
 	if err := stopping.WaitForSync(ctx); err != nil {
 		t.Errorf("the loop stopped while it synced: %v; want no error", err)
 	}
+}
+
+// sourceOver is the source a loop of kind gvk gets, over c, and a queue
+// for it.
+func sourceOver(t *testing.T, gvk schema.GroupVersionKind, c cache.Cache) (*instanceSource, workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	q := workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[reconcile.Request]())
+	t.Cleanup(q.ShutDown)
+	return newInstanceSource(c, objectOf(gvk), logr.Discard(), &handler.TypedEnqueueRequestForObject[*unstructured.Unstructured]{}, instanceChanged()), q
 }
