@@ -27,10 +27,11 @@ type writeCounter struct {
 	w    watch.Interface
 	done chan struct{}
 
-	mu      sync.Mutex
-	writes  int
-	seen    map[string]bool // resourceVersions of the events so far
-	stopped bool
+	mu     sync.Mutex
+	writes int
+	seen   map[string]bool // resourceVersions of the events so far
+
+	stopOnce sync.Once
 }
 
 func countWrites(ctx context.Context, dyn dynamic.Interface, gvr schema.GroupVersionResource, name string) (*writeCounter, error) {
@@ -77,12 +78,8 @@ func (wc *writeCounter) count(ctx context.Context) (int, error) {
 
 // stop ends the watch; it may be called more than once.
 func (wc *writeCounter) stop() {
-	wc.mu.Lock()
-	stopped := wc.stopped
-	wc.stopped = true
-	wc.mu.Unlock()
-	if !stopped {
+	wc.stopOnce.Do(func() {
 		wc.w.Stop()
 		<-wc.done
-	}
+	})
 }
