@@ -275,16 +275,17 @@ func (r *Reconciler) reportRollout(fw *v1alpha1.Framework) (rollingOut bool) {
 }
 
 // patchStatus writes fw's status once per reconcile, and only if it changed,
-// through statuspatch, and reports whether it wrote it. The write names the resourceVersion it
-// was computed from: a status computed from a Framework that changed since
-// (relabelled to another shard, say) is refused, and the next event brings
-// the Framework as it is.
+// through statuspatch, and reports whether it wrote it. The write names the
+// resourceVersion it was computed from: a status computed from a Framework
+// that changed since (relabelled to another shard, say) is refused, and the
+// next event brings the Framework as it is.
 func (r *Reconciler) patchStatus(ctx context.Context, fw *v1alpha1.Framework, old *v1alpha1.FrameworkStatus) (bool, error) {
 	if equality.Semantic.DeepEqual(*old, fw.Status) {
 		return false, nil
 	}
-	// A Framework, with its templates and schemas, is large, and its
-	// rollout is reported every few seconds while instances change.
+	// Only the status goes out and only metadata comes back: a Framework,
+	// with its templates and schemas, is large, and its rollout is reported
+	// every few seconds while instances change.
 	was, err := runtime.DefaultUnstructuredConverter.ToUnstructured(old)
 	if err != nil {
 		return false, fmt.Errorf("encoding the status of Framework %s: %w", fw.Name, err)
