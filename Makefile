@@ -87,6 +87,7 @@ FUZZTIME ?= 20000x
 fuzz: ## Fuzz the template renderer and crdgen for FUZZTIME inputs each (seed corpora in testdata/fuzz).
 	$(GO) test ./internal/expr -run '^$$' -fuzz FuzzTemplate -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/crdgen -run '^$$' -fuzz FuzzGenerate -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/kudo -run '^$$' -fuzz FuzzValueFillsOneScalar -fuzztime $(FUZZTIME)
 
 .PHONY: e2e
 e2e: build plugin $(HELM) ## End-to-end tests: the manager, the examples and the chart on a local kwok cluster.

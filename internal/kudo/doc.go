@@ -4,4 +4,9 @@
 // environment, the file system, the clock or randomness, plus toYaml; every
 // scalar parameter a string; KUDO's variables; the output parsed as YAML into
 // zero or more objects. It is pure: no client, no cluster.
+//
+// Unlike KUDO, a render is safe for values a tenant wrote: every value a
+// template prints fills the one YAML node the template gives it and nothing
+// else (slots.go, fit.go), and a render stays within budgets of output,
+// objects and iterations (budget.go).
 package kudo

@@ -1,7 +1,7 @@
 package kudo
 
 import (
-	"bytes"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -34,7 +34,7 @@ var excluded = []string{
 	"env", "expandenv", "base", "dir", "clean", "ext", "isAbs", "getHostByName",
 	"now", "date", "dateInZone", "date_in_zone", "dateModify", "date_modify", "mustDateModify", "must_date_modify",
 	"ago", "htmlDate", "htmlDateInZone", "unixEpoch", "toDate", "mustToDate", "duration", "durationRound",
-	"randAlpha", "randAlphaNum", "randAscii", "randNumeric", "randBytes", "randInt", "shuffle", "uuidv4",
+	"encryptAES", "randAlpha", "randAlphaNum", "randAscii", "randNumeric", "randBytes", "randInt", "shuffle", "uuidv4",
 	"genPrivateKey", "derivePassword", "buildCustomCert", "genCA", "genCAWithKey", "genSelfSignedCert",
 	"genSelfSignedCertWithKey", "genSignedCert", "genSignedCertWithKey", "bcrypt", "htpasswd",
 }
@@ -46,6 +46,7 @@ func Funcs() template.FuncMap {
 		delete(f, name)
 	}
 	f["toYaml"] = toYaml
+	bounded(f)
 	return f
 }
 
@@ -61,8 +62,9 @@ func toYaml(v any) string {
 
 // Template is a parsed package template.
 type Template struct {
-	name string
-	t    *template.Template
+	name  string
+	t     *template.Template
+	slots []slot
 }
 
 // Parse parses a template file's text. A syntax error, or a function that
@@ -72,7 +74,18 @@ func Parse(name, text string) (*Template, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Template{name: name, t: t}, nil
+	trees := make([]*parse.Tree, 0, len(t.Templates()))
+	for _, tt := range t.Templates() {
+		if tt.Tree != nil {
+			trees = append(trees, tt.Tree)
+		}
+	}
+	// Added after parsing: a template cannot call them itself.
+	t.Funcs(template.FuncMap{
+		slotFunc:  func(int, any) (string, error) { return "", errors.New("rendered without a render") },
+		rangeFunc: func(v any) (any, error) { return v, nil },
+	})
+	return &Template{name: name, t: t, slots: instrument(trees)}, nil
 }
 
 // ParamUse is a read of .Params.NAME in a template, and where it is.
@@ -141,13 +154,77 @@ func (t *Template) ParamsUsed() []ParamUse {
 
 // Render executes the template and parses the result as YAML documents:
 // zero or more objects, their integers int64 as the API server returns
-// them. Empty documents are skipped.
+// them. Empty documents are skipped. Every value the template prints must
+// fill the one node the template gives it (see fit.go), and the render stays
+// within its budgets (see budget.go); an error names the parameter and the
+// template's line, never a value.
 func (t *Template) Render(v Vars) ([]map[string]any, error) {
-	var buf bytes.Buffer
-	if err := t.t.Execute(&buf, v); err != nil {
+	r := &render{tokens: newTokens(), slots: t.slots}
+	tt, err := t.t.Clone()
+	if err != nil {
 		return nil, err
 	}
-	return manifest.Decode(buf.Bytes(), t.name)
+	tt.Funcs(template.FuncMap{slotFunc: r.print, rangeFunc: r.iterate})
+	if err := tt.Execute(&r.out, v); err != nil {
+		return nil, err
+	}
+	skeleton := r.out.String()
+	text := fill(skeleton, r.tokens, t.slots, r.values)
+	if err := fit(skeleton, text, r.tokens, t.slots, r.values); err != nil {
+		var m *misfit
+		if errors.As(err, &m) {
+			return nil, fmt.Errorf("%s: %s", t.name, m.describe(t.slots))
+		}
+		return nil, err
+	}
+	objs, err := manifest.Decode([]byte(text), t.name)
+	if err != nil {
+		return nil, errors.New(withoutQuotes(err.Error()))
+	}
+	if len(objs) > MaxObjects {
+		return nil, fmt.Errorf("%s: %w", t.name, overBudget("%d objects are more than %d", len(objs), MaxObjects))
+	}
+	return objs, nil
+}
+
+// render is the state of one render.
+type render struct {
+	tokens     tokens
+	slots      []slot
+	out        output
+	values     []printed
+	iterations int
+}
+
+// print records what slot prints and prints its token instead.
+func (r *render) print(slot int, v any) (string, error) {
+	text := printText(v)
+	if err := r.out.add(len(text)); err != nil {
+		return "", err
+	}
+	r.out.values += len(text)
+	r.values = append(r.values, printed{slot: slot, value: text})
+	return r.slots[slot].prefix + r.tokens.of(len(r.values)-1), nil
+}
+
+// iterate counts the elements a range is about to go over.
+func (r *render) iterate(v any) (any, error) {
+	n, err := lengthOf(v)
+	if err != nil {
+		return nil, err
+	}
+	if r.iterations += n; r.iterations > MaxIterations {
+		return nil, overBudget("ranges go over more than %d elements", MaxIterations)
+	}
+	return v, nil
+}
+
+// printText is what text/template prints for v.
+func printText(v any) string {
+	if v == nil {
+		return "<no value>"
+	}
+	return fmt.Sprint(v)
 }
 
 // Params is what templates see of parameter values: every declared
