@@ -45,3 +45,43 @@ func Decode(text []byte, name string) ([]map[string]any, error) {
 		}
 	}
 }
+
+// MaxObjectBytes is the largest object the API server stores (etcd's
+// default request limit): a rendered object larger than this is refused
+// before it costs the manager an encoding, a hash or a request.
+const MaxObjectBytes = 1536 << 10
+
+// Within says whether obj, encoded as JSON, takes at most limit bytes. It
+// counts as it walks and stops past the limit, so a value repeated many
+// times over (a CEL list of one long string) is refused without being
+// encoded: the encoding would be what exhausts the memory.
+func Within(obj any, limit int) bool {
+	n := 0
+	var walk func(any) bool
+	walk = func(v any) bool {
+		switch v := v.(type) {
+		case map[string]any:
+			n += 2
+			for k, e := range v {
+				n += len(k) + 4
+				if n > limit || !walk(e) {
+					return false
+				}
+			}
+		case []any:
+			n += 2
+			for _, e := range v {
+				n++
+				if n > limit || !walk(e) {
+					return false
+				}
+			}
+		case string:
+			n += len(v) + 2
+		default:
+			n += 24 // a number, a bool or null: at most this many bytes
+		}
+		return n <= limit
+	}
+	return walk(obj)
+}

@@ -9,6 +9,7 @@ import (
 
 	"operetta.dev/operetta/internal/compile"
 	"operetta.dev/operetta/internal/kudo"
+	"operetta.dev/operetta/internal/manifest"
 )
 
 // renderGo renders a Go-template resource into this instance's objects.
@@ -57,6 +58,9 @@ func RenderGo(fw *compile.Framework, id string, instance *unstructured.Unstructu
 	objs := make([]*unstructured.Unstructured, 0, len(maps))
 	for _, m := range maps {
 		obj := &unstructured.Unstructured{Object: m}
+		if !manifest.Within(m, manifest.MaxObjectBytes) {
+			return nil, Terminal("resource %s rendered %s %s larger than the API server's limit of %d bytes", id, obj.GetKind(), obj.GetName(), manifest.MaxObjectBytes)
+		}
 		if !res.Emits(obj.GroupVersionKind()) {
 			return nil, Terminal("resource %s rendered %s %s, a kind its goTemplate.kinds does not list", id, obj.GetAPIVersion()+" "+obj.GetKind(), obj.GetName())
 		}

@@ -9,6 +9,7 @@ import (
 
 	"operetta.dev/operetta/api/v1alpha1"
 	"operetta.dev/operetta/internal/compile"
+	"operetta.dev/operetta/internal/manifest"
 	"operetta.dev/operetta/internal/shard"
 )
 
@@ -32,6 +33,9 @@ func (r *Run) render(id string) (*unstructured.Unstructured, error) {
 	m, err := r.fw.Resources[id].Template.RenderObject(r.vars)
 	if err != nil {
 		return nil, Terminal("rendering resource %s: %w", id, err)
+	}
+	if !manifest.Within(m, manifest.MaxObjectBytes) {
+		return nil, Terminal("rendering resource %s: the object is larger than the API server's limit of %d bytes", id, manifest.MaxObjectBytes)
 	}
 	obj := &unstructured.Unstructured{Object: m}
 	if err := r.own(id, obj); err != nil {
