@@ -1,6 +1,8 @@
 package tasks
 
 import (
+	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -15,17 +17,32 @@ import (
 // hash digests a rendered object and the plan run about to apply it. The
 // same content in a new run of a plan is applied again, as a person who runs
 // a plan expects; within a run, it is applied once.
+//
+// The digest is keyed: it is in the instance's status, which anyone who may
+// read the instance reads, and an unkeyed digest of a Secret lets them test
+// guesses of its values offline. The key lives as long as the process: after
+// a restart a plan that is running applies its children once more, which is
+// all a digest that no longer matches costs.
 func (r *Run) hash(obj *unstructured.Unstructured) string {
 	b, err := json.Marshal(obj.Object) // sorted keys: equal objects, equal bytes
 	if err != nil {
 		return "" // never equal to a recorded hash: the child is applied
 	}
-	h := sha256.New()
+	h := hmac.New(sha256.New, inventoryKey)
 	h.Write([]byte(r.planUID))
 	h.Write([]byte{0})
 	h.Write(b)
 	return hex.EncodeToString(h.Sum(nil)[:8])
 }
+
+// inventoryKey keys the inventory's digests; see hash.
+var inventoryKey = func() []byte {
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		panic(err) // crypto/rand never fails on Linux; nothing works without it
+	}
+	return key
+}()
 
 // find returns the inventory entry of obj.
 func (r *Run) find(obj *unstructured.Unstructured) (v1alpha1.InventoryItem, bool) {
