@@ -245,6 +245,24 @@ func TestVerifyRefusesWhatTheAPIServerWould(t *testing.T) {
 	}
 }
 
+// TestVerifyWarnsOfAFrameworkTooLargeToStore: a Framework whose encoding
+// passes etcd's default 1.5 MiB compiles, but is likely refused at apply.
+func TestVerifyWarnsOfAFrameworkTooLargeToStore(t *testing.T) {
+	example, err := os.ReadFile(filepath.Join("..", "..", "examples", "webapp", "framework.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := strings.Replace(string(example), "description: Container image of the web server.", "description: "+strings.Repeat("x", 2<<20), 1)
+	p := filepath.Join(t.TempDir(), "big.yaml")
+	if err := os.WriteFile(p, []byte(big), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := run(t, "verify", p)
+	if err != nil || !strings.Contains(out, "warning: the Framework is 2") || !strings.Contains(out, "more than the 1572864 an API server stores by default") {
+		t.Fatalf("verify of a 2 MiB Framework: %v\n%.2000s", err, out)
+	}
+}
+
 func TestNewScaffoldVerifiesAndRenders(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "kv")
 	if _, err := run(t, "new", "key-value", "--dir", dir); err != nil {

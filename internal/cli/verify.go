@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -14,6 +15,7 @@ import (
 	"operetta.dev/operetta/api/v1alpha1"
 	"operetta.dev/operetta/internal/compile"
 	"operetta.dev/operetta/internal/crdgen"
+	"operetta.dev/operetta/internal/manifest"
 )
 
 // Check compiles fw as the Framework controller does, and returns the
@@ -112,5 +114,24 @@ func (o *options) verifyOne(ctx context.Context, c *Cluster, d document) bool {
 		}
 	}
 	fmt.Fprintf(out, "%s: OK, serves %s as %s with plans %s\n", where, compiled.GVK.Kind, compiled.GVK.GroupVersion(), strings.Join(planNames(fw), ", "))
+	// A warning, not a refusal: etcd's limit is its --max-request-bytes,
+	// which a cluster may have raised.
+	for _, big := range []struct {
+		what string
+		obj  any
+	}{{"the Framework", d.obj}, {"its generated CRD " + compiled.CRD.Name, compiled.CRD}} {
+		if size := encodedSize(big.obj); size > manifest.MaxObjectBytes {
+			fmt.Fprintf(out, "%s: warning: %s is %d bytes encoded, more than the %d an API server stores by default: it is likely refused at apply\n", where, big.what, size, manifest.MaxObjectBytes)
+		}
+	}
 	return true
+}
+
+// encodedSize is obj's size as JSON, or 0 if it cannot be encoded.
+func encodedSize(obj any) int {
+	b, err := json.Marshal(obj)
+	if err != nil {
+		return 0
+	}
+	return len(b)
 }
