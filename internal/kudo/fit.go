@@ -92,10 +92,10 @@ func (m *misfit) Error() string { return m.what }
 func fit(skeleton, output string, t tokens, slots []slot, values []printed) error {
 	bs, as := documents(skeleton), documents(output)
 	f := &fitter{t: t, slots: slots, values: values}
-	for i := range max(len(bs), len(as)) {
-		if i >= len(bs) || i >= len(as) {
-			return f.blame(skeleton, len(skeleton), "a value adds a YAML document")
-		}
+	if len(as) != len(bs) {
+		return f.blame(skeleton, len(skeleton), "a value adds or removes a YAML document")
+	}
+	for i := range bs {
 		var b, a yaml.Node
 		if err := yaml.Unmarshal(bs[i], &b); err != nil {
 			return f.blame(string(bs[i]), len(bs[i]), "the template's own text is not YAML ("+yamlError(err)+")")

@@ -2,6 +2,8 @@ package kudo
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -240,5 +242,36 @@ func TestErrorsQuoteNoValue(t *testing.T) {
 				t.Errorf("%s: %q: the error quotes the value: %v", pos.name, x, err)
 			}
 		}
+	}
+}
+
+// TestTheZooKeeperBombIsRefused: the real ZooKeeper package with
+// NODE_COUNT "3000000" rendered 95 MB of YAML in 1.05 GB before budgets;
+// now its validation.yaml, which ranges over it, is refused by its budget.
+func TestTheZooKeeperBombIsRefused(t *testing.T) {
+	dir := filepath.Join("testdata", "packages", "zookeeper", "templates")
+	refused := 0
+	for _, f := range []string{"validation.yaml"} {
+		text, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmpl, err := Parse(f, string(text))
+		if err != nil {
+			t.Fatal(err)
+		}
+		params := map[string]any{}
+		for _, u := range tmpl.ParamsUsed() {
+			params[u.Name] = "1"
+		}
+		params["NODE_COUNT"] = "3000000"
+		if _, err := tmpl.Render(vars(params)); errors.Is(err, ErrBudget) {
+			refused++
+		} else if err != nil {
+			t.Errorf("%s: %v, want a budget error", f, err)
+		}
+	}
+	if refused == 0 {
+		t.Fatal("no ZooKeeper template was refused by its budget")
 	}
 }
