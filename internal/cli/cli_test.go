@@ -263,6 +263,29 @@ func TestVerifyWarnsOfAFrameworkTooLargeToStore(t *testing.T) {
 	}
 }
 
+// TestVerifyWarnsOfSharedClusterScopedNames: a cluster-scoped child whose
+// name leaves out the instance's namespace and name makes two tenants'
+// instances collide; one that includes both does not.
+func TestVerifyWarnsOfSharedClusterScopedNames(t *testing.T) {
+	out, err := run(t, "verify", filepath.Join("..", "..", "test", "e2e", "testdata", "tenant.yaml"))
+	if err != nil || !strings.Contains(out, `Framework shared: warning: spec.resources[0] (reader): the name of cluster-scoped ClusterRole "e2e-shared-reader" does not include`) ||
+		!strings.Contains(out, "Framework greeter: warning: spec.resources[0] (greeting): the template may render cluster-scoped ClusterRoleBinding but never reads .Namespace") {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	p := filepath.Join(t.TempDir(), "named.yaml")
+	b, err := os.ReadFile(filepath.Join("..", "..", "test", "e2e", "testdata", "tenant.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	named := strings.Replace(string(b), "name: e2e-shared-reader", `name: "${instance.metadata.namespace}-${instance.metadata.name}-reader"`, 1)
+	if err := os.WriteFile(p, []byte(named), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := run(t, "verify", p); err != nil || strings.Contains(out, "Framework shared: warning") {
+		t.Fatalf("a name with the instance's namespace and name: %v\n%s", err, out)
+	}
+}
+
 func TestNewScaffoldVerifiesAndRenders(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "kv")
 	if _, err := run(t, "new", "key-value", "--dir", dir); err != nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -114,6 +115,9 @@ func (o *options) verifyOne(ctx context.Context, c *Cluster, d document) bool {
 		}
 	}
 	fmt.Fprintf(out, "%s: OK, serves %s as %s with plans %s\n", where, compiled.GVK.Kind, compiled.GVK.GroupVersion(), strings.Join(planNames(fw), ", "))
+	for _, w := range sharedNames(fw) {
+		fmt.Fprintf(out, "%s: warning: %s\n", where, w)
+	}
 	// A warning, not a refusal: etcd's limit is its --max-request-bytes,
 	// which a cluster may have raised.
 	for _, big := range []struct {
@@ -134,4 +138,46 @@ func encodedSize(obj any) int {
 		return 0
 	}
 	return len(b)
+}
+
+// sharedNames lists the resources of fw that may render a cluster-scoped
+// child whose name does not include the instance's namespace and name: two
+// instances in two namespaces would render the same object, and the second
+// would fail, since operetta never takes an object another instance owns.
+func sharedNames(fw *v1alpha1.Framework) []string {
+	allowed := map[string]bool{}
+	for _, gk := range fw.Spec.Allow.ClusterScoped {
+		allowed[gk.Group+"/"+gk.Kind] = true
+	}
+	var out []string
+	for i, r := range fw.Spec.Resources {
+		switch {
+		case r.Template != nil:
+			var t struct {
+				APIVersion string `json:"apiVersion"`
+				Kind       string `json:"kind"`
+				Metadata   struct {
+					Name string `json:"name"`
+				} `json:"metadata"`
+			}
+			if json.Unmarshal(r.Template.Raw, &t) != nil {
+				continue
+			}
+			if allowed[groupOf(t.APIVersion)+"/"+t.Kind] && !(strings.Contains(t.Metadata.Name, "instance.metadata.namespace") && strings.Contains(t.Metadata.Name, "instance.metadata.name")) {
+				out = append(out, fmt.Sprintf("spec.resources[%d] (%s): the name of cluster-scoped %s %q does not include ${instance.metadata.namespace} and ${instance.metadata.name}: instances in two namespaces would collide on it", i, r.ID, t.Kind, t.Metadata.Name))
+			}
+		case r.GoTemplate != nil:
+			for _, k := range r.GoTemplate.Kinds {
+				if allowed[groupOf(k.APIVersion)+"/"+k.Kind] && !(strings.Contains(r.GoTemplate.Text, ".Namespace") && strings.Contains(r.GoTemplate.Text, ".Name")) {
+					out = append(out, fmt.Sprintf("spec.resources[%d] (%s): the template may render cluster-scoped %s but never reads .Namespace and .Name: instances in two namespaces would collide on its names", i, r.ID, k.Kind))
+				}
+			}
+		}
+	}
+	return out
+}
+
+func groupOf(apiVersion string) string {
+	gv, _ := schema.ParseGroupVersion(apiVersion)
+	return gv.Group
 }
