@@ -30,14 +30,19 @@ import (
 // neither the template nor a value can forge one.
 type tokens struct {
 	nonce string
-	re    *regexp.Regexp
+	// re finds tokens; only a check that parses the YAML needs it.
+	re *regexp.Regexp
 }
 
 func newTokens() tokens {
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
-	nonce := "zop" + hex.EncodeToString(b)
-	return tokens{nonce: nonce, re: regexp.MustCompile(nonce + `s([0-9]+)z`)}
+	return tokens{nonce: "zop" + hex.EncodeToString(b)}
+}
+
+func (t tokens) withRegexp() tokens {
+	t.re = regexp.MustCompile(t.nonce + `s([0-9]+)z`)
+	return t
 }
 
 func (t tokens) of(i int) string { return t.nonce + "s" + strconv.Itoa(i) + "z" }
@@ -91,7 +96,7 @@ func (m *misfit) Error() string { return m.what }
 // *misfit naming the slot to blame, or nil.
 func fit(skeleton, output string, t tokens, slots []slot, values []printed) error {
 	bs, as := documents(skeleton), documents(output)
-	f := &fitter{t: t, slots: slots, values: values}
+	f := &fitter{t: t.withRegexp(), slots: slots, values: values}
 	if len(as) != len(bs) {
 		return f.blame(skeleton, len(skeleton), "a value adds or removes a YAML document")
 	}
@@ -119,7 +124,7 @@ type fitter struct {
 
 // node returns the skeleton node where a differs from b, or nil.
 func (f *fitter) node(b, a *yaml.Node) *yaml.Node {
-	if b.Kind == yaml.ScalarNode && f.t.re.MatchString(b.Value) {
+	if b.Kind == yaml.ScalarNode && strings.Contains(b.Value, f.t.nonce) {
 		switch {
 		case f.wholeEncoded(b):
 			if hasAlias(a) {

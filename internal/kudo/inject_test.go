@@ -2,6 +2,7 @@ package kudo
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -273,5 +274,36 @@ func TestTheZooKeeperBombIsRefused(t *testing.T) {
 	}
 	if refused == 0 {
 		t.Fatal("no ZooKeeper template was refused by its budget")
+	}
+}
+
+// TestRendersRunAtOnce: renders of one template share nothing, so one
+// tenant's values never show in another's render.
+func TestRendersRunAtOnce(t *testing.T) {
+	tmpl, err := Parse("t.yaml", "kind: ConfigMap\ndata: {x: {{ .Params.X }}}\n{{ range until 20 }}---\nkind: A\n{{ end }}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 8)
+	for i := range 8 {
+		go func() {
+			for j := range 50 {
+				want := fmt.Sprintf("v%d-%d", i, j)
+				objs, err := tmpl.Render(vars(map[string]any{"X": want}))
+				if err == nil && (len(objs) != 21 || objs[0]["data"].(map[string]any)["x"] != want) {
+					err = fmt.Errorf("render %s got %v", want, objs[0])
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
 	}
 }

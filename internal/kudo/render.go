@@ -3,8 +3,10 @@ package kudo
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"text/template"
 	"text/template/parse"
 
@@ -62,9 +64,10 @@ func toYaml(v any) string {
 
 // Template is a parsed package template.
 type Template struct {
-	name  string
-	t     *template.Template
-	slots []slot
+	name   string
+	t      *template.Template
+	slots  []slot
+	clones sync.Pool
 }
 
 // Parse parses a template file's text. A syntax error, or a function that
@@ -159,18 +162,19 @@ func (t *Template) ParamsUsed() []ParamUse {
 // within its budgets (see budget.go); an error names the parameter and the
 // template's line, never a value.
 func (t *Template) Render(v Vars) ([]map[string]any, error) {
-	r := &render{tokens: newTokens(), slots: t.slots}
-	tt, err := t.t.Clone()
+	c, err := t.clone()
 	if err != nil {
 		return nil, err
 	}
-	tt.Funcs(template.FuncMap{slotFunc: r.print, rangeFunc: r.iterate})
-	if err := tt.Execute(&r.out, v); err != nil {
+	defer t.clones.Put(c)
+	r := c.render
+	*r = render{tokens: newTokens(), slots: t.slots}
+	if err := c.t.Execute(&r.out, v); err != nil {
 		return nil, err
 	}
 	skeleton := r.out.String()
 	text := fill(skeleton, r.tokens, t.slots, r.values)
-	if err := fit(skeleton, text, r.tokens, t.slots, r.values); err != nil {
+	if err := r.fit(skeleton, text); err != nil {
 		var m *misfit
 		if errors.As(err, &m) {
 			return nil, fmt.Errorf("%s: %s", t.name, m.describe(t.slots))
@@ -185,6 +189,27 @@ func (t *Template) Render(v Vars) ([]map[string]any, error) {
 		return nil, fmt.Errorf("%s: %w", t.name, overBudget("%d objects are more than %d", len(objs), MaxObjects))
 	}
 	return objs, nil
+}
+
+// A clone of a template calls back into its own render state, so renders
+// of one template can run at once; clones are pooled, since making one
+// copies the function map.
+type clone struct {
+	t      *template.Template
+	render *render
+}
+
+func (t *Template) clone() (*clone, error) {
+	if c, ok := t.clones.Get().(*clone); ok {
+		return c, nil
+	}
+	tt, err := t.t.Clone()
+	if err != nil {
+		return nil, err
+	}
+	c := &clone{t: tt, render: &render{}}
+	tt.Funcs(template.FuncMap{slotFunc: c.render.print, rangeFunc: c.render.iterate})
+	return c, nil
 }
 
 // render is the state of one render.
@@ -206,6 +231,25 @@ func (r *render) print(slot int, v any) (string, error) {
 	r.values = append(r.values, printed{slot: slot, value: text})
 	return r.slots[slot].prefix + r.tokens.of(len(r.values)-1), nil
 }
+
+// fit checks that the output, text, has the skeleton's structure. When
+// every value printed is inert (see inert), it has: such a value stands
+// where its token stood as a plain, quoted or block scalar of the same
+// extent, so the YAML need not be parsed twice.
+func (r *render) fit(skeleton, text string) error {
+	for _, p := range r.values {
+		if !inert.MatchString(p.value) {
+			return fit(skeleton, text, r.tokens, r.slots, r.values)
+		}
+	}
+	return nil
+}
+
+// inert values read as YAML as a token does: they start with a letter or a
+// digit and hold no space, no line break and no indicator that could end a
+// scalar or start a structure (a colon only between letters or digits, as
+// in an image's tag).
+var inert = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9._/=+@-]|:[A-Za-z0-9])*$`)
 
 // iterate counts the elements a range is about to go over.
 func (r *render) iterate(v any) (any, error) {
