@@ -34,7 +34,8 @@ func (o *options) importKUDOCommand() *cobra.Command {
 			"templates become goTemplate resources rendered as KUDO rendered them, parameters the generated kind's\n" +
 			"fields (untyped KUDO parameters stay strings), tasks and plans are copied. API versions Kubernetes removed\n" +
 			"are rewritten, each with a note on standard error. Apply the Framework with kubectl apply --server-side:\n" +
-			"it is too large for the annotation client-side apply keeps.\n\n" +
+			"it is too large for the annotation client-side apply keeps. Only regular files inside DIR are read: a\n" +
+			"symbolic link, FIFO or device, a file over 1 MiB or a package over 8 MiB is refused, naming the path.\n\n" +
 			"--check renders every template of every plan with the default parameters, as KUDO's package verify did,\n" +
 			"and fails naming each one that does not render.\n\n" +
 			"A Pipe task (a pod whose files KUDO copied into Secrets or ConfigMaps) is refused: operetta does not run\n" +
@@ -45,7 +46,7 @@ func (o *options) importKUDOCommand() *cobra.Command {
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := args[0]
-			res, err := importer.KUDO(os.DirFS(dir), opts)
+			res, err := importer.KUDO(dir, opts)
 			if err != nil {
 				return fmt.Errorf("%s: %w", dir, err)
 			}

@@ -3,7 +3,6 @@ package importer
 import (
 	"encoding/json"
 	"fmt"
-	"io/fs"
 	"sort"
 	"strconv"
 	"strings"
@@ -43,11 +42,12 @@ type Result struct {
 	Notes []string
 }
 
-// KUDO imports the KUDO package in fsys. It refuses what it cannot run
-// faithfully (a Pipe task, a parameter name no field can have), naming
-// the file and the field.
-func KUDO(fsys fs.FS, opts Options) (*Result, error) {
-	p, err := read(fsys)
+// KUDO imports the KUDO package in the directory dir. It refuses what it
+// cannot run faithfully (a Pipe task, a parameter name no field can have)
+// and a file that is not a regular one inside dir, naming the file and the
+// field.
+func KUDO(dir string, opts Options) (*Result, error) {
+	p, err := read(dir)
 	if err != nil {
 		return nil, err
 	}

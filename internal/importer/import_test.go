@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"testing/fstest"
 
 	"operetta.dev/operetta/internal/compile"
 	"operetta.dev/operetta/internal/importer"
@@ -22,7 +21,7 @@ const packages = "../kudo/testdata/packages"
 func TestTheRealPackagesImport(t *testing.T) {
 	for _, name := range []string{"first-operator", "redis", "zookeeper"} {
 		t.Run(name, func(t *testing.T) {
-			res, err := importer.KUDO(os.DirFS(filepath.Join(packages, name)), importer.Options{})
+			res, err := importer.KUDO(filepath.Join(packages, name), importer.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -50,18 +49,28 @@ func TestTheRealPackagesImport(t *testing.T) {
 	}
 }
 
-// pkgFS is a small package: operator.yaml's tasks and plans as given, a
-// params.yaml and templates.
-func pkgFS(tasks, params string, templates map[string]string) fstest.MapFS {
-	fsys := fstest.MapFS{
-		"operator.yaml": {Data: []byte("apiVersion: kudo.dev/v1beta1\nname: demo\noperatorVersion: 0.1.0\n" + tasks +
-			"plans:\n  deploy:\n    strategy: serial\n    phases:\n    - name: main\n      strategy: serial\n      steps:\n      - name: main\n        tasks: [main]\n")},
-		"params.yaml": {Data: []byte("apiVersion: kudo.dev/v1beta1\nparameters:\n" + params)},
+// pkgDir writes a small package into a new directory and returns it:
+// operator.yaml's tasks and plans as given, a params.yaml and templates.
+func pkgDir(t *testing.T, tasks, params string, templates map[string]string) string {
+	t.Helper()
+	files := map[string]string{
+		"operator.yaml": "apiVersion: kudo.dev/v1beta1\nname: demo\noperatorVersion: 0.1.0\n" + tasks +
+			"plans:\n  deploy:\n    strategy: serial\n    phases:\n    - name: main\n      strategy: serial\n      steps:\n      - name: main\n        tasks: [main]\n",
+		"params.yaml": "apiVersion: kudo.dev/v1beta1\nparameters:\n" + params,
 	}
 	for name, text := range templates {
-		fsys["templates/"+name] = &fstest.MapFile{Data: []byte(text)}
+		files["templates/"+name] = text
 	}
-	return fsys
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "templates"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, text := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
 }
 
 func TestImportMapsAndRefuses(t *testing.T) {
@@ -147,7 +156,7 @@ func TestImportMapsAndRefuses(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res, err := importer.KUDO(pkgFS(tt.tasks, tt.params, tt.templates), importer.Options{})
+			res, err := importer.KUDO(pkgDir(t, tt.tasks, tt.params, tt.templates), importer.Options{})
 			if tt.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.err) {
 					t.Fatalf("error %v, want %q", err, tt.err)
