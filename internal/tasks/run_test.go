@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
+	"k8s.io/apimachinery/pkg/util/uuid"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
@@ -134,7 +135,7 @@ func newHarness(t *testing.T) *harness {
 	}
 	h := &harness{t: t, fw: fw}
 	h.server = fake.NewClientBuilder().WithScheme(scheme).WithRESTMapper(mapper).WithGlobalResourceVersionCounter().
-		WithInterceptorFuncs(generations()).Build()
+		WithInterceptorFuncs(asTheAPIServer()).Build()
 	h.writer = interceptor.NewClient(h.server, h.logRequests())
 	h.children = &informer{c: h.server}
 	h.instance = &unstructured.Unstructured{Object: map[string]any{
@@ -257,12 +258,17 @@ func (h *harness) logRequests() interceptor.Funcs {
 	}
 }
 
-// generations makes the fake client keep metadata.generation as the API
+// asTheAPIServer makes the fake client keep metadata.generation as the API
 // server does for kinds with a spec, which the fake does not: 1 when the
 // object is created, one more whenever its spec changes. Status writes keep
-// it.
-func generations() interceptor.Funcs {
+// it. And it gives every object a UID when it is created, as the API server
+// does and the fake does not: an apply names the UID of the child it means.
+func asTheAPIServer() interceptor.Funcs {
 	return interceptor.Funcs{
+		Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
+			obj.SetUID(uuid.NewUUID())
+			return c.Create(ctx, obj, opts...)
+		},
 		Update: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.UpdateOption) error {
 			old, err := stored(ctx, c, obj)
 			if err != nil {
@@ -293,12 +299,21 @@ func generations() interceptor.Funcs {
 			if err != nil {
 				return err
 			}
-			g, ok := generation(old, now)
-			if !ok || g == now.GetGeneration() {
+			meta := map[string]any{}
+			if old == nil {
+				meta["uid"] = uuid.NewUUID()
+			}
+			if g, ok := generation(old, now); ok && g != now.GetGeneration() {
+				meta["generation"] = g
+			}
+			if len(meta) == 0 {
 				return nil
 			}
-			patch := client.RawPatch(types.MergePatchType, fmt.Appendf(nil, `{"metadata":{"generation":%d}}`, g))
-			if err := c.Patch(ctx, now, patch); err != nil {
+			patch, err := json.Marshal(map[string]any{"metadata": meta})
+			if err != nil {
+				return err
+			}
+			if err := c.Patch(ctx, now, client.RawPatch(types.MergePatchType, patch)); err != nil {
 				return err
 			}
 			b, err := json.Marshal(now) // the applied object, as the API server returns it
@@ -357,6 +372,7 @@ func toUnstructured(obj any) (*unstructured.Unstructured, error) {
 
 // informer is the children cache: it reads what the API server has now, as an
 // informer that has caught up would, and sends no request the Run counts.
+// Like the manager's, it holds only what operetta labelled.
 type informer struct{ c client.Client }
 
 // Get returns children as the manager's children cache does: the Go type
@@ -372,6 +388,9 @@ func (i *informer) Get(ctx context.Context, gvk schema.GroupVersionKind, key cli
 		return nil, false, nil
 	case err != nil:
 		return nil, false, err
+	}
+	if obj.GetLabels()[v1alpha1.LabelManagedBy] != v1alpha1.ManagedByValue {
+		return nil, false, nil
 	}
 	obj.GetObjectKind().SetGroupVersionKind(gvk)
 	return obj, true, nil
@@ -418,6 +437,13 @@ func (h *harness) deployed() {
 	h.rollOut()
 	expectResult(h.t, "deployed", h.step(v1alpha1.PlanDeploy), plans.Done)
 	h.requests = nil
+}
+
+// childLabels are the labels operetta puts on the instance's children.
+func (h *harness) childLabels() map[string]string {
+	u := &unstructured.Unstructured{}
+	tasks.Label(u, h.fw.Name, h.instance.GetName(), h.instance.GetNamespace())
+	return u.GetLabels()
 }
 
 func (h *harness) inventoryHas(kind, name string) bool {
@@ -595,7 +621,7 @@ func TestKeep(t *testing.T) {
 	t.Run("prunes a child the Framework no longer renders", func(t *testing.T) {
 		h := newHarness(t)
 		h.deployed()
-		legacy := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "demo-1-legacy"}}
+		legacy := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "demo-1-legacy", Labels: h.childLabels()}}
 		if err := h.server.Create(context.Background(), legacy); err != nil {
 			t.Fatal(err)
 		}
@@ -624,7 +650,7 @@ func TestKeep(t *testing.T) {
 
 	t.Run("prunes the old child of a resource now rendered under another name", func(t *testing.T) {
 		h := newHarness(t)
-		old := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "demo-1-old-greeting"}}
+		old := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "demo-1-old-greeting", Labels: h.childLabels()}}
 		if err := h.server.Create(context.Background(), old); err != nil {
 			t.Fatal(err)
 		}
