@@ -8,7 +8,8 @@
 #   hack/kudo-try.sh DIR...      each DIR a package (operator.yaml, params.yaml, templates/)
 #
 # TRY_TIMEOUT (default 180) bounds the wait for each deploy, in seconds;
-# IMPORT_FLAGS are added to the import (--pipe-placeholders, say); TRY_SPEC
+# IMPORT_FLAGS are added to the import (--pipe-placeholders, say, or
+# --allow-cluster-scoped for a package that renders a ClusterRole); TRY_SPEC
 # is the instances' spec, in JSON (default {}).
 # Needs bin/manager and bin/kubectl-operetta (make build plugin).
 set -uo pipefail

@@ -29,6 +29,12 @@ type Options struct {
 	// ConfigMaps under the names KUDO gave them, instead of refusing the
 	// package: operetta does not run Pipe pods.
 	PipePlaceholders bool
+	// AllowClusterScoped lists the cluster-scoped kinds the package's
+	// templates render in spec.allow.clusterScoped, instead of refusing the
+	// package: objects outside the instance's namespace (a ClusterRole, a
+	// ClusterRoleBinding, a webhook configuration) reach every namespace,
+	// so the importer never allows them unless asked to.
+	AllowClusterScoped bool
 }
 
 // DefaultGroup is the generated kind's group unless Options says another.
@@ -334,10 +340,14 @@ func (im *importer) taken(id string) bool {
 	return false
 }
 
+// resources makes a goTemplate resource of each template a task names. The
+// cluster-scoped kinds they render are refused, each named with its file,
+// unless Options.AllowClusterScoped lists them in the Allow it returns.
 func (im *importer) resources() ([]v1alpha1.Resource, v1alpha1.Allow, error) {
 	var out []v1alpha1.Resource
 	var allow v1alpha1.Allow
 	cluster := map[schema.GroupKind]bool{}
+	var outside []string // "file: Kind.group", in the order tasks name the files
 	for _, f := range im.files {
 		text, ok := im.pkg.templates[f]
 		if !ok {
@@ -352,13 +362,24 @@ func (im *importer) resources() ([]v1alpha1.Resource, v1alpha1.Allow, error) {
 		res := v1alpha1.Resource{ID: im.ids[f], GoTemplate: &v1alpha1.GoTemplate{File: file, Text: text}}
 		for _, k := range kinds {
 			res.GoTemplate.Kinds = append(res.GoTemplate.Kinds, v1alpha1.ChildKind{APIVersion: k.GroupVersion().String(), Kind: k.Kind})
-			if clusterScoped[k.GroupKind()] && !cluster[k.GroupKind()] {
+			if !clusterScoped[k.GroupKind()] {
+				continue
+			}
+			outside = append(outside, file+": "+k.GroupKind().String())
+			if im.opts.AllowClusterScoped {
+				im.note("%s: renders a cluster-scoped %s, which spec.allow.clusterScoped now lets it create (--allow-cluster-scoped)", file, k.Kind)
+			}
+			if !cluster[k.GroupKind()] {
 				cluster[k.GroupKind()] = true
 				allow.ClusterScoped = append(allow.ClusterScoped, metav1.GroupKind{Group: k.Group, Kind: k.Kind})
-				im.note("%s: renders a cluster-scoped %s, which spec.allow.clusterScoped now lets it create", file, k.Kind)
 			}
 		}
 		out = append(out, res)
+	}
+	if len(outside) > 0 && !im.opts.AllowClusterScoped {
+		return nil, allow, fmt.Errorf("the package renders cluster-scoped objects, outside any instance's namespace:\n  %s\n"+
+			"the importer does not add them to spec.allow.clusterScoped by itself: whoever may create an instance would have the Framework create them; "+
+			"read those templates, and import with --allow-cluster-scoped to allow these kinds", strings.Join(outside, "\n  "))
 	}
 	for f := range im.pkg.templates {
 		if im.pipePods[f] {
@@ -372,18 +393,33 @@ func (im *importer) resources() ([]v1alpha1.Resource, v1alpha1.Allow, error) {
 	return out, allow, nil
 }
 
-// clusterScoped are the built-in cluster-scoped kinds packages render.
+// clusterScoped are the built-in cluster-scoped kinds packages render. A
+// cluster-scoped kind of a CRD is not known here; the controller refuses to
+// create it, as it is not in spec.allow.clusterScoped.
 var clusterScoped = map[schema.GroupKind]bool{
 	{Kind: "Namespace"}:        true,
 	{Kind: "PersistentVolume"}: true,
-	{Group: "rbac.authorization.k8s.io", Kind: "ClusterRole"}:                       true,
-	{Group: "rbac.authorization.k8s.io", Kind: "ClusterRoleBinding"}:                true,
-	{Group: "apiextensions.k8s.io", Kind: "CustomResourceDefinition"}:               true,
-	{Group: "storage.k8s.io", Kind: "StorageClass"}:                                 true,
-	{Group: "scheduling.k8s.io", Kind: "PriorityClass"}:                             true,
-	{Group: "admissionregistration.k8s.io", Kind: "ValidatingWebhookConfiguration"}: true,
-	{Group: "admissionregistration.k8s.io", Kind: "MutatingWebhookConfiguration"}:   true,
-	{Group: "policy", Kind: "PodSecurityPolicy"}:                                    true,
+	{Kind: "Node"}:             true,
+	{Group: "rbac.authorization.k8s.io", Kind: "ClusterRole"}:                         true,
+	{Group: "rbac.authorization.k8s.io", Kind: "ClusterRoleBinding"}:                  true,
+	{Group: "apiextensions.k8s.io", Kind: "CustomResourceDefinition"}:                 true,
+	{Group: "storage.k8s.io", Kind: "StorageClass"}:                                   true,
+	{Group: "scheduling.k8s.io", Kind: "PriorityClass"}:                               true,
+	{Group: "admissionregistration.k8s.io", Kind: "ValidatingWebhookConfiguration"}:   true,
+	{Group: "admissionregistration.k8s.io", Kind: "MutatingWebhookConfiguration"}:     true,
+	{Group: "policy", Kind: "PodSecurityPolicy"}:                                      true,
+	{Group: "apiregistration.k8s.io", Kind: "APIService"}:                             true,
+	{Group: "admissionregistration.k8s.io", Kind: "ValidatingAdmissionPolicy"}:        true,
+	{Group: "admissionregistration.k8s.io", Kind: "ValidatingAdmissionPolicyBinding"}: true,
+	{Group: "admissionregistration.k8s.io", Kind: "MutatingAdmissionPolicy"}:          true,
+	{Group: "admissionregistration.k8s.io", Kind: "MutatingAdmissionPolicyBinding"}:   true,
+	{Group: "certificates.k8s.io", Kind: "CertificateSigningRequest"}:                 true,
+	{Group: "networking.k8s.io", Kind: "IngressClass"}:                                true,
+	{Group: "node.k8s.io", Kind: "RuntimeClass"}:                                      true,
+	{Group: "storage.k8s.io", Kind: "CSIDriver"}:                                      true,
+	{Group: "storage.k8s.io", Kind: "VolumeAttachment"}:                               true,
+	{Group: "flowcontrol.apiserver.k8s.io", Kind: "FlowSchema"}:                       true,
+	{Group: "flowcontrol.apiserver.k8s.io", Kind: "PriorityLevelConfiguration"}:       true,
 }
 
 // kinds are the kinds a template may render: those its documents name

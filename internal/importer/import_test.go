@@ -78,6 +78,7 @@ func TestImportMapsAndRefuses(t *testing.T) {
 	tests := []struct {
 		name, tasks, params string
 		templates           map[string]string
+		opts                importer.Options
 		want                []string // in the Framework's YAML or the notes
 		err                 string
 	}{
@@ -89,15 +90,30 @@ func TestImportMapsAndRefuses(t *testing.T) {
 			want:      []string{"when: ${has(instance.spec.ENABLED) && instance.spec.ENABLED in ['1', 't', 'T',", "'TRUE', 'true', 'True']}"},
 		},
 		{
-			name:      "removed RBAC versions rewritten, a cluster-scoped kind allowed, both noted",
+			name:      "removed RBAC versions rewritten, a cluster-scoped kind allowed when asked, both noted",
 			tasks:     "tasks:\n- name: main\n  kind: Apply\n  spec: {resources: [rbac.yaml]}\n",
 			templates: map[string]string{"rbac.yaml": role},
+			opts:      importer.Options{AllowClusterScoped: true},
 			want: []string{
 				"templates/rbac.yaml:1: rbac.authorization.k8s.io/v1beta1 ClusterRole rewritten to rbac.authorization.k8s.io/v1",
-				"templates/rbac.yaml: renders a cluster-scoped ClusterRole, which spec.allow.clusterScoped now lets it create",
+				"templates/rbac.yaml: renders a cluster-scoped ClusterRole, which spec.allow.clusterScoped now lets it create (--allow-cluster-scoped)",
 				"apiVersion: rbac.authorization.k8s.io/v1\n        kind: ClusterRole",
 				"clusterScoped:\n    - group: rbac.authorization.k8s.io\n      kind: ClusterRole",
 			},
+		},
+		{
+			name:  "cluster-scoped kinds refused unless asked, each named with its file",
+			tasks: "tasks:\n- name: main\n  kind: Apply\n  spec: {resources: [rbac.yaml, hook.yaml, cm.yaml]}\n",
+			templates: map[string]string{
+				"rbac.yaml": role + "---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {name: b}\n",
+				"hook.yaml": "apiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingWebhookConfiguration\nmetadata: {name: h}\n",
+				"cm.yaml":   "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n",
+			},
+			err: "the package renders cluster-scoped objects, outside any instance's namespace:\n" +
+				"  templates/rbac.yaml: ClusterRole.rbac.authorization.k8s.io\n" +
+				"  templates/rbac.yaml: ClusterRoleBinding.rbac.authorization.k8s.io\n" +
+				"  templates/hook.yaml: ValidatingWebhookConfiguration.admissionregistration.k8s.io\n" +
+				"the importer does not add them to spec.allow.clusterScoped by itself",
 		},
 		{
 			name:   "a parameter without a default is required unless it says not",
@@ -156,7 +172,7 @@ func TestImportMapsAndRefuses(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res, err := importer.KUDO(pkgDir(t, tt.tasks, tt.params, tt.templates), importer.Options{})
+			res, err := importer.KUDO(pkgDir(t, tt.tasks, tt.params, tt.templates), tt.opts)
 			if tt.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.err) {
 					t.Fatalf("error %v, want %q", err, tt.err)
