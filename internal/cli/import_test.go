@@ -43,3 +43,29 @@ func TestImportKUDOClusterScopedOnlyWhenAsked(t *testing.T) {
 		}
 	}
 }
+
+// TestImportKUDOBoundsCounts: zookeeper's NODE_COUNT, a string KUDO loops
+// over, is bounded by the generated schema: 100 renders, 3000000 is refused
+// as the API server would refuse it.
+func TestImportKUDOBoundsCounts(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "zookeeper.yaml")
+	if _, err := run(t, "import", "kudo", filepath.Join("..", "kudo", "testdata", "packages", "zookeeper"), "-o", out); err != nil {
+		t.Fatal(err)
+	}
+	instance := func(count string) string {
+		file := filepath.Join(dir, "zk-"+count+".yaml")
+		text := "apiVersion: kudo.operetta.dev/v1\nkind: Zookeeper\nmetadata: {name: zk, namespace: team}\nspec: {NODE_COUNT: \"" + count + "\"}\n"
+		if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return file
+	}
+	if _, err := run(t, "render", out, "--instance", instance("100")); err != nil {
+		t.Fatalf("NODE_COUNT 100: %v", err)
+	}
+	_, err := run(t, "render", out, "--instance", instance("3000000"))
+	if err == nil || !strings.Contains(err.Error(), `spec.NODE_COUNT: Invalid value: "3000000"`) {
+		t.Fatalf("NODE_COUNT 3000000: %v, want refused by the schema", err)
+	}
+}

@@ -83,6 +83,7 @@ func KUDO(dir string, opts Options) (*Result, error) {
 	if fw.Spec.Tasks, err = im.tasks(); err != nil {
 		return nil, err
 	}
+	im.boundCounts(fw.Spec.Parameters)
 	if fw.Spec.Resources, fw.Spec.Allow, err = im.resources(); err != nil {
 		return nil, err
 	}

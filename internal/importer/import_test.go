@@ -116,6 +116,26 @@ func TestImportMapsAndRefuses(t *testing.T) {
 				"the importer does not add them to spec.allow.clusterScoped by itself",
 		},
 		{
+			name:  "count-like parameters get a bound, the larger of 100 and ten times the default",
+			tasks: "tasks:\n- name: main\n  kind: Apply\n  spec: {resources: [cm.yaml]}\n",
+			params: "- name: NODE_COUNT\n  default: 30\n- name: WORKERS\n  type: integer\n  default: 2\n- name: DATA_NODES\n  default: a,b\n" +
+				"- name: PORT\n  default: \"2181\"\n- name: HOSTS\n  default: x\n- name: SIZE\n  default: \"3\"\n  enum: [\"1\", \"3\"]\n",
+			templates: map[string]string{"cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata:\n" +
+				"{{- range $i := until (int .Params.NODE_COUNT) }}\n  n{{ $i }}: '{{ $.Params.PORT }}'{{ end }}\n" +
+				"{{- range $i := until (int .Params.WORKERS) }}\n  w{{ $i }}: x{{ end }}\n" +
+				"{{- range $i := until (int .Params.HOSTS) }}\n  h{{ $i }}: x{{ end }}\n" +
+				"{{- range $i := until (int .Params.SIZE) }}\n  s{{ $i }}: x{{ end }}\n"},
+			want: []string{
+				"default: \"30\"\n    name: NODE_COUNT\n    pattern: ^(0|[1-9][0-9]?|[1-2][0-9]{2}|300)$\n    type: string",
+				"default: 2\n    maximum: 100\n    minimum: 0\n    name: WORKERS\n    type: integer",
+				"name: DATA_NODES\n    type: string", "name: PORT\n    type: string", "name: HOSTS\n    type: string",
+				"name: SIZE\n    type: string",
+				"params.yaml: NODE_COUNT: a count (looped over in templates/cm.yaml; named as one): the generated kind takes 0 to 300 only (pattern ^(0|[1-9][0-9]?|[1-2][0-9]{2}|300)$), the larger of 100 and 10× the default 30",
+				"params.yaml: WORKERS: a count (looped over in templates/cm.yaml): the generated kind takes 0 to 100 only (minimum 0, maximum 100)",
+				"params.yaml: HOSTS: looped over in templates/cm.yaml, but its default is not a count (a whole number): no bound added",
+			},
+		},
+		{
 			name:   "a parameter without a default is required unless it says not",
 			tasks:  "tasks:\n- name: main\n  kind: Dummy\n  spec: {done: true}\n",
 			params: "- name: MUST\n- name: MAY\n  required: false\n",
