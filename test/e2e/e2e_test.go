@@ -40,6 +40,8 @@ var (
 	root       string
 	kubeconfig string
 	k8s        client.Client
+	// managerPID is the manager process's: tests read its memory.
+	managerPID int
 )
 
 func TestMain(m *testing.M) {
@@ -93,10 +95,13 @@ func run(m *testing.M) int {
 		"--leader-election-namespace=kube-system", "--log-format=console",
 		"--metrics-bind-address=127.0.0.1:0", "--health-probe-bind-address=127.0.0.1:0")
 	mgr.Stdout, mgr.Stderr = log, log
+	// As the chart runs it: GOMEMLIMIT at 90 % of its 512Mi limit.
+	mgr.Env = append(os.Environ(), "GOMEMLIMIT=460MiB")
 	if err := mgr.Start(); err != nil {
 		fmt.Fprintln(os.Stderr, "starting bin/manager (make e2e builds it):", err)
 		return 1
 	}
+	managerPID = mgr.Process.Pid
 	defer func() { _ = mgr.Process.Kill(); _ = mgr.Wait() }()
 	code := m.Run()
 	if code != 0 {
