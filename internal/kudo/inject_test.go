@@ -307,3 +307,20 @@ func TestRendersRunAtOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestMergedLabelsAsDocumented: frameworks.md's way to add a map
+// parameter's entries to a mapping the template writes.
+func TestMergedLabelsAsDocumented(t *testing.T) {
+	tmpl, err := Parse("t.yaml", "kind: ConfigMap\nmetadata:\n  name: x\n  labels: {{ toYaml (merge (dict \"app\" \"x\") .Params.labels) | nindent 4 }}\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := tmpl.Render(vars(map[string]any{"labels": map[string]any{"team": "a", "tier\n---\nkind: Secret": "b"}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"app": "x", "team": "a", "tier\n---\nkind: Secret": "b"}
+	if len(got) != 1 || !reflect.DeepEqual(got[0]["metadata"].(map[string]any)["labels"], want) {
+		t.Fatalf("got %#v", got)
+	}
+}
