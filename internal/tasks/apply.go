@@ -147,16 +147,21 @@ func (r *Run) current(ctx context.Context, item v1alpha1.InventoryItem) (client.
 	case !found:
 		return nil, false, nil
 	}
+	r.c.Renders.shown(client.ObjectKeyFromObject(r.instance), u.GroupVersionKind(), live)
 	return live, observedVersion(live) == item.Observed, nil
 }
 
-// applyChild server-side applies obj, rendered from id with digest hash, and
-// records it: in the inventory, with the version the API server answered,
-// and as just applied, for the cache to catch up with. It returns the child
-// as the API server answered.
+// applyChild server-side applies obj, rendered from id with digest hash, if
+// its object is this instance's or does not exist (write), and records it:
+// in the inventory, with the version the API server answered, and as just
+// applied, for the cache to catch up with. It returns the child as the API
+// server answered.
 func (r *Run) applyChild(ctx context.Context, id string, obj *unstructured.Unstructured, hash string) (client.Object, error) {
-	applied, err := r.send(ctx, obj)
+	applied, err := r.write(ctx, obj)
+	var owned terminalError
 	switch {
+	case errors.As(err, &owned):
+		return nil, err // an object that is not this instance's: its message names it
 	case apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) && obj.GetNamespace() == r.instance.GetNamespace():
 		// The instance's own namespace is being deleted: no wait makes it
 		// take new content again. (Another namespace may come back.)
@@ -169,9 +174,10 @@ func (r *Run) applyChild(ctx context.Context, id string, obj *unstructured.Unstr
 	return applied, r.see(id, applied)
 }
 
-// send applies obj. A built-in kind comes back as its Go type, unless the
-// Framework's expressions read children: they read it unstructured, and
-// converting costs more than decoding JSON.
+// send applies obj as it is, its precondition included (sendAs). A
+// built-in kind comes back as its Go type, unless the Framework's
+// expressions read children: they read it unstructured, and converting
+// costs more than decoding JSON.
 func (r *Run) send(ctx context.Context, obj *unstructured.Unstructured) (client.Object, error) {
 	if typed, ok := r.c.Writer.(TypedApplier); ok && !r.fw.LooksInsideChildren() {
 		if applied, ok, err := typed.ApplyTyped(ctx, obj); ok {

@@ -35,6 +35,9 @@ func Terminal(format string, args ...any) error {
 //     takes any again, and the instance goes with it; a cleanup plan that
 //     must create something there stops, and its Stalled condition says how
 //     to let the instance go.
+//     So is a child whose object exists and belongs to another instance, or
+//     to none (ownedNow): only its owner, or a change of the instance that
+//     renders another name, frees the name.
 //   - plans.Failed (transient): everything else, retried with backoff. That
 //     includes other 403s, since a missing RBAC rule is fixed by granting it,
 //     and a 404 such as a namespace that does not exist yet: both are fixed

@@ -37,6 +37,12 @@ type application struct {
 	// resourceVersion is the API server's answer: the reconcile that
 	// applied the child judged its health from that very version.
 	resourceVersion string
+	// uid is the child's, as answered: an apply of it before the cache
+	// shows it names it (claim).
+	uid types.UID
+	// seen: the cache showed the child since (an event, a read). Missing
+	// from the cache after that, it was deleted, not yet to arrive.
+	seen bool
 	// awaited: a reconcile found the child missing from the cache and
 	// waits for its event.
 	awaited bool
@@ -95,7 +101,45 @@ func (m *Renders) appliedNow(instance types.NamespacedName, gvk schema.GroupVers
 	if m.applied[instance] == nil {
 		m.applied[instance] = map[childKey]application{}
 	}
-	m.applied[instance][keyOf(gvk, obj)] = application{at: time.Now(), resourceVersion: obj.GetResourceVersion()}
+	key := keyOf(gvk, obj)
+	// The cache may have shown the object before the answer came back.
+	last := m.applied[instance][key]
+	m.applied[instance][key] = application{at: time.Now(), resourceVersion: obj.GetResourceVersion(), uid: obj.GetUID(),
+		seen: last.seen && last.uid == obj.GetUID()}
+}
+
+// shown notes that the cache shows instance's child obj, of kind gvk: one
+// this loop applied is then no longer on its way (appliedUID).
+func (m *Renders) shown(instance types.NamespacedName, gvk schema.GroupVersionKind, obj client.Object) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.shownLocked(instance, keyOf(gvk, obj), obj)
+}
+
+func (m *Renders) shownLocked(instance types.NamespacedName, key childKey, obj client.Object) {
+	if a, ok := m.applied[instance][key]; ok && !a.seen && a.uid != "" && a.uid == obj.GetUID() {
+		a.seen = true
+		m.applied[instance][key] = a
+	}
+}
+
+// appliedUID is the UID of instance's child obj if this loop applied it so
+// recently that the cache may not show it yet (no event showed it since),
+// else "".
+func (m *Renders) appliedUID(instance types.NamespacedName, obj *unstructured.Unstructured) types.UID {
+	if m == nil {
+		return ""
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	a, ok := m.applied[instance][keyOf(obj.GroupVersionKind(), obj)]
+	if !ok || a.seen || time.Since(a.at) >= cacheGrace {
+		return ""
+	}
+	return a.uid
 }
 
 // await says whether instance's child obj was applied so recently that the
@@ -121,14 +165,17 @@ func (m *Renders) await(instance types.NamespacedName, obj *unstructured.Unstruc
 // AppliedAsSeen says whether a child event of instance shows the very
 // version this loop's last apply of it answered with, and no reconcile
 // waits for it: the reconcile that applied it already judged that version,
-// so the event has nothing new to say.
+// so the event has nothing new to say. It also notes that the cache now
+// shows the object this loop applied (appliedUID).
 func (m *Renders) AppliedAsSeen(instance types.NamespacedName, gvk schema.GroupVersionKind, obj client.Object) bool {
 	if m == nil {
 		return false
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	a, ok := m.applied[instance][keyOf(gvk, obj)]
+	key := keyOf(gvk, obj)
+	m.shownLocked(instance, key, obj)
+	a, ok := m.applied[instance][key]
 	return ok && !a.awaited && a.resourceVersion != "" && a.resourceVersion == obj.GetResourceVersion()
 }
 

@@ -48,6 +48,7 @@ type Writer struct {
 	mu     sync.Mutex
 	kinds  map[schema.GroupVersionKind]kindClient
 	scopes map[schema.GroupVersionKind]bool // namespaced or not
+	reader client.Reader                    // uncached, made on first use
 }
 
 // kindClient sends the requests of one kind.
@@ -100,6 +101,34 @@ func (w *Writer) ApplyTyped(ctx context.Context, obj *unstructured.Unstructured)
 	// Decoding leaves a typed object without its kind; the cache's have it.
 	applied.GetObjectKind().SetGroupVersionKind(gvk)
 	return applied, true, nil
+}
+
+// ReadMetadata implements MetadataReader: it reads past the cache the
+// manager's client may read from, which holds no children, and as the
+// account the Writer writes as. Only a refused write, or a delete of a kind
+// no informer holds, reads, so the client is made on first use.
+func (w *Writer) ReadMetadata(ctx context.Context, gvk schema.GroupVersionKind, key client.ObjectKey) (*metav1.PartialObjectMetadata, error) {
+	w.mu.Lock()
+	reader := w.reader
+	w.mu.Unlock()
+	if reader == nil {
+		c, err := client.New(w.config, client.Options{HTTPClient: w.http, Scheme: w.Scheme(), Mapper: w.RESTMapper()})
+		if err != nil {
+			return nil, fmt.Errorf("a client to read children with: %w", err)
+		}
+		w.mu.Lock()
+		if w.reader == nil {
+			w.reader = c
+		}
+		reader = w.reader
+		w.mu.Unlock()
+	}
+	m := &metav1.PartialObjectMetadata{}
+	m.SetGroupVersionKind(gvk)
+	if err := reader.Get(ctx, key, m); err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
 // kindClient is the REST client of kind gvk, made once: it sends protobuf

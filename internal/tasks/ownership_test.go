@@ -1,0 +1,146 @@
+package tasks_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"operetta.dev/operetta/api/v1alpha1"
+	"operetta.dev/operetta/internal/plans"
+	"operetta.dev/operetta/internal/tasks"
+)
+
+func TestOwnerOf(t *testing.T) {
+	labels := func(kv ...string) map[string]string {
+		m := map[string]string{}
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	for _, tc := range []struct {
+		name, namespace string
+		labels          map[string]string
+		want            tasks.Owner
+		ok              bool
+	}{
+		{name: "a child elsewhere names its instance's namespace", namespace: "shared",
+			labels: labels(v1alpha1.LabelManagedBy, "operetta", v1alpha1.LabelFramework, "kafka", v1alpha1.LabelInstance, "db", v1alpha1.LabelInstanceNS, "tenant-a"),
+			want:   tasks.Owner{Framework: "kafka", Namespace: "tenant-a", Name: "db"}, ok: true},
+		{name: "a cluster-scoped child", namespace: "",
+			labels: labels(v1alpha1.LabelManagedBy, "operetta", v1alpha1.LabelFramework, "kafka", v1alpha1.LabelInstance, "db", v1alpha1.LabelInstanceNS, "tenant-b"),
+			want:   tasks.Owner{Framework: "kafka", Namespace: "tenant-b", Name: "db"}, ok: true},
+		{name: "without the namespace label, its own namespace", namespace: "tenant-a",
+			labels: labels(v1alpha1.LabelManagedBy, "operetta", v1alpha1.LabelFramework, "kafka", v1alpha1.LabelInstance, "db"),
+			want:   tasks.Owner{Framework: "kafka", Namespace: "tenant-a", Name: "db"}, ok: true},
+		{name: "no labels", namespace: "tenant-a"},
+		{name: "managed by another tool", namespace: "tenant-a",
+			labels: labels(v1alpha1.LabelManagedBy, "Helm", v1alpha1.LabelFramework, "kafka", v1alpha1.LabelInstance, "db")},
+		{name: "no instance", namespace: "tenant-a",
+			labels: labels(v1alpha1.LabelManagedBy, "operetta", v1alpha1.LabelFramework, "kafka")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			obj := &metav1.ObjectMeta{Namespace: tc.namespace, Labels: tc.labels}
+			got, ok := tasks.OwnerOf(obj)
+			if got != tc.want || ok != tc.ok {
+				t.Errorf("OwnerOf = %+v, %v; want %+v, %v", got, ok, tc.want, tc.ok)
+			}
+		})
+	}
+}
+
+// TestAnApplyWritesOnlyThisInstancesChildren: against the fake API server,
+// which checks an apply's resourceVersion and UID as the real one does.
+// (internal/manager's ownership tests run the same against a real one.)
+func TestAnApplyWritesOnlyThisInstancesChildren(t *testing.T) {
+	ctx := context.Background()
+	key := client.ObjectKey{Namespace: namespace, Name: configMap}
+
+	t.Run("an object no operetta instance labelled is neither overwritten nor adopted", func(t *testing.T) {
+		h := newHarness(t)
+		if err := h.server.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: configMap},
+			Data: map[string]string{"greeting": "mine"}}); err != nil {
+			t.Fatal(err)
+		}
+		out := h.run().Step(ctx, h.fw.Plans[v1alpha1.PlanDeploy].Phases[0], h.fw.Plans[v1alpha1.PlanDeploy].Phases[0].Steps[0])
+		expectResult(t, "step", out, plans.Fatal)
+		want := "ConfigMap " + configMap + " exists and belongs to no operetta instance: operetta neither overwrites nor adopts it"
+		if out.Message != want {
+			t.Errorf("message %q, want %q", out.Message, want)
+		}
+		// The create-only apply was refused; the read named the owner.
+		h.expectSent("step", "apply ConfigMap "+configMap, "get ConfigMap")
+		cm := &corev1.ConfigMap{}
+		if err := h.server.Get(ctx, key, cm); err != nil || cm.Data["greeting"] != "mine" || len(cm.Labels) > 0 {
+			t.Errorf("the ConfigMap is now %+v (%v); want it as it was", cm, err)
+		}
+	})
+
+	t.Run("another instance's child is not written at all", func(t *testing.T) {
+		h := newHarness(t)
+		other := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: configMap, Labels: map[string]string{
+			v1alpha1.LabelManagedBy: "operetta", v1alpha1.LabelFramework: "demo", v1alpha1.LabelInstance: "demo-2", v1alpha1.LabelInstanceNS: namespace,
+		}}, Data: map[string]string{"greeting": "theirs"}}
+		if err := h.server.Create(ctx, other); err != nil {
+			t.Fatal(err)
+		}
+		out := h.run().Step(ctx, h.fw.Plans[v1alpha1.PlanDeploy].Phases[0], h.fw.Plans[v1alpha1.PlanDeploy].Phases[0].Steps[0])
+		expectResult(t, "step", out, plans.Fatal)
+		if want := "belongs to Demo team/demo-2, not to this instance"; !strings.Contains(out.Message, want) {
+			t.Errorf("message %q, want it to say %q", out.Message, want)
+		}
+		h.expectSent("step", "get ConfigMap")
+	})
+
+	t.Run("a child of this instance the cache does not show yet is applied by its UID", func(t *testing.T) {
+		h := newHarness(t)
+		h.deployed()
+		h.status.Inventory = nil // as if the status that recorded it was lost
+		cm := &corev1.ConfigMap{}
+		if err := h.server.Get(ctx, key, cm); err != nil {
+			t.Fatal(err)
+		}
+		c := tasks.Clients{Writer: h.writer, Verdicts: tasks.NewVerdicts(),
+			Children: &behindCache{ChildCache: h.children, kind: corev1.SchemeGroupVersion.WithKind("ConfigMap"), behind: true}}
+		run := tasks.NewRun(c, h.fw, h.instance, &h.status)
+		run.SetPlan(v1alpha1.PlanDeploy)
+		phase := h.fw.Plans[v1alpha1.PlanDeploy].Phases[0]
+		out := run.Step(ctx, phase, phase.Steps[0])
+		expectResult(t, "step", out, plans.Done)
+		// The create-only apply was refused, the read found it this
+		// instance's, the apply by its UID took.
+		h.expectSent("step", "apply ConfigMap "+configMap, "get ConfigMap", "apply ConfigMap "+configMap, "apply Deployment "+deployment)
+		after := &corev1.ConfigMap{}
+		if err := h.server.Get(ctx, key, after); err != nil || after.UID != cm.UID {
+			t.Errorf("the ConfigMap is %v (%v), want the same object, uid %s", after.UID, err, cm.UID)
+		}
+	})
+}
+
+// TestAChildJustAppliedIsAppliedAgainByItsUID: a reconcile that comes
+// before the cache shows the child this loop just applied (woken by the
+// instance's own status write, say) applies it by the UID the apply
+// answered with: one request, as without the ownership checks.
+func TestAChildJustAppliedIsAppliedAgainByItsUID(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t)
+	h.renders = tasks.NewRenders()
+	h.step(v1alpha1.PlanDeploy)
+	h.requests = nil
+	c := tasks.Clients{Writer: h.writer, Verdicts: tasks.NewVerdicts(), Renders: h.renders,
+		Children: &behindCache{ChildCache: h.children, kind: corev1.SchemeGroupVersion.WithKind("ConfigMap"), behind: true}}
+	run := tasks.NewRun(c, h.fw, h.instance, &h.status)
+	run.SetPlan(v1alpha1.PlanDeploy)
+	kept, err := run.Keep(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.expectSent("keep", "apply ConfigMap "+configMap)
+	if len(kept.Corrected) != 1 {
+		t.Errorf("kept %+v, want the ConfigMap applied again", kept)
+	}
+}
