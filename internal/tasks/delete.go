@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -15,9 +17,11 @@ import (
 	"operetta.dev/operetta/internal/plans"
 )
 
-// delete deletes every resource and waits until all of them are gone.
+// delete deletes every resource and waits until all of them are gone. An
+// object that is not this instance's is left, and said so in the step's
+// message.
 func (r *Run) delete(ctx context.Context, ids []string) plans.Outcome {
-	var waiting []string
+	var waiting, left []string
 	for _, id := range ids {
 		objs, err := r.renderAll(id)
 		if meta.IsNoMatchError(err) {
@@ -27,7 +31,7 @@ func (r *Run) delete(ctx context.Context, ids []string) plans.Outcome {
 			return outcome(err)
 		}
 		for _, obj := range objs {
-			gone, err := r.deleteObject(ctx, obj)
+			gone, leaving, err := r.deleteObject(ctx, obj)
 			if err != nil {
 				return outcome(err)
 			}
@@ -35,18 +39,30 @@ func (r *Run) delete(ctx context.Context, ids []string) plans.Outcome {
 				waiting = append(waiting, fmt.Sprintf("%s %s: being deleted", obj.GetKind(), obj.GetName()))
 				continue
 			}
+			if leaving != "" {
+				left = append(left, leaving)
+			}
 			delete(r.vars.Resources, id)
 			r.forget(r.itemOf(obj))
 		}
 	}
-	return waitingFor(waiting)
+	out := waitingFor(waiting)
+	if out.Result == plans.Done && len(left) > 0 {
+		out.Message = strings.Join(left, "; ")
+	}
+	return out
 }
 
-// deleteObject deletes obj in the background and reports whether it is gone.
-// The children cache says whether it still exists, so waiting for it to go
-// sends nothing: a child the cache does not hold is gone (operetta deletes
-// only its own children), one marked for deletion is on its way.
-func (r *Run) deleteObject(ctx context.Context, obj *unstructured.Unstructured) (bool, error) {
+// deleteObject deletes obj in the background, if it is this instance's,
+// and reports whether it is gone. The children cache says whether it still
+// exists, so waiting for it to go sends nothing: a child the cache does not
+// hold is gone (operetta deletes only its own children), one marked for
+// deletion is on its way. An object whose labels name another instance, or
+// none, is never deleted: it counts as gone, for the caller to forget, and
+// leaving says why, for the instance's status and events. The delete names
+// the UID of the object found to be this instance's, so one replaced since
+// is not deleted either.
+func (r *Run) deleteObject(ctx context.Context, obj *unstructured.Unstructured) (gone bool, leaving string, err error) {
 	live, found, err := r.c.Children.Get(ctx, obj.GroupVersionKind(), client.ObjectKeyFromObject(obj))
 	var notCached *cache.ErrResourceNotCached
 	unwatched := errors.As(err, &notCached)
@@ -54,24 +70,48 @@ func (r *Run) deleteObject(ctx context.Context, obj *unstructured.Unstructured) 
 	case unwatched:
 		// A kind no loop watches any more (its template was removed): ask
 		// the API server.
+		if live, err = r.readMetadata(ctx, obj); meta.IsNoMatchError(err) || apierrors.IsNotFound(err) {
+			return true, "", nil // nothing of it is left
+		}
+		if err != nil {
+			return false, "", fmt.Errorf("reading %s %s: %w", obj.GetKind(), obj.GetName(), err)
+		}
 	case err != nil:
-		return false, fmt.Errorf("reading %s %s from the cache: %w", obj.GetKind(), obj.GetName(), err)
+		return false, "", fmt.Errorf("reading %s %s from the cache: %w", obj.GetKind(), obj.GetName(), err)
 	case !found:
-		return true, nil
-	case live.GetDeletionTimestamp() != nil:
-		return false, nil
+		return true, "", nil
 	}
-	err = r.c.Writer.Delete(ctx, obj, client.PropagationPolicy(metav1.DeletePropagationBackground))
-	if unwatched && meta.IsNoMatchError(err) {
-		return true, nil // the cluster no longer serves the kind: nothing of it is left
+	if !r.owns(live) && !unwatched {
+		// Let go of it for good only on the API server's word, not on a
+		// cache that may be behind.
+		if live, err = r.readMetadata(ctx, obj); apierrors.IsNotFound(err) {
+			return true, "", nil
+		}
+		if err != nil {
+			return false, "", fmt.Errorf("reading whose %s %s is: %w", obj.GetKind(), obj.GetName(), err)
+		}
+	}
+	if !r.owns(live) {
+		return true, r.leaving(ctx, obj, live), nil
+	}
+	if live.GetDeletionTimestamp() != nil {
+		// On its way; with no informer, its accepted delete is all there
+		// is to wait for.
+		return unwatched, "", nil
+	}
+	uid := live.GetUID()
+	err = r.c.Writer.Delete(ctx, obj, client.PropagationPolicy(metav1.DeletePropagationBackground), client.Preconditions{UID: &uid})
+	if apierrors.IsConflict(err) {
+		// Replaced since it was read: the next try looks at the new one.
+		return false, "", fmt.Errorf("deleting %s %s: it was replaced meanwhile: %w", obj.GetKind(), obj.GetName(), err)
 	}
 	if client.IgnoreNotFound(err) != nil {
-		return false, fmt.Errorf("deleting %s %s: %w", obj.GetKind(), obj.GetName(), err)
+		return false, "", fmt.Errorf("deleting %s %s: %w", obj.GetKind(), obj.GetName(), err)
 	}
 	// Gone if it was not found. Else its delete event comes, unless no
-	// informer watches the kind: then the accepted delete is all there is
-	// to wait for, since nothing would wake the instance again.
-	return err != nil || unwatched, nil
+	// informer watches the kind: then the accepted delete is all there
+	// is to wait for, since nothing would wake the instance again.
+	return err != nil || unwatched, "", nil
 }
 
 // Kept is what Keep did.
@@ -80,6 +120,10 @@ type Kept struct {
 	Pruned []string
 	// Corrected children, which someone else changed or deleted.
 	Corrected []string
+	// Left describes the children not pruned because they are not this
+	// instance's (their labels name another instance, or none): forgotten,
+	// and worth a Warning.
+	Left []string
 	// NotReady describes the children that are not healthy now (by their
 	// readyWhen, else kstatus), each named; Failed those of them that
 	// failed for good (kstatus Failed).
@@ -107,11 +151,15 @@ func (r *Run) Keep(ctx context.Context) (Kept, error) {
 		_, isTask := r.fw.Tasks[item.ID]
 		stale := item.Superseded || (rendered && res.Go == nil && last[item.ID] != i)
 		if stale || (!rendered && !isTask) {
-			gone, err := r.deleteObject(ctx, r.objectOf(item))
+			gone, leaving, err := r.deleteObject(ctx, r.objectOf(item))
 			if err != nil {
 				return kept, err
 			}
-			if gone {
+			switch {
+			case leaving != "":
+				r.forget(item)
+				kept.Left = append(kept.Left, leaving)
+			case gone:
 				r.forget(item)
 				kept.Pruned = append(kept.Pruned, item.Kind+"/"+item.Name)
 			}
@@ -186,15 +234,20 @@ func (k *Kept) health(r *Run, item v1alpha1.InventoryItem, live client.Object) {
 
 // DeleteOutside deletes the children no owner reference covers (in other
 // namespaces, or cluster-scoped) and reports whether all of them are gone.
+// One that is not this instance's is left and forgotten, so the instance's
+// deletion never waits on it; Left says which.
 func (r *Run) DeleteOutside(ctx context.Context) (bool, error) {
 	all := true
 	for _, item := range append([]v1alpha1.InventoryItem(nil), r.status.Inventory...) {
 		if item.Namespace == "" && !item.Cluster {
 			continue // the garbage collector follows the owner reference
 		}
-		gone, err := r.deleteObject(ctx, r.objectOf(item))
+		gone, leaving, err := r.deleteObject(ctx, r.objectOf(item))
 		if err != nil {
 			return false, err
+		}
+		if leaving != "" {
+			r.left = append(r.left, leaving)
 		}
 		if gone {
 			r.forget(item)
@@ -204,3 +257,7 @@ func (r *Run) DeleteOutside(ctx context.Context) (bool, error) {
 	}
 	return all, nil
 }
+
+// Left describes the children DeleteOutside left because they are not this
+// instance's: forgotten, and worth a Warning.
+func (r *Run) Left() []string { return r.left }

@@ -17,10 +17,10 @@ import (
 	"operetta.dev/operetta/internal/crdgen"
 )
 
-// Ownership: an instance writes only its own children. A child's labels say
-// whose it is (Label); an object that exists and names another instance, or
-// none, is neither overwritten nor adopted, as Helm refuses a release's
-// object whose ownership metadata names another.
+// Ownership: an instance writes and deletes only its own children. A
+// child's labels say whose it is (Label); an object that exists and names
+// another instance, or none, is neither overwritten, adopted nor deleted, as
+// Helm refuses a release's object whose ownership metadata names another.
 //
 // Asking the API server whose an object is before every apply would cost a
 // request per child. Instead an apply carries its precondition in its body,
@@ -168,6 +168,11 @@ func (r *Run) ownedNow(ctx context.Context, obj *unstructured.Unstructured) (typ
 func (r *Run) owns(live metav1.Object) bool {
 	owner, ok := OwnerOf(live)
 	return ok && owner == r.self()
+}
+
+// leaving says why a delete leaves an object that is not this instance's.
+func (r *Run) leaving(ctx context.Context, obj *unstructured.Unstructured, live metav1.Object) string {
+	return fmt.Sprintf("%s %s belongs to %s: left in place and forgotten", obj.GetKind(), obj.GetName(), r.ownerOf(ctx, live))
 }
 
 // ownerOf names the owner of an object that is not this instance's as a

@@ -144,3 +144,33 @@ func TestAChildJustAppliedIsAppliedAgainByItsUID(t *testing.T) {
 		t.Errorf("kept %+v, want the ConfigMap applied again", kept)
 	}
 }
+
+// TestADeleteLeavesWhatIsNotThisInstances: a child in the inventory whose
+// object now belongs to someone else is forgotten, not deleted, and the step
+// says so.
+func TestADeleteLeavesWhatIsNotThisInstances(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t)
+	h.deployed()
+	cm := &corev1.ConfigMap{}
+	key := client.ObjectKey{Namespace: namespace, Name: configMap}
+	if err := h.server.Get(ctx, key, cm); err != nil {
+		t.Fatal(err)
+	}
+	cm.Labels[v1alpha1.LabelInstance] = "demo-2" // taken over by another instance
+	if err := h.server.Update(ctx, cm); err != nil {
+		t.Fatal(err)
+	}
+	out := h.step("teardown")
+	expectResult(t, "teardown", out, plans.Done)
+	if want := "ConfigMap " + configMap + " belongs to Demo team/demo-2, not to this instance: left in place and forgotten"; out.Message != want {
+		t.Errorf("message %q, want %q", out.Message, want)
+	}
+	h.expectSent("teardown", "get ConfigMap")
+	if err := h.server.Get(ctx, key, cm); err != nil {
+		t.Errorf("the ConfigMap: %v, want it left", err)
+	}
+	if h.inventoryHas("ConfigMap", configMap) {
+		t.Errorf("inventory %+v, want the ConfigMap forgotten", h.status.Inventory)
+	}
+}

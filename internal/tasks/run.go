@@ -57,6 +57,7 @@ type Run struct {
 	status   *v1alpha1.InstanceStatus // its inventory is kept current
 	vars     expr.Vars
 	planUID  string
+	left     []string // children DeleteOutside left: not this instance's
 }
 
 // NewRun returns the run of one reconcile of instance, whose status st it
@@ -87,15 +88,21 @@ func (r *Run) SetPlan(name string) {
 func (r *Run) Vars() expr.Vars { return r.vars }
 
 // Step runs a step's tasks in order and stops at the first that is not done.
+// A done step keeps what its tasks said (a delete that left an object that
+// is not the instance's).
 func (r *Run) Step(ctx context.Context, phase v1alpha1.Phase, step v1alpha1.Step) plans.Outcome {
 	r.vars.Plan["phase"], r.vars.Plan["step"] = phase.Name, step.Name
+	var said []string
 	for _, name := range step.Tasks {
 		out := r.task(ctx, r.fw.Tasks[name])
 		if out.Result != plans.Done {
 			return out
 		}
+		if out.Message != "" {
+			said = append(said, out.Message)
+		}
 	}
-	return plans.Outcome{Result: plans.Done}
+	return plans.Outcome{Result: plans.Done, Message: strings.Join(said, "; ")}
 }
 
 func (r *Run) task(ctx context.Context, t *compile.Task) plans.Outcome {
