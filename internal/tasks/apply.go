@@ -158,9 +158,9 @@ func (r *Run) current(ctx context.Context, item v1alpha1.InventoryItem) (client.
 // server answered.
 func (r *Run) applyChild(ctx context.Context, id string, obj *unstructured.Unstructured, hash string) (client.Object, error) {
 	applied, err := r.write(ctx, obj)
-	var owned terminalError
+	var notOwned notOwnedError
 	switch {
-	case errors.As(err, &owned):
+	case errors.As(err, &notOwned):
 		return nil, err // an object that is not this instance's: its message names it
 	case apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) && obj.GetNamespace() == r.instance.GetNamespace():
 		// The instance's own namespace is being deleted: no wait makes it

@@ -182,6 +182,13 @@ func (r *Run) Keep(ctx context.Context) (Kept, error) {
 			}
 		}
 		corrected, err := r.correct(ctx, item)
+		var notOwned notOwnedError
+		if errors.As(err, &notOwned) {
+			// Its object became another's: no retry frees it, and the
+			// instance's conditions say whose it is.
+			kept.Failed = append(kept.Failed, err.Error())
+			continue
+		}
 		if err != nil {
 			return kept, err
 		}

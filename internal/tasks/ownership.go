@@ -160,9 +160,16 @@ func (r *Run) ownedNow(ctx context.Context, obj *unstructured.Unstructured) (typ
 	if r.owns(live) {
 		return live.GetUID(), nil
 	}
-	return "", Terminal("%s %s exists and belongs to %s: operetta neither overwrites nor adopts it",
-		obj.GetKind(), obj.GetName(), r.ownerOf(ctx, live))
+	return "", notOwnedError{Terminal("%s %s exists and belongs to %s: operetta neither overwrites nor adopts it",
+		obj.GetKind(), obj.GetName(), r.ownerOf(ctx, live))}
 }
+
+// notOwnedError is the terminal failure to write a child whose object is
+// not this instance's.
+type notOwnedError struct{ err error }
+
+func (e notOwnedError) Error() string { return e.err.Error() }
+func (e notOwnedError) Unwrap() error { return e.err }
 
 // owns says whether an object's labels name this instance.
 func (r *Run) owns(live metav1.Object) bool {

@@ -2,6 +2,7 @@ package tasks_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 
@@ -172,5 +173,34 @@ func TestADeleteLeavesWhatIsNotThisInstances(t *testing.T) {
 	}
 	if h.inventoryHas("ConfigMap", configMap) {
 		t.Errorf("inventory %+v, want the ConfigMap forgotten", h.status.Inventory)
+	}
+}
+
+// TestKeepReportsAChildThatBecameAnothers: a kept child whose object
+// another instance took (as one could before ownership was checked) is
+// not taken back; Keep reports it as failed, naming the owner, instead of
+// retrying for ever.
+func TestKeepReportsAChildThatBecameAnothers(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t)
+	h.deployed()
+	cm := &corev1.ConfigMap{}
+	key := client.ObjectKey{Namespace: namespace, Name: configMap}
+	if err := h.server.Get(ctx, key, cm); err != nil {
+		t.Fatal(err)
+	}
+	cm.Labels[v1alpha1.LabelInstance] = "demo-2"
+	cm.Data["greeting"] = "theirs"
+	if err := h.server.Update(ctx, cm); err != nil {
+		t.Fatal(err)
+	}
+	kept := h.keep()
+	want := "ConfigMap " + configMap + " exists and belongs to Demo team/demo-2, not to this instance: operetta neither overwrites nor adopts it"
+	if !slices.Equal(kept.Failed, []string{want}) || len(kept.Corrected) > 0 {
+		t.Errorf("kept %+v, want the ConfigMap failed: %s", kept, want)
+	}
+	h.expectSent("keep", "get ConfigMap")
+	if err := h.server.Get(ctx, key, cm); err != nil || cm.Data["greeting"] != "theirs" {
+		t.Errorf("the ConfigMap is %v (%v), want it left as the other instance has it", cm.Data, err)
 	}
 }
