@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"operetta.dev/operetta/api/v1alpha1"
+	instancectl "operetta.dev/operetta/internal/controller/instance"
 )
 
 // TestAnInstanceNeverTakesAnotherInstancesObject: two tenants' instances of
@@ -89,6 +90,15 @@ func TestAnInstanceNeverTakesAnotherInstancesObject(t *testing.T) {
 		if !exists(t, after, "", "ownership-db-reader") || after.UID != role.UID {
 			t.Fatalf("the ClusterRole that became owner-c/db's was deleted with owner-a/db (uid %s, was %s)", after.UID, role.UID)
 		}
+		// Left, and said so: the one who deletes the instance learns what
+		// is still there.
+		eventually(t, 10*time.Second, func() error {
+			reasons, err := eventReasons(t, tenantA, "db")
+			if err != nil || !reasons[instancectl.EventChildLeft] {
+				return fmt.Errorf("no %s event about %s/db: %v %v", instancectl.EventChildLeft, tenantA, reasons, err)
+			}
+			return nil
+		})
 		_ = k8s.Delete(ctx(t), after)
 	})
 }

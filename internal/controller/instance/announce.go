@@ -17,6 +17,9 @@ const (
 	EventPlanError    = "PlanError"
 	EventPlanFailed   = "PlanFailed"
 	EventUnknownPlan  = "UnknownPlan"
+	// EventChildLeft: a child the instance would delete is no longer its
+	// own (its labels name another instance, or none), so it was left.
+	EventChildLeft = "ChildLeft"
 )
 
 // announce emits an event and records metrics for every outcome between the
@@ -48,6 +51,15 @@ func announce(rec recorder.EventRecorder, framework string, instance *unstructur
 		case v1alpha1.Error:
 			rec.Eventf(instance, nil, corev1.EventTypeWarning, EventPlanError, "RunPlan", "plan %s hit an error and retries: %s", name, now.Message)
 		}
+	}
+}
+
+// announceLeft warns of each child left in place because it is no longer
+// the instance's own: someone relabelled or replaced it, and it is theirs
+// to clean up now.
+func announceLeft(rec recorder.EventRecorder, instance *unstructured.Unstructured, left []string) {
+	for _, child := range left {
+		rec.Eventf(instance, nil, corev1.EventTypeWarning, EventChildLeft, "Delete", "%s", child)
 	}
 }
 

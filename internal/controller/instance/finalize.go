@@ -56,7 +56,9 @@ func (r *Reconciler) finalize(ctx context.Context, fw *compile.Framework, run *t
 	outsideGone := true
 	if cleaned {
 		var err error
-		if outsideGone, err = run.DeleteOutside(ctx); err != nil {
+		outsideGone, err = run.DeleteOutside(ctx)
+		announceLeft(r.cfg.Recorder, instance, run.Left())
+		if err != nil {
 			return tasks.ResultOf(err)
 		}
 	}

@@ -247,7 +247,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	r.advance(ctx, fw, run, &st)
 	// What keeping the children finds wrong is retried, but never keeps
 	// the plans' progress from being written.
-	children, keepErr := r.maintain(ctx, run, &st)
+	children, keepErr := r.maintain(ctx, run, instance, &st)
 	// Children not all checked (their correction failed, to be retried)
 	// say nothing new about readiness: the conditions stay as they were,
 	// unless the plans moved on.
@@ -387,7 +387,7 @@ func (r *Reconciler) advance(ctx context.Context, fw *compile.Framework, run *ta
 // children no longer rendered, and corrected where someone else changed one.
 // It reports the kept children's health, which the instance's readiness
 // follows from then on; no plan runs again for it.
-func (r *Reconciler) maintain(ctx context.Context, run *tasks.Run, st *v1alpha1.InstanceStatus) (plans.ChildHealth, error) {
+func (r *Reconciler) maintain(ctx context.Context, run *tasks.Run, instance *unstructured.Unstructured, st *v1alpha1.InstanceStatus) (plans.ChildHealth, error) {
 	if st.ActivePlanStatus != v1alpha1.Complete || len(st.PlanQueue) > 0 {
 		return plans.ChildHealth{}, nil
 	}
@@ -400,6 +400,7 @@ func (r *Reconciler) maintain(ctx context.Context, run *tasks.Run, st *v1alpha1.
 	if len(kept.Corrected) > 0 {
 		ctrl.LoggerFrom(ctx).Info("corrected drift", "children", kept.Corrected)
 	}
+	announceLeft(r.cfg.Recorder, instance, kept.Left)
 	return plans.ChildHealth{NotReady: kept.NotReady, Failed: kept.Failed}, err
 }
 
