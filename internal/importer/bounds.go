@@ -188,29 +188,9 @@ func loopedParams(file, text string) []string {
 		return nil
 	}
 	found := map[string]bool{}
-	var fields func(parse.Node)
-	fields = func(n parse.Node) {
-		switch n := n.(type) {
-		case *parse.FieldNode:
-			if len(n.Ident) >= 2 && n.Ident[0] == "Params" {
-				found[n.Ident[1]] = true
-			}
-		case *parse.VariableNode: // $.Params.X
-			if len(n.Ident) >= 3 && n.Ident[1] == "Params" {
-				found[n.Ident[2]] = true
-			}
-		case *parse.PipeNode:
-			if n != nil {
-				for _, c := range n.Cmds {
-					fields(c)
-				}
-			}
-		case *parse.CommandNode:
-			for _, a := range n.Args {
-				fields(a)
-			}
-		case *parse.ChainNode:
-			fields(n.Node)
+	fields := func(n parse.Node) {
+		for _, p := range kudo.ParamsRead(n) {
+			found[p] = true
 		}
 	}
 	var walk func(parse.Node)

@@ -116,23 +116,6 @@ func (t *Template) ParamsUsed() []ParamUse {
 			}
 		case *parse.ActionNode:
 			walk(tree, n.Pipe)
-		case *parse.PipeNode:
-			if n == nil {
-				return
-			}
-			for _, c := range n.Cmds {
-				walk(tree, c)
-			}
-		case *parse.CommandNode:
-			for _, a := range n.Args {
-				walk(tree, a)
-			}
-		case *parse.FieldNode:
-			if len(n.Ident) >= 2 && n.Ident[0] == "Params" && !seen[n.Ident[1]] {
-				seen[n.Ident[1]] = true
-				at, _ := tree.ErrorContext(n)
-				out = append(out, ParamUse{Name: n.Ident[1], At: at})
-			}
 		case *parse.IfNode:
 			walk(tree, &n.BranchNode)
 		case *parse.RangeNode:
@@ -145,6 +128,14 @@ func (t *Template) ParamsUsed() []ParamUse {
 			walk(tree, n.ElseList)
 		case *parse.TemplateNode:
 			walk(tree, n.Pipe)
+		case *parse.PipeNode:
+			visitArgs(n, func(a parse.Node) {
+				if f, ok := a.(*parse.FieldNode); ok && len(f.Ident) >= 2 && f.Ident[0] == "Params" && !seen[f.Ident[1]] {
+					seen[f.Ident[1]] = true
+					at, _ := tree.ErrorContext(f)
+					out = append(out, ParamUse{Name: f.Ident[1], At: at})
+				}
+			})
 		}
 	}
 	for _, tt := range t.t.Templates() {

@@ -165,24 +165,7 @@ func TestTheRealPackagesRender(t *testing.T) {
 		}
 		t.Run(d.Name(), func(t *testing.T) {
 			dir := filepath.Join(root, d.Name())
-			var params struct {
-				Parameters []struct {
-					Name    string `json:"name"`
-					Default any    `json:"default"`
-				} `json:"parameters"`
-			}
-			b, err := os.ReadFile(filepath.Join(dir, "params.yaml"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := yaml.Unmarshal(b, &params); err != nil {
-				t.Fatal(err)
-			}
-			names, values := []string{}, map[string]any{}
-			for _, p := range params.Parameters {
-				names = append(names, p.Name)
-				values[p.Name] = p.Default
-			}
+			names, values := defaults(t, dir)
 			files, err := filepath.Glob(filepath.Join(dir, "templates", "*.yaml"))
 			if err != nil || len(files) == 0 {
 				t.Fatalf("templates: %v", err)
@@ -242,23 +225,7 @@ func BenchmarkRenderZooKeeper(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var params struct {
-		Parameters []struct {
-			Name    string `json:"name"`
-			Default any    `json:"default"`
-		} `json:"parameters"`
-	}
-	raw, err := os.ReadFile(filepath.Join(dir, "params.yaml"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := yaml.Unmarshal(raw, &params); err != nil {
-		b.Fatal(err)
-	}
-	names, values := []string{}, map[string]any{}
-	for _, p := range params.Parameters {
-		names, values[p.Name] = append(names, p.Name), p.Default
-	}
+	names, values := defaults(b, dir)
 	p, err := Params(names, values)
 	if err != nil {
 		b.Fatal(err)
@@ -269,4 +236,26 @@ func BenchmarkRenderZooKeeper(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// defaults reads a package's parameters and their defaults.
+func defaults(t testing.TB, dir string) (names []string, values map[string]any) {
+	var params struct {
+		Parameters []struct {
+			Name    string `json:"name"`
+			Default any    `json:"default"`
+		} `json:"parameters"`
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "params.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(b, &params); err != nil {
+		t.Fatal(err)
+	}
+	values = map[string]any{}
+	for _, p := range params.Parameters {
+		names, values[p.Name] = append(names, p.Name), p.Default
+	}
+	return names, values
 }

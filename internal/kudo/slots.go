@@ -129,22 +129,8 @@ func (in *instrumenter) paramsOf(p *parse.PipeNode, dot []string) []string {
 			}
 		}
 	}
-	var walk func(parse.Node)
-	walk = func(n parse.Node) {
+	visitArgs(p, func(n parse.Node) {
 		switch n := n.(type) {
-		case *parse.PipeNode:
-			if n == nil {
-				return
-			}
-			for _, c := range n.Cmds {
-				walk(c)
-			}
-		case *parse.CommandNode:
-			for _, a := range n.Args {
-				walk(a)
-			}
-		case *parse.ChainNode:
-			walk(n.Node)
 		case *parse.FieldNode:
 			if len(n.Ident) >= 2 && n.Ident[0] == "Params" {
 				add(n.Ident[1])
@@ -154,14 +140,55 @@ func (in *instrumenter) paramsOf(p *parse.PipeNode, dot []string) []string {
 		case *parse.DotNode:
 			add(dot...)
 		case *parse.VariableNode:
-			if len(n.Ident) >= 3 && n.Ident[0] == "$" && n.Ident[1] == "Params" {
+			if len(n.Ident) >= 3 && n.Ident[1] == "Params" { // $.Params.X, $root.Params.X
 				add(n.Ident[2])
 			} else {
 				add(in.vars[n.Ident[0]]...)
 			}
 		}
+	})
+	return out
+}
+
+// visitArgs calls visit for every argument of the pipes and commands in n,
+// parenthesised pipes and chains included.
+func visitArgs(n parse.Node, visit func(parse.Node)) {
+	switch n := n.(type) {
+	case *parse.PipeNode:
+		if n == nil {
+			return
+		}
+		for _, c := range n.Cmds {
+			visitArgs(c, visit)
+		}
+	case *parse.CommandNode:
+		for _, a := range n.Args {
+			visitArgs(a, visit)
+		}
+	case *parse.ChainNode:
+		visitArgs(n.Node, visit)
+	default:
+		visit(n)
 	}
-	walk(p)
+}
+
+// ParamsRead lists the parameters n reads as .Params.X, or through a
+// variable holding the root ($.Params.X, $root.Params.X), in its pipes' and
+// commands' arguments.
+func ParamsRead(n parse.Node) []string {
+	var out []string
+	visitArgs(n, func(n parse.Node) {
+		switch n := n.(type) {
+		case *parse.FieldNode:
+			if len(n.Ident) >= 2 && n.Ident[0] == "Params" {
+				out = append(out, n.Ident[1])
+			}
+		case *parse.VariableNode:
+			if len(n.Ident) >= 3 && n.Ident[1] == "Params" { // $.Params.X, $root.Params.X
+				out = append(out, n.Ident[2])
+			}
+		}
+	})
 	return out
 }
 
