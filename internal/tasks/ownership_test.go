@@ -153,15 +153,7 @@ func TestADeleteLeavesWhatIsNotThisInstances(t *testing.T) {
 	ctx := context.Background()
 	h := newHarness(t)
 	h.deployed()
-	cm := &corev1.ConfigMap{}
-	key := client.ObjectKey{Namespace: namespace, Name: configMap}
-	if err := h.server.Get(ctx, key, cm); err != nil {
-		t.Fatal(err)
-	}
-	cm.Labels[v1alpha1.LabelInstance] = "demo-2" // taken over by another instance
-	if err := h.server.Update(ctx, cm); err != nil {
-		t.Fatal(err)
-	}
+	cm, key := h.takeConfigMap(nil)
 	out := h.step("teardown")
 	expectResult(t, "teardown", out, plans.Done)
 	if want := "ConfigMap " + configMap + " belongs to Demo team/demo-2, not to this instance: left in place and forgotten"; out.Message != want {
@@ -184,16 +176,7 @@ func TestKeepReportsAChildThatBecameAnothers(t *testing.T) {
 	ctx := context.Background()
 	h := newHarness(t)
 	h.deployed()
-	cm := &corev1.ConfigMap{}
-	key := client.ObjectKey{Namespace: namespace, Name: configMap}
-	if err := h.server.Get(ctx, key, cm); err != nil {
-		t.Fatal(err)
-	}
-	cm.Labels[v1alpha1.LabelInstance] = "demo-2"
-	cm.Data["greeting"] = "theirs"
-	if err := h.server.Update(ctx, cm); err != nil {
-		t.Fatal(err)
-	}
+	cm, key := h.takeConfigMap(func(cm *corev1.ConfigMap) { cm.Data["greeting"] = "theirs" })
 	kept := h.keep()
 	want := "ConfigMap " + configMap + " exists and belongs to Demo team/demo-2, not to this instance: operetta neither overwrites nor adopts it"
 	if !slices.Equal(kept.Failed, []string{want}) || len(kept.Corrected) > 0 {
@@ -203,4 +186,23 @@ func TestKeepReportsAChildThatBecameAnothers(t *testing.T) {
 	if err := h.server.Get(ctx, key, cm); err != nil || cm.Data["greeting"] != "theirs" {
 		t.Errorf("the ConfigMap is %v (%v), want it left as the other instance has it", cm.Data, err)
 	}
+}
+
+// takeConfigMap makes the deployed instance's ConfigMap another instance's
+// (demo-2), changed by change too if given, as the other instance would.
+func (h *harness) takeConfigMap(change func(*corev1.ConfigMap)) (*corev1.ConfigMap, client.ObjectKey) {
+	h.t.Helper()
+	cm := &corev1.ConfigMap{}
+	key := client.ObjectKey{Namespace: namespace, Name: configMap}
+	if err := h.server.Get(context.Background(), key, cm); err != nil {
+		h.t.Fatal(err)
+	}
+	cm.Labels[v1alpha1.LabelInstance] = "demo-2"
+	if change != nil {
+		change(cm)
+	}
+	if err := h.server.Update(context.Background(), cm); err != nil {
+		h.t.Fatal(err)
+	}
+	return cm, key
 }
