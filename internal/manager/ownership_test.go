@@ -12,7 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"operetta.dev/operetta/api/v1alpha1"
-	instancectl "operetta.dev/operetta/internal/controller/instance"
+	instancectl "operetta.dev/operetta/internal/reconcile/instance"
 )
 
 // TestAnInstanceNeverTakesAnotherInstancesObject: two tenants' instances of

@@ -12,7 +12,7 @@ import (
 
 	"operetta.dev/operetta/api/v1alpha1"
 	"operetta.dev/operetta/internal/compile"
-	"operetta.dev/operetta/internal/controller/statuspatch"
+	"operetta.dev/operetta/internal/reconcile/statuspatch"
 )
 
 // ReadStatus decodes an instance's status. A status the controller cannot

@@ -10,7 +10,7 @@ import (
 
 	"operetta.dev/operetta/api/v1alpha1"
 	"operetta.dev/operetta/internal/compile"
-	"operetta.dev/operetta/internal/controller/finalizer"
+	"operetta.dev/operetta/internal/reconcile/finalizer"
 	"operetta.dev/operetta/internal/plans"
 	"operetta.dev/operetta/internal/tasks"
 )
