@@ -24,10 +24,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"operetta.dev/operetta/api/v1alpha1"
-	"operetta.dev/operetta/internal/reconcile/framework"
-	"operetta.dev/operetta/internal/reconcile/instance"
 	"operetta.dev/operetta/internal/engine"
 	"operetta.dev/operetta/internal/metrics"
+	"operetta.dev/operetta/internal/reconcile/framework"
+	"operetta.dev/operetta/internal/reconcile/instance"
 	"operetta.dev/operetta/internal/shard"
 )
 

@@ -18,9 +18,9 @@ import (
 
 	"operetta.dev/operetta/api/v1alpha1"
 	"operetta.dev/operetta/internal/compile"
+	"operetta.dev/operetta/internal/crdgen"
 	"operetta.dev/operetta/internal/reconcile/finalizer"
 	"operetta.dev/operetta/internal/reconcile/instance"
-	"operetta.dev/operetta/internal/crdgen"
 	"operetta.dev/operetta/internal/tasks"
 )
 

@@ -17,10 +17,10 @@ import (
 
 	"operetta.dev/operetta/api/v1alpha1"
 	"operetta.dev/operetta/internal/compile"
-	"operetta.dev/operetta/internal/reconcile/instance"
 	"operetta.dev/operetta/internal/crdgen"
 	"operetta.dev/operetta/internal/engine"
 	"operetta.dev/operetta/internal/plans"
+	"operetta.dev/operetta/internal/reconcile/instance"
 	"operetta.dev/operetta/internal/tasks"
 )
 

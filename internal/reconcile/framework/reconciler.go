@@ -25,12 +25,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"operetta.dev/operetta/api/v1alpha1"
+	"operetta.dev/operetta/internal/crdgen"
+	"operetta.dev/operetta/internal/engine"
 	"operetta.dev/operetta/internal/reconcile/finalizer"
 	"operetta.dev/operetta/internal/reconcile/instance"
 	"operetta.dev/operetta/internal/reconcile/stale"
 	"operetta.dev/operetta/internal/reconcile/statuspatch"
-	"operetta.dev/operetta/internal/crdgen"
-	"operetta.dev/operetta/internal/engine"
 	"operetta.dev/operetta/internal/shard"
 	"operetta.dev/operetta/internal/tasks"
 )

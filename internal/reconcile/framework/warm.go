@@ -13,8 +13,8 @@ import (
 
 	"operetta.dev/operetta/api/v1alpha1"
 	"operetta.dev/operetta/internal/compile"
-	"operetta.dev/operetta/internal/reconcile/instance"
 	"operetta.dev/operetta/internal/engine"
+	"operetta.dev/operetta/internal/reconcile/instance"
 	"operetta.dev/operetta/internal/shard"
 )
 

@@ -10,8 +10,8 @@ import (
 
 	"operetta.dev/operetta/api/v1alpha1"
 	"operetta.dev/operetta/internal/compile"
-	"operetta.dev/operetta/internal/reconcile/finalizer"
 	"operetta.dev/operetta/internal/plans"
+	"operetta.dev/operetta/internal/reconcile/finalizer"
 	"operetta.dev/operetta/internal/tasks"
 )
 

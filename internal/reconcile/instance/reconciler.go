@@ -20,9 +20,9 @@ import (
 
 	"operetta.dev/operetta/api/v1alpha1"
 	"operetta.dev/operetta/internal/compile"
-	"operetta.dev/operetta/internal/reconcile/stale"
 	"operetta.dev/operetta/internal/metrics"
 	"operetta.dev/operetta/internal/plans"
+	"operetta.dev/operetta/internal/reconcile/stale"
 	"operetta.dev/operetta/internal/tasks"
 )
 
