@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
@@ -288,27 +289,13 @@ func planStatus(u *unstructured.Unstructured, plan string) string {
 // waitForPlan waits until the instance's plan has the given status.
 func waitForPlan(t *testing.T, gvk schema.GroupVersionKind, ns, name, plan, want string) *unstructured.Unstructured {
 	t.Helper()
-	return waitForInstance(t, gvk, ns, name, func(u *unstructured.Unstructured) error {
-		if got := planStatus(u, plan); got != want {
-			msg, _, _ := unstructured.NestedString(u.Object, "status", "plans", plan, "message")
-			return fmt.Errorf("%s %s/%s: plan %s is %q (%s), want %s", gvk.Kind, ns, name, plan, got, msg, want)
-		}
-		return nil
-	})
+	return testutil.WaitForPlan(t, k8s, gvk, types.NamespacedName{Namespace: ns, Name: name}, plan, want, 30*time.Second)
 }
 
 // waitForInstance waits until check accepts the instance, and returns it.
 func waitForInstance(t *testing.T, gvk schema.GroupVersionKind, ns, name string, check func(*unstructured.Unstructured) error) *unstructured.Unstructured {
 	t.Helper()
-	var u *unstructured.Unstructured
-	eventually(t, 30*time.Second, func() error {
-		var err error
-		if u, err = get(t, gvk, ns, name); err != nil {
-			return err
-		}
-		return check(u)
-	})
-	return u
+	return testutil.WaitForInstance(t, k8s, gvk, types.NamespacedName{Namespace: ns, Name: name}, 30*time.Second, check)
 }
 
 func mustContain(t *testing.T, s string, parts ...string) {

@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"operetta.dev/operetta/api/v1alpha1"
+	"operetta.dev/operetta/internal/testutil"
 )
 
 // kudoPackage is a real KUDO package (internal/kudo/testdata/packages,
@@ -171,16 +172,8 @@ func expectChange(t *testing.T, p kudoPackage) {
 // notUID, and returns the run's UID.
 func waitForKUDOPlan(t *testing.T, gvk schema.GroupVersionKind, key types.NamespacedName, plan, notUID string, timeout time.Duration) string {
 	t.Helper()
-	var uid string
-	eventually(t, timeout, func() error {
-		u := &unstructured.Unstructured{}
-		u.SetGroupVersionKind(gvk)
-		if err := k8s.Get(context.Background(), key, u); err != nil {
-			return err
-		}
-		st, _, _ := unstructured.NestedString(u.Object, "status", "plans", plan, "status")
-		msg, _, _ := unstructured.NestedString(u.Object, "status", "plans", plan, "message")
-		uid, _, _ = unstructured.NestedString(u.Object, "status", "plans", plan, "uid")
+	u := testutil.WaitForInstance(t, k8s, gvk, key, timeout, func(u *unstructured.Unstructured) error {
+		st, msg, uid := testutil.Plan(u, plan)
 		if st == string(v1alpha1.FatalError) {
 			t.Fatalf("plan %s failed: %s", plan, msg)
 		}
@@ -189,6 +182,7 @@ func waitForKUDOPlan(t *testing.T, gvk schema.GroupVersionKind, key types.Namesp
 		}
 		return nil
 	})
+	_, _, uid := testutil.Plan(u, plan)
 	return uid
 }
 

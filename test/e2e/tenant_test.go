@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"operetta.dev/operetta/api/v1alpha1"
+	"operetta.dev/operetta/internal/testutil"
 )
 
 // chartMemoryLimit is charts/operetta's resources.limits.memory: a manager
@@ -146,24 +147,11 @@ func createInstance(t *testing.T, gvk schema.GroupVersionKind, ns, name string, 
 	t.Cleanup(func() { _ = k8s.Delete(context.Background(), u) })
 }
 
-// waitForPlanFailure waits until plan has failed for good and returns the
-// message of the step that failed.
+// waitForPlanFailure waits until plan has failed for good and returns its
+// message.
 func waitForPlanFailure(t *testing.T, gvk schema.GroupVersionKind, key types.NamespacedName, plan string) string {
 	t.Helper()
-	var msg string
-	eventually(t, time.Minute, func() error {
-		u := &unstructured.Unstructured{}
-		u.SetGroupVersionKind(gvk)
-		if err := k8s.Get(context.Background(), key, u); err != nil {
-			return err
-		}
-		st, _, _ := unstructured.NestedString(u.Object, "status", "plans", plan, "status")
-		msg, _, _ = unstructured.NestedString(u.Object, "status", "plans", plan, "message")
-		if st != string(v1alpha1.FatalError) {
-			return fmt.Errorf("plan %s is %q: %s", plan, st, msg)
-		}
-		return nil
-	})
+	_, msg, _ := testutil.Plan(testutil.WaitForPlan(t, k8s, gvk, key, plan, string(v1alpha1.FatalError), time.Minute), plan)
 	return msg
 }
 
