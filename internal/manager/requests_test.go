@@ -197,18 +197,33 @@ func TestAWaitingStepSendsNothing(t *testing.T) {
 		}
 		return nil
 	})
+	// Idle is proven by what the loops decided, not by a wait: the
+	// wake-up's reconcile ends without a request and without scheduling
+	// another (no requeue, no error), and nothing is queued.
 	controller := gvk.GroupKind().String()
-	mark, before := m.requests.mark(), reconciles(t, controller)
+	settled := func(result string) float64 {
+		return gathered(t, "controller_runtime_reconcile_total", map[string]string{"controller": controller, "result": result})
+	}
+	mark, before := m.requests.mark(), settled("success")
+	again := settled("requeue") + settled("requeue_after") + settled("error")
 	patchInstance(t, gvk, ns, "w", `{"metadata":{"annotations":{"unrelated":"x"}}}`)
 	eventually(t, 10*time.Second, func() error {
-		if got := reconciles(t, controller); got <= before {
+		if got := settled("success"); got <= before {
 			return fmt.Errorf("the annotation did not wake the instance")
 		}
 		return nil
 	})
-	time.Sleep(30 * time.Second)
 	if sent := m.requests.since(mark); len(sent) > 0 {
-		t.Fatalf("an idle Framework and instance sent %d requests in 30 s: %v", len(sent), sent)
+		t.Fatalf("waking an idle instance sent %d requests: %v", len(sent), sent)
+	}
+	if got := settled("requeue") + settled("requeue_after") + settled("error"); got != again {
+		t.Fatalf("waking an idle instance scheduled %v more reconciles", got-again)
+	}
+	if adds := gathered(t, "workqueue_adds_total", map[string]string{"name": controller}); adds == 0 {
+		t.Fatalf("no workqueue metrics for %s: the depth below would prove nothing", controller)
+	}
+	if depth := gathered(t, "workqueue_depth", map[string]string{"name": controller}); depth != 0 {
+		t.Fatalf("%v reconciles are queued for an idle kind", depth)
 	}
 }
 
@@ -218,10 +233,17 @@ func TestAWaitingStepSendsNothing(t *testing.T) {
 // one request per instance every two minutes.
 func TestAFailingChildBacksOffToTheCap(t *testing.T) {
 	broken := "/namespaces/backoff/configmaps/b-config"
-	m := startManagerWith(t, operetta.Options{WorkersPerKind: 2, MaxBackoff: time.Second}, func(req *http.Request) *http.Response {
+	var (
+		mu    sync.Mutex
+		tries []time.Time // of the refused applies
+	)
+	startManagerWith(t, operetta.Options{WorkersPerKind: 2, MaxBackoff: time.Second}, func(req *http.Request) *http.Response {
 		if req.Method != http.MethodPatch || !strings.HasSuffix(req.URL.Path, broken) {
 			return nil
 		}
+		mu.Lock()
+		tries = append(tries, time.Now())
+		mu.Unlock()
 		return &http.Response{
 			StatusCode: http.StatusInternalServerError, Request: req,
 			Header: http.Header{"Content-Type": []string{"application/json"}},
@@ -241,13 +263,30 @@ func TestAFailingChildBacksOffToTheCap(t *testing.T) {
 	msg, _, _ := unstructuredString(u, "status", "plans", "deploy", "message")
 	mustContain(t, msg, "etcd is having a bad day")
 
-	// Past the ramp (100 ms doubling to 1 s), retries come once per cap.
-	time.Sleep(5 * time.Second)
-	mark := m.requests.mark()
-	time.Sleep(10 * time.Second)
-	n := len(m.requests.since(mark, "PATCH", broken))
-	if n < 5 || n > 13 {
-		t.Fatalf("%d retries in 10 s with a backoff capped at 1 s, want about 10", n)
+	// The ramp (100 ms doubling to 1 s) takes 5 retries; the 3 after it
+	// come once per cap. Judged by when the retries came, not by counting
+	// them over a wait.
+	const ramp, capped = 5, 3
+	var gaps []time.Duration
+	eventually(t, 20*time.Second, func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(tries) < ramp+capped+1 {
+			return fmt.Errorf("%d tries so far", len(tries))
+		}
+		gaps = gaps[:0]
+		for i := 1; i < len(tries); i++ {
+			gaps = append(gaps, tries[i].Sub(tries[i-1]))
+		}
+		return nil
+	})
+	for i, gap := range gaps[len(gaps)-capped:] {
+		if gap < 800*time.Millisecond || gap > 2*time.Second {
+			t.Fatalf("retry %d after the ramp came %s after the one before, want about the 1 s cap (all gaps: %v)", i+1, gap, gaps)
+		}
+	}
+	if gaps[0] > 800*time.Millisecond {
+		t.Fatalf("the first retry came after %s: no ramp from 100 ms (all gaps: %v)", gaps[0], gaps)
 	}
 	if got := planStatus(mustGet(t, gvk, ns, "b"), "deploy"); got != "ERROR" {
 		t.Fatalf("plan is %s while the child keeps failing, want ERROR (transient)", got)
