@@ -25,7 +25,7 @@ import (
 func Check(fw *v1alpha1.Framework) (*compile.Framework, string, field.ErrorList) {
 	compiled, errs := compile.Compile(fw)
 	if len(errs) > 0 {
-		return nil, compile.Reason(errs), errs
+		return nil, string(compile.Reason(errs)), errs
 	}
 	return compiled, "", nil
 }

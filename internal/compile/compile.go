@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"operetta.dev/operetta/api/v1alpha1"
+	"operetta.dev/operetta/internal/conditions"
 	"operetta.dev/operetta/internal/crdgen"
 	"operetta.dev/operetta/internal/expr"
 	"operetta.dev/operetta/internal/kudo"
@@ -568,21 +569,15 @@ func expressionErrors(errs field.ErrorList) field.ErrorList {
 	return errs
 }
 
-// Reasons of a Framework that does not compile.
-const (
-	ReasonInvalidFramework  = "InvalidFramework"
-	ReasonInvalidExpression = "InvalidExpression"
-)
-
 // Reason is the condition reason for errs: InvalidExpression when only
 // expressions are wrong, InvalidFramework otherwise.
-func Reason(errs field.ErrorList) string {
+func Reason(errs field.ErrorList) conditions.Reason {
 	for _, e := range errs {
 		if e.Origin != originExpression {
-			return ReasonInvalidFramework
+			return conditions.InvalidFramework
 		}
 	}
-	return ReasonInvalidExpression
+	return conditions.InvalidExpression
 }
 
 // Message joins errs into one deterministic line for a condition.

@@ -12,6 +12,7 @@ import (
 
 	"operetta.dev/operetta/api/v1alpha1"
 	"operetta.dev/operetta/internal/compile"
+	"operetta.dev/operetta/internal/conditions"
 )
 
 func zookeeper(t testing.TB) *v1alpha1.Framework { return example(t, "zookeeper") }
@@ -106,14 +107,14 @@ func TestExpressionsAreTypeCheckedAgainstTheSchema(t *testing.T) {
 		if msg := compile.Message(errs); !strings.Contains(msg, "spec.resources[0].template.data.v") || !strings.Contains(msg, tt.want) {
 			t.Errorf("%s: message %q, want the field and %q", tt.expr, msg, tt.want)
 		}
-		if r := compile.Reason(errs); r != compile.ReasonInvalidExpression {
+		if r := compile.Reason(errs); r != conditions.InvalidExpression {
 			t.Errorf("%s: reason %s, want InvalidExpression", tt.expr, r)
 		}
 	}
 	fw := zookeeper(t)
 	fw.Spec.Parameters[0].Type = "int"
 	_, errs := compile.Compile(fw)
-	if r := compile.Reason(errs); r != compile.ReasonInvalidFramework {
+	if r := compile.Reason(errs); r != conditions.InvalidFramework {
 		t.Errorf("reason %s for a wrong parameter type, want InvalidFramework", r)
 	}
 }

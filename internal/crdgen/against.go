@@ -7,12 +7,7 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 
 	"operetta.dev/operetta/api/v1alpha1"
-)
-
-// Reasons a generated CRD may not replace the one a cluster has.
-const (
-	ReasonCRDConflict    = "CRDConflict"
-	ReasonBreakingChange = "BreakingChange"
+	"operetta.dev/operetta/internal/conditions"
 )
 
 // Owner returns the Framework that generated crd, "" for a CRD operetta did
@@ -34,18 +29,18 @@ func Owner(crd *apiextensionsv1.CustomResourceDefinition, ifNone string) string 
 // another owner holds is a conflict, and changes that would break existing
 // instances are refused unless allowed. It returns the condition's reason
 // and message, or "" when generated may be applied.
-func Against(existing, generated *apiextensionsv1.CustomResourceDefinition, framework string, allowBreaking bool) (reason, message string) {
+func Against(existing, generated *apiextensionsv1.CustomResourceDefinition, framework string, allowBreaking bool) (reason conditions.Reason, message string) {
 	if owner := Owner(existing, framework); owner != framework {
 		if owner == "" {
-			return ReasonCRDConflict, fmt.Sprintf("CRD %s exists and was not created by operetta; operetta never adopts or changes it: rename the kind or group", generated.Name)
+			return conditions.CRDConflict, fmt.Sprintf("CRD %s exists and was not created by operetta; operetta never adopts or changes it: rename the kind or group", generated.Name)
 		}
-		return ReasonCRDConflict, fmt.Sprintf("CRD %s belongs to Framework %q; two Frameworks cannot generate the same kind", generated.Name, owner)
+		return conditions.CRDConflict, fmt.Sprintf("CRD %s belongs to Framework %q; two Frameworks cannot generate the same kind", generated.Name, owner)
 	}
 	if existing == nil || allowBreaking {
 		return "", ""
 	}
 	if changes := BreakingChanges(existing, generated); len(changes) > 0 {
-		return ReasonBreakingChange, fmt.Sprintf(
+		return conditions.BreakingChange, fmt.Sprintf(
 			"this generation would break existing instances, so the previous one keeps running: %s; to apply it anyway, annotate the Framework %s=\"true\"",
 			strings.Join(changes, "; "), v1alpha1.AnnotationAllowBreakingChanges)
 	}

@@ -7,6 +7,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 
 	"operetta.dev/operetta/api/v1alpha1"
+	"operetta.dev/operetta/internal/conditions"
 )
 
 func TestSetConditions(t *testing.T) {
@@ -15,19 +16,20 @@ func TestSetConditions(t *testing.T) {
 	tests := []struct {
 		status               v1alpha1.ExecutionStatus
 		children             ChildHealth
-		ready, reason        string
+		ready                string
+		reason               conditions.Reason
 		reconciling, stalled bool
 	}{
-		{v1alpha1.InProgress, ChildHealth{}, "False", ReasonProgressing, true, false},
-		{v1alpha1.Error, ChildHealth{}, "False", ReasonRetrying, true, false},
-		{v1alpha1.FatalError, ChildHealth{}, "False", ReasonFailed, false, true},
-		{v1alpha1.Complete, ChildHealth{}, "True", ReasonSucceeded, false, false},
+		{v1alpha1.InProgress, ChildHealth{}, "False", conditions.Progressing, true, false},
+		{v1alpha1.Error, ChildHealth{}, "False", conditions.Retrying, true, false},
+		{v1alpha1.FatalError, ChildHealth{}, "False", conditions.Failed, false, true},
+		{v1alpha1.Complete, ChildHealth{}, "True", conditions.Succeeded, false, false},
 		// Once the plans are done, readiness follows the children.
-		{v1alpha1.Complete, notReady, "False", ReasonChildNotReady, true, false},
-		{v1alpha1.Complete, failed, "False", ReasonChildFailed, false, true},
-		{v1alpha1.Complete, ChildHealth{}, "True", ReasonSucceeded, false, false},
+		{v1alpha1.Complete, notReady, "False", conditions.ChildNotReady, true, false},
+		{v1alpha1.Complete, failed, "False", conditions.ChildFailed, false, true},
+		{v1alpha1.Complete, ChildHealth{}, "True", conditions.Succeeded, false, false},
 		// A plan that runs says so, whatever the children show.
-		{v1alpha1.InProgress, notReady, "False", ReasonProgressing, true, false},
+		{v1alpha1.InProgress, notReady, "False", conditions.Progressing, true, false},
 	}
 	st := v1alpha1.InstanceStatus{ActivePlan: "deploy", Plans: map[string]v1alpha1.PlanStatus{}}
 	for _, tt := range tests {
@@ -46,7 +48,7 @@ func TestSetConditions(t *testing.T) {
 			t.Errorf("%s %v: conditions %v", tt.status, tt.children, got)
 		}
 		ready := meta.FindStatusCondition(st.Conditions, "Ready")
-		if ready.Reason != tt.reason {
+		if ready.Reason != string(tt.reason) {
 			t.Errorf("%s %v: Ready reason %s, want %s", tt.status, tt.children, ready.Reason, tt.reason)
 		}
 		for _, child := range append(tt.children.Failed, tt.children.NotReady...) {

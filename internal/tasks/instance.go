@@ -5,13 +5,13 @@ import (
 	"fmt"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"operetta.dev/operetta/api/v1alpha1"
 	"operetta.dev/operetta/internal/compile"
+	"operetta.dev/operetta/internal/conditions"
 	"operetta.dev/operetta/internal/crdgen"
 	"operetta.dev/operetta/internal/plans"
 )
@@ -33,7 +33,7 @@ func (r *Run) childInstance(ctx context.Context, t *compile.Task) plans.Outcome 
 		}
 		return outcome(fmt.Errorf("reading Framework %s: %w", t.Framework, err))
 	}
-	if c := meta.FindStatusCondition(fw.Status.Conditions, v1alpha1.ConditionReady); c == nil || c.Status != metav1.ConditionTrue {
+	if !conditions.ReadyAt(fw.Status.Conditions, fw.Generation) {
 		waiting.Message = fmt.Sprintf("waiting for Framework %s to be Ready", t.Framework)
 		return waiting
 	}
@@ -57,7 +57,7 @@ func (r *Run) childInstance(ctx context.Context, t *compile.Task) plans.Outcome 
 	}
 	ready := findCondition(child, v1alpha1.ConditionReady)
 	switch stalled := findCondition(child, v1alpha1.ConditionStalled); {
-	case ready != nil && ready.Status == metav1.ConditionTrue && ready.ObservedGeneration == child.GetGeneration():
+	case conditions.IsReady(ready, child.GetGeneration()):
 		return plans.Outcome{Result: plans.Done}
 	case stalled != nil && stalled.Status == metav1.ConditionTrue:
 		return outcome(Terminal("%s %s failed: %s", child.GetKind(), child.GetName(), stalled.Message))

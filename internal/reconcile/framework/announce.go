@@ -9,6 +9,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	"operetta.dev/operetta/api/v1alpha1"
+	"operetta.dev/operetta/internal/conditions"
 )
 
 // Event reasons on Frameworks, beside the Stalled reasons (the compile
@@ -27,18 +28,18 @@ const (
 // a generation installed, refused, rolling out, rolled out, a deletion that
 // waits. It compares conditions by reason and generation, not message, so
 // each transition is told once.
-func (r *Reconciler) announce(fw *v1alpha1.Framework, read, now v1alpha1.FrameworkStatus) {
+func (r *Reconciler) announce(fw *v1alpha1.Framework, read, now v1alpha1.FrameworkStatus, deletionBlocked bool) {
 	old := read
 	if last, ok := r.announced.Load(fw.Name); ok {
 		old.Conditions = last.([]metav1.Condition)
 	}
 	r.announced.Store(fw.Name, now.Conditions)
 	if r.Recorder != nil {
-		tell(r.Recorder, fw, old, now)
+		tell(r.Recorder, fw, old, now, deletionBlocked)
 	}
 }
 
-func tell(rec recorder.EventRecorder, fw *v1alpha1.Framework, old, now v1alpha1.FrameworkStatus) {
+func tell(rec recorder.EventRecorder, fw *v1alpha1.Framework, old, now v1alpha1.FrameworkStatus, deletionBlocked bool) {
 	changed := func(t string) (*metav1.Condition, bool) {
 		before := meta.FindStatusCondition(old.Conditions, t)
 		after := meta.FindStatusCondition(now.Conditions, t)
@@ -51,15 +52,16 @@ func tell(rec recorder.EventRecorder, fw *v1alpha1.Framework, old, now v1alpha1.
 	if ready, ok := changed(v1alpha1.ConditionReady); ok {
 		rec.Eventf(fw, nil, corev1.EventTypeNormal, EventInstalled, "Install", "generation %d installed: %s", fw.Generation, ready.Message)
 	}
+	// A refusal's event has its Stalled reason: the vocabulary is one.
 	if stalled, ok := changed(v1alpha1.ConditionStalled); ok {
 		rec.Eventf(fw, nil, corev1.EventTypeWarning, stalled.Reason, "Install", "generation %d refused: %s", fw.Generation, stalled.Message)
 	}
 	if reconciling, ok := changed(v1alpha1.ConditionReconciling); ok {
-		switch reconciling.Reason {
-		case ReasonRollingOut:
+		switch conditions.Reason(reconciling.Reason) {
+		case conditions.RollingOut:
 			rec.Eventf(fw, nil, corev1.EventTypeNormal, EventRolloutStarted, "Rollout", "generation %d is rolling out to %s", fw.Generation, instances(now.Rollout))
-		case ReasonDeleting:
-			if blockedByInstances(reconciling.Message) {
+		case conditions.Deleting:
+			if deletionBlocked {
 				rec.Eventf(fw, nil, corev1.EventTypeWarning, EventDeletionBlocked, "Delete", "%s", reconciling.Message)
 			}
 		}
@@ -73,7 +75,7 @@ func tell(rec recorder.EventRecorder, fw *v1alpha1.Framework, old, now v1alpha1.
 // Framework serving.
 func rolledOut(old, now v1alpha1.FrameworkStatus) bool {
 	before := meta.FindStatusCondition(old.Conditions, v1alpha1.ConditionReconciling)
-	return before != nil && before.Reason == ReasonRollingOut &&
+	return before != nil && conditions.Reason(before.Reason) == conditions.RollingOut &&
 		meta.FindStatusCondition(now.Conditions, v1alpha1.ConditionReconciling) == nil &&
 		meta.IsStatusConditionTrue(now.Conditions, v1alpha1.ConditionReady)
 }

@@ -18,6 +18,7 @@ import (
 
 	"operetta.dev/operetta/api/v1alpha1"
 	"operetta.dev/operetta/internal/compile"
+	"operetta.dev/operetta/internal/conditions"
 	"operetta.dev/operetta/internal/crdgen"
 	"operetta.dev/operetta/internal/reconcile/finalizer"
 	"operetta.dev/operetta/internal/reconcile/instance"
@@ -33,23 +34,23 @@ import (
 //   - Retain: wait for cleanups already running, stop the loop, take the
 //     cleanup finalizer off the remaining instances (no loop is left to honour
 //     it; a Framework of the same kind puts it back), and let the Framework go.
-func (r *Reconciler) delete(ctx context.Context, fw *v1alpha1.Framework) (ctrl.Result, error) {
+func (r *Reconciler) delete(ctx context.Context, fw *v1alpha1.Framework) (ctrl.Result, deletionWait, error) {
 	if !controllerutil.ContainsFinalizer(fw, v1alpha1.FinalizerFramework) {
 		r.Engine.Stop(fw.Name)
 		r.forget(fw.Name)
-		return ctrl.Result{}, nil
+		return ctrl.Result{}, notWaiting, nil
 	}
 	names := crdgen.NamesOf(fw)
 	gvk := schema.GroupVersionKind{Group: names.Group, Version: names.Version, Kind: names.Kind}
 	instances, err := r.instances(ctx, fw, gvk)
 	if err != nil {
-		return ctrl.Result{}, err
+		return ctrl.Result{}, notWaiting, err
 	}
 	if len(instances) > 0 && !r.Engine.IsRunning(fw.Name) {
 		// Cleanup needs the loop: start it if this generation can run.
 		if compiled, errs := compile.Compile(fw); len(errs) == 0 {
 			if err := r.run(ctx, compiled); err != nil {
-				return ctrl.Result{}, err
+				return ctrl.Result{}, notWaiting, err
 			}
 		}
 	}
@@ -58,22 +59,22 @@ func (r *Reconciler) delete(ctx context.Context, fw *v1alpha1.Framework) (ctrl.R
 			for i := range instances {
 				if instances[i].GetDeletionTimestamp() == nil {
 					if err := r.Client.Delete(ctx, &instances[i]); client.IgnoreNotFound(err) != nil {
-						return ctrl.Result{}, fmt.Errorf("deleting %s %s/%s: %w", gvk.Kind, instances[i].GetNamespace(), instances[i].GetName(), err)
+						return ctrl.Result{}, notWaiting, fmt.Errorf("deleting %s %s/%s: %w", gvk.Kind, instances[i].GetNamespace(), instances[i].GetName(), err)
 					}
 				}
 			}
 			if !r.Engine.IsRunning(fw.Name) {
 				if err := r.releaseInstances(ctx, instances); err != nil {
-					return ctrl.Result{}, err
+					return ctrl.Result{}, notWaiting, err
 				}
 			}
 			setDeleting(fw, "deletionPolicy Delete: "+waitingForInstances+": "+describeInstances(instances))
-			return ctrl.Result{RequeueAfter: deletionPoll}, nil
+			return ctrl.Result{RequeueAfter: deletionPoll}, forInstances, nil
 		}
 		r.Engine.Stop(fw.Name)
 		if gone, err := r.deleteCRD(ctx, fw); err != nil || !gone {
 			setDeleting(fw, fmt.Sprintf("deletionPolicy Delete: waiting for CRD %s to be deleted", crdgen.CRDName(fw)))
-			return ctrl.Result{RequeueAfter: deletionPoll}, err
+			return ctrl.Result{RequeueAfter: deletionPoll}, forCRD, err
 		}
 	} else {
 		var cleaning []unstructured.Unstructured
@@ -84,24 +85,25 @@ func (r *Reconciler) delete(ctx context.Context, fw *v1alpha1.Framework) (ctrl.R
 		}
 		if len(cleaning) > 0 && r.Engine.IsRunning(fw.Name) {
 			setDeleting(fw, "deletionPolicy Retain: "+waitingForCleanups+": "+describeInstances(cleaning))
-			return ctrl.Result{RequeueAfter: deletionPoll}, nil
+			return ctrl.Result{RequeueAfter: deletionPoll}, forCleanups, nil
 		}
 		r.Engine.Stop(fw.Name)
 		if err := r.releaseInstances(ctx, instances); err != nil {
-			return ctrl.Result{}, err
+			return ctrl.Result{}, notWaiting, err
 		}
 	}
 	if r.UserRoles {
 		if err := r.deleteRoles(ctx, fw.Name); err != nil {
-			return ctrl.Result{}, err
+			return ctrl.Result{}, notWaiting, err
 		}
 	}
 	if err := finalizer.Set(ctx, r.Client, fw, v1alpha1.FinalizerFramework, false); err != nil {
-		return tasks.ResultOf(err)
+		res, err := tasks.ResultOf(err)
+		return res, notWaiting, err
 	}
 	r.forget(fw.Name)
 	ctrl.LoggerFrom(ctx).Info("Framework deleted", "deletionPolicy", fw.Spec.DeletionPolicy)
-	return ctrl.Result{}, nil
+	return ctrl.Result{}, notWaiting, nil
 }
 
 // instances lists the instances of the kind that this Framework generated.
@@ -154,13 +156,22 @@ const (
 	waitingForCleanups  = "waiting for running cleanups before stopping the loop"
 )
 
-// blockedByInstances says whether a Deleting message waits for instances.
-func blockedByInstances(msg string) bool {
-	return strings.Contains(msg, waitingForInstances) || strings.Contains(msg, waitingForCleanups)
-}
+// deletionWait is what a Framework being deleted waits for.
+type deletionWait int
+
+const (
+	notWaiting   deletionWait = iota
+	forCRD                    // a moment
+	forInstances              // their deletion, or cleanups someone may have to act on
+	forCleanups
+)
+
+// blocked says whether the wait may need a person: the DeletionBlocked
+// event tells them.
+func (w deletionWait) blocked() bool { return w == forInstances || w == forCleanups }
 
 func setDeleting(fw *v1alpha1.Framework, msg string) {
-	working(fw, ReasonDeleting, msg)
+	working(fw, conditions.Deleting, msg)
 }
 
 // describeInstances names instances and what their active plan does, sorted

@@ -17,6 +17,7 @@ import (
 
 	"operetta.dev/operetta/api/v1alpha1"
 	"operetta.dev/operetta/internal/compile"
+	"operetta.dev/operetta/internal/conditions"
 	"operetta.dev/operetta/internal/crdgen"
 	"operetta.dev/operetta/internal/engine"
 	"operetta.dev/operetta/internal/plans"
@@ -34,7 +35,7 @@ func (r *Reconciler) install(ctx context.Context, fw *v1alpha1.Framework) (ctrl.
 	}
 	fw.Status.CRDName = compiled.CRD.Name
 	if r.RequireServiceAccount && compiled.ServiceAccount.Name == "" {
-		refused(fw, ReasonServiceAccountRequired,
+		refused(fw, conditions.ServiceAccountRequired,
 			"this operetta applies children only as a Framework's own service account: set spec.serviceAccountName and spec.serviceAccountNamespace")
 		return ctrl.Result{}, nil
 	}
@@ -52,24 +53,24 @@ func (r *Reconciler) install(ctx context.Context, fw *v1alpha1.Framework) (ctrl.
 	crd, err := r.applyCRD(ctx, compiled.CRD)
 	if err != nil {
 		if tasks.Classify(err) == plans.Fatal {
-			refused(fw, ReasonInstallFailed, fmt.Sprintf("the API server refused CRD %s: %v", compiled.CRD.Name, err))
+			refused(fw, conditions.InstallFailed, fmt.Sprintf("the API server refused CRD %s: %v", compiled.CRD.Name, err))
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, err
 	}
 	if msg, no := namesRefused(crd); no {
-		refused(fw, ReasonCRDNotAccepted, fmt.Sprintf(
+		refused(fw, conditions.CRDNotAccepted, fmt.Sprintf(
 			"the API server does not accept the names of CRD %s: %s; change spec.names", crd.GetName(), msg))
 		return ctrl.Result{}, nil // the CRD's watch event brings us back
 	}
 	if !established(crd) {
-		working(fw, ReasonWaitingForCRD, fmt.Sprintf("waiting for CRD %s to be established", crd.GetName()))
+		working(fw, conditions.WaitingForCRD, fmt.Sprintf("waiting for CRD %s to be established", crd.GetName()))
 		return ctrl.Result{}, nil // the CRD's watch event brings us back
 	}
 
 	if err := r.run(ctx, compiled); err != nil {
 		if errors.Is(err, engine.ErrNotLeading) {
-			working(fw, ReasonNotLeading, "this manager is not the elected leader yet")
+			working(fw, conditions.NotLeading, "this manager is not the elected leader yet")
 			return ctrl.Result{RequeueAfter: deletionPoll}, nil
 		}
 		return ctrl.Result{}, err

@@ -25,7 +25,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"operetta.dev/operetta/api/v1alpha1"
-	"operetta.dev/operetta/internal/crdgen"
 	"operetta.dev/operetta/internal/engine"
 	"operetta.dev/operetta/internal/reconcile/finalizer"
 	"operetta.dev/operetta/internal/reconcile/instance"
@@ -38,19 +37,6 @@ import (
 // deletionPoll is how often a Framework being deleted looks again at what it
 // waits for: instances going, a CRD going.
 const deletionPoll = 2 * time.Second
-
-// Reasons of a Framework's Ready condition.
-const (
-	ReasonServing                = "Serving"
-	ReasonCRDConflict            = crdgen.ReasonCRDConflict
-	ReasonInstallFailed          = "InstallFailed"
-	ReasonWaitingForCRD          = "WaitingForCRD"
-	ReasonCRDNotAccepted         = "CRDNotAccepted"
-	ReasonDeleting               = "Deleting"
-	ReasonBreakingChange         = crdgen.ReasonBreakingChange
-	ReasonServiceAccountRequired = "ServiceAccountRequired"
-	ReasonNotLeading             = "WaitingForLeaderElection"
-)
 
 // Reconciler installs the CRD a Framework generates and keeps the loop of its
 // kind running with the current generation. An invalid generation changes
@@ -194,6 +180,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 		return ctrl.Result{RequeueAfter: stale.Retry}, nil
 	}
 	old := fw.Status.DeepCopy()
+	var waits deletionWait
 	defer func() {
 		// What this reconcile wrote before (a finalizer) is part of what
 		// the status was computed from.
@@ -205,11 +192,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 		}
 		if wrote {
 			r.written.Wrote(req.Name, readVersion, fw.ResourceVersion)
-			r.announce(fw, *old, *computed)
+			r.announce(fw, *old, *computed, waits.blocked())
 		}
 	}()
 	if fw.DeletionTimestamp != nil {
-		return r.delete(ctx, fw)
+		result, waits, err = r.delete(ctx, fw)
+		return result, err
 	}
 	// First, before anything exists that deleting the Framework must take
 	// care of.
