@@ -118,6 +118,7 @@ func Setup(mgr ctrlmanager.Manager, opts Options) (*Engine, error) {
 		opts.MaxBackoff = DefaultMaxBackoff
 	}
 	fr := &framework.Reconciler{}
+	compiled := &framework.Compiled{}
 	e, err := engine.New[*instance.Reconciler](mgr, engine.Options{
 		Workers:     opts.WorkersPerKind,
 		RateLimiter: func() workqueue.TypedRateLimiter[reconcile.Request] { return rateLimiter(opts.MaxBackoff) },
@@ -130,12 +131,12 @@ func Setup(mgr ctrlmanager.Manager, opts Options) (*Engine, error) {
 	*fr = framework.Reconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Engine: e, Config: mgr.GetConfig(), HTTPClient: mgr.GetHTTPClient(),
 		Recorder: boundedRecorder{mgr.GetEventRecorder(v1alpha1.FieldManager)}, RequireServiceAccount: opts.RequireServiceAccount,
-		UserRoles: !opts.SkipUserRoles, Resync: opts.Resync, Shard: opts.Shard,
+		UserRoles: !opts.SkipUserRoles, Resync: opts.Resync, Shard: opts.Shard, Compiled: compiled,
 	}
 	if err := fr.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the Framework controller: %w", err)
 	}
-	if err := mgr.Add(&framework.Warmer{Cache: mgr.GetCache(), Engine: e, Shard: opts.Shard}); err != nil {
+	if err := mgr.Add(&framework.Warmer{Cache: mgr.GetCache(), Engine: e, Shard: opts.Shard, Compiled: compiled}); err != nil {
 		return nil, fmt.Errorf("adding the warmer: %w", err)
 	}
 	metrics.SetSources(metrics.Sources{

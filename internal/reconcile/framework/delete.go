@@ -17,7 +17,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	"operetta.dev/operetta/api/v1alpha1"
-	"operetta.dev/operetta/internal/compile"
 	"operetta.dev/operetta/internal/conditions"
 	"operetta.dev/operetta/internal/crdgen"
 	"operetta.dev/operetta/internal/reconcile/finalizer"
@@ -48,7 +47,7 @@ func (r *Reconciler) delete(ctx context.Context, fw *v1alpha1.Framework) (ctrl.R
 	}
 	if len(instances) > 0 && !r.Engine.IsRunning(fw.Name) {
 		// Cleanup needs the loop: start it if this generation can run.
-		if compiled, errs := compile.Compile(fw); len(errs) == 0 {
+		if compiled, errs := r.Compiled.Of(fw); len(errs) == 0 {
 			if err := r.run(ctx, compiled); err != nil {
 				return ctrl.Result{}, notWaiting, err
 			}

@@ -28,7 +28,7 @@ import (
 // install compiles fw, applies its CRD, waits until the CRD is established and
 // runs its loop, recording in fw's status where it stopped.
 func (r *Reconciler) install(ctx context.Context, fw *v1alpha1.Framework) (ctrl.Result, error) {
-	compiled, errs := compile.Compile(fw)
+	compiled, errs := r.Compiled.Of(fw)
 	if len(errs) > 0 {
 		refused(fw, compile.Reason(errs), compile.Message(errs))
 		return ctrl.Result{}, nil // only a change of the Framework can help

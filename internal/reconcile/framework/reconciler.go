@@ -74,6 +74,10 @@ type Reconciler struct {
 	written stale.Guard[string]
 
 	mu        sync.Mutex
+	// Compiled is shared with the Warmer: a generation is compiled once on
+	// a replica.
+	Compiled *Compiled
+
 	installed map[string]installation
 	writers   map[types.NamespacedName]client.Client
 	// readySeen is, per Framework, the generation last seen Ready, for
@@ -92,6 +96,9 @@ type installation struct {
 // rollout progress their loops report.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	r.installed = map[string]installation{}
+	if r.Compiled == nil {
+		r.Compiled = &Compiled{}
+	}
 	r.writers = map[types.NamespacedName]client.Client{}
 	r.readySeen = map[string]int64{}
 	return ctrl.NewControllerManagedBy(mgr).
@@ -242,6 +249,7 @@ func (r *Reconciler) remember(name string, done installation) {
 func (r *Reconciler) forget(name string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.Compiled.Forget(name)
 	delete(r.installed, name)
 	r.written.Forget(name)
 	r.announced.Delete(name)

@@ -12,7 +12,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"operetta.dev/operetta/api/v1alpha1"
-	"operetta.dev/operetta/internal/compile"
 	"operetta.dev/operetta/internal/engine"
 	"operetta.dev/operetta/internal/reconcile/instance"
 	"operetta.dev/operetta/internal/shard"
@@ -29,6 +28,9 @@ type Warmer struct {
 	Engine *engine.Engine[*instance.Reconciler]
 	// Shard whose Frameworks it warms (internal/shard).
 	Shard string
+	// Compiled is shared with the Reconciler: a generation is compiled
+	// once on a replica.
+	Compiled *Compiled
 
 	warmed map[string]int64 // Framework → generation warmed
 }
@@ -40,6 +42,9 @@ func (w *Warmer) NeedLeaderElection() bool { return false }
 // gone, until ctx ends.
 func (w *Warmer) Start(ctx context.Context) error {
 	w.warmed = map[string]int64{}
+	if w.Compiled == nil {
+		w.Compiled = &Compiled{}
+	}
 	q := workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 		workqueue.TypedRateLimitingQueueConfig[string]{Name: "framework-warmer"})
 	defer q.ShutDown()
@@ -102,7 +107,7 @@ func (w *Warmer) warm(ctx context.Context, name string) error {
 	if !readyNow(fw) || w.warmed[name] == fw.Generation {
 		return nil // not installed yet (the leader will), or warm already
 	}
-	compiled, errs := compile.Compile(fw)
+	compiled, errs := w.Compiled.Of(fw)
 	if len(errs) > 0 {
 		return nil // the leader reports it
 	}
