@@ -56,7 +56,7 @@ func TestOwnerOf(t *testing.T) {
 
 // TestAnApplyWritesOnlyThisInstancesChildren: against the fake API server,
 // which checks an apply's resourceVersion and UID as the real one does.
-// (internal/manager's ownership tests run the same against a real one.)
+// (test/integration's ownership tests run the same against a real one.)
 func TestAnApplyWritesOnlyThisInstancesChildren(t *testing.T) {
 	ctx := context.Background()
 	key := client.ObjectKey{Namespace: namespace, Name: configMap}

@@ -61,6 +61,9 @@ type Reconciler struct {
 	Resync time.Duration
 	// Shard this manager runs: its children are labelled with it.
 	Shard string
+	// Compiled is shared with the Warmer: a generation is compiled once on
+	// a replica.
+	Compiled *Compiled
 
 	queue atomic.Pointer[workqueue.TypedRateLimitingInterface[reconcile.Request]]
 
@@ -74,10 +77,6 @@ type Reconciler struct {
 	written stale.Guard[string]
 
 	mu        sync.Mutex
-	// Compiled is shared with the Warmer: a generation is compiled once on
-	// a replica.
-	Compiled *Compiled
-
 	installed map[string]installation
 	writers   map[types.NamespacedName]client.Client
 	// readySeen is, per Framework, the generation last seen Ready, for

@@ -1,4 +1,4 @@
-package manager_test
+package integration
 
 import (
 	"bytes"
@@ -96,10 +96,10 @@ func goldenFile(t *testing.T, name, got string) {
 	}
 	want, err := os.ReadFile(path)
 	if err != nil {
-		t.Fatalf("%v (run go test ./internal/manager -run %s -update)", err, t.Name())
+		t.Fatalf("%v (run go test ./test/integration -run %s -update)", err, t.Name())
 	}
 	if got != string(want) {
-		t.Fatalf("%s is stale; run go test ./internal/manager -run %s -update and review the diff.\ngot:\n%s", path, t.Name(), got)
+		t.Fatalf("%s is stale; run go test ./test/integration -run %s -update and review the diff.\ngot:\n%s", path, t.Name(), got)
 	}
 }
 
