@@ -9,8 +9,6 @@ import (
 	"sync"
 	"time"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -22,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	"operetta.dev/operetta/api/v1alpha1"
+	"operetta.dev/operetta/internal/kube"
 	"operetta.dev/operetta/internal/metrics"
 )
 
@@ -127,7 +126,7 @@ func (w *Children) Release(loop string) {
 func (w *Children) setLocked(ctx context.Context, loop string, want map[schema.GroupVersionKind]bool) error {
 	for gvk := range want {
 		if w.users[gvk] == nil {
-			if err := w.start(ctx, gvk); meta.IsNoMatchError(err) {
+			if err := w.start(ctx, gvk); kube.NotServed(err) {
 				w.pending[gvk] = true
 			} else if err != nil {
 				return err
@@ -205,7 +204,7 @@ func (w *Children) Get(ctx context.Context, gvk schema.GroupVersionKind, key cli
 	}
 	child := ChildObject(w.scheme, gvk)
 	if err := w.cache.Get(ctx, key, child); err != nil {
-		if apierrors.IsNotFound(err) {
+		if kube.Gone(err) {
 			return nil, false, nil
 		}
 		return nil, false, err
@@ -222,7 +221,7 @@ func (w *Children) startPending(ctx context.Context, gvk schema.GroupVersionKind
 	if !w.pending[gvk] {
 		return nil
 	}
-	if err := w.start(ctx, gvk); meta.IsNoMatchError(err) {
+	if err := w.start(ctx, gvk); kube.NotServed(err) {
 		return &cache.ErrResourceNotCached{GVK: gvk}
 	} else if err != nil {
 		return err

@@ -5,14 +5,13 @@ import (
 	"errors"
 	"fmt"
 
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"operetta.dev/operetta/api/v1alpha1"
+	"operetta.dev/operetta/internal/kube"
 	"operetta.dev/operetta/internal/plans"
 )
 
@@ -162,10 +161,10 @@ func (r *Run) applyChild(ctx context.Context, id string, obj *unstructured.Unstr
 	switch {
 	case errors.As(err, &notOwned):
 		return nil, err // an object that is not this instance's: its message names it
-	case apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) && obj.GetNamespace() == r.instance.GetNamespace():
+	case kube.NamespaceTerminating(err) && obj.GetNamespace() == r.instance.GetNamespace():
 		// The instance's own namespace is being deleted: no wait makes it
 		// take new content again. (Another namespace may come back.)
-		return nil, Terminal("applying %s %s: %w", obj.GetKind(), obj.GetName(), err)
+		return nil, kube.Fail("applying %s %s: %w", obj.GetKind(), obj.GetName(), err)
 	case err != nil:
 		return nil, fmt.Errorf("applying %s %s: %w", obj.GetKind(), obj.GetName(), err)
 	}
@@ -229,7 +228,7 @@ func (r *Run) health(id string, obj client.Object) (bool, string, error) {
 	case status.CurrentStatus:
 		return true, "", nil
 	case status.FailedStatus:
-		return false, "", Terminal("%s %s failed: %s", gvk.Kind, obj.GetName(), res.Message)
+		return false, "", kube.Fail("%s %s failed: %s", gvk.Kind, obj.GetName(), res.Message)
 	default:
 		// Not kstatus' own message: it counts replicas as they come up, and
 		// every new count would be one more status write per instance. The

@@ -6,14 +6,13 @@ import (
 	"fmt"
 	"strings"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"operetta.dev/operetta/api/v1alpha1"
+	"operetta.dev/operetta/internal/kube"
 	"operetta.dev/operetta/internal/plans"
 )
 
@@ -24,7 +23,7 @@ func (r *Run) delete(ctx context.Context, ids []string) plans.Outcome {
 	var waiting, left []string
 	for _, id := range ids {
 		objs, err := r.renderAll(id)
-		if meta.IsNoMatchError(err) {
+		if kube.NotServed(err) {
 			continue // a kind the cluster does not serve has nothing to delete
 		}
 		if err != nil {
@@ -70,7 +69,7 @@ func (r *Run) deleteObject(ctx context.Context, obj *unstructured.Unstructured) 
 	case unwatched:
 		// A kind no loop watches any more (its template was removed): ask
 		// the API server.
-		if live, err = r.readMetadata(ctx, obj); meta.IsNoMatchError(err) || apierrors.IsNotFound(err) {
+		if live, err = r.readMetadata(ctx, obj); kube.NotServed(err) || kube.Gone(err) {
 			return true, "", nil // nothing of it is left
 		}
 		if err != nil {
@@ -84,7 +83,7 @@ func (r *Run) deleteObject(ctx context.Context, obj *unstructured.Unstructured) 
 	if !r.owns(live) && !unwatched {
 		// Let go of it for good only on the API server's word, not on a
 		// cache that may be behind.
-		if live, err = r.readMetadata(ctx, obj); apierrors.IsNotFound(err) {
+		if live, err = r.readMetadata(ctx, obj); kube.Gone(err) {
 			return true, "", nil
 		}
 		if err != nil {
@@ -101,7 +100,7 @@ func (r *Run) deleteObject(ctx context.Context, obj *unstructured.Unstructured) 
 	}
 	uid := live.GetUID()
 	err = r.c.Writer.Delete(ctx, obj, client.PropagationPolicy(metav1.DeletePropagationBackground), client.Preconditions{UID: &uid})
-	if apierrors.IsConflict(err) {
+	if kube.Conflict(err) {
 		// Replaced since it was read: the next try looks at the new one.
 		return false, "", fmt.Errorf("deleting %s %s: it was replaced meanwhile: %w", obj.GetKind(), obj.GetName(), err)
 	}

@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"operetta.dev/operetta/internal/compile"
+	"operetta.dev/operetta/internal/kube"
 	"operetta.dev/operetta/internal/kudo"
 	"operetta.dev/operetta/internal/manifest"
 )
@@ -40,7 +41,7 @@ func RenderGo(fw *compile.Framework, id string, instance *unstructured.Unstructu
 	spec, _ := instance.Object["spec"].(map[string]any)
 	params, err := kudo.Params(fw.Parameters, spec)
 	if err != nil {
-		return nil, Terminal("rendering resource %s: %w", id, err)
+		return nil, kube.Fail("rendering resource %s: %w", id, err)
 	}
 	operator, version := fw.Name, ""
 	if k := fw.KUDO; k != nil {
@@ -53,16 +54,16 @@ func RenderGo(fw *compile.Framework, id string, instance *unstructured.Unstructu
 		Params: params, Pipes: pipes(fw, instance.GetName(), at.Plan),
 	})
 	if err != nil {
-		return nil, Terminal("rendering resource %s: %w", id, err)
+		return nil, kube.Fail("rendering resource %s: %w", id, err)
 	}
 	objs := make([]*unstructured.Unstructured, 0, len(maps))
 	for _, m := range maps {
 		obj := &unstructured.Unstructured{Object: m}
 		if !manifest.Within(m, manifest.MaxObjectBytes) {
-			return nil, Terminal("resource %s rendered %s %s larger than the API server's limit of %d bytes", id, obj.GetKind(), obj.GetName(), manifest.MaxObjectBytes)
+			return nil, kube.Fail("resource %s rendered %s %s larger than the API server's limit of %d bytes", id, obj.GetKind(), obj.GetName(), manifest.MaxObjectBytes)
 		}
 		if !res.Emits(obj.GroupVersionKind()) {
-			return nil, Terminal("resource %s rendered %s %s, a kind its goTemplate.kinds does not list", id, obj.GetAPIVersion()+" "+obj.GetKind(), obj.GetName())
+			return nil, kube.Fail("resource %s rendered %s %s, a kind its goTemplate.kinds does not list", id, obj.GetAPIVersion()+" "+obj.GetKind(), obj.GetName())
 		}
 		if fw.KUDO != nil {
 			// KUDO put every namespaced object in the instance's

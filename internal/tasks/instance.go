@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -13,6 +12,7 @@ import (
 	"operetta.dev/operetta/internal/compile"
 	"operetta.dev/operetta/internal/conditions"
 	"operetta.dev/operetta/internal/crdgen"
+	"operetta.dev/operetta/internal/kube"
 	"operetta.dev/operetta/internal/plans"
 )
 
@@ -27,7 +27,7 @@ func (r *Run) childInstance(ctx context.Context, t *compile.Task) plans.Outcome 
 	}
 	fw := &v1alpha1.Framework{}
 	if err := r.c.Frameworks.Get(ctx, client.ObjectKey{Name: t.Framework}, fw); err != nil {
-		if apierrors.IsNotFound(err) {
+		if kube.Gone(err) {
 			waiting.Message = fmt.Sprintf("waiting for Framework %s to exist", t.Framework)
 			return waiting
 		}
@@ -60,7 +60,7 @@ func (r *Run) childInstance(ctx context.Context, t *compile.Task) plans.Outcome 
 	case conditions.IsReady(ready, child.GetGeneration()):
 		return plans.Outcome{Result: plans.Done}
 	case stalled != nil && stalled.Status == metav1.ConditionTrue:
-		return outcome(Terminal("%s %s failed: %s", child.GetKind(), child.GetName(), stalled.Message))
+		return outcome(kube.Fail("%s %s failed: %s", child.GetKind(), child.GetName(), stalled.Message))
 	case ready != nil:
 		waiting.Message = fmt.Sprintf("waiting for %s %s: %s", child.GetKind(), child.GetName(), ready.Message)
 	default:
@@ -72,16 +72,16 @@ func (r *Run) childInstance(ctx context.Context, t *compile.Task) plans.Outcome 
 func (r *Run) renderChildInstance(t *compile.Task, fw *v1alpha1.Framework) (*unstructured.Unstructured, error) {
 	v, err := t.InstanceName.Render(r.vars)
 	if err != nil {
-		return nil, Terminal("task %s: rendering instanceName: %w", t.Name, err)
+		return nil, kube.Fail("task %s: rendering instanceName: %w", t.Name, err)
 	}
 	name, ok := v.(string)
 	if !ok || name == "" {
-		return nil, Terminal("task %s: instanceName rendered to %v, not a name", t.Name, v)
+		return nil, kube.Fail("task %s: instanceName rendered to %v, not a name", t.Name, v)
 	}
 	spec := map[string]any{}
 	if t.InstanceSpec != nil {
 		if spec, err = t.InstanceSpec.RenderObject(r.vars); err != nil {
-			return nil, Terminal("task %s: rendering spec: %w", t.Name, err)
+			return nil, kube.Fail("task %s: rendering spec: %w", t.Name, err)
 		}
 	}
 	names := crdgen.NamesOf(fw)

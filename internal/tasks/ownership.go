@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -15,6 +14,7 @@ import (
 
 	"operetta.dev/operetta/api/v1alpha1"
 	"operetta.dev/operetta/internal/crdgen"
+	"operetta.dev/operetta/internal/kube"
 )
 
 // Ownership: an instance writes and deletes only its own children. A
@@ -97,7 +97,7 @@ func (r *Run) write(ctx context.Context, obj *unstructured.Unstructured) (client
 	}
 	if mine {
 		applied, err := r.sendAs(ctx, obj, uid)
-		if uid != "" && apierrors.IsConflict(err) {
+		if uid != "" && kube.Conflict(err) {
 			// No object has the UID (another object of the name would be
 			// a 422): deleted since, so it is created again.
 			applied, err = r.sendAs(ctx, obj, "")
@@ -152,7 +152,7 @@ func (r *Run) claim(ctx context.Context, obj *unstructured.Unstructured) (uid ty
 func (r *Run) ownedNow(ctx context.Context, obj *unstructured.Unstructured) (types.UID, error) {
 	live, err := r.readMetadata(ctx, obj)
 	switch {
-	case apierrors.IsNotFound(err):
+	case kube.Gone(err):
 		return "", nil
 	case err != nil:
 		return "", fmt.Errorf("reading its owner: %w", err)
@@ -160,7 +160,7 @@ func (r *Run) ownedNow(ctx context.Context, obj *unstructured.Unstructured) (typ
 	if r.owns(live) {
 		return live.GetUID(), nil
 	}
-	return "", notOwnedError{Terminal("%s %s exists and belongs to %s: operetta neither overwrites nor adopts it",
+	return "", notOwnedError{kube.Fail("%s %s exists and belongs to %s: operetta neither overwrites nor adopts it",
 		obj.GetKind(), obj.GetName(), r.ownerOf(ctx, live))}
 }
 
@@ -228,20 +228,5 @@ func (r *Run) sendAs(ctx context.Context, obj *unstructured.Unstructured, uid ty
 // precondition (sendAs): 409 for a UID with no object or an object where
 // none was expected, 422 for an object of another UID.
 func refused(err error) bool {
-	if apierrors.IsConflict(err) {
-		return true
-	}
-	if !apierrors.IsInvalid(err) {
-		return false
-	}
-	var status apierrors.APIStatus
-	if !errors.As(err, &status) || status.Status().Details == nil {
-		return false
-	}
-	for _, c := range status.Status().Details.Causes {
-		if c.Field == "metadata.uid" {
-			return true
-		}
-	}
-	return false
+	return kube.Conflict(err) || kube.ImmutableField(err, "metadata.uid")
 }

@@ -3,12 +3,12 @@ package tasks
 import (
 	"fmt"
 
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"operetta.dev/operetta/api/v1alpha1"
 	"operetta.dev/operetta/internal/compile"
+	"operetta.dev/operetta/internal/kube"
 	"operetta.dev/operetta/internal/manifest"
 	"operetta.dev/operetta/internal/shard"
 )
@@ -32,10 +32,10 @@ func (r *Run) renderAll(id string) ([]*unstructured.Unstructured, error) {
 func (r *Run) render(id string) (*unstructured.Unstructured, error) {
 	m, err := r.fw.Resources[id].Template.RenderObject(r.vars)
 	if err != nil {
-		return nil, Terminal("rendering resource %s: %w", id, err)
+		return nil, kube.Fail("rendering resource %s: %w", id, err)
 	}
 	if !manifest.Within(m, manifest.MaxObjectBytes) {
-		return nil, Terminal("rendering resource %s: the object is larger than the API server's limit of %d bytes", id, manifest.MaxObjectBytes)
+		return nil, kube.Fail("rendering resource %s: the object is larger than the API server's limit of %d bytes", id, manifest.MaxObjectBytes)
 	}
 	obj := &unstructured.Unstructured{Object: m}
 	if err := r.own(id, obj); err != nil {
@@ -50,11 +50,11 @@ func (r *Run) render(id string) (*unstructured.Unstructured, error) {
 // Framework's allow list widens that.
 func (r *Run) own(id string, obj *unstructured.Unstructured) error {
 	namespaced, err := r.c.Writer.IsObjectNamespaced(obj)
-	if meta.IsNoMatchError(err) {
+	if kube.NotServed(err) {
 		return fmt.Errorf("resource %s: %s is not served by the API server (is its CRD installed?): %w", id, obj.GroupVersionKind(), err)
 	}
 	if err != nil {
-		return Terminal("resource %s: %s: %w", id, obj.GroupVersionKind(), err)
+		return kube.Fail("resource %s: %s: %w", id, obj.GroupVersionKind(), err)
 	}
 	ns := r.instance.GetNamespace()
 	if err := Place(r.fw, id, obj, namespaced, ns); err != nil {
@@ -90,13 +90,13 @@ func Label(obj *unstructured.Unstructured, framework, name, ns string) {
 func Place(fw *compile.Framework, id string, obj *unstructured.Unstructured, namespaced bool, ns string) error {
 	switch {
 	case !namespaced && !fw.AllowsClusterScoped(obj.GroupVersionKind().GroupKind()):
-		return Terminal("resource %s: %s is cluster-scoped; templates may create only namespaced objects unless the Framework lists the kind in spec.allow.clusterScoped", id, obj.GetKind())
+		return kube.Fail("resource %s: %s is cluster-scoped; templates may create only namespaced objects unless the Framework lists the kind in spec.allow.clusterScoped", id, obj.GetKind())
 	case !namespaced:
 		obj.SetNamespace("")
 	case obj.GetNamespace() == "":
 		obj.SetNamespace(ns)
 	case !fw.AllowsNamespace(obj.GetNamespace(), ns):
-		return Terminal("resource %s: namespace %q is not the instance's namespace %q and not in the Framework's spec.allow.namespaces", id, obj.GetNamespace(), ns)
+		return kube.Fail("resource %s: namespace %q is not the instance's namespace %q and not in the Framework's spec.allow.namespaces", id, obj.GetNamespace(), ns)
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"operetta.dev/operetta/api/v1alpha1"
 	"operetta.dev/operetta/internal/compile"
 	"operetta.dev/operetta/internal/expr"
+	"operetta.dev/operetta/internal/kube"
 	"operetta.dev/operetta/internal/plans"
 )
 
@@ -114,7 +115,7 @@ func (r *Run) task(ctx context.Context, t *compile.Task) plans.Outcome {
 	case v1alpha1.TaskToggle:
 		on, err := t.WhenExpr.EvalBool(r.vars)
 		if err != nil {
-			return outcome(Terminal("task %s: when: %w", t.Name, err))
+			return outcome(kube.Fail("task %s: when: %w", t.Name, err))
 		}
 		if on {
 			return r.apply(ctx, t.Resources)
@@ -130,7 +131,7 @@ func (r *Run) task(ctx context.Context, t *compile.Task) plans.Outcome {
 		}
 		return plans.Outcome{Result: plans.Waiting, Message: fmt.Sprintf("task %s is a Dummy that is never done: this plan does not finish", t.Name)}
 	}
-	return outcome(Terminal("task %s: unknown kind %s", t.Name, t.Kind))
+	return outcome(kube.Fail("task %s: unknown kind %s", t.Name, t.Kind))
 }
 
 // wait is done when the task's condition is true.

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"operetta.dev/operetta/api/v1alpha1"
+	"operetta.dev/operetta/internal/kube"
 	"operetta.dev/operetta/internal/tasks"
 )
 
@@ -134,7 +135,7 @@ func TestAChildRefusedByItsNamespacesDeletionIsQuiet(t *testing.T) {
 	_, _, typedErr := tasks.NewWriter(k8s, restConfig, hc).ApplyTyped(ctx(t), page())
 	jsonErr := k8s.Apply(ctx(t), client.ApplyConfigurationFromUnstructured(page()), client.FieldOwner(v1alpha1.FieldManager))
 	for answer, err := range map[string]error{"protobuf": typedErr, "JSON": jsonErr} {
-		if err == nil || !tasks.IsQuiet(err) {
+		if err == nil || !kube.Quiet(err) {
 			t.Errorf("answered in %s: %v; want a quiet refusal", answer, err)
 		}
 	}

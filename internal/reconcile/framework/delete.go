@@ -7,8 +7,6 @@ import (
 	"strings"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -19,9 +17,9 @@ import (
 	"operetta.dev/operetta/api/v1alpha1"
 	"operetta.dev/operetta/internal/conditions"
 	"operetta.dev/operetta/internal/crdgen"
+	"operetta.dev/operetta/internal/kube"
 	"operetta.dev/operetta/internal/reconcile/finalizer"
 	"operetta.dev/operetta/internal/reconcile/instance"
-	"operetta.dev/operetta/internal/tasks"
 )
 
 // delete takes a Framework away in the order its deletion policy says, and
@@ -97,7 +95,7 @@ func (r *Reconciler) delete(ctx context.Context, fw *v1alpha1.Framework) (ctrl.R
 		}
 	}
 	if err := finalizer.Set(ctx, r.Client, fw, v1alpha1.FinalizerFramework, false); err != nil {
-		res, err := tasks.ResultOf(err)
+		res, err := kube.ResultOf(err)
 		return res, notWaiting, err
 	}
 	r.forget(fw.Name)
@@ -113,7 +111,7 @@ func (r *Reconciler) instances(ctx context.Context, fw *v1alpha1.Framework, gvk 
 		return nil, err
 	}
 	items, err := instance.List(ctx, r.APIReader, gvk)
-	if apierrors.IsNotFound(err) || meta.IsNoMatchError(err) {
+	if kube.Gone(err) || kube.NotServed(err) {
 		return nil, nil
 	}
 	return items, err

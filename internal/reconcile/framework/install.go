@@ -7,7 +7,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -20,7 +19,7 @@ import (
 	"operetta.dev/operetta/internal/conditions"
 	"operetta.dev/operetta/internal/crdgen"
 	"operetta.dev/operetta/internal/engine"
-	"operetta.dev/operetta/internal/plans"
+	"operetta.dev/operetta/internal/kube"
 	"operetta.dev/operetta/internal/reconcile/instance"
 	"operetta.dev/operetta/internal/tasks"
 )
@@ -52,7 +51,7 @@ func (r *Reconciler) install(ctx context.Context, fw *v1alpha1.Framework) (ctrl.
 
 	crd, err := r.applyCRD(ctx, compiled.CRD)
 	if err != nil {
-		if tasks.Classify(err) == plans.Fatal {
+		if kube.Classify(err) == kube.Terminal {
 			refused(fw, conditions.InstallFailed, fmt.Sprintf("the API server refused CRD %s: %v", compiled.CRD.Name, err))
 			return ctrl.Result{}, nil
 		}
@@ -184,7 +183,7 @@ func (r *Reconciler) newWriter(sa types.NamespacedName) (*tasks.Writer, error) {
 func (r *Reconciler) existingCRD(ctx context.Context, name string) (*apiextensionsv1.CustomResourceDefinition, error) {
 	crd := &apiextensionsv1.CustomResourceDefinition{}
 	if err := r.APIReader.Get(ctx, client.ObjectKey{Name: name}, crd); err != nil {
-		if apierrors.IsNotFound(err) {
+		if kube.Gone(err) {
 			return nil, nil
 		}
 		return nil, fmt.Errorf("reading CRD %s: %w", name, err)

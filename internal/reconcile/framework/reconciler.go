@@ -10,7 +10,6 @@ import (
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -26,12 +25,12 @@ import (
 
 	"operetta.dev/operetta/api/v1alpha1"
 	"operetta.dev/operetta/internal/engine"
+	"operetta.dev/operetta/internal/kube"
 	"operetta.dev/operetta/internal/reconcile/finalizer"
 	"operetta.dev/operetta/internal/reconcile/instance"
 	"operetta.dev/operetta/internal/reconcile/stale"
 	"operetta.dev/operetta/internal/reconcile/statuspatch"
 	"operetta.dev/operetta/internal/shard"
-	"operetta.dev/operetta/internal/tasks"
 )
 
 // deletionPoll is how often a Framework being deleted looks again at what it
@@ -167,10 +166,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 		// Whichever shard runs it, instances here may wait for it.
 		r.wakeDependents(fw)
 	}
-	if apierrors.IsNotFound(err) {
+	if kube.Gone(err) {
 		r.forgetReady(req.Name)
 	}
-	if apierrors.IsNotFound(err) || err == nil && !shard.Owns(r.Shard, fw) {
+	if kube.Gone(err) || err == nil && !shard.Owns(r.Shard, fw) {
 		// Gone, or another shard's (relabelled away): this manager lets
 		// go of it and writes nothing; the other shard takes it over.
 		r.Engine.Stop(req.Name)
@@ -208,7 +207,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 	// First, before anything exists that deleting the Framework must take
 	// care of.
 	if err := finalizer.Set(ctx, r.Client, fw, v1alpha1.FinalizerFramework, true); err != nil {
-		return tasks.ResultOf(err)
+		return kube.ResultOf(err)
 	}
 	if r.unchanged(ctx, fw) {
 		r.reportRollout(fw)
@@ -291,7 +290,7 @@ func (r *Reconciler) patchStatus(ctx context.Context, fw *v1alpha1.Framework, ol
 	}
 	written, err := statuspatch.Write(ctx, r.Client, v1alpha1.GroupVersion.WithKind("Framework"), fw, was, now)
 	if err != nil {
-		if tasks.IsQuiet(err) {
+		if kube.Quiet(err) {
 			return false, nil // the next event reconciles again
 		}
 		return false, fmt.Errorf("patching status of Framework %s: %w", fw.Name, err)

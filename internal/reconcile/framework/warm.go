@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/util/wait"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
@@ -13,6 +12,7 @@ import (
 
 	"operetta.dev/operetta/api/v1alpha1"
 	"operetta.dev/operetta/internal/engine"
+	"operetta.dev/operetta/internal/kube"
 	"operetta.dev/operetta/internal/reconcile/instance"
 	"operetta.dev/operetta/internal/shard"
 )
@@ -97,7 +97,7 @@ func (w *Warmer) warm(ctx context.Context, name string) error {
 	fw := &v1alpha1.Framework{}
 	err := w.Cache.Get(ctx, client.ObjectKey{Name: name}, fw)
 	switch {
-	case apierrors.IsNotFound(err) || err == nil && !shard.Owns(w.Shard, fw):
+	case kube.Gone(err) || err == nil && !shard.Owns(w.Shard, fw):
 		delete(w.warmed, name)
 		w.Engine.Cool(name)
 		return nil

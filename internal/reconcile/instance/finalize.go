@@ -10,6 +10,7 @@ import (
 
 	"operetta.dev/operetta/api/v1alpha1"
 	"operetta.dev/operetta/internal/compile"
+	"operetta.dev/operetta/internal/kube"
 	"operetta.dev/operetta/internal/plans"
 	"operetta.dev/operetta/internal/reconcile/finalizer"
 	"operetta.dev/operetta/internal/tasks"
@@ -35,7 +36,7 @@ func (r *Reconciler) finalize(ctx context.Context, fw *compile.Framework, run *t
 	}
 	release := func() (ctrl.Result, error) {
 		if err := finalizer.Set(ctx, r.cfg.Client, instance, v1alpha1.FinalizerCleanup, false); err != nil {
-			return tasks.ResultOf(err)
+			return kube.ResultOf(err)
 		}
 		return ctrl.Result{}, nil
 	}
@@ -59,12 +60,12 @@ func (r *Reconciler) finalize(ctx context.Context, fw *compile.Framework, run *t
 		outsideGone, err = run.DeleteOutside(ctx)
 		announceLeft(r.cfg.Recorder, instance, run.Left())
 		if err != nil {
-			return tasks.ResultOf(err)
+			return kube.ResultOf(err)
 		}
 	}
 	projected := readProjected(instance, fw.Projections)
 	if _, err := patchStatus(ctx, r.cfg.Client, instance, old, st, projected, projected); err != nil {
-		return tasks.ResultOf(err)
+		return kube.ResultOf(err)
 	}
 	announce(r.cfg.Recorder, fw.Name, instance, old, st)
 	switch {

@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
@@ -20,6 +19,7 @@ import (
 
 	"operetta.dev/operetta/api/v1alpha1"
 	"operetta.dev/operetta/internal/compile"
+	"operetta.dev/operetta/internal/kube"
 	"operetta.dev/operetta/internal/metrics"
 	"operetta.dev/operetta/internal/plans"
 	"operetta.dev/operetta/internal/reconcile/stale"
@@ -208,7 +208,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	instance := &unstructured.Unstructured{}
 	instance.SetGroupVersionKind(r.cfg.GVK)
 	if err := r.cfg.Instances.Get(ctx, req.NamespacedName, instance); err != nil {
-		if apierrors.IsNotFound(err) {
+		if kube.Gone(err) {
 			r.gone(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -229,7 +229,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			gen = own
 		}
 		if err := r.ensureFinalizer(ctx, gen.fw, instance); err != nil {
-			return tasks.ResultOf(err)
+			return kube.ResultOf(err)
 		}
 		run := tasks.NewRun(r.clients(gen), gen.fw, instance, &st)
 		return r.finalize(ctx, gen.fw, run, instance, old, st)
@@ -240,7 +240,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	fw := gen.fw
 	if err := r.ensureFinalizer(ctx, fw, instance); err != nil {
-		return tasks.ResultOf(err)
+		return kube.ResultOf(err)
 	}
 	run := tasks.NewRun(r.clients(gen), fw, instance, &st)
 	r.schedule(ctx, fw, recorded, instance, &st)
@@ -260,7 +260,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	readVersion := instance.GetResourceVersion()
 	wrote, err := patchStatus(ctx, r.cfg.Client, instance, old, st, oldProjected, projected)
 	if err != nil {
-		return tasks.ResultOf(err)
+		return kube.ResultOf(err)
 	}
 	if wrote {
 		r.written.Wrote(req.NamespacedName, readVersion, instance.GetResourceVersion())
@@ -268,7 +268,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	announce(r.cfg.Recorder, fw.Name, instance, old, st)
 	r.settle(req.NamespacedName, current.fw.Generation, st)
 	if keepErr != nil {
-		return tasks.ResultOf(keepErr)
+		return kube.ResultOf(keepErr)
 	}
 	// A held instance is also woken by a freed place in the rollout.
 	return r.resultFor(fw, st), nil
@@ -467,7 +467,7 @@ func (r *Reconciler) resultFor(fw *compile.Framework, st v1alpha1.InstanceStatus
 		}
 		return ctrl.Result{RequeueAfter: after}
 	case v1alpha1.Error:
-		return ctrl.Result{Requeue: true} //nolint:staticcheck // rate-limited backoff, the message is in status
+		return kube.Retry() // with the queue's backoff; the message is in status
 	default:
 		return ctrl.Result{}
 	}
