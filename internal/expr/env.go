@@ -134,7 +134,7 @@ func (e *Env) Compile(src string) (*Program, error) {
 	if err := e.checkCost(ast); err != nil {
 		return nil, err
 	}
-	prg, err := e.cel.Program(ast, cel.CostLimit(CostLimit), cel.CostTracking(&library.CostEstimator{}))
+	prg, err := e.program(ast)
 	if err != nil {
 		return nil, err
 	}
@@ -149,6 +149,18 @@ func (e *Env) Compile(src string) (*Program, error) {
 	}
 	e.programs[src] = p
 	return p, nil
+}
+
+// program plans ast. cel-go folds constants while it plans, and panics on
+// some it cannot (a map literal with a bytes key, {b'0': 0}): that is an
+// expression refused, not a manager brought down.
+func (e *Env) program(ast *cel.Ast) (prg cel.Program, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			prg, err = nil, fmt.Errorf("cannot be planned: %v", p)
+		}
+	}()
+	return e.cel.Program(ast, cel.CostLimit(CostLimit), cel.CostTracking(&library.CostEstimator{}))
 }
 
 // checkCost refuses an expression that exceeds the cost limit whatever its
