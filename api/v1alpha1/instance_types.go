@@ -32,6 +32,23 @@ const (
 	ConditionStalled               = "Stalled"
 )
 
+// OwnerOfChild reads, from a child's labels, the instance it belongs to:
+// its Framework, and its namespace and name. ok is false for an object no
+// operetta instance labelled as its own. A child in its instance's
+// namespace may lack the instance-namespace label: its own namespace is
+// meant.
+func OwnerOfChild(obj metav1.Object) (framework string, instance types.NamespacedName, ok bool) {
+	l := obj.GetLabels()
+	if l[LabelManagedBy] != ManagedByValue || l[LabelFramework] == "" || l[LabelInstance] == "" {
+		return "", types.NamespacedName{}, false
+	}
+	ns := l[LabelInstanceNS]
+	if ns == "" {
+		ns = obj.GetNamespace()
+	}
+	return l[LabelFramework], types.NamespacedName{Namespace: ns, Name: l[LabelInstance]}, true
+}
+
 // ExecutionStatus is the state of a plan, phase or step.
 type ExecutionStatus string
 

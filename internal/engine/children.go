@@ -176,15 +176,10 @@ func (w *Children) dispatch(gvk schema.GroupVersionKind, old, obj any, judge boo
 	if !ok {
 		return
 	}
-	l := o.GetLabels()
-	if l[v1alpha1.LabelFramework] == "" || l[v1alpha1.LabelInstance] == "" {
+	loop, instance, ok := v1alpha1.OwnerOfChild(o)
+	if !ok {
 		return
 	}
-	ns := l[v1alpha1.LabelInstanceNS] // children outside the instance's namespace
-	if ns == "" {
-		ns = o.GetNamespace()
-	}
-	loop, instance := l[v1alpha1.LabelFramework], types.NamespacedName{Namespace: ns, Name: l[v1alpha1.LabelInstance]}
 	if judge {
 		before, _ := old.(client.Object)
 		if !w.matters(loop, instance, gvk, before, o) {

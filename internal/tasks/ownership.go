@@ -39,32 +39,6 @@ import (
 // largest etcd revision there can be.
 const createOnly = "18446744073709551615"
 
-// Owner is the operetta instance a child's labels say it belongs to.
-type Owner struct {
-	Framework, Namespace, Name string
-}
-
-// OwnerOf reads whose an object is from its labels; ok is false for an
-// object no operetta instance labelled as its own. A child in its
-// instance's namespace may lack the instance-namespace label: its own
-// namespace is meant, as the children cache's event handler reads it.
-func OwnerOf(obj metav1.Object) (owner Owner, ok bool) {
-	l := obj.GetLabels()
-	if l[v1alpha1.LabelManagedBy] != v1alpha1.ManagedByValue || l[v1alpha1.LabelFramework] == "" || l[v1alpha1.LabelInstance] == "" {
-		return Owner{}, false
-	}
-	ns := l[v1alpha1.LabelInstanceNS]
-	if ns == "" {
-		ns = obj.GetNamespace()
-	}
-	return Owner{Framework: l[v1alpha1.LabelFramework], Namespace: ns, Name: l[v1alpha1.LabelInstance]}, true
-}
-
-// self is the owner this instance's children name.
-func (r *Run) self() Owner {
-	return Owner{Framework: r.fw.Name, Namespace: r.instance.GetNamespace(), Name: r.instance.GetName()}
-}
-
 // MetadataReader reads an object's metadata from the API server itself,
 // past any cache.
 type MetadataReader interface {
@@ -173,8 +147,8 @@ func (e notOwnedError) Unwrap() error { return e.err }
 
 // owns says whether an object's labels name this instance.
 func (r *Run) owns(live metav1.Object) bool {
-	owner, ok := OwnerOf(live)
-	return ok && owner == r.self()
+	framework, instance, ok := v1alpha1.OwnerOfChild(live)
+	return ok && framework == r.fw.Name && instance == client.ObjectKeyFromObject(r.instance)
 }
 
 // leaving says why a delete leaves an object that is not this instance's.
@@ -187,23 +161,23 @@ func (r *Run) leaving(ctx context.Context, obj *unstructured.Unstructured, live 
 // not this instance"). The kind of another Framework's instance comes from
 // the Frameworks cache.
 func (r *Run) ownerOf(ctx context.Context, live metav1.Object) string {
-	owner, ok := OwnerOf(live)
+	framework, instance, ok := v1alpha1.OwnerOfChild(live)
 	if !ok {
 		return "no operetta instance"
 	}
 	kind := ""
-	if owner.Framework == r.fw.Name {
+	if framework == r.fw.Name {
 		kind = r.instance.GetKind()
 	} else if r.c.Frameworks != nil {
 		fw := &v1alpha1.Framework{}
-		if err := r.c.Frameworks.Get(ctx, client.ObjectKey{Name: owner.Framework}, fw); err == nil {
+		if err := r.c.Frameworks.Get(ctx, client.ObjectKey{Name: framework}, fw); err == nil {
 			kind = crdgen.NamesOf(fw).Kind
 		}
 	}
 	if kind == "" {
-		return fmt.Sprintf("an instance of Framework %s, %s/%s, not to this instance", owner.Framework, owner.Namespace, owner.Name)
+		return fmt.Sprintf("an instance of Framework %s, %s, not to this instance", framework, instance)
 	}
-	return fmt.Sprintf("%s %s/%s, not to this instance", kind, owner.Namespace, owner.Name)
+	return fmt.Sprintf("%s %s, not to this instance", kind, instance)
 }
 
 // sendAs applies obj to the object of uid only, or, with uid "", creates it

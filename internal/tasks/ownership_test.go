@@ -15,45 +15,6 @@ import (
 	"operetta.dev/operetta/internal/tasks"
 )
 
-func TestOwnerOf(t *testing.T) {
-	labels := func(kv ...string) map[string]string {
-		m := map[string]string{}
-		for i := 0; i < len(kv); i += 2 {
-			m[kv[i]] = kv[i+1]
-		}
-		return m
-	}
-	for _, tc := range []struct {
-		name, namespace string
-		labels          map[string]string
-		want            tasks.Owner
-		ok              bool
-	}{
-		{name: "a child elsewhere names its instance's namespace", namespace: "shared",
-			labels: labels(v1alpha1.LabelManagedBy, "operetta", v1alpha1.LabelFramework, "kafka", v1alpha1.LabelInstance, "db", v1alpha1.LabelInstanceNS, "tenant-a"),
-			want:   tasks.Owner{Framework: "kafka", Namespace: "tenant-a", Name: "db"}, ok: true},
-		{name: "a cluster-scoped child", namespace: "",
-			labels: labels(v1alpha1.LabelManagedBy, "operetta", v1alpha1.LabelFramework, "kafka", v1alpha1.LabelInstance, "db", v1alpha1.LabelInstanceNS, "tenant-b"),
-			want:   tasks.Owner{Framework: "kafka", Namespace: "tenant-b", Name: "db"}, ok: true},
-		{name: "without the namespace label, its own namespace", namespace: "tenant-a",
-			labels: labels(v1alpha1.LabelManagedBy, "operetta", v1alpha1.LabelFramework, "kafka", v1alpha1.LabelInstance, "db"),
-			want:   tasks.Owner{Framework: "kafka", Namespace: "tenant-a", Name: "db"}, ok: true},
-		{name: "no labels", namespace: "tenant-a"},
-		{name: "managed by another tool", namespace: "tenant-a",
-			labels: labels(v1alpha1.LabelManagedBy, "Helm", v1alpha1.LabelFramework, "kafka", v1alpha1.LabelInstance, "db")},
-		{name: "no instance", namespace: "tenant-a",
-			labels: labels(v1alpha1.LabelManagedBy, "operetta", v1alpha1.LabelFramework, "kafka")},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			obj := &metav1.ObjectMeta{Namespace: tc.namespace, Labels: tc.labels}
-			got, ok := tasks.OwnerOf(obj)
-			if got != tc.want || ok != tc.ok {
-				t.Errorf("OwnerOf = %+v, %v; want %+v, %v", got, ok, tc.want, tc.ok)
-			}
-		})
-	}
-}
-
 // TestAnApplyWritesOnlyThisInstancesChildren: against the fake API server,
 // which checks an apply's resourceVersion and UID as the real one does.
 // (test/integration's ownership tests run the same against a real one.)
