@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -19,7 +21,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
-	"operetta.dev/operetta/api/v1alpha1"
 	"operetta.dev/operetta/internal/kube"
 	"operetta.dev/operetta/internal/metrics"
 )
@@ -33,6 +34,7 @@ import (
 type Children struct {
 	cache   cache.Cache
 	scheme  *runtime.Scheme
+	ownerOf func(metav1.Object) (loop string, instance types.NamespacedName, ok bool)
 	enqueue func(loop string, instance types.NamespacedName)
 	// matters says whether a child's event (old nil: its add) may change
 	// what loop decides for instance.
@@ -51,18 +53,16 @@ type Children struct {
 	probing map[string]bool                             // groups served is looking at
 }
 
-func newChildren(mgr manager.Manager, selector labels.Selector, enqueue func(string, types.NamespacedName),
+func newChildren(mgr manager.Manager, selector labels.Selector, ownerOf func(metav1.Object) (string, types.NamespacedName, bool),
+	enqueue func(string, types.NamespacedName),
 	matters func(string, types.NamespacedName, schema.GroupVersionKind, client.Object, client.Object) bool, wakeAll func(string)) (*Children, error) {
-	if selector == nil {
-		selector = labels.SelectorFromSet(labels.Set{v1alpha1.LabelManagedBy: v1alpha1.ManagedByValue})
-	}
 	c, err := cache.New(mgr.GetConfig(), cache.Options{
 		HTTPClient:                  mgr.GetHTTPClient(),
 		Scheme:                      mgr.GetScheme(),
 		Mapper:                      mgr.GetRESTMapper(),
 		DefaultLabelSelector:        selector,
 		ReaderFailOnMissingInformer: true,
-		DefaultTransform:            StripManagedFields,
+		DefaultTransform:            kube.StripManagedFields,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating the children cache: %w", err)
@@ -71,7 +71,7 @@ func newChildren(mgr manager.Manager, selector labels.Selector, enqueue func(str
 		return nil, err
 	}
 	return &Children{
-		cache: c, scheme: mgr.GetScheme(), enqueue: enqueue, matters: matters, wakeAll: wakeAll,
+		cache: c, scheme: mgr.GetScheme(), ownerOf: ownerOf, enqueue: enqueue, matters: matters, wakeAll: wakeAll,
 		users:   map[schema.GroupVersionKind]map[string]bool{},
 		pending: map[schema.GroupVersionKind]bool{},
 		kinds:   map[string]map[schema.GroupVersionKind]bool{},
@@ -145,7 +145,7 @@ func (w *Children) setLocked(ctx context.Context, loop string, want map[schema.G
 			if w.pending[gvk] {
 				delete(w.pending, gvk)
 			} else {
-				_ = w.cache.RemoveInformer(context.Background(), ChildObject(w.scheme, gvk))
+				_ = w.cache.RemoveInformer(context.Background(), kube.ChildObject(w.scheme, gvk))
 			}
 		}
 	}
@@ -154,7 +154,7 @@ func (w *Children) setLocked(ctx context.Context, loop string, want map[schema.G
 }
 
 func (w *Children) start(ctx context.Context, gvk schema.GroupVersionKind) error {
-	inf, err := w.cache.GetInformer(ctx, ChildObject(w.scheme, gvk), cache.BlockUntilSynced(false))
+	inf, err := w.cache.GetInformer(ctx, kube.ChildObject(w.scheme, gvk), cache.BlockUntilSynced(false))
 	if err != nil {
 		return fmt.Errorf("watching %s: %w", gvk.Kind, err)
 	}
@@ -176,7 +176,7 @@ func (w *Children) dispatch(gvk schema.GroupVersionKind, old, obj any, judge boo
 	if !ok {
 		return
 	}
-	loop, instance, ok := v1alpha1.OwnerOfChild(o)
+	loop, instance, ok := w.ownerOf(o)
 	if !ok {
 		return
 	}
@@ -197,7 +197,7 @@ func (w *Children) Get(ctx context.Context, gvk schema.GroupVersionKind, key cli
 	if err := w.startPending(ctx, gvk); err != nil {
 		return nil, false, err
 	}
-	child := ChildObject(w.scheme, gvk)
+	child := kube.ChildObject(w.scheme, gvk)
 	if err := w.cache.Get(ctx, key, child); err != nil {
 		if kube.Gone(err) {
 			return nil, false, nil

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
@@ -27,12 +29,14 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
+	"operetta.dev/operetta/internal/kube"
 	"operetta.dev/operetta/internal/metrics"
 )
 
 // ErrNotLeading is returned by Start before the engine runs, that is before
-// this manager is elected leader. The caller retries.
-var ErrNotLeading = errors.New("the engine is not running yet: waiting for leader election")
+// this manager is elected leader: a wait (kube.Waiting), which the caller
+// retries.
+var ErrNotLeading = kube.Wait("this manager is not the elected leader yet")
 
 // Options tune every loop.
 type Options struct {
@@ -45,9 +49,12 @@ type Options struct {
 	// synced, say), after it was removed: whoever started it may start it
 	// again.
 	LoopFailed func(name string, err error)
-	// Children selects the children the loops watch; default every child
-	// operetta manages (app.kubernetes.io/managed-by=operetta).
+	// Children selects the children the loops watch: the objects loops
+	// made, and nothing else. Required.
 	Children labels.Selector
+	// OwnerOf reads which loop, and which instance of it, a child belongs
+	// to; a child it answers false for wakes nobody. Required.
+	OwnerOf func(child metav1.Object) (loop string, instance types.NamespacedName, ok bool)
 }
 
 // Engine runs one loop per kind, started and stopped at runtime. Start, Stop
@@ -109,6 +116,9 @@ func New[R reconcile.Reconciler](mgr manager.Manager, opts Options) (*Engine[R],
 	if opts.Workers < 1 {
 		opts.Workers = 1
 	}
+	if opts.Children == nil || opts.OwnerOf == nil {
+		return nil, errors.New("the engine needs Options.Children and Options.OwnerOf")
+	}
 	e := &Engine[R]{
 		cache: mgr.GetCache(),
 		log:   mgr.GetLogger().WithName("engine"),
@@ -116,7 +126,7 @@ func New[R reconcile.Reconciler](mgr manager.Manager, opts Options) (*Engine[R],
 		loops: map[string]*loop[R]{},
 		warm:  map[string]schema.GroupVersionKind{},
 	}
-	children, err := newChildren(mgr, opts.Children, e.wake, e.childEventMatters, e.WakeAll)
+	children, err := newChildren(mgr, opts.Children, opts.OwnerOf, e.wake, e.childEventMatters, e.WakeAll)
 	if err != nil {
 		return nil, err
 	}
@@ -187,7 +197,7 @@ func (e *Engine[R]) Start(name string, gvk schema.GroupVersionKind, childKinds [
 	if err != nil {
 		return zero, fmt.Errorf("creating the loop for %s: %w", gvk.Kind, err)
 	}
-	if err := c.Watch(newInstanceSource(e.cache, objectOf(gvk), log,
+	if err := c.Watch(newInstanceSource(e.cache, kube.Unstructured(gvk), log,
 		&handler.TypedEnqueueRequestForObject[*unstructured.Unstructured]{}, instanceChanged())); err != nil {
 		return zero, fmt.Errorf("watching %s: %w", gvk.Kind, err)
 	}
@@ -222,7 +232,7 @@ func (e *Engine[R]) Start(name string, gvk schema.GroupVersionKind, childKinds [
 		e.mu.Unlock()
 		if current {
 			e.children.Release(name)
-			_ = e.cache.RemoveInformer(context.Background(), objectOf(gvk))
+			_ = e.cache.RemoveInformer(context.Background(), kube.Unstructured(gvk))
 		}
 		e.lifecycle.Unlock()
 		if current && e.opts.LoopFailed != nil {
@@ -237,7 +247,7 @@ func (e *Engine[R]) Start(name string, gvk schema.GroupVersionKind, childKinds [
 	e.mu.Unlock()
 	if wasWarm && warmed != gvk {
 		// Warmed for a kind an older generation had.
-		_ = e.cache.RemoveInformer(context.Background(), objectOf(warmed))
+		_ = e.cache.RemoveInformer(context.Background(), kube.Unstructured(warmed))
 	}
 	log.Info("started loop")
 	return l.reconciler, nil
@@ -359,7 +369,7 @@ func (e *Engine[R]) stop(name string) {
 	l.cancel()
 	<-l.done
 	e.children.Release(name)
-	if err := e.cache.RemoveInformer(context.Background(), objectOf(l.gvk)); err != nil {
+	if err := e.cache.RemoveInformer(context.Background(), kube.Unstructured(l.gvk)); err != nil {
 		e.log.Error(err, "removing informer", "framework", name, "kind", l.gvk.Kind)
 	}
 	e.log.Info("stopped loop", "framework", name, "kind", l.gvk.Kind)
@@ -382,13 +392,13 @@ func (e *Engine[R]) Warm(ctx context.Context, name string, gvk schema.GroupVersi
 	e.warm[name] = gvk
 	e.mu.Unlock()
 	if warmed && old != gvk {
-		_ = e.cache.RemoveInformer(context.Background(), objectOf(old))
+		_ = e.cache.RemoveInformer(context.Background(), kube.Unstructured(old))
 	}
 	if err := e.children.Watch(ctx, name, childKinds); err != nil {
 		return err
 	}
 	// Not waiting for the sync: the informer syncs in the background.
-	_, err := e.cache.GetInformer(ctx, objectOf(gvk), cache.BlockUntilSynced(false))
+	_, err := e.cache.GetInformer(ctx, kube.Unstructured(gvk), cache.BlockUntilSynced(false))
 	return err
 }
 
@@ -405,7 +415,7 @@ func (e *Engine[R]) Cool(name string) {
 		return
 	}
 	e.children.Release(name)
-	_ = e.cache.RemoveInformer(context.Background(), objectOf(gvk))
+	_ = e.cache.RemoveInformer(context.Background(), kube.Unstructured(gvk))
 }
 
 // Warmed lists the loops whose informers run ahead of them, sorted.

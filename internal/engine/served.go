@@ -11,6 +11,8 @@ import (
 	"k8s.io/client-go/metadata/metadatainformer"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+
+	"operetta.dev/operetta/internal/kube"
 )
 
 // watchCRDs calls served with the group of every CRD that appears or
@@ -25,7 +27,7 @@ func watchCRDs(mgr manager.Manager, served func(group string)) error {
 	}
 	informers := metadatainformer.NewSharedInformerFactory(client, 0)
 	informer := informers.ForResource(apiextensionsv1.SchemeGroupVersion.WithResource("customresourcedefinitions")).Informer()
-	if err := informer.SetTransform(StripManagedFields); err != nil {
+	if err := informer.SetTransform(kube.StripManagedFields); err != nil {
 		return err
 	}
 	on := func(obj any) {

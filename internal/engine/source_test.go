@@ -20,6 +20,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllertest"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"operetta.dev/operetta/internal/kube"
 )
 
 func TestAnInstanceSourceSyncsWithItsInformerAndEnqueuesWhatChanged(t *testing.T) {
@@ -171,5 +173,5 @@ func TestAnInstanceSourceThatDoesNotSyncSaysWhyOrIsStopped(t *testing.T) {
 func sourceOver(t *testing.T, gvk schema.GroupVersionKind, c cache.Cache) (*instanceSource, workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 	q := workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[reconcile.Request]())
 	t.Cleanup(q.ShutDown)
-	return newInstanceSource(c, objectOf(gvk), logr.Discard(), &handler.TypedEnqueueRequestForObject[*unstructured.Unstructured]{}, instanceChanged()), q
+	return newInstanceSource(c, kube.Unstructured(gvk), logr.Discard(), &handler.TypedEnqueueRequestForObject[*unstructured.Unstructured]{}, instanceChanged()), q
 }

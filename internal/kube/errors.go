@@ -20,9 +20,11 @@ const (
 	// Terminal: retrying cannot fix it; only a change of the instance, the
 	// Framework or a manual trigger can.
 	Terminal
-	// NotServedYet: a kind the API server does not serve (yet): wait for
-	// its CRD, whose event wakes the waiter.
-	NotServedYet
+	// Waiting: something not there yet that arrives by itself, with an
+	// event that wakes the waiter: a kind the API server does not serve yet
+	// (its CRD's event), or a part of the manager that is not running yet
+	// (marked with Wait where it is met, as the engine's ErrNotLeading).
+	Waiting
 )
 
 // terminalError is a failure marked terminal where it was met.
@@ -30,6 +32,15 @@ type terminalError struct{ err error }
 
 func (e terminalError) Error() string { return e.err.Error() }
 func (e terminalError) Unwrap() error { return e.err }
+
+// waitError is a failure marked as waiting where it was met.
+type waitError struct{ err error }
+
+func (e waitError) Error() string { return e.err.Error() }
+func (e waitError) Unwrap() error { return e.err }
+
+// Wait marks a failure that is a wait for something arriving by itself.
+func Wait(msg string) error { return waitError{err: errors.New(msg)} }
 
 // Fail marks a failure that retrying cannot fix.
 func Fail(format string, args ...any) error {
@@ -42,8 +53,9 @@ func Fail(format string, args ...any) error {
 //     content refused by the instance's own namespace being deleted, a
 //     child whose object belongs to another), or a request the API server
 //     refuses as wrong (400, 422, other 4xx below).
-//   - NotServedYet: a kind the API server does not serve (a ServiceMonitor
-//     before Prometheus' CRDs are installed).
+//   - Waiting: a kind the API server does not serve (a ServiceMonitor
+//     before Prometheus' CRDs are installed), or marked so where it was
+//     met (Wait).
 //   - Transient: everything else, including 403 (a missing RBAC rule is
 //     fixed by granting it), 404 (a namespace created later), 401, 409, 408
 //     and 429, 5xx and network errors: all fixed without touching the
@@ -53,8 +65,9 @@ func Classify(err error) Class {
 	if errors.As(err, &te) {
 		return Terminal
 	}
-	if NotServed(err) {
-		return NotServedYet
+	var we waitError
+	if NotServed(err) || errors.As(err, &we) {
+		return Waiting
 	}
 	var status apierrors.APIStatus
 	if errors.As(err, &status) {

@@ -40,8 +40,9 @@ func TestClassify(t *testing.T) {
 		{"method not supported", apierrors.NewMethodNotSupported(gr, "patch"), Terminal},
 		{"bad request", apierrors.NewBadRequest("no"), Terminal},
 		// Not served yet: its CRD may come (Prometheus installed later).
-		{"a kind not served", &meta.NoKindMatchError{GroupKind: schema.GroupKind{Kind: "Nope"}}, NotServedYet},
-		{"a kind not served, wrapped", fmt.Errorf("resource x: %w", &meta.NoKindMatchError{GroupKind: schema.GroupKind{Kind: "Nope"}}), NotServedYet},
+		{"a kind not served", &meta.NoKindMatchError{GroupKind: schema.GroupKind{Kind: "Nope"}}, Waiting},
+		{"a kind not served, wrapped", fmt.Errorf("resource x: %w", &meta.NoKindMatchError{GroupKind: schema.GroupKind{Kind: "Nope"}}), Waiting},
+		{"a part of the manager not running yet", fmt.Errorf("starting the loop: %w", Wait("not leading")), Waiting},
 		{"render error", Fail("rendering resource x: %w", errors.New("no such key")), Terminal},
 		{"wrapped invalid", fmt.Errorf("applying Service s: %w", apierrors.NewInvalid(schema.GroupKind{Kind: "Service"}, "s", nil)), Terminal},
 		{"wrapped conflict", fmt.Errorf("applying Service s: %w", apierrors.NewConflict(gr, "s", errors.New("x"))), Transient},

@@ -25,6 +25,7 @@ import (
 
 	"operetta.dev/operetta/api/v1alpha1"
 	"operetta.dev/operetta/internal/engine"
+	"operetta.dev/operetta/internal/kube"
 	"operetta.dev/operetta/internal/metrics"
 	"operetta.dev/operetta/internal/reconcile/framework"
 	"operetta.dev/operetta/internal/reconcile/instance"
@@ -52,7 +53,7 @@ func NewScheme() (*runtime.Scheme, error) {
 func CacheOptions() cache.Options {
 	return cache.Options{
 		ReaderFailOnMissingInformer: true,
-		DefaultTransform:            engine.StripManagedFields,
+		DefaultTransform:            kube.StripManagedFields,
 		ByObject: map[client.Object]cache.ByObject{
 			&apiextensionsv1.CustomResourceDefinition{}: {
 				Label: labels.SelectorFromSet(labels.Set{v1alpha1.LabelManagedBy: v1alpha1.ManagedByValue}),
@@ -124,6 +125,7 @@ func Setup(mgr ctrlmanager.Manager, opts Options) (*Engine, error) {
 		RateLimiter: func() workqueue.TypedRateLimiter[reconcile.Request] { return rateLimiter(opts.MaxBackoff) },
 		LoopFailed:  func(name string, _ error) { fr.LoopFailed(name) },
 		Children:    shard.Children(opts.Shard),
+		OwnerOf:     v1alpha1.OwnerOfChild,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("adding the engine: %w", err)

@@ -178,7 +178,7 @@ func (r *Run) applyChild(ctx context.Context, id string, obj *unstructured.Unstr
 // expressions read children: they read it unstructured, and converting
 // costs more than decoding JSON.
 func (r *Run) send(ctx context.Context, obj *unstructured.Unstructured) (client.Object, error) {
-	if typed, ok := r.c.Writer.(TypedApplier); ok && !r.fw.LooksInsideChildren() {
+	if typed, ok := r.c.Writer.(kube.TypedApplier); ok && !r.fw.LooksInsideChildren() {
 		if applied, ok, err := typed.ApplyTyped(ctx, obj); ok {
 			return applied, err
 		}

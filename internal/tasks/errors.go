@@ -20,7 +20,7 @@ func Classify(err error) plans.Result {
 	switch kube.Classify(err) {
 	case kube.Terminal:
 		return plans.Fatal
-	case kube.NotServedYet:
+	case kube.Waiting:
 		return plans.Waiting
 	default:
 		return plans.Failed

@@ -7,7 +7,6 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -39,18 +38,12 @@ import (
 // largest etcd revision there can be.
 const createOnly = "18446744073709551615"
 
-// MetadataReader reads an object's metadata from the API server itself,
-// past any cache.
-type MetadataReader interface {
-	ReadMetadata(ctx context.Context, gvk schema.GroupVersionKind, key client.ObjectKey) (*metav1.PartialObjectMetadata, error)
-}
-
 // readMetadata reads an object's metadata from the API server, as the
 // account that writes children: the rare path of a refused write. The
 // Writer's own client may read from a cache that holds no children, so it
 // reads uncached (MetadataReader) when it can.
 func (r *Run) readMetadata(ctx context.Context, obj *unstructured.Unstructured) (*metav1.PartialObjectMetadata, error) {
-	if mr, ok := r.c.Writer.(MetadataReader); ok {
+	if mr, ok := r.c.Writer.(kube.MetadataReader); ok {
 		return mr.ReadMetadata(ctx, obj.GroupVersionKind(), client.ObjectKeyFromObject(obj))
 	}
 	m := &metav1.PartialObjectMetadata{}

@@ -755,7 +755,7 @@ func TestDummyTasks(t *testing.T) {
 	h.expectSent("Dummy tasks")
 }
 
-func TestAKindNotServedYet(t *testing.T) {
+func TestAKindWaiting(t *testing.T) {
 	h := newHarness(t)
 	out := h.step("gadget")
 	expectResult(t, "applying it", out, plans.Waiting)

@@ -17,7 +17,6 @@ import (
 
 	"operetta.dev/operetta/api/v1alpha1"
 	"operetta.dev/operetta/internal/kube"
-	"operetta.dev/operetta/internal/tasks"
 )
 
 // answers records the content type of every PATCH answer.
@@ -64,7 +63,7 @@ func TestAWriterAnswersBuiltInAppliesWithTheirGoTypes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := tasks.NewWriter(k8s, cfg, hc)
+	w := kube.NewWriter(k8s, cfg, hc)
 
 	applied, ok, err := w.ApplyTyped(ctx(t), deployment(1))
 	if err != nil || !ok {
@@ -132,7 +131,7 @@ func TestAChildRefusedByItsNamespacesDeletionIsQuiet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, _, typedErr := tasks.NewWriter(k8s, restConfig, hc).ApplyTyped(ctx(t), page())
+	_, _, typedErr := kube.NewWriter(k8s, restConfig, hc).ApplyTyped(ctx(t), page())
 	jsonErr := k8s.Apply(ctx(t), client.ApplyConfigurationFromUnstructured(page()), client.FieldOwner(v1alpha1.FieldManager))
 	for answer, err := range map[string]error{"protobuf": typedErr, "JSON": jsonErr} {
 		if err == nil || !kube.Quiet(err) {
@@ -168,7 +167,7 @@ func TestAWriterLearnsAKindsScopeOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := tasks.NewWriter(c, restConfig, hc)
+	w := kube.NewWriter(c, restConfig, hc)
 	of := func(apiVersion, kind string) *unstructured.Unstructured {
 		u := &unstructured.Unstructured{}
 		u.SetAPIVersion(apiVersion)

@@ -2,7 +2,6 @@ package framework
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
@@ -18,10 +17,8 @@ import (
 	"operetta.dev/operetta/internal/compile"
 	"operetta.dev/operetta/internal/conditions"
 	"operetta.dev/operetta/internal/crdgen"
-	"operetta.dev/operetta/internal/engine"
 	"operetta.dev/operetta/internal/kube"
 	"operetta.dev/operetta/internal/reconcile/instance"
-	"operetta.dev/operetta/internal/tasks"
 )
 
 // install compiles fw, applies its CRD, waits until the CRD is established and
@@ -68,8 +65,8 @@ func (r *Reconciler) install(ctx context.Context, fw *v1alpha1.Framework) (ctrl.
 	}
 
 	if err := r.run(ctx, compiled); err != nil {
-		if errors.Is(err, engine.ErrNotLeading) {
-			working(fw, conditions.NotLeading, "this manager is not the elected leader yet")
+		if kube.Classify(err) == kube.Waiting {
+			working(fw, conditions.NotLeading, err.Error())
 			return ctrl.Result{RequeueAfter: deletionPoll}, nil
 		}
 		return ctrl.Result{}, err
@@ -128,7 +125,7 @@ func (r *Reconciler) run(ctx context.Context, compiled *compile.Framework) error
 // writer returns the client a Framework's children are written with: the
 // manager's own, or one impersonating the service account the Framework
 // names, so every request is authorized as that account. Either answers
-// applies of built-in kinds as their Go types (tasks.Writer).
+// applies of built-in kinds as their Go types (kube.Writer).
 func (r *Reconciler) writer(sa types.NamespacedName) (client.Client, error) {
 	if r.Config == nil {
 		// Unit tests: a fake client, nothing to talk to. Never the
@@ -153,7 +150,7 @@ func (r *Reconciler) writer(sa types.NamespacedName) (client.Client, error) {
 
 // newWriter makes the Writer of service account sa, the manager's own for
 // none, with the HTTP client its requests go through.
-func (r *Reconciler) newWriter(sa types.NamespacedName) (*tasks.Writer, error) {
+func (r *Reconciler) newWriter(sa types.NamespacedName) (*kube.Writer, error) {
 	if sa.Name == "" {
 		hc := r.HTTPClient
 		if hc == nil {
@@ -162,7 +159,7 @@ func (r *Reconciler) newWriter(sa types.NamespacedName) (*tasks.Writer, error) {
 				return nil, fmt.Errorf("an HTTP client for the manager: %w", err)
 			}
 		}
-		return tasks.NewWriter(r.Client, r.Config, hc), nil
+		return kube.NewWriter(r.Client, r.Config, hc), nil
 	}
 	cfg := rest.CopyConfig(r.Config)
 	cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + sa.Namespace + ":" + sa.Name}
@@ -174,7 +171,7 @@ func (r *Reconciler) newWriter(sa types.NamespacedName) (*tasks.Writer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("a client impersonating %s: %w", sa, err)
 	}
-	return tasks.NewWriter(c, cfg, hc), nil
+	return kube.NewWriter(c, cfg, hc), nil
 }
 
 // existingCRD reads the CRD name from the API server, not the cache: the

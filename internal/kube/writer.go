@@ -1,4 +1,4 @@
-package tasks
+package kube
 
 import (
 	"context"
@@ -20,7 +20,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"operetta.dev/operetta/api/v1alpha1"
-	"operetta.dev/operetta/internal/engine"
 )
 
 // TypedApplier applies a child and answers with the Go type of its kind.
@@ -28,9 +27,15 @@ type TypedApplier interface {
 	// ApplyTyped server-side applies obj as operetta's field manager, taking
 	// ownership of its fields, and returns the object the API server
 	// answered with, as the children cache holds that kind
-	// (engine.ChildObject). ok is false, and nothing is sent, for a kind the
+	// (ChildObject). ok is false, and nothing is sent, for a kind the
 	// cache holds unstructured: it is applied as unstructured instead.
 	ApplyTyped(ctx context.Context, obj *unstructured.Unstructured) (applied client.Object, ok bool, err error)
+}
+
+// MetadataReader reads an object's metadata from the API server itself,
+// past any cache.
+type MetadataReader interface {
+	ReadMetadata(ctx context.Context, gvk schema.GroupVersionKind, key client.ObjectKey) (*metav1.PartialObjectMetadata, error)
 }
 
 // Writer is a client that also applies children of the built-in kinds as
@@ -75,7 +80,7 @@ func NewWriter(c client.Client, config *rest.Config, httpClient *http.Client) *W
 // ApplyTyped implements TypedApplier.
 func (w *Writer) ApplyTyped(ctx context.Context, obj *unstructured.Unstructured) (client.Object, bool, error) {
 	gvk := obj.GroupVersionKind()
-	applied := engine.ChildObject(w.Scheme(), gvk)
+	applied := ChildObject(w.Scheme(), gvk)
 	if _, generic := applied.(*unstructured.Unstructured); generic {
 		return nil, false, nil
 	}

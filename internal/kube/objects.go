@@ -1,4 +1,4 @@
-package engine
+package kube
 
 import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -24,8 +24,9 @@ func StripManagedFields(in any) (any, error) {
 	return in, nil
 }
 
-// objectOf is an empty object of kind gvk as the loops' cache holds it.
-func objectOf(gvk schema.GroupVersionKind) *unstructured.Unstructured {
+// Unstructured is an empty object of kind gvk, as the cache of instances
+// holds it.
+func Unstructured(gvk schema.GroupVersionKind) *unstructured.Unstructured {
 	u := &unstructured.Unstructured{}
 	u.SetGroupVersionKind(gvk)
 	return u
@@ -35,12 +36,12 @@ func objectOf(gvk schema.GroupVersionKind) *unstructured.Unstructured {
 // the Go type of a kind the scheme knows (the built-in kinds, which the API
 // server then sends as protobuf: much cheaper to decode, and much smaller
 // to keep, than a JSON map), unstructured for any other. An apply's answer
-// (tasks.Writer) is decoded into the same.
+// (Writer) is decoded into the same.
 func ChildObject(scheme *runtime.Scheme, gvk schema.GroupVersionKind) client.Object {
 	if obj, err := scheme.New(gvk); err == nil {
 		if typed, ok := obj.(client.Object); ok {
 			return typed
 		}
 	}
-	return objectOf(gvk)
+	return Unstructured(gvk)
 }
