@@ -108,7 +108,7 @@ func (r *Reconciler) run(ctx context.Context, compiled *compile.Framework) error
 			Frameworks:     r.Client,
 			Recorder:       r.Recorder,
 			Enqueue:        func(key types.NamespacedName) { r.Engine.Enqueue(name, key) },
-			RolloutChanged: func() { r.enqueue(name) },
+			RolloutChanged: func(report instance.Report) { r.rolloutChanged(name, report) },
 			Resync:         r.Resync,
 			Shard:          r.Shard,
 		})

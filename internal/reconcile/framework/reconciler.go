@@ -122,18 +122,18 @@ const (
 	rolloutSettledDelay = 100 * time.Millisecond
 )
 
-// enqueue asks for Framework name to be reconciled: its loop's progress
-// changed. A queue holding the request already keeps the earlier time.
-func (r *Reconciler) enqueue(name string) {
+// rolloutChanged asks for Framework name to be reconciled, its loop's
+// report having changed: soon if the rollout settled, else after a while, so
+// a busy rollout is reported every few seconds, not on every instance. A
+// queue holding the request already keeps the earlier time.
+func (r *Reconciler) rolloutChanged(name string, report instance.Report) {
 	q := r.queue.Load()
 	if q == nil {
 		return
 	}
 	delay := rolloutReportDelay
-	if rec, ok := r.Engine.Reconciler(name); ok {
-		if p := rec.Progress(); p.Updated+p.Failed == p.Total {
-			delay = rolloutSettledDelay
-		}
+	if report.Settled() {
+		delay = rolloutSettledDelay
 	}
 	(*q).AddAfter(reconcile.Request{NamespacedName: types.NamespacedName{Name: name}}, delay)
 }
@@ -260,12 +260,11 @@ func (r *Reconciler) reportRollout(fw *v1alpha1.Framework) (rollingOut bool) {
 	if !ok {
 		return false
 	}
-	progress, counts := rec.Progress(), rec.Instances()
-	fw.Status.Rollout = &progress
-	fw.Status.Instances = &counts
-	rollingOut = rec.RollingOut()
-	rolloutCondition(fw, rollingOut)
-	return rollingOut
+	report := rec.Report()
+	fw.Status.Rollout = &report.Rollout
+	fw.Status.Instances = &report.Instances
+	rolloutCondition(fw, report.RollingOut)
+	return report.RollingOut
 }
 
 // patchStatus writes fw's status once per reconcile, and only if it changed,

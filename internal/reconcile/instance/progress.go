@@ -11,8 +11,9 @@ import (
 )
 
 // progress counts, from what each reconcile found, how far a Framework
-// generation has reached the instances, and how many of them are ready. The Framework controller reads it
-// when told it changed, instead of listing instances on a timer.
+// generation has reached the instances, and how many of them are ready. The
+// Framework controller is handed its Report when it changed, instead of
+// listing instances on a timer.
 type progress struct {
 	mu        sync.Mutex
 	instances map[types.NamespacedName]standing
@@ -68,50 +69,54 @@ func (p *progress) forget(key types.NamespacedName) bool {
 	return seen
 }
 
-// of counts the instances at generation: those updated, failed, and all.
-func (p *progress) of(generation int64) v1alpha1.RolloutStatus {
+// Report is where a Framework generation stands across its instances, as
+// the loop last reconciled them: what the Framework's status says of its
+// rollout and instances. It is counted here, where each reconcile records
+// its instance, in one pass.
+type Report struct {
+	// Rollout counts the instances the generation reached: updated,
+	// failed, and all.
+	Rollout v1alpha1.RolloutStatus
+	// Instances counts the instances by readiness.
+	Instances v1alpha1.InstanceCounts
+	// RollingOut: the generation has not reached every instance yet: some
+	// still stand on an older one, or are being moved to it. New instances
+	// and plans run for other reasons (a spec change) are no rollout.
+	RollingOut bool
+}
+
+// Settled says whether every instance finished with the generation.
+func (r Report) Settled() bool {
+	return r.Rollout.Updated+r.Rollout.Failed == r.Rollout.Total
+}
+
+// report counts where generation stands.
+func (p *progress) report(generation int64) Report {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	out := v1alpha1.RolloutStatus{Generation: generation, Total: int32(len(p.instances))}
+	n := int32(len(p.instances))
+	out := Report{
+		Rollout:   v1alpha1.RolloutStatus{Generation: generation, Total: n},
+		Instances: v1alpha1.InstanceCounts{Total: n},
+	}
 	for _, s := range p.instances {
 		switch {
 		case s.generation != generation || !s.settled:
 		case s.failed:
-			out.Failed++
+			out.Rollout.Failed++
 		default:
-			out.Updated++
+			out.Rollout.Updated++
 		}
-	}
-	return out
-}
-
-// rollingOut says whether generation has not reached every instance yet:
-// some still stand on an older one, or are being moved to it. New instances
-// and plans run for other reasons (a spec change) are not a rollout.
-func (p *progress) rollingOut(generation int64) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, s := range p.instances {
-		if s.generation != 0 && s.generation < generation || s.migrating {
-			return true
-		}
-	}
-	return false
-}
-
-// counts counts the instances by readiness.
-func (p *progress) counts() v1alpha1.InstanceCounts {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	out := v1alpha1.InstanceCounts{Total: int32(len(p.instances))}
-	for _, s := range p.instances {
 		switch {
 		case s.ready:
-			out.Ready++
+			out.Instances.Ready++
 		case s.stalled:
-			out.Failed++
+			out.Instances.Failed++
 		default:
-			out.NotReady++
+			out.Instances.NotReady++
+		}
+		if s.generation != 0 && s.generation < generation || s.migrating {
+			out.RollingOut = true
 		}
 	}
 	return out

@@ -40,8 +40,9 @@ type Config struct {
 	Recorder   recorder.EventRecorder
 	// Enqueue asks this kind's loop to reconcile an instance.
 	Enqueue func(types.NamespacedName)
-	// RolloutChanged tells the Framework controller that Progress changed.
-	RolloutChanged func()
+	// RolloutChanged hands the Framework controller the Report, which
+	// changed.
+	RolloutChanged func(Report)
 	// Resync is how long a plan that waits goes without an event before
 	// it looks again anyway: a safety net, since children's events wake it.
 	Resync time.Duration
@@ -164,26 +165,15 @@ func (r *Reconciler) Generation() int64 {
 	return r.current
 }
 
-// Progress says how far the current generation has reached the instances.
-func (r *Reconciler) Progress() v1alpha1.RolloutStatus {
-	return r.progress.of(r.Generation())
+// Report says where the current generation stands across the instances.
+func (r *Reconciler) Report() Report {
+	return r.progress.report(r.Generation())
 }
 
 // States counts the instances by readiness and active plan status, as last
 // reconciled, for the metrics.
 func (r *Reconciler) States() map[metrics.InstanceState]int {
 	return r.progress.states()
-}
-
-// RollingOut says whether the current generation has not reached every
-// instance yet.
-func (r *Reconciler) RollingOut() bool {
-	return r.progress.rollingOut(r.Generation())
-}
-
-// Instances counts the instances by readiness, as last reconciled.
-func (r *Reconciler) Instances() v1alpha1.InstanceCounts {
-	return r.progress.counts()
 }
 
 // currentGeneration is the generation instances run now.
@@ -439,7 +429,7 @@ func (r *Reconciler) settle(key types.NamespacedName, current int64, st v1alpha1
 		r.wake(r.rollout.done(key))
 	}
 	if r.progress.set(key, standingOf(st)) && r.cfg.RolloutChanged != nil {
-		r.cfg.RolloutChanged()
+		r.cfg.RolloutChanged(r.Report())
 	}
 }
 
@@ -449,7 +439,7 @@ func (r *Reconciler) gone(key types.NamespacedName) {
 	r.written.Forget(key)
 	r.wake(r.rollout.done(key))
 	if r.progress.forget(key) && r.cfg.RolloutChanged != nil {
-		r.cfg.RolloutChanged()
+		r.cfg.RolloutChanged(r.Report())
 	}
 }
 
