@@ -6,7 +6,7 @@ import (
 )
 
 // Classify translates what kube.Classify says a failure means into the plan
-// engine's terms: a terminal failure fails the plan for good (FATAL_ERROR),
+// state machine's terms: a terminal failure fails the plan for good (FATAL_ERROR),
 // a kind not served yet makes the step wait (its CRD's event wakes it,
 // engine.watchCRDs), anything else is retried with backoff (ERROR).
 //
@@ -27,7 +27,7 @@ func Classify(err error) plans.Result {
 	}
 }
 
-// outcome turns a step failure into the plan engine's terms.
+// outcome turns a step failure into the plan state machine's terms.
 func outcome(err error) plans.Outcome {
 	return plans.Outcome{Result: Classify(err), Message: err.Error()}
 }
