@@ -16,7 +16,7 @@ import (
 )
 
 // apply applies every resource, then waits until all of them are healthy.
-func (r *Run) apply(ctx context.Context, ids []string) plans.Outcome {
+func (r *Executor) apply(ctx context.Context, ids []string) plans.Outcome {
 	var waiting []string
 	for _, id := range ids {
 		lives, err := r.unchanged(ctx, id)
@@ -49,7 +49,7 @@ func (r *Run) apply(ctx context.Context, ids []string) plans.Outcome {
 // render, so the next reconcile with the same inputs skips it. It returns
 // the children as they are now; one applied so recently that the cache has
 // not caught up yet is added to waiting instead.
-func (r *Run) ensureAll(ctx context.Context, id string, objs []*unstructured.Unstructured, waiting []string) ([]client.Object, []string, error) {
+func (r *Executor) ensureAll(ctx context.Context, id string, objs []*unstructured.Unstructured, waiting []string) ([]client.Object, []string, error) {
 	res := r.fw.Resources[id]
 	memo := rendered{inputs: r.renderInputs()}
 	lives := make([]client.Object, 0, len(objs))
@@ -79,7 +79,7 @@ func (r *Run) ensureAll(ctx context.Context, id string, objs []*unstructured.Uns
 // unchanged returns the children of resource id from the cache, without
 // rendering them, when its template's inputs are what they were at its last
 // render and every child is still as applied then; else nil.
-func (r *Run) unchanged(ctx context.Context, id string) ([]client.Object, error) {
+func (r *Executor) unchanged(ctx context.Context, id string) ([]client.Object, error) {
 	if r.fw.Resources[id].ReadsResources {
 		return nil, nil
 	}
@@ -111,7 +111,7 @@ func (r *Run) unchanged(ctx context.Context, id string) ([]client.Object, error)
 // (changed by someone else, or deleted); otherwise the child comes from the
 // cache and nothing is sent. It returns nil when the child was applied so
 // recently that the cache has not caught up yet.
-func (r *Run) ensure(ctx context.Context, id string, obj *unstructured.Unstructured, hash string) (client.Object, error) {
+func (r *Executor) ensure(ctx context.Context, id string, obj *unstructured.Unstructured, hash string) (client.Object, error) {
 	if item, ok := r.find(obj); ok && item.Hash == hash {
 		justApplied := r.c.Renders.await(client.ObjectKeyFromObject(r.instance), obj)
 		live, current, err := r.current(ctx, item)
@@ -134,7 +134,7 @@ func (r *Run) ensure(ctx context.Context, id string, obj *unstructured.Unstructu
 // current reads a child from the cache and says whether it is still as
 // operetta left it. A kind the cache does not hold counts as not current, so
 // it is applied again rather than read.
-func (r *Run) current(ctx context.Context, item v1alpha1.InventoryItem) (client.Object, bool, error) {
+func (r *Executor) current(ctx context.Context, item v1alpha1.InventoryItem) (client.Object, bool, error) {
 	u := r.objectOf(item)
 	live, found, err := r.c.Children.Get(ctx, u.GroupVersionKind(), client.ObjectKeyFromObject(u))
 	var notCached *cache.ErrResourceNotCached
@@ -155,7 +155,7 @@ func (r *Run) current(ctx context.Context, item v1alpha1.InventoryItem) (client.
 // in the inventory, with the version the API server answered, and as just
 // applied, for the cache to catch up with. It returns the child as the API
 // server answered.
-func (r *Run) applyChild(ctx context.Context, id string, obj *unstructured.Unstructured, hash string) (client.Object, error) {
+func (r *Executor) applyChild(ctx context.Context, id string, obj *unstructured.Unstructured, hash string) (client.Object, error) {
 	applied, err := r.write(ctx, obj)
 	var notOwned notOwnedError
 	switch {
@@ -177,7 +177,7 @@ func (r *Run) applyChild(ctx context.Context, id string, obj *unstructured.Unstr
 // built-in kind comes back as its Go type, unless the Framework's
 // expressions read children: they read it unstructured, and converting
 // costs more than decoding JSON.
-func (r *Run) send(ctx context.Context, obj *unstructured.Unstructured) (client.Object, error) {
+func (r *Executor) send(ctx context.Context, obj *unstructured.Unstructured) (client.Object, error) {
 	if typed, ok := r.c.Writer.(kube.TypedApplier); ok && !r.fw.LooksInsideChildren() {
 		if applied, ok, err := typed.ApplyTyped(ctx, obj); ok {
 			return applied, err
@@ -191,7 +191,7 @@ func (r *Run) send(ctx context.Context, obj *unstructured.Unstructured) (client.
 // see makes a child read from the cache visible to expressions as
 // resources.<id>, if any expression of the Framework reads children: it is
 // converted to unstructured only then.
-func (r *Run) see(id string, live client.Object) error {
+func (r *Executor) see(id string, live client.Object) error {
 	if !r.fw.LooksInsideChildren() {
 		return nil
 	}
@@ -206,7 +206,7 @@ func (r *Run) see(id string, live client.Object) error {
 // health says whether a child is ready: by its readyWhen if the Framework
 // gives one, else by kstatus. A kstatus Failed object (a failed Job, say)
 // fails the step for good.
-func (r *Run) health(id string, obj client.Object) (bool, string, error) {
+func (r *Executor) health(id string, obj client.Object) (bool, string, error) {
 	if cond := r.fw.Resources[id].ReadyWhen; cond != nil {
 		ok, err := cond.EvalBool(r.vars)
 		switch {

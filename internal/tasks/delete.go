@@ -19,7 +19,7 @@ import (
 // delete deletes every resource and waits until all of them are gone. An
 // object that is not this instance's is left, and said so in the step's
 // message.
-func (r *Run) delete(ctx context.Context, ids []string) plans.Outcome {
+func (r *Executor) delete(ctx context.Context, ids []string) plans.Outcome {
 	var waiting, left []string
 	for _, id := range ids {
 		objs, err := r.renderAll(id)
@@ -61,7 +61,7 @@ func (r *Run) delete(ctx context.Context, ids []string) plans.Outcome {
 // leaving says why, for the instance's status and events. The delete names
 // the UID of the object found to be this instance's, so one replaced since
 // is not deleted either.
-func (r *Run) deleteObject(ctx context.Context, obj *unstructured.Unstructured) (gone bool, leaving string, err error) {
+func (r *Executor) deleteObject(ctx context.Context, obj *unstructured.Unstructured) (gone bool, leaving string, err error) {
 	live, found, err := r.c.Children.Get(ctx, obj.GroupVersionKind(), client.ObjectKeyFromObject(obj))
 	var notCached *cache.ErrResourceNotCached
 	unwatched := errors.As(err, &notCached)
@@ -134,7 +134,7 @@ type Kept struct {
 // changed or deleted are applied again. The others' health is reported, so
 // the instance's readiness follows its children after its plans are done. It reads from the children cache, so
 // an instance with nothing to fix costs no request.
-func (r *Run) Keep(ctx context.Context) (Kept, error) {
+func (r *Executor) Keep(ctx context.Context) (Kept, error) {
 	var kept Kept
 	items := append([]v1alpha1.InventoryItem(nil), r.status.Inventory...)
 	// An entry of a CEL template's id applied again under another name or
@@ -203,7 +203,7 @@ func (r *Run) Keep(ctx context.Context) (Kept, error) {
 // correct applies the object an inventory entry records again, rendered as
 // the step that applied it rendered it, and recorded as applied there; it
 // returns false if that render no longer has the object.
-func (r *Run) correct(ctx context.Context, item v1alpha1.InventoryItem) (bool, error) {
+func (r *Executor) correct(ctx context.Context, item v1alpha1.InventoryItem) (bool, error) {
 	if r.fw.Resources[item.ID].Go != nil {
 		defer r.at(item.Step)()
 	}
@@ -221,7 +221,7 @@ func (r *Run) correct(ctx context.Context, item v1alpha1.InventoryItem) (bool, e
 }
 
 // health records a kept child that is not healthy.
-func (k *Kept) health(r *Run, item v1alpha1.InventoryItem, live client.Object) {
+func (k *Kept) health(r *Executor, item v1alpha1.InventoryItem, live client.Object) {
 	var ready bool
 	var msg string
 	err := r.see(item.ID, live) // first: a readyWhen reads it
@@ -242,7 +242,7 @@ func (k *Kept) health(r *Run, item v1alpha1.InventoryItem, live client.Object) {
 // namespaces, or cluster-scoped) and reports whether all of them are gone.
 // One that is not this instance's is left and forgotten, so the instance's
 // deletion never waits on it; Left says which.
-func (r *Run) DeleteOutside(ctx context.Context) (bool, error) {
+func (r *Executor) DeleteOutside(ctx context.Context) (bool, error) {
 	all := true
 	for _, item := range append([]v1alpha1.InventoryItem(nil), r.status.Inventory...) {
 		if item.Namespace == "" && !item.Cluster {
@@ -266,4 +266,4 @@ func (r *Run) DeleteOutside(ctx context.Context) (bool, error) {
 
 // Left describes the children DeleteOutside left because they are not this
 // instance's: forgotten, and worth a Warning.
-func (r *Run) Left() []string { return r.left }
+func (r *Executor) Left() []string { return r.left }

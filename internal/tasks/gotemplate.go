@@ -14,7 +14,7 @@ import (
 )
 
 // renderGo renders a Go-template resource into this instance's objects.
-func (r *Run) renderGo(id string, res *compile.Resource) ([]*unstructured.Unstructured, error) {
+func (r *Executor) renderGo(id string, res *compile.Resource) ([]*unstructured.Unstructured, error) {
 	plan, phase, step := r.where()
 	objs, err := RenderGo(r.fw, id, r.instance, Where{Plan: plan, Phase: phase, Step: step, PlanUID: r.planUID})
 	if err != nil {
@@ -110,7 +110,7 @@ func kudoName(parts ...string) string {
 }
 
 // where is the plan, phase and step the run is in.
-func (r *Run) where() (plan, phase, step string) {
+func (r *Executor) where() (plan, phase, step string) {
 	plan, _ = r.vars.Plan["name"].(string)
 	phase, _ = r.vars.Plan["phase"].(string)
 	step, _ = r.vars.Plan["step"].(string)
@@ -118,14 +118,14 @@ func (r *Run) where() (plan, phase, step string) {
 }
 
 // stepPath is where, as an inventory entry records it.
-func (r *Run) stepPath() string {
+func (r *Executor) stepPath() string {
 	plan, phase, step := r.where()
 	return plan + "/" + phase + "/" + step
 }
 
 // at puts the run in the plan/phase/step an inventory entry records, so an
 // object is rendered again as it was applied; it returns how to go back.
-func (r *Run) at(path string) (restore func()) {
+func (r *Executor) at(path string) (restore func()) {
 	savedPlan, savedUID := r.vars.Plan, r.planUID
 	parts := strings.SplitN(path, "/", 3)
 	for len(parts) < 3 {
@@ -138,7 +138,7 @@ func (r *Run) at(path string) (restore func()) {
 
 // supersede marks the inventory entries of resource id that its latest
 // render, objs, no longer has: Keep prunes them once the plans are done.
-func (r *Run) supersede(id string, objs []*unstructured.Unstructured) {
+func (r *Executor) supersede(id string, objs []*unstructured.Unstructured) {
 	for i, it := range r.status.Inventory {
 		if it.ID != id {
 			continue

@@ -20,7 +20,7 @@ import (
 // a dependency such as a ZooKeeper for a Kafka, and waits until it is Ready
 // for its current generation. The child's kind is watched like any child's,
 // so its status changes wake this instance.
-func (r *Run) childInstance(ctx context.Context, t *compile.Task) plans.Outcome {
+func (r *Executor) childInstance(ctx context.Context, t *compile.Task) plans.Outcome {
 	waiting := plans.Outcome{Result: plans.Waiting}
 	if t.Timeout != nil {
 		waiting.Timeout = t.Timeout.Duration
@@ -69,7 +69,7 @@ func (r *Run) childInstance(ctx context.Context, t *compile.Task) plans.Outcome 
 	return waiting
 }
 
-func (r *Run) renderChildInstance(t *compile.Task, fw *v1alpha1.Framework) (*unstructured.Unstructured, error) {
+func (r *Executor) renderChildInstance(t *compile.Task, fw *v1alpha1.Framework) (*unstructured.Unstructured, error) {
 	v, err := t.InstanceName.Render(r.vars)
 	if err != nil {
 		return nil, kube.Fail("task %s: rendering instanceName: %w", t.Name, err)

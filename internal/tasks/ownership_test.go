@@ -68,7 +68,7 @@ func TestAnApplyWritesOnlyThisInstancesChildren(t *testing.T) {
 		}
 		c := tasks.Clients{Writer: h.writer, Verdicts: tasks.NewVerdicts(),
 			Children: &behindCache{ChildCache: h.children, kind: corev1.SchemeGroupVersion.WithKind("ConfigMap"), behind: true}}
-		run := tasks.NewRun(c, h.fw, h.instance, &h.status)
+		run := tasks.NewExecutor(c, h.fw, h.instance, &h.status)
 		run.SetPlan(v1alpha1.PlanDeploy)
 		phase := h.fw.Plans[v1alpha1.PlanDeploy].Phases[0]
 		out := run.Step(ctx, phase, phase.Steps[0])
@@ -95,7 +95,7 @@ func TestAChildJustAppliedIsAppliedAgainByItsUID(t *testing.T) {
 	h.requests = nil
 	c := tasks.Clients{Writer: h.writer, Verdicts: tasks.NewVerdicts(), Renders: h.renders,
 		Children: &behindCache{ChildCache: h.children, kind: corev1.SchemeGroupVersion.WithKind("ConfigMap"), behind: true}}
-	run := tasks.NewRun(c, h.fw, h.instance, &h.status)
+	run := tasks.NewExecutor(c, h.fw, h.instance, &h.status)
 	run.SetPlan(v1alpha1.PlanDeploy)
 	kept, err := run.Keep(ctx)
 	if err != nil {

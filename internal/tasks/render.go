@@ -15,7 +15,7 @@ import (
 
 // renderAll renders resource id for this instance into its objects: one for
 // a CEL template, any number for a Go template.
-func (r *Run) renderAll(id string) ([]*unstructured.Unstructured, error) {
+func (r *Executor) renderAll(id string) ([]*unstructured.Unstructured, error) {
 	if res := r.fw.Resources[id]; res.Go != nil {
 		return r.renderGo(id, res)
 	}
@@ -29,7 +29,7 @@ func (r *Run) renderAll(id string) ([]*unstructured.Unstructured, error) {
 // render renders the CEL template of resource id for this instance and
 // marks it as the instance's: its namespace, operetta's labels and an owner
 // reference.
-func (r *Run) render(id string) (*unstructured.Unstructured, error) {
+func (r *Executor) render(id string) (*unstructured.Unstructured, error) {
 	m, err := r.fw.Resources[id].Template.RenderObject(r.vars)
 	if err != nil {
 		return nil, kube.Fail("rendering resource %s: %w", id, err)
@@ -48,7 +48,7 @@ func (r *Run) render(id string) (*unstructured.Unstructured, error) {
 // instance's namespace, the instance as its controller. By default templates
 // may create only namespaced objects in the instance's namespace; the
 // Framework's allow list widens that.
-func (r *Run) own(id string, obj *unstructured.Unstructured) error {
+func (r *Executor) own(id string, obj *unstructured.Unstructured) error {
 	namespaced, err := r.c.Writer.IsObjectNamespaced(obj)
 	if kube.NotServed(err) {
 		return fmt.Errorf("resource %s: %s is not served by the API server (is its CRD installed?): %w", id, obj.GroupVersionKind(), err)

@@ -27,7 +27,7 @@ type ChildCache interface {
 	Ensure(ctx context.Context, loop string, gvk schema.GroupVersionKind) error
 }
 
-// Clients are what a Run talks to.
+// Clients are what an Executor talks to.
 type Clients struct {
 	// Writer applies and deletes children: the manager's client, or one
 	// impersonating the Framework's service account.
@@ -47,11 +47,11 @@ type Clients struct {
 	Shard string
 }
 
-// Run executes the tasks of one instance during one reconcile. Every task is
+// Executor executes the tasks of one instance during one reconcile. Every task is
 // idempotent, and applies a child only when it has something new to say: a
 // step waiting for its children to become healthy reads them from the cache
 // and sends nothing.
-type Run struct {
+type Executor struct {
 	c        Clients
 	fw       *compile.Framework
 	instance *unstructured.Unstructured
@@ -61,10 +61,10 @@ type Run struct {
 	left     []string // children DeleteOutside left: not this instance's
 }
 
-// NewRun returns the run of one reconcile of instance, whose status st it
+// NewExecutor returns the executor of one reconcile of instance, whose status st it
 // keeps the inventory of.
-func NewRun(c Clients, fw *compile.Framework, instance *unstructured.Unstructured, st *v1alpha1.InstanceStatus) *Run {
-	return &Run{c: c, fw: fw, instance: instance, status: st, vars: NewVars(fw, instance)}
+func NewExecutor(c Clients, fw *compile.Framework, instance *unstructured.Unstructured, st *v1alpha1.InstanceStatus) *Executor {
+	return &Executor{c: c, fw: fw, instance: instance, status: st, vars: NewVars(fw, instance)}
 }
 
 // NewVars are the variables expressions see for instance before a plan
@@ -79,19 +79,19 @@ func NewVars(fw *compile.Framework, instance *unstructured.Unstructured) expr.Va
 }
 
 // SetPlan says which plan run the following steps belong to.
-func (r *Run) SetPlan(name string) {
+func (r *Executor) SetPlan(name string) {
 	run := r.status.Plans[name]
 	r.planUID = string(run.UID)
 	r.vars.Plan = map[string]any{"name": name, "uid": r.planUID}
 }
 
 // Vars are the variables expressions see, with every child observed so far.
-func (r *Run) Vars() expr.Vars { return r.vars }
+func (r *Executor) Vars() expr.Vars { return r.vars }
 
 // Step runs a step's tasks in order and stops at the first that is not done.
 // A done step keeps what its tasks said (a delete that left an object that
 // is not the instance's).
-func (r *Run) Step(ctx context.Context, phase v1alpha1.Phase, step v1alpha1.Step) plans.Outcome {
+func (r *Executor) Step(ctx context.Context, phase v1alpha1.Phase, step v1alpha1.Step) plans.Outcome {
 	r.vars.Plan["phase"], r.vars.Plan["step"] = phase.Name, step.Name
 	var said []string
 	for _, name := range step.Tasks {
@@ -106,7 +106,7 @@ func (r *Run) Step(ctx context.Context, phase v1alpha1.Phase, step v1alpha1.Step
 	return plans.Outcome{Result: plans.Done, Message: strings.Join(said, "; ")}
 }
 
-func (r *Run) task(ctx context.Context, t *compile.Task) plans.Outcome {
+func (r *Executor) task(ctx context.Context, t *compile.Task) plans.Outcome {
 	switch t.Kind {
 	case v1alpha1.TaskApply:
 		return r.apply(ctx, t.Resources)
@@ -135,7 +135,7 @@ func (r *Run) task(ctx context.Context, t *compile.Task) plans.Outcome {
 }
 
 // wait is done when the task's condition is true.
-func (r *Run) wait(ctx context.Context, t *compile.Task) plans.Outcome {
+func (r *Executor) wait(ctx context.Context, t *compile.Task) plans.Outcome {
 	out := plans.Outcome{Result: plans.Waiting, Message: fmt.Sprintf("waiting for %s", strings.TrimSpace(t.Condition))}
 	if t.Timeout != nil {
 		out.Timeout = t.Timeout.Duration
@@ -159,7 +159,7 @@ func (r *Run) wait(ctx context.Context, t *compile.Task) plans.Outcome {
 // Observe makes every child in the inventory visible to expressions as
 // resources.<id>, from the children cache, for conditions and projections
 // over objects applied in earlier reconciles.
-func (r *Run) Observe(ctx context.Context) error {
+func (r *Executor) Observe(ctx context.Context) error {
 	for _, item := range r.status.Inventory {
 		if _, seen := r.vars.Resources[item.ID]; seen {
 			continue

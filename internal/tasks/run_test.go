@@ -153,9 +153,9 @@ func newHarness(t *testing.T) *harness {
 	return h
 }
 
-func (h *harness) run() *tasks.Run {
+func (h *harness) run() *tasks.Executor {
 	c := tasks.Clients{Writer: h.writer, Children: h.children, Frameworks: h.server, Renders: h.renders, Verdicts: tasks.NewVerdicts()}
-	return tasks.NewRun(c, h.fw, h.instance, &h.status)
+	return tasks.NewExecutor(c, h.fw, h.instance, &h.status)
 }
 
 // step reconciles: runs the first step of plan.
@@ -896,7 +896,7 @@ func TestAnInstanceTaskWaitsForTheCacheToShowItsChild(t *testing.T) {
 	renders, verdicts := tasks.NewRenders(), tasks.NewVerdicts()
 	h.status.Plans["dep"] = v1alpha1.PlanStatus{Status: v1alpha1.InProgress, UID: "dep-run-1"}
 	step := func() plans.Outcome {
-		run := tasks.NewRun(tasks.Clients{Writer: h.writer, Children: cache, Frameworks: frameworks, Renders: renders, Verdicts: verdicts}, fw, h.instance, &h.status)
+		run := tasks.NewExecutor(tasks.Clients{Writer: h.writer, Children: cache, Frameworks: frameworks, Renders: renders, Verdicts: verdicts}, fw, h.instance, &h.status)
 		run.SetPlan("dep")
 		phase := fw.Plans["dep"].Phases[0]
 		return run.Step(context.Background(), phase, phase.Steps[0])

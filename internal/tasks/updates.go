@@ -12,7 +12,7 @@ import (
 )
 
 // UpdateMatters says whether a child's update from old to new may change
-// what a Run of fw decides, so that its instance must be reconciled.
+// what an Executor of fw decides, so that its instance must be reconciled.
 //
 // A Deployment's controller writes its status several times on the way to
 // available, and each write would otherwise cost its instance a reconcile

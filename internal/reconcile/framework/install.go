@@ -64,7 +64,7 @@ func (r *Reconciler) install(ctx context.Context, fw *v1alpha1.Framework) (ctrl.
 		return ctrl.Result{}, nil // the CRD's watch event brings us back
 	}
 
-	if err := r.run(ctx, compiled); err != nil {
+	if err := r.startLoop(ctx, compiled); err != nil {
 		if kube.Classify(err) == kube.Waiting {
 			working(fw, conditions.NotLeading, err.Error())
 			return ctrl.Result{RequeueAfter: deletionPoll}, nil
@@ -88,9 +88,9 @@ func (r *Reconciler) install(ctx context.Context, fw *v1alpha1.Framework) (ctrl.
 	return ctrl.Result{}, nil
 }
 
-// run starts the loop of compiled's kind, or hands the running one the new
+// startLoop starts the loop of compiled's kind, or hands the running one the new
 // generation.
-func (r *Reconciler) run(ctx context.Context, compiled *compile.Framework) error {
+func (r *Reconciler) startLoop(ctx context.Context, compiled *compile.Framework) error {
 	writer, err := r.writer(compiled.ServiceAccount)
 	if err != nil {
 		return err
@@ -119,7 +119,7 @@ func (r *Reconciler) run(ctx context.Context, compiled *compile.Framework) error
 	if fresh {
 		go r.adopt(compiled, writer)
 	}
-	return rec.Run(ctx, compiled, writer)
+	return rec.RollOut(ctx, compiled, writer)
 }
 
 // writer returns the client a Framework's children are written with: the

@@ -30,7 +30,7 @@ func (r *Reconciler) ensureFinalizer(ctx context.Context, fw *compile.Framework,
 
 // finalize runs the cleanup plan of an instance being deleted and lets it go
 // when the plan is complete, or when a person says to skip it.
-func (r *Reconciler) finalize(ctx context.Context, fw *compile.Framework, run *tasks.Run, instance *unstructured.Unstructured, old, st v1alpha1.InstanceStatus) (ctrl.Result, error) {
+func (r *Reconciler) finalize(ctx context.Context, fw *compile.Framework, exec *tasks.Executor, instance *unstructured.Unstructured, old, st v1alpha1.InstanceStatus) (ctrl.Result, error) {
 	if !controllerutil.ContainsFinalizer(instance, v1alpha1.FinalizerCleanup) {
 		return ctrl.Result{}, nil
 	}
@@ -50,15 +50,15 @@ func (r *Reconciler) finalize(ctx context.Context, fw *compile.Framework, run *t
 			st.Plans[v1alpha1.PlanCleanup] = plans.Start(fw.Plans[v1alpha1.PlanCleanup], uuid.NewUUID(), r.cfg.Now())
 			st.ActivePlan = v1alpha1.PlanCleanup
 		}
-		r.advance(ctx, fw, run, &st)
+		r.advance(ctx, fw, exec, &st)
 		plans.SetConditions(&st, instance.GetGeneration(), plans.ChildHealth{})
 	}
 	cleaned := st.ActivePlan != v1alpha1.PlanCleanup || st.ActivePlanStatus == v1alpha1.Complete
 	outsideGone := true
 	if cleaned {
 		var err error
-		outsideGone, err = run.DeleteOutside(ctx)
-		announceLeft(r.cfg.Recorder, instance, run.Left())
+		outsideGone, err = exec.DeleteOutside(ctx)
+		announceLeft(r.cfg.Recorder, instance, exec.Left())
 		if err != nil {
 			return kube.ResultOf(err)
 		}

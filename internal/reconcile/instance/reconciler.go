@@ -91,10 +91,10 @@ func New(fw *compile.Framework, writer client.Client, cfg Config) *Reconciler {
 	}
 }
 
-// Run makes fw the generation instances run, writing children with writer.
+// RollOut makes fw the generation instances run, writing children with writer.
 // A new generation reaches every instance (at the rollout's pace): all are
 // enqueued.
-func (r *Reconciler) Run(ctx context.Context, fw *compile.Framework, writer client.Client) error {
+func (r *Reconciler) RollOut(ctx context.Context, fw *compile.Framework, writer client.Client) error {
 	var items []unstructured.Unstructured
 	if r.Generation() != fw.Generation {
 		// Listed first: if it fails, the next call finds the generation
@@ -221,8 +221,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		if err := r.ensureFinalizer(ctx, gen.fw, instance); err != nil {
 			return kube.ResultOf(err)
 		}
-		run := tasks.NewRun(r.clients(gen), gen.fw, instance, &st)
-		return r.finalize(ctx, gen.fw, run, instance, old, st)
+		exec := tasks.NewExecutor(r.clients(gen), gen.fw, instance, &st)
+		return r.finalize(ctx, gen.fw, exec, instance, old, st)
 	}
 	gen, recorded, err := r.admit(ctx, instance, st, current)
 	if err != nil {
@@ -232,12 +232,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := r.ensureFinalizer(ctx, fw, instance); err != nil {
 		return kube.ResultOf(err)
 	}
-	run := tasks.NewRun(r.clients(gen), fw, instance, &st)
+	exec := tasks.NewExecutor(r.clients(gen), fw, instance, &st)
 	r.schedule(ctx, fw, recorded, instance, &st)
-	r.advance(ctx, fw, run, &st)
+	r.advance(ctx, fw, exec, &st)
 	// What keeping the children finds wrong is retried, but never keeps
 	// the plans' progress from being written.
-	children, keepErr := r.maintain(ctx, run, instance, &st)
+	children, keepErr := r.maintain(ctx, exec, instance, &st)
 	// Children not all checked (their correction failed, to be retried)
 	// say nothing new about readiness: the conditions stay as they were,
 	// unless the plans moved on.
@@ -245,7 +245,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		plans.SetConditions(&st, instance.GetGeneration(), children)
 	}
 	oldProjected := readProjected(instance, fw.Projections)
-	projected := r.project(ctx, fw, run)
+	projected := r.project(ctx, fw, exec)
 
 	readVersion := instance.GetResourceVersion()
 	wrote, err := patchStatus(ctx, r.cfg.Client, instance, old, st, oldProjected, projected)
@@ -350,16 +350,16 @@ func (r *Reconciler) startPlan(fw *compile.Framework) func(string) v1alpha1.Plan
 
 // advance runs the active plan as far as it goes now, and the queued plans
 // after it when it completes.
-func (r *Reconciler) advance(ctx context.Context, fw *compile.Framework, run *tasks.Run, st *v1alpha1.InstanceStatus) {
+func (r *Reconciler) advance(ctx context.Context, fw *compile.Framework, exec *tasks.Executor, st *v1alpha1.InstanceStatus) {
 	for range len(fw.Plans) + 1 { // each plan at most once per reconcile
 		spec, ok := fw.Plans[st.ActivePlan]
 		before := st.Plans[st.ActivePlan]
 		if !ok || before.Status.IsTerminal() {
 			return
 		}
-		run.SetPlan(st.ActivePlan)
+		exec.SetPlan(st.ActivePlan)
 		after := plans.Advance(spec, before, func(phase v1alpha1.Phase, step v1alpha1.Step) plans.Outcome {
-			return run.Step(ctx, phase, step)
+			return exec.Step(ctx, phase, step)
 		}, r.cfg.Now())
 		st.Plans[st.ActivePlan] = after
 		st.ActivePlanStatus = after.Status
@@ -377,13 +377,13 @@ func (r *Reconciler) advance(ctx context.Context, fw *compile.Framework, run *ta
 // children no longer rendered, and corrected where someone else changed one.
 // It reports the kept children's health, which the instance's readiness
 // follows from then on; no plan runs again for it.
-func (r *Reconciler) maintain(ctx context.Context, run *tasks.Run, instance *unstructured.Unstructured, st *v1alpha1.InstanceStatus) (plans.ChildHealth, error) {
+func (r *Reconciler) maintain(ctx context.Context, exec *tasks.Executor, instance *unstructured.Unstructured, st *v1alpha1.InstanceStatus) (plans.ChildHealth, error) {
 	if st.ActivePlanStatus != v1alpha1.Complete || len(st.PlanQueue) > 0 {
 		return plans.ChildHealth{}, nil
 	}
 	// Children are rendered as the plan that applied them last did.
-	run.SetPlan(st.ActivePlan)
-	kept, err := run.Keep(ctx)
+	exec.SetPlan(st.ActivePlan)
+	kept, err := exec.Keep(ctx)
 	if len(kept.Pruned) > 0 {
 		ctrl.LoggerFrom(ctx).Info("pruned children no longer rendered", "children", kept.Pruned)
 	}
@@ -396,18 +396,18 @@ func (r *Reconciler) maintain(ctx context.Context, run *tasks.Run, instance *uns
 
 // project computes the Framework's status projections. One that cannot be
 // computed now (a child without the field yet, say) is left out.
-func (r *Reconciler) project(ctx context.Context, fw *compile.Framework, run *tasks.Run) map[string]any {
+func (r *Reconciler) project(ctx context.Context, fw *compile.Framework, exec *tasks.Executor) map[string]any {
 	out := map[string]any{}
 	for _, p := range fw.Projections {
 		if p.UsesResources {
-			if err := run.Observe(ctx); err != nil {
+			if err := exec.Observe(ctx); err != nil {
 				ctrl.LoggerFrom(ctx).V(1).Info("reading children for status projections", "error", err.Error())
 			}
 			break
 		}
 	}
-	vars := run.Vars()
-	vars.Plan = nil // projections belong to no plan run
+	vars := exec.Vars()
+	vars.Plan = nil // projections belong to no plan exec
 	for _, p := range fw.Projections {
 		v, err := p.Template.Render(vars)
 		if err != nil {
@@ -466,10 +466,10 @@ func (r *Reconciler) resultFor(fw *compile.Framework, st v1alpha1.InstanceStatus
 // nextTimeout is how long until the first running step of the active plan
 // times out, if any has a timeout.
 func nextTimeout(fw *compile.Framework, st v1alpha1.InstanceStatus, now time.Time) (time.Duration, bool) {
-	spec, run := fw.Plans[st.ActivePlan], st.Plans[st.ActivePlan]
+	spec, exec := fw.Plans[st.ActivePlan], st.Plans[st.ActivePlan]
 	var next time.Duration
 	found := false
-	for i, phase := range run.Phases {
+	for i, phase := range exec.Phases {
 		if i >= len(spec.Phases) {
 			break
 		}
