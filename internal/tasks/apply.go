@@ -16,7 +16,7 @@ import (
 )
 
 // apply applies every resource, then waits until all of them are healthy.
-func (r *Executor) apply(ctx context.Context, ids []string) plans.Outcome {
+func (r *applier) apply(ctx context.Context, ids []string) plans.Outcome {
 	var waiting []string
 	for _, id := range ids {
 		lives, err := r.unchanged(ctx, id)
@@ -24,7 +24,7 @@ func (r *Executor) apply(ctx context.Context, ids []string) plans.Outcome {
 			return outcome(err)
 		}
 		if lives == nil {
-			objs, err := r.renderAll(id)
+			objs, err := r.renderer.renderAll(id)
 			if err != nil {
 				return outcome(err)
 			}
@@ -49,13 +49,13 @@ func (r *Executor) apply(ctx context.Context, ids []string) plans.Outcome {
 // render, so the next reconcile with the same inputs skips it. It returns
 // the children as they are now; one applied so recently that the cache has
 // not caught up yet is added to waiting instead.
-func (r *Executor) ensureAll(ctx context.Context, id string, objs []*unstructured.Unstructured, waiting []string) ([]client.Object, []string, error) {
+func (r *applier) ensureAll(ctx context.Context, id string, objs []*unstructured.Unstructured, waiting []string) ([]client.Object, []string, error) {
 	res := r.fw.Resources[id]
-	memo := rendered{inputs: r.renderInputs()}
+	memo := rendered{inputs: r.renderer.renderInputs()}
 	lives := make([]client.Object, 0, len(objs))
 	for _, obj := range objs {
-		hash := r.hash(obj)
-		memo.items = append(memo.items, r.itemOf(obj))
+		hash := r.inventory.hash(obj)
+		memo.items = append(memo.items, r.inventory.itemOf(obj))
 		memo.hashes = append(memo.hashes, hash)
 		live, err := r.ensure(ctx, id, obj, hash)
 		if err != nil {
@@ -68,7 +68,7 @@ func (r *Executor) ensureAll(ctx context.Context, id string, objs []*unstructure
 		lives = append(lives, live)
 	}
 	if res.Go != nil {
-		r.supersede(id, objs)
+		r.renderer.supersede(id, objs)
 	}
 	if !res.ReadsResources {
 		r.c.Renders.put(client.ObjectKeyFromObject(r.instance), id, memo)
@@ -79,17 +79,17 @@ func (r *Executor) ensureAll(ctx context.Context, id string, objs []*unstructure
 // unchanged returns the children of resource id from the cache, without
 // rendering them, when its template's inputs are what they were at its last
 // render and every child is still as applied then; else nil.
-func (r *Executor) unchanged(ctx context.Context, id string) ([]client.Object, error) {
+func (r *applier) unchanged(ctx context.Context, id string) ([]client.Object, error) {
 	if r.fw.Resources[id].ReadsResources {
 		return nil, nil
 	}
-	last, ok := r.c.Renders.get(client.ObjectKeyFromObject(r.instance), id, r.renderInputs())
+	last, ok := r.c.Renders.get(client.ObjectKeyFromObject(r.instance), id, r.renderer.renderInputs())
 	if !ok {
 		return nil, nil
 	}
 	lives := make([]client.Object, 0, len(last.items))
 	for i, want := range last.items {
-		item, ok := r.findItem(want)
+		item, ok := r.inventory.findItem(want)
 		if !ok || item.Hash != last.hashes[i] || item.Superseded {
 			return nil, nil
 		}
@@ -97,7 +97,7 @@ func (r *Executor) unchanged(ctx context.Context, id string) ([]client.Object, e
 		if err != nil || !current {
 			return nil, err
 		}
-		if err := r.see(id, live); err != nil {
+		if err := r.expose(id, live); err != nil {
 			return nil, err
 		}
 		lives = append(lives, live)
@@ -111,15 +111,15 @@ func (r *Executor) unchanged(ctx context.Context, id string) ([]client.Object, e
 // (changed by someone else, or deleted); otherwise the child comes from the
 // cache and nothing is sent. It returns nil when the child was applied so
 // recently that the cache has not caught up yet.
-func (r *Executor) ensure(ctx context.Context, id string, obj *unstructured.Unstructured, hash string) (client.Object, error) {
-	if item, ok := r.find(obj); ok && item.Hash == hash {
+func (r *applier) ensure(ctx context.Context, id string, obj *unstructured.Unstructured, hash string) (client.Object, error) {
+	if item, ok := r.inventory.find(obj); ok && item.Hash == hash {
 		justApplied := r.c.Renders.await(client.ObjectKeyFromObject(r.instance), obj)
 		live, current, err := r.current(ctx, item)
 		if err != nil {
 			return nil, err
 		}
 		if current {
-			return live, r.see(id, live)
+			return live, r.expose(id, live)
 		}
 		// Just applied by this loop and not in the cache yet: its add
 		// event comes and wakes the instance. (A plan that is done
@@ -134,8 +134,8 @@ func (r *Executor) ensure(ctx context.Context, id string, obj *unstructured.Unst
 // current reads a child from the cache and says whether it is still as
 // operetta left it. A kind the cache does not hold counts as not current, so
 // it is applied again rather than read.
-func (r *Executor) current(ctx context.Context, item v1alpha1.InventoryItem) (client.Object, bool, error) {
-	u := r.objectOf(item)
+func (r *applier) current(ctx context.Context, item v1alpha1.InventoryItem) (client.Object, bool, error) {
+	u := r.inventory.objectOf(item)
 	live, found, err := r.c.Children.Get(ctx, u.GroupVersionKind(), client.ObjectKeyFromObject(u))
 	var notCached *cache.ErrResourceNotCached
 	switch {
@@ -155,8 +155,8 @@ func (r *Executor) current(ctx context.Context, item v1alpha1.InventoryItem) (cl
 // in the inventory, with the version the API server answered, and as just
 // applied, for the cache to catch up with. It returns the child as the API
 // server answered.
-func (r *Executor) applyChild(ctx context.Context, id string, obj *unstructured.Unstructured, hash string) (client.Object, error) {
-	applied, err := r.write(ctx, obj)
+func (r *applier) applyChild(ctx context.Context, id string, obj *unstructured.Unstructured, hash string) (client.Object, error) {
+	applied, err := r.writer.write(ctx, obj)
 	var notOwned notOwnedError
 	switch {
 	case errors.As(err, &notOwned):
@@ -169,15 +169,15 @@ func (r *Executor) applyChild(ctx context.Context, id string, obj *unstructured.
 		return nil, fmt.Errorf("applying %s %s: %w", obj.GetKind(), obj.GetName(), err)
 	}
 	r.c.Renders.appliedNow(client.ObjectKeyFromObject(r.instance), obj.GroupVersionKind(), applied)
-	r.remember(id, obj, observedVersion(applied), hash)
-	return applied, r.see(id, applied)
+	r.inventory.remember(id, obj, observedVersion(applied), hash)
+	return applied, r.expose(id, applied)
 }
 
 // send applies obj as it is, its precondition included (sendAs). A
 // built-in kind comes back as its Go type, unless the Framework's
 // expressions read children: they read it unstructured, and converting
 // costs more than decoding JSON.
-func (r *Executor) send(ctx context.Context, obj *unstructured.Unstructured) (client.Object, error) {
+func (r *childWriter) send(ctx context.Context, obj *unstructured.Unstructured) (client.Object, error) {
 	if typed, ok := r.c.Writer.(kube.TypedApplier); ok && !r.fw.LooksInsideChildren() {
 		if applied, ok, err := typed.ApplyTyped(ctx, obj); ok {
 			return applied, err
@@ -188,10 +188,10 @@ func (r *Executor) send(ctx context.Context, obj *unstructured.Unstructured) (cl
 		client.FieldOwner(v1alpha1.FieldManager), client.ForceOwnership)
 }
 
-// see makes a child read from the cache visible to expressions as
+// expose makes a child read from the cache visible to expressions as
 // resources.<id>, if any expression of the Framework reads children: it is
 // converted to unstructured only then.
-func (r *Executor) see(id string, live client.Object) error {
+func (r *applier) expose(id string, live client.Object) error {
 	if !r.fw.LooksInsideChildren() {
 		return nil
 	}
@@ -206,7 +206,7 @@ func (r *Executor) see(id string, live client.Object) error {
 // health says whether a child is ready: by its readyWhen if the Framework
 // gives one, else by kstatus. A kstatus Failed object (a failed Job, say)
 // fails the step for good.
-func (r *Executor) health(id string, obj client.Object) (bool, string, error) {
+func (r *applier) health(id string, obj client.Object) (bool, string, error) {
 	if cond := r.fw.Resources[id].ReadyWhen; cond != nil {
 		ok, err := cond.EvalBool(r.vars)
 		switch {

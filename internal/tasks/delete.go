@@ -19,10 +19,10 @@ import (
 // delete deletes every resource and waits until all of them are gone. An
 // object that is not this instance's is left, and said so in the step's
 // message.
-func (r *Executor) delete(ctx context.Context, ids []string) plans.Outcome {
+func (r *pruner) delete(ctx context.Context, ids []string) plans.Outcome {
 	var waiting, left []string
 	for _, id := range ids {
-		objs, err := r.renderAll(id)
+		objs, err := r.renderer.renderAll(id)
 		if kube.NotServed(err) {
 			continue // a kind the cluster does not serve has nothing to delete
 		}
@@ -42,7 +42,7 @@ func (r *Executor) delete(ctx context.Context, ids []string) plans.Outcome {
 				left = append(left, leaving)
 			}
 			delete(r.vars.Resources, id)
-			r.forget(r.itemOf(obj))
+			r.inventory.forget(r.inventory.itemOf(obj))
 		}
 	}
 	out := waitingFor(waiting)
@@ -61,7 +61,7 @@ func (r *Executor) delete(ctx context.Context, ids []string) plans.Outcome {
 // leaving says why, for the instance's status and events. The delete names
 // the UID of the object found to be this instance's, so one replaced since
 // is not deleted either.
-func (r *Executor) deleteObject(ctx context.Context, obj *unstructured.Unstructured) (gone bool, leaving string, err error) {
+func (r *pruner) deleteObject(ctx context.Context, obj *unstructured.Unstructured) (gone bool, leaving string, err error) {
 	live, found, err := r.c.Children.Get(ctx, obj.GroupVersionKind(), client.ObjectKeyFromObject(obj))
 	var notCached *cache.ErrResourceNotCached
 	unwatched := errors.As(err, &notCached)
@@ -69,7 +69,7 @@ func (r *Executor) deleteObject(ctx context.Context, obj *unstructured.Unstructu
 	case unwatched:
 		// A kind no loop watches any more (its template was removed): ask
 		// the API server.
-		if live, err = r.readMetadata(ctx, obj); kube.NotServed(err) || kube.Gone(err) {
+		if live, err = r.writer.readMetadata(ctx, obj); kube.NotServed(err) || kube.Gone(err) {
 			return true, "", nil // nothing of it is left
 		}
 		if err != nil {
@@ -80,18 +80,18 @@ func (r *Executor) deleteObject(ctx context.Context, obj *unstructured.Unstructu
 	case !found:
 		return true, "", nil
 	}
-	if !r.owns(live) && !unwatched {
+	if !r.writer.owns(live) && !unwatched {
 		// Let go of it for good only on the API server's word, not on a
 		// cache that may be behind.
-		if live, err = r.readMetadata(ctx, obj); kube.Gone(err) {
+		if live, err = r.writer.readMetadata(ctx, obj); kube.Gone(err) {
 			return true, "", nil
 		}
 		if err != nil {
 			return false, "", fmt.Errorf("reading whose %s %s is: %w", obj.GetKind(), obj.GetName(), err)
 		}
 	}
-	if !r.owns(live) {
-		return true, r.leaving(ctx, obj, live), nil
+	if !r.writer.owns(live) {
+		return true, r.writer.leaving(ctx, obj, live), nil
 	}
 	if live.GetDeletionTimestamp() != nil {
 		// On its way; with no informer, its accepted delete is all there
@@ -129,12 +129,13 @@ type Kept struct {
 	NotReady, Failed []string
 }
 
-// Keep keeps an instance whose plans are done as they left it: children whose
+// keep keeps an instance whose plans are done as they left it: children whose
 // template the Framework no longer has are pruned, and children someone else
 // changed or deleted are applied again. The others' health is reported, so
-// the instance's readiness follows its children after its plans are done. It reads from the children cache, so
-// an instance with nothing to fix costs no request.
-func (r *Executor) Keep(ctx context.Context) (Kept, error) {
+// the instance's readiness follows its children after its plans are done.
+// It reads from the children cache, so an instance with nothing to fix
+// costs no request.
+func (r *pruner) keep(ctx context.Context) (Kept, error) {
 	var kept Kept
 	items := append([]v1alpha1.InventoryItem(nil), r.status.Inventory...)
 	// An entry of a CEL template's id applied again under another name or
@@ -150,16 +151,16 @@ func (r *Executor) Keep(ctx context.Context) (Kept, error) {
 		_, isTask := r.fw.Tasks[item.ID]
 		stale := item.Superseded || (rendered && res.Go == nil && last[item.ID] != i)
 		if stale || (!rendered && !isTask) {
-			gone, leaving, err := r.deleteObject(ctx, r.objectOf(item))
+			gone, leaving, err := r.deleteObject(ctx, r.inventory.objectOf(item))
 			if err != nil {
 				return kept, err
 			}
 			switch {
 			case leaving != "":
-				r.forget(item)
+				r.inventory.forget(item)
 				kept.Left = append(kept.Left, leaving)
 			case gone:
-				r.forget(item)
+				r.inventory.forget(item)
 				kept.Pruned = append(kept.Pruned, item.Kind+"/"+item.Name)
 			}
 			continue
@@ -167,16 +168,16 @@ func (r *Executor) Keep(ctx context.Context) (Kept, error) {
 		if !rendered {
 			continue // a child instance: its own loop keeps it
 		}
-		live, current, err := r.current(ctx, item)
+		live, current, err := r.applier.current(ctx, item)
 		if err != nil {
 			return kept, err
 		}
 		if current {
-			kept.health(r, item, live)
+			kept.health(r.applier, item, live)
 			continue
 		}
 		if res.ReadsResources {
-			if err := r.Observe(ctx); err != nil {
+			if err := r.applier.observe(ctx); err != nil {
 				return kept, err
 			}
 		}
@@ -192,7 +193,7 @@ func (r *Executor) Keep(ctx context.Context) (Kept, error) {
 			return kept, err
 		}
 		if !corrected {
-			r.markSuperseded(item) // pruned by the next Keep
+			r.inventory.markSuperseded(item) // pruned by the next Keep
 			continue
 		}
 		kept.Corrected = append(kept.Corrected, item.Kind+"/"+item.Name)
@@ -203,17 +204,17 @@ func (r *Executor) Keep(ctx context.Context) (Kept, error) {
 // correct applies the object an inventory entry records again, rendered as
 // the step that applied it rendered it, and recorded as applied there; it
 // returns false if that render no longer has the object.
-func (r *Executor) correct(ctx context.Context, item v1alpha1.InventoryItem) (bool, error) {
+func (r *pruner) correct(ctx context.Context, item v1alpha1.InventoryItem) (bool, error) {
 	if r.fw.Resources[item.ID].Go != nil {
-		defer r.at(item.Step)()
+		defer r.renderer.enterStep(item.Step)()
 	}
-	objs, err := r.renderAll(item.ID)
+	objs, err := r.renderer.renderAll(item.ID)
 	if err != nil {
 		return false, err
 	}
 	for _, obj := range objs {
-		if sameObject(r.itemOf(obj), item) {
-			_, err := r.applyChild(ctx, item.ID, obj, r.hash(obj))
+		if sameObject(r.inventory.itemOf(obj), item) {
+			_, err := r.applier.applyChild(ctx, item.ID, obj, r.inventory.hash(obj))
 			return true, err
 		}
 	}
@@ -221,10 +222,10 @@ func (r *Executor) correct(ctx context.Context, item v1alpha1.InventoryItem) (bo
 }
 
 // health records a kept child that is not healthy.
-func (k *Kept) health(r *Executor, item v1alpha1.InventoryItem, live client.Object) {
+func (k *Kept) health(r *applier, item v1alpha1.InventoryItem, live client.Object) {
 	var ready bool
 	var msg string
-	err := r.see(item.ID, live) // first: a readyWhen reads it
+	err := r.expose(item.ID, live) // first: a readyWhen reads it
 	if err == nil {
 		ready, msg, err = r.health(item.ID, live)
 	}
@@ -238,17 +239,17 @@ func (k *Kept) health(r *Executor, item v1alpha1.InventoryItem, live client.Obje
 	}
 }
 
-// DeleteOutside deletes the children no owner reference covers (in other
+// deleteOutside deletes the children no owner reference covers (in other
 // namespaces, or cluster-scoped) and reports whether all of them are gone.
 // One that is not this instance's is left and forgotten, so the instance's
-// deletion never waits on it; Left says which.
-func (r *Executor) DeleteOutside(ctx context.Context) (bool, error) {
+// deletion never waits on it; Executor.Left says which.
+func (r *pruner) deleteOutside(ctx context.Context) (bool, error) {
 	all := true
 	for _, item := range append([]v1alpha1.InventoryItem(nil), r.status.Inventory...) {
 		if item.Namespace == "" && !item.Cluster {
 			continue // the garbage collector follows the owner reference
 		}
-		gone, leaving, err := r.deleteObject(ctx, r.objectOf(item))
+		gone, leaving, err := r.deleteObject(ctx, r.inventory.objectOf(item))
 		if err != nil {
 			return false, err
 		}
@@ -256,7 +257,7 @@ func (r *Executor) DeleteOutside(ctx context.Context) (bool, error) {
 			r.left = append(r.left, leaving)
 		}
 		if gone {
-			r.forget(item)
+			r.inventory.forget(item)
 		} else {
 			all = false
 		}

@@ -14,14 +14,14 @@ import (
 )
 
 // renderGo renders a Go-template resource into this instance's objects.
-func (r *Executor) renderGo(id string, res *compile.Resource) ([]*unstructured.Unstructured, error) {
+func (r *renderer) renderGo(id string, res *compile.Resource) ([]*unstructured.Unstructured, error) {
 	plan, phase, step := r.where()
 	objs, err := RenderGo(r.fw, id, r.instance, Where{Plan: plan, Phase: phase, Step: step, PlanUID: r.planUID})
 	if err != nil {
 		return nil, err
 	}
 	for _, obj := range objs {
-		if err := r.own(id, obj); err != nil {
+		if err := r.place(id, obj); err != nil {
 			return nil, err
 		}
 	}
@@ -110,7 +110,7 @@ func kudoName(parts ...string) string {
 }
 
 // where is the plan, phase and step the run is in.
-func (r *Executor) where() (plan, phase, step string) {
+func (r *renderer) where() (plan, phase, step string) {
 	plan, _ = r.vars.Plan["name"].(string)
 	phase, _ = r.vars.Plan["phase"].(string)
 	step, _ = r.vars.Plan["step"].(string)
@@ -118,34 +118,34 @@ func (r *Executor) where() (plan, phase, step string) {
 }
 
 // stepPath is where, as an inventory entry records it.
-func (r *Executor) stepPath() string {
+func (r *renderer) stepPath() string {
 	plan, phase, step := r.where()
 	return plan + "/" + phase + "/" + step
 }
 
-// at puts the run in the plan/phase/step an inventory entry records, so an
+// enterStep puts the executor in the plan/phase/step an inventory entry records, so an
 // object is rendered again as it was applied; it returns how to go back.
-func (r *Executor) at(path string) (restore func()) {
+func (r *renderer) enterStep(path string) (restore func()) {
 	savedPlan, savedUID := r.vars.Plan, r.planUID
 	parts := strings.SplitN(path, "/", 3)
 	for len(parts) < 3 {
 		parts = append(parts, "")
 	}
-	r.SetPlan(parts[0])
+	setPlan(r.scope, parts[0])
 	r.vars.Plan["phase"], r.vars.Plan["step"] = parts[1], parts[2]
 	return func() { r.vars.Plan, r.planUID = savedPlan, savedUID }
 }
 
 // supersede marks the inventory entries of resource id that its latest
 // render, objs, no longer has: Keep prunes them once the plans are done.
-func (r *Executor) supersede(id string, objs []*unstructured.Unstructured) {
+func (r *renderer) supersede(id string, objs []*unstructured.Unstructured) {
 	for i, it := range r.status.Inventory {
 		if it.ID != id {
 			continue
 		}
 		rendered := false
 		for _, obj := range objs {
-			if sameObject(it, r.itemOf(obj)) {
+			if sameObject(it, r.inventory.itemOf(obj)) {
 				rendered = true
 				break
 			}

@@ -44,7 +44,7 @@ func (r *Executor) childInstance(ctx context.Context, t *compile.Task) plans.Out
 	if err := r.c.Children.Ensure(ctx, r.fw.Name, child.GroupVersionKind()); err != nil {
 		return outcome(fmt.Errorf("watching %s: %w", child.GetKind(), err))
 	}
-	live, err := r.ensure(ctx, t.Name, child, r.hash(child))
+	live, err := r.applier.ensure(ctx, t.Name, child, r.inventory.hash(child))
 	if err != nil {
 		return outcome(err)
 	}
@@ -89,7 +89,7 @@ func (r *Executor) renderChildInstance(t *compile.Task, fw *v1alpha1.Framework) 
 	child.SetAPIVersion(names.Group + "/" + names.Version)
 	child.SetKind(names.Kind)
 	child.SetName(name)
-	if err := r.own(t.Name, child); err != nil {
+	if err := r.renderer.place(t.Name, child); err != nil {
 		return nil, err
 	}
 	return child, nil

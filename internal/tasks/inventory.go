@@ -23,7 +23,7 @@ import (
 // guesses of its values offline. The key lives as long as the process: after
 // a restart a plan that is running applies its children once more, which is
 // all a digest that no longer matches costs.
-func (r *Executor) hash(obj *unstructured.Unstructured) string {
+func (r *inventory) hash(obj *unstructured.Unstructured) string {
 	b, err := json.Marshal(obj.Object) // sorted keys: equal objects, equal bytes
 	if err != nil {
 		return "" // never equal to a recorded hash: the child is applied
@@ -45,12 +45,12 @@ var inventoryKey = func() []byte {
 }()
 
 // find returns the inventory entry of obj.
-func (r *Executor) find(obj *unstructured.Unstructured) (v1alpha1.InventoryItem, bool) {
+func (r *inventory) find(obj *unstructured.Unstructured) (v1alpha1.InventoryItem, bool) {
 	return r.findItem(r.itemOf(obj))
 }
 
 // findItem returns the inventory entry of the object want names.
-func (r *Executor) findItem(want v1alpha1.InventoryItem) (v1alpha1.InventoryItem, bool) {
+func (r *inventory) findItem(want v1alpha1.InventoryItem) (v1alpha1.InventoryItem, bool) {
 	for _, it := range r.status.Inventory {
 		if sameObject(it, want) {
 			return it, true
@@ -62,11 +62,11 @@ func (r *Executor) findItem(want v1alpha1.InventoryItem) (v1alpha1.InventoryItem
 // remember records an applied child obj in the inventory with the version
 // the API server answered (observed), so a later change by someone else
 // shows, and the digest of what was applied.
-func (r *Executor) remember(id string, obj *unstructured.Unstructured, observed, hash string) {
+func (r *inventory) remember(id string, obj *unstructured.Unstructured, observed, hash string) {
 	item := r.itemOf(obj)
 	item.ID, item.Observed, item.Hash = id, observed, hash
 	if res := r.fw.Resources[id]; res != nil && res.Go != nil {
-		item.Step = r.stepPath()
+		item.Step = r.renderer.stepPath()
 	}
 	for i, it := range r.status.Inventory {
 		if sameObject(it, item) && i == len(r.status.Inventory)-1 {
@@ -85,7 +85,7 @@ func sameObject(a, b v1alpha1.InventoryItem) bool {
 }
 
 // forget removes a deleted child from the inventory.
-func (r *Executor) forget(gone v1alpha1.InventoryItem) {
+func (r *inventory) forget(gone v1alpha1.InventoryItem) {
 	kept := r.status.Inventory[:0]
 	for _, it := range r.status.Inventory {
 		if !sameObject(it, gone) {
@@ -100,7 +100,7 @@ func (r *Executor) forget(gone v1alpha1.InventoryItem) {
 
 // markSuperseded marks the inventory entry of an object its resource no
 // longer renders.
-func (r *Executor) markSuperseded(item v1alpha1.InventoryItem) {
+func (r *inventory) markSuperseded(item v1alpha1.InventoryItem) {
 	for i, it := range r.status.Inventory {
 		if sameObject(it, item) {
 			r.status.Inventory[i].Superseded = true
@@ -119,7 +119,7 @@ func observedVersion(obj metav1.Object) string {
 }
 
 // itemOf is the inventory entry of an object, without what it looks like.
-func (r *Executor) itemOf(obj *unstructured.Unstructured) v1alpha1.InventoryItem {
+func (r *inventory) itemOf(obj *unstructured.Unstructured) v1alpha1.InventoryItem {
 	item := v1alpha1.InventoryItem{APIVersion: obj.GetAPIVersion(), Kind: obj.GetKind(), Name: obj.GetName()}
 	switch ns := obj.GetNamespace(); {
 	case ns == "":
@@ -131,7 +131,7 @@ func (r *Executor) itemOf(obj *unstructured.Unstructured) v1alpha1.InventoryItem
 }
 
 // objectOf is the object an inventory entry names, for reading or deleting.
-func (r *Executor) objectOf(item v1alpha1.InventoryItem) *unstructured.Unstructured {
+func (r *inventory) objectOf(item v1alpha1.InventoryItem) *unstructured.Unstructured {
 	u := &unstructured.Unstructured{}
 	u.SetAPIVersion(item.APIVersion)
 	u.SetKind(item.Kind)

@@ -42,7 +42,7 @@ const createOnly = "18446744073709551615"
 // account that writes children: the rare path of a refused write. The
 // Writer's own client may read from a cache that holds no children, so it
 // reads uncached (MetadataReader) when it can.
-func (r *Executor) readMetadata(ctx context.Context, obj *unstructured.Unstructured) (*metav1.PartialObjectMetadata, error) {
+func (r *childWriter) readMetadata(ctx context.Context, obj *unstructured.Unstructured) (*metav1.PartialObjectMetadata, error) {
 	if mr, ok := r.c.Writer.(kube.MetadataReader); ok {
 		return mr.ReadMetadata(ctx, obj.GroupVersionKind(), client.ObjectKeyFromObject(obj))
 	}
@@ -57,7 +57,7 @@ func (r *Executor) readMetadata(ctx context.Context, obj *unstructured.Unstructu
 // write applies obj, a child of this instance, to the object of its name
 // only if that object is this instance's or there is none. It returns the
 // API server's answer.
-func (r *Executor) write(ctx context.Context, obj *unstructured.Unstructured) (client.Object, error) {
+func (r *childWriter) write(ctx context.Context, obj *unstructured.Unstructured) (client.Object, error) {
 	uid, mine, err := r.claim(ctx, obj)
 	if err != nil {
 		return nil, err
@@ -91,7 +91,7 @@ func (r *Executor) write(ctx context.Context, obj *unstructured.Unstructured) (c
 // claim says, from the children cache, which object an apply of obj may
 // write: the one of uid, this instance's, or none at all (uid "": create
 // only). mine is false if the cache shows the object as another's.
-func (r *Executor) claim(ctx context.Context, obj *unstructured.Unstructured) (uid types.UID, mine bool, err error) {
+func (r *childWriter) claim(ctx context.Context, obj *unstructured.Unstructured) (uid types.UID, mine bool, err error) {
 	live, found, err := r.c.Children.Get(ctx, obj.GroupVersionKind(), client.ObjectKeyFromObject(obj))
 	var notCached *cache.ErrResourceNotCached
 	switch {
@@ -116,7 +116,7 @@ func (r *Executor) claim(ctx context.Context, obj *unstructured.Unstructured) (u
 // ownedNow reads obj's object from the API server and returns its UID if it
 // is this instance's, "" if there is none, and a terminal error naming its
 // owner if it is someone else's.
-func (r *Executor) ownedNow(ctx context.Context, obj *unstructured.Unstructured) (types.UID, error) {
+func (r *childWriter) ownedNow(ctx context.Context, obj *unstructured.Unstructured) (types.UID, error) {
 	live, err := r.readMetadata(ctx, obj)
 	switch {
 	case kube.Gone(err):
@@ -139,13 +139,13 @@ func (e notOwnedError) Error() string { return e.err.Error() }
 func (e notOwnedError) Unwrap() error { return e.err }
 
 // owns says whether an object's labels name this instance.
-func (r *Executor) owns(live metav1.Object) bool {
+func (r *childWriter) owns(live metav1.Object) bool {
 	framework, instance, ok := v1alpha1.OwnerOfChild(live)
 	return ok && framework == r.fw.Name && instance == client.ObjectKeyFromObject(r.instance)
 }
 
 // leaving says why a delete leaves an object that is not this instance's.
-func (r *Executor) leaving(ctx context.Context, obj *unstructured.Unstructured, live metav1.Object) string {
+func (r *childWriter) leaving(ctx context.Context, obj *unstructured.Unstructured, live metav1.Object) string {
 	return fmt.Sprintf("%s %s belongs to %s: left in place and forgotten", obj.GetKind(), obj.GetName(), r.ownerOf(ctx, live))
 }
 
@@ -153,7 +153,7 @@ func (r *Executor) leaving(ctx context.Context, obj *unstructured.Unstructured, 
 // person knows it: by its kind, namespace and name ("Kafka tenant-a/db,
 // not this instance"). The kind of another Framework's instance comes from
 // the Frameworks cache.
-func (r *Executor) ownerOf(ctx context.Context, live metav1.Object) string {
+func (r *childWriter) ownerOf(ctx context.Context, live metav1.Object) string {
 	framework, instance, ok := v1alpha1.OwnerOfChild(live)
 	if !ok {
 		return "no operetta instance"
@@ -176,7 +176,7 @@ func (r *Executor) ownerOf(ctx context.Context, live metav1.Object) string {
 // sendAs applies obj to the object of uid only, or, with uid "", creates it
 // only. The precondition goes in the body sent, never in obj as rendered
 // (its hash is taken before).
-func (r *Executor) sendAs(ctx context.Context, obj *unstructured.Unstructured, uid types.UID) (client.Object, error) {
+func (r *childWriter) sendAs(ctx context.Context, obj *unstructured.Unstructured, uid types.UID) (client.Object, error) {
 	if uid != "" {
 		obj.SetUID(uid)
 	} else {

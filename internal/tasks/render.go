@@ -15,7 +15,7 @@ import (
 
 // renderAll renders resource id for this instance into its objects: one for
 // a CEL template, any number for a Go template.
-func (r *Executor) renderAll(id string) ([]*unstructured.Unstructured, error) {
+func (r *renderer) renderAll(id string) ([]*unstructured.Unstructured, error) {
 	if res := r.fw.Resources[id]; res.Go != nil {
 		return r.renderGo(id, res)
 	}
@@ -29,7 +29,7 @@ func (r *Executor) renderAll(id string) ([]*unstructured.Unstructured, error) {
 // render renders the CEL template of resource id for this instance and
 // marks it as the instance's: its namespace, operetta's labels and an owner
 // reference.
-func (r *Executor) render(id string) (*unstructured.Unstructured, error) {
+func (r *renderer) render(id string) (*unstructured.Unstructured, error) {
 	m, err := r.fw.Resources[id].Template.RenderObject(r.vars)
 	if err != nil {
 		return nil, kube.Fail("rendering resource %s: %w", id, err)
@@ -38,17 +38,17 @@ func (r *Executor) render(id string) (*unstructured.Unstructured, error) {
 		return nil, kube.Fail("rendering resource %s: the object is larger than the API server's limit of %d bytes", id, manifest.MaxObjectBytes)
 	}
 	obj := &unstructured.Unstructured{Object: m}
-	if err := r.own(id, obj); err != nil {
+	if err := r.place(id, obj); err != nil {
 		return nil, err
 	}
 	return obj, nil
 }
 
-// own puts obj where it belongs, with operetta's labels and, in the
+// place puts obj where it belongs, with operetta's labels and, in the
 // instance's namespace, the instance as its controller. By default templates
 // may create only namespaced objects in the instance's namespace; the
 // Framework's allow list widens that.
-func (r *Executor) own(id string, obj *unstructured.Unstructured) error {
+func (r *renderer) place(id string, obj *unstructured.Unstructured) error {
 	namespaced, err := r.c.Writer.IsObjectNamespaced(obj)
 	if kube.NotServed(err) {
 		return fmt.Errorf("resource %s: %s is not served by the API server (is its CRD installed?): %w", id, obj.GroupVersionKind(), err)

@@ -202,7 +202,7 @@ func (m *Renders) put(instance types.NamespacedName, id string, r rendered) {
 }
 
 // renderInputs is what a template that reads no other child renders from.
-func (r *Executor) renderInputs() string {
+func (r *renderer) renderInputs() string {
 	_, phase, step := r.where()
 	return string(r.instance.GetUID()) + "/" + r.instance.GetResourceVersion() + "/" +
 		strconv.FormatInt(r.fw.Generation, 10) + "/" + r.planUID + "/" + phase + "/" + step

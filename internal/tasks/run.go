@@ -47,24 +47,58 @@ type Clients struct {
 	Shard string
 }
 
-// Executor executes the tasks of one instance during one reconcile. Every task is
-// idempotent, and applies a child only when it has something new to say: a
-// step waiting for its children to become healthy reads them from the cache
-// and sends nothing.
-type Executor struct {
+// Executor executes the tasks of one instance during one reconcile. Every
+// task is idempotent, and applies a child only when it has something new to
+// say: a step waiting for its children to become healthy reads them from the
+// cache and sends nothing.
+//
+// Its work is split by concern into parts sharing one scope: the applier
+// (apply tasks, and reading children back), the pruner (delete tasks, drift
+// correction and pruning), the renderer (a resource to objects), the child
+// writer (every write, with the ownership check) and the inventory (what the
+// instance's status records of its children).
+type Executor struct{ *scope }
+
+// scope is what the parts of one Executor share: the instance, its status,
+// the variables expressions see, and each other.
+type scope struct {
 	c        Clients
 	fw       *compile.Framework
 	instance *unstructured.Unstructured
 	status   *v1alpha1.InstanceStatus // its inventory is kept current
 	vars     expr.Vars
 	planUID  string
-	left     []string // children DeleteOutside left: not this instance's
+	left     []string // children deleteOutside left: not this instance's
+
+	applier   *applier
+	pruner    *pruner
+	renderer  *renderer
+	writer    *childWriter
+	inventory *inventory
 }
 
-// NewExecutor returns the executor of one reconcile of instance, whose status st it
-// keeps the inventory of.
+// applier runs apply tasks and reads children back from the cache.
+type applier struct{ *scope }
+
+// pruner runs delete tasks, corrects drift and prunes what plans left.
+type pruner struct{ *scope }
+
+// renderer renders a resource into the objects it stands for.
+type renderer struct{ *scope }
+
+// childWriter sends every write of a child, after the ownership check.
+type childWriter struct{ *scope }
+
+// inventory keeps the instance's record of its children.
+type inventory struct{ *scope }
+
+// NewExecutor returns the executor of one reconcile of instance, whose
+// status st it keeps the inventory of.
 func NewExecutor(c Clients, fw *compile.Framework, instance *unstructured.Unstructured, st *v1alpha1.InstanceStatus) *Executor {
-	return &Executor{c: c, fw: fw, instance: instance, status: st, vars: NewVars(fw, instance)}
+	s := &scope{c: c, fw: fw, instance: instance, status: st, vars: NewVars(fw, instance)}
+	s.applier, s.pruner, s.renderer = &applier{s}, &pruner{s}, &renderer{s}
+	s.writer, s.inventory = &childWriter{s}, &inventory{s}
+	return &Executor{s}
 }
 
 // NewVars are the variables expressions see for instance before a plan
@@ -79,10 +113,27 @@ func NewVars(fw *compile.Framework, instance *unstructured.Unstructured) expr.Va
 }
 
 // SetPlan says which plan run the following steps belong to.
-func (r *Executor) SetPlan(name string) {
-	run := r.status.Plans[name]
-	r.planUID = string(run.UID)
-	r.vars.Plan = map[string]any{"name": name, "uid": r.planUID}
+func (r *Executor) SetPlan(name string) { setPlan(r.scope, name) }
+
+func setPlan(s *scope, name string) {
+	run := s.status.Plans[name]
+	s.planUID = string(run.UID)
+	s.vars.Plan = map[string]any{"name": name, "uid": s.planUID}
+}
+
+// Observe makes every child in the inventory visible to expressions as
+// resources.<id>, from the children cache, for conditions and projections
+// over objects applied in earlier reconciles.
+func (r *Executor) Observe(ctx context.Context) error { return r.applier.observe(ctx) }
+
+// Keep keeps the children of a settled instance as its plans left them (see
+// pruner.keep).
+func (r *Executor) Keep(ctx context.Context) (Kept, error) { return r.pruner.keep(ctx) }
+
+// DeleteOutside deletes, once the instance is deleted, its children no
+// owner reference takes with it (see pruner.deleteOutside).
+func (r *Executor) DeleteOutside(ctx context.Context) (bool, error) {
+	return r.pruner.deleteOutside(ctx)
 }
 
 // Vars are the variables expressions see, with every child observed so far.
@@ -109,18 +160,18 @@ func (r *Executor) Step(ctx context.Context, phase v1alpha1.Phase, step v1alpha1
 func (r *Executor) task(ctx context.Context, t *compile.Task) plans.Outcome {
 	switch t.Kind {
 	case v1alpha1.TaskApply:
-		return r.apply(ctx, t.Resources)
+		return r.applier.apply(ctx, t.Resources)
 	case v1alpha1.TaskDelete:
-		return r.delete(ctx, t.Resources)
+		return r.pruner.delete(ctx, t.Resources)
 	case v1alpha1.TaskToggle:
 		on, err := t.WhenExpr.EvalBool(r.vars)
 		if err != nil {
 			return outcome(kube.Fail("task %s: when: %w", t.Name, err))
 		}
 		if on {
-			return r.apply(ctx, t.Resources)
+			return r.applier.apply(ctx, t.Resources)
 		}
-		return r.delete(ctx, t.Resources)
+		return r.pruner.delete(ctx, t.Resources)
 	case v1alpha1.TaskWait:
 		return r.wait(ctx, t)
 	case v1alpha1.TaskInstance:
@@ -140,7 +191,7 @@ func (r *Executor) wait(ctx context.Context, t *compile.Task) plans.Outcome {
 	if t.Timeout != nil {
 		out.Timeout = t.Timeout.Duration
 	}
-	if err := r.Observe(ctx); err != nil {
+	if err := r.applier.observe(ctx); err != nil {
 		return outcome(err)
 	}
 	ok, err := t.ConditionExpr.EvalBool(r.vars)
@@ -156,15 +207,13 @@ func (r *Executor) wait(ctx context.Context, t *compile.Task) plans.Outcome {
 	return out
 }
 
-// Observe makes every child in the inventory visible to expressions as
-// resources.<id>, from the children cache, for conditions and projections
-// over objects applied in earlier reconciles.
-func (r *Executor) Observe(ctx context.Context) error {
+// observe is Executor.Observe.
+func (r *applier) observe(ctx context.Context) error {
 	for _, item := range r.status.Inventory {
 		if _, seen := r.vars.Resources[item.ID]; seen {
 			continue
 		}
-		u := r.objectOf(item)
+		u := r.inventory.objectOf(item)
 		obj, found, err := r.c.Children.Get(ctx, u.GroupVersionKind(), client.ObjectKeyFromObject(u))
 		if err != nil {
 			return fmt.Errorf("reading %s %s: %w", item.Kind, item.Name, err)

@@ -35,11 +35,13 @@ func (r *Reconciler) announce(fw *v1alpha1.Framework, read, now v1alpha1.Framewo
 	}
 	r.announced.Store(fw.Name, now.Conditions)
 	if r.Recorder != nil {
-		tell(r.Recorder, fw, old, now, deletionBlocked)
+		emitEvents(r.Recorder, fw, old, now, deletionBlocked)
 	}
 }
 
-func tell(rec recorder.EventRecorder, fw *v1alpha1.Framework, old, now v1alpha1.FrameworkStatus, deletionBlocked bool) {
+// emitEvents records the events a change of fw's conditions calls for,
+// chosen by their typed reasons.
+func emitEvents(rec recorder.EventRecorder, fw *v1alpha1.Framework, old, now v1alpha1.FrameworkStatus, deletionBlocked bool) {
 	changed := func(t string) (*metav1.Condition, bool) {
 		before := meta.FindStatusCondition(old.Conditions, t)
 		after := meta.FindStatusCondition(now.Conditions, t)

@@ -199,7 +199,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	instance.SetGroupVersionKind(r.cfg.GVK)
 	if err := r.cfg.Instances.Get(ctx, req.NamespacedName, instance); err != nil {
 		if kube.Gone(err) {
-			r.gone(req.NamespacedName)
+			r.forgetInstance(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -256,7 +256,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		r.written.Wrote(req.NamespacedName, readVersion, instance.GetResourceVersion())
 	}
 	announce(r.cfg.Recorder, fw.Name, instance, old, st)
-	r.settle(req.NamespacedName, current.fw.Generation, st)
+	r.recordStanding(req.NamespacedName, current.fw.Generation, st)
 	if keepErr != nil {
 		return kube.ResultOf(keepErr)
 	}
@@ -421,10 +421,10 @@ func (r *Reconciler) project(ctx context.Context, fw *compile.Framework, exec *t
 	return out
 }
 
-// settle records where the instance stands: a finished upgrade frees its
+// recordStanding records where the instance stands: a finished upgrade frees its
 // place in the rollout for the next waiting instance, and a changed standing
 // tells the Framework controller.
-func (r *Reconciler) settle(key types.NamespacedName, current int64, st v1alpha1.InstanceStatus) {
+func (r *Reconciler) recordStanding(key types.NamespacedName, current int64, st v1alpha1.InstanceStatus) {
 	if st.FrameworkGeneration == current && st.ActivePlanStatus.IsTerminal() {
 		r.wake(r.rollout.done(key))
 	}
@@ -433,8 +433,8 @@ func (r *Reconciler) settle(key types.NamespacedName, current int64, st v1alpha1
 	}
 }
 
-// gone forgets an instance that no longer exists.
-func (r *Reconciler) gone(key types.NamespacedName) {
+// forgetInstance forgets an instance that no longer exists.
+func (r *Reconciler) forgetInstance(key types.NamespacedName) {
 	r.renders.Forget(key)
 	r.written.Forget(key)
 	r.wake(r.rollout.done(key))
