@@ -193,7 +193,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 		computed := fw.Status.DeepCopy()
 		wrote, perr := r.patchStatus(ctx, fw, old)
 		if perr != nil && err == nil {
-			err = perr
+			// A conflict is quiet: retried, as the instance loop does.
+			result, err = kube.ResultOf(perr)
 		}
 		if wrote {
 			r.written.Wrote(req.Name, readVersion, fw.ResourceVersion)
@@ -289,9 +290,6 @@ func (r *Reconciler) patchStatus(ctx context.Context, fw *v1alpha1.Framework, ol
 	}
 	written, err := statuspatch.Write(ctx, r.Client, v1alpha1.GroupVersion.WithKind("Framework"), fw, was, now)
 	if err != nil {
-		if kube.Quiet(err) {
-			return false, nil // the next event reconciles again
-		}
 		return false, fmt.Errorf("patching status of Framework %s: %w", fw.Name, err)
 	}
 	fw.ResourceVersion = written
