@@ -1,0 +1,109 @@
+package instance
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"operetta.dev/operetta/api/v1alpha1"
+	"operetta.dev/operetta/internal/metrics"
+)
+
+func value(t *testing.T, m prometheus.Metric) float64 {
+	t.Helper()
+	var out dto.Metric
+	if err := m.Write(&out); err != nil {
+		t.Fatal(err)
+	}
+	return out.GetCounter().GetValue() + float64(out.GetHistogram().GetSampleCount())
+}
+
+// run is a run of the deploy plan with status s.
+func run(uid types.UID, s v1alpha1.ExecutionStatus, msg string) v1alpha1.InstanceStatus {
+	start := metav1.NewTime(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
+	p := v1alpha1.PlanStatus{Status: s, UID: uid, Message: msg, StartedAt: &start}
+	if s.IsTerminal() {
+		end := metav1.NewTime(start.Add(90 * time.Second))
+		p.FinishedAt = &end
+	}
+	return v1alpha1.InstanceStatus{Plans: map[string]v1alpha1.PlanStatus{v1alpha1.PlanDeploy: p}}
+}
+
+func TestAnnounceTellsEachOutcomeOnce(t *testing.T) {
+	none := v1alpha1.InstanceStatus{Plans: map[string]v1alpha1.PlanStatus{}}
+	unknown := func(msg string) v1alpha1.InstanceStatus {
+		st := *none.DeepCopy()
+		st.RunPlanError = msg
+		return st
+	}
+	for _, tc := range []struct {
+		name    string
+		old, st v1alpha1.InstanceStatus
+		want    []string
+		// runs counts the finished runs the metrics record, by result.
+		complete, failed float64
+	}{
+		{name: "a plan starts", old: none, st: run("r1", v1alpha1.InProgress, "")},
+		{name: "a plan completes", old: run("r1", v1alpha1.InProgress, ""), st: run("r1", v1alpha1.Complete, ""),
+			want: []string{"Normal PlanComplete"}, complete: 1},
+		{name: "a plan fails", old: run("r1", v1alpha1.InProgress, ""), st: run("r1", v1alpha1.FatalError, "boom"),
+			want: []string{"Warning PlanFailed"}, failed: 1},
+		{name: "a plan hits an error", old: run("r1", v1alpha1.InProgress, ""), st: run("r1", v1alpha1.Error, "conflict"),
+			want: []string{"Warning PlanError"}},
+		{name: "an error goes on", old: run("r1", v1alpha1.Error, "conflict"), st: run("r1", v1alpha1.Error, "timeout")},
+		{name: "a completed run, reconciled again", old: run("r1", v1alpha1.Complete, ""), st: run("r1", v1alpha1.Complete, "")},
+		// Read before its start was written: a new run that completes at
+		// once is an outcome of its own.
+		{name: "a new run completes within one reconcile", old: run("r1", v1alpha1.Complete, ""), st: run("r2", v1alpha1.Complete, ""),
+			want: []string{"Normal PlanComplete"}, complete: 1},
+		{name: "a run-plan that names no plan", old: none, st: unknown("no plan x"), want: []string{"Warning UnknownPlan"}},
+		{name: "the same run-plan error again", old: unknown("no plan x"), st: unknown("no plan x")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			framework := "announce-" + strings.ReplaceAll(tc.name, " ", "-")
+			complete := metrics.PlanRuns.WithLabelValues(framework, v1alpha1.PlanDeploy, "complete")
+			failed := metrics.PlanRuns.WithLabelValues(framework, v1alpha1.PlanDeploy, "failed")
+			rec := newRecorder()
+			announce(rec, framework, thing("a"), tc.old, tc.st)
+			if got := reasons(drain(rec)); !slices.Equal(got, tc.want) {
+				t.Errorf("events %q, want %q", got, tc.want)
+			}
+			if value(t, complete) != tc.complete || value(t, failed) != tc.failed {
+				t.Errorf("plan runs counted: %v complete, %v failed; want %v, %v", value(t, complete), value(t, failed), tc.complete, tc.failed)
+			}
+		})
+	}
+}
+
+func TestAnnouncedOutcomesSayWhatHappened(t *testing.T) {
+	rec := newRecorder()
+	announce(rec, "announce-notes", thing("a"), run("r1", v1alpha1.InProgress, ""), run("r1", v1alpha1.Complete, ""))
+	announce(rec, "announce-notes", thing("a"), run("r1", v1alpha1.InProgress, ""), run("r1", v1alpha1.FatalError, "the Job failed"))
+	got := drain(rec)
+	want := []string{
+		"Normal PlanComplete plan deploy is complete after 1m30s (run r1)",
+		"Warning PlanFailed plan deploy failed: the Job failed",
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("events:\n got %q\nwant %q", got, want)
+	}
+	duration := metrics.PlanDuration.WithLabelValues("announce-notes", v1alpha1.PlanDeploy, "complete").(prometheus.Metric)
+	if n := value(t, duration); n != 1 {
+		t.Fatalf("the completed run's duration was observed %v times, want once", n)
+	}
+}
+
+func TestEachChildLeftIsAWarning(t *testing.T) {
+	rec := newRecorder()
+	announceLeft(rec, thing("a"), []string{"ConfigMap ns/x", "Service ns/y"})
+	want := []string{"Warning ChildLeft ConfigMap ns/x", "Warning ChildLeft Service ns/y"}
+	if got := drain(rec); !slices.Equal(got, want) {
+		t.Fatalf("events %q, want %q", got, want)
+	}
+}
