@@ -3,6 +3,9 @@ package framework
 import (
 	"fmt"
 
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"operetta.dev/operetta/api/v1alpha1"
 	"operetta.dev/operetta/internal/conditions"
 )
@@ -17,8 +20,17 @@ import (
 // serving records that the current generation is installed and its loop
 // runs; whether it is rolling out decides Reconciling.
 func serving(fw *v1alpha1.Framework, msg string, rollingOut bool) {
+	// Ready drops Reconciling, which rolloutCondition puts back: a rollout
+	// that goes on keeps the time it started.
+	var was metav1.Condition
+	if c := meta.FindStatusCondition(fw.Status.Conditions, v1alpha1.ConditionReconciling); c != nil {
+		was = *c
+	}
 	set(fw, conditions.Ready, conditions.Serving, msg)
 	rolloutCondition(fw, rollingOut)
+	if c := meta.FindStatusCondition(fw.Status.Conditions, v1alpha1.ConditionReconciling); c != nil && c.Status == was.Status {
+		c.LastTransitionTime = was.LastTransitionTime
+	}
 }
 
 // working records that the current generation is on its way: the next event
