@@ -342,28 +342,6 @@ type KUDO struct {
 	// OperatorVersion is .OperatorVersion in Go templates.
 	// +optional
 	OperatorVersion string `json:"operatorVersion,omitempty"`
-
-	// Pipes are the objects KUDO's Pipe tasks filled with files a pod wrote.
-	// In a plan that runs the task, .Pipes.<key> in Go templates is the name
-	// KUDO gave the object: <instance>.<plan>.<phase>.<step>.<task>.<key>.
-	// operetta does not run Pipe pods: the importer makes such a task apply
-	// an empty placeholder, and only when asked to.
-	// +optional
-	Pipes []KUDOPipe `json:"pipes,omitempty"`
-}
-
-// KUDOPipe is one file a KUDO Pipe task copied into a Secret or ConfigMap.
-type KUDOPipe struct {
-	// Key names the object in .Pipes.
-	Key string `json:"key"`
-	// Task is the task that makes the object.
-	Task string `json:"task"`
-	// Kind of the object: Secret or ConfigMap.
-	// +kubebuilder:validation:Enum=Secret;ConfigMap
-	Kind string `json:"kind"`
-	// File the pod wrote, for messages.
-	// +optional
-	File string `json:"file,omitempty"`
 }
 
 // TaskKind is what a task does.
@@ -387,6 +365,9 @@ const (
 	// it blocks its plan for good. KUDO packages run a blocking one in the
 	// trigger plan of a parameter that may not change.
 	TaskDummy TaskKind = "Dummy"
+	// TaskPipe runs a pod and copies files its init container wrote into
+	// Secrets or ConfigMaps, as KUDO's Pipe task did.
+	TaskPipe TaskKind = "Pipe"
 )
 
 // Task is a unit of work in a plan step.
@@ -394,7 +375,8 @@ type Task struct {
 	// Name of the task, used by plan steps.
 	Name string `json:"name"`
 
-	// Kind of the task: Apply, Delete, Wait, Toggle, Instance or Dummy.
+	// Kind of the task: Apply, Delete, Wait, Toggle, Instance, Dummy or
+	// Pipe.
 	Kind TaskKind `json:"kind"`
 
 	// Done says whether a Dummy task finishes at once (true) or blocks its
@@ -436,6 +418,40 @@ type Task struct {
 	// +kubebuilder:validation:Type=object
 	// +optional
 	Spec *runtime.RawExtension `json:"spec,omitempty"`
+
+	// Pod is the id of the resource a Pipe task renders its pod from: one
+	// init container, which writes the files into the one emptyDir volume
+	// it mounts, and no other container.
+	// +optional
+	Pod string `json:"pod,omitempty"`
+
+	// Pipe lists the files a Pipe task copies out of its pod, each into a
+	// Secret or ConfigMap of its own.
+	// +optional
+	// +listType=map
+	// +listMapKey=key
+	Pipe []PipeFile `json:"pipe,omitempty"`
+}
+
+// PipeFile is one file a Pipe task copies out of its pod. The object it
+// lands in is named <instance>.<plan>.<phase>.<step>.<task>.<key>, each part
+// lower case and stripped of what is not a letter or a digit, as KUDO named
+// it; Go templates read that name as .Pipes.<key>, in a plan that runs the
+// task.
+type PipeFile struct {
+	// File is the absolute path the init container writes, under the
+	// mount path of the pod's emptyDir volume; its base name is the key
+	// of the data in the Secret or ConfigMap.
+	// +kubebuilder:validation:MinLength=2
+	File string `json:"file"`
+	// Kind of the object the file lands in: Secret (data) or ConfigMap
+	// (binaryData).
+	// +kubebuilder:validation:Enum=Secret;ConfigMap
+	Kind string `json:"kind"`
+	// Key names the object in .Pipes: letters, digits and _, unique among
+	// the Framework's Pipe tasks.
+	// +kubebuilder:validation:Pattern=`^[a-zA-Z_][a-zA-Z0-9_]*$`
+	Key string `json:"key"`
 }
 
 // Strategy says whether children run one after another or all at once.

@@ -15,6 +15,7 @@ import (
 
 	operetta "operetta.dev/operetta/internal/manager"
 	"operetta.dev/operetta/internal/shard"
+	"operetta.dev/operetta/internal/tasks"
 )
 
 func main() {
@@ -39,12 +40,12 @@ func run() error {
 		}
 	}
 	var (
-		metricsAddr, probeAddr, pprofAddr, leaderNS, logFormat, logLevel, shardName string
-		leaderElect, requireSA, userRoles, metricsSecure                            bool
-		workers                                                                     int
-		qps                                                                         float64
-		burst                                                                       int
-		resync, maxBackoff                                                          time.Duration
+		metricsAddr, probeAddr, pprofAddr, leaderNS, logFormat, logLevel, shardName, pipeImage string
+		leaderElect, requireSA, userRoles, metricsSecure                                       bool
+		workers                                                                                int
+		qps                                                                                    float64
+		burst                                                                                  int
+		resync, maxBackoff                                                                     time.Duration
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint; 0 disables it")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "address of the /healthz and /readyz probes")
@@ -60,6 +61,7 @@ func run() error {
 	flag.DurationVar(&resync, "resync", operetta.DefaultResync, "how long an instance whose plan waits goes without an event before it looks again (a safety net: what it waits for wakes it)")
 	flag.DurationVar(&maxBackoff, "max-backoff", operetta.DefaultMaxBackoff, "the longest wait between retries of an instance whose plan hit an error (exponential from 100ms)")
 	flag.StringVar(&shardName, "shard", "", "run only the Frameworks labelled operetta.dev/shard=NAME, with a leader election of their own (default: the unlabelled ones); see docs/scaling.md")
+	flag.StringVar(&pipeImage, "pipe-image", tasks.DefaultPipeImage, "image of the container a Pipe task's pod keeps running for its files to be read out of (it needs sh, sleep and cat)")
 	flag.StringVar(&logFormat, "log-format", "json", "log format: json or console")
 	flag.StringVar(&logLevel, "log-level", "info", "log level: info, debug, or a number for more detail (2, 3...)")
 	flag.Parse() // --kubeconfig is registered by controller-runtime
@@ -107,7 +109,7 @@ func run() error {
 	}
 	if _, err := operetta.Setup(mgr, operetta.Options{
 		WorkersPerKind: workers, RequireServiceAccount: requireSA, SkipUserRoles: !userRoles,
-		Resync: resync, MaxBackoff: maxBackoff, Shard: shardName,
+		Resync: resync, MaxBackoff: maxBackoff, Shard: shardName, PipeImage: pipeImage,
 	}); err != nil {
 		return err
 	}

@@ -360,27 +360,24 @@ func TestImportKUDOChecksEveryRender(t *testing.T) {
 	}
 }
 
-// TestImportKUDOPipePlaceholders: a Pipe task is refused unless asked for
-// placeholders; then it applies an empty Secret under the name KUDO gave it,
-// the template that mounts .Pipes.<key> names the same Secret, and the
-// instances' status says so.
-func TestImportKUDOPipePlaceholders(t *testing.T) {
+// TestImportKUDOPipeTask: a Pipe task is imported as one, its pod template
+// a resource of its own; render shows the pod and the files it copies, and
+// the template that mounts .Pipes.<key> names the object KUDO named.
+func TestImportKUDOPipeTask(t *testing.T) {
 	dir := t.TempDir()
 	files := map[string]string{
 		"operator.yaml": "name: certs\noperatorVersion: 0.1.0\ntasks:\n" +
 			"- name: gen-cert\n  kind: Pipe\n  spec:\n    pod: gen.yaml\n    pipe:\n    - {file: /tmp/cert.pem, kind: Secret, key: cert}\n" +
 			"- name: app\n  kind: Apply\n  spec: {resources: [app.yaml]}\n" +
 			"plans:\n  deploy:\n    phases:\n    - name: main\n      steps:\n      - {name: certs, tasks: [gen-cert]}\n      - {name: app, tasks: [app]}\n",
-		"params.yaml":        "parameters: []\n",
-		"templates/gen.yaml": "apiVersion: v1\nkind: Pod\nspec: {}\n",
+		"params.yaml": "parameters: []\n",
+		"templates/gen.yaml": "apiVersion: v1\nkind: Pod\nspec:\n  volumes: [{name: out, emptyDir: {}}]\n" +
+			"  initContainers:\n  - {name: init, image: busybox, command: [touch, /tmp/cert.pem], volumeMounts: [{name: out, mountPath: /tmp}]}\n",
 		"templates/app.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app}\ndata: {secret: '{{ .Pipes.cert }}'}\n",
 	}
 	writeFiles(t, dir, files)
-	if _, err := run(t, "import", "kudo", dir); err == nil || !strings.Contains(err.Error(), "tasks[0] (gen-cert): Pipe tasks are not supported") {
-		t.Fatalf("without --pipe-placeholders: %v", err)
-	}
 	out := filepath.Join(dir, "framework.yaml")
-	if _, err := run(t, "import", "kudo", dir, "--pipe-placeholders", "--check", "-o", out); err != nil {
+	if _, err := run(t, "import", "kudo", dir, "--check", "-o", out); err != nil {
 		t.Fatal(err)
 	}
 	inst := filepath.Join(dir, "instance.yaml")
@@ -392,9 +389,8 @@ func TestImportKUDOPipePlaceholders(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
-		"kind: Secret\nmetadata:\n  annotations:\n    kudo.dev/last-plan-execution-uid: rendered-offline",
-		"operetta.dev/pipe-placeholder: 'empty: KUDO''s Pipe task gen-cert would run the",
-		"  name: web1.deploy.main.certs.gencert.cert\n",
+		"runs the pod below, copies /tmp/cert.pem into a Secret (.Pipes.cert), then deletes the pod",
+		"kind: Pod\n",
 		"secret: web1.deploy.main.certs.gencert.cert\n",
 	} {
 		if !strings.Contains(rendered, want) {
@@ -405,8 +401,10 @@ func TestImportKUDOPipePlaceholders(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(b), "pipePlaceholders: '${''Pipe tasks gen-cert apply empty placeholders") {
-		t.Errorf("no status projection saying so:\n%s", b)
+	for _, want := range []string{"kind: Pipe\n", "pod: gen\n", "key: cert\n", "file: /tmp/cert.pem\n"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("the Framework lacks %q:\n%s", want, b)
+		}
 	}
 }
 

@@ -28,7 +28,7 @@ func (o *options) importKUDOCommand() *cobra.Command {
 	var out string
 	var check bool
 	cmd := &cobra.Command{
-		Use:   "kudo DIR [--group G] [--kind K] [-o FILE] [--check] [--pipe-placeholders] [--allow-cluster-scoped]",
+		Use:   "kudo DIR [--group G] [--kind K] [-o FILE] [--check] [--allow-cluster-scoped]",
 		Short: "Write a Framework that runs a KUDO operator package unmodified",
 		Long: "kudo reads a KUDO package directory (operator.yaml, params.yaml, templates/) and writes a Framework:\n" +
 			"templates become goTemplate resources rendered as KUDO rendered them, parameters the generated kind's\n" +
@@ -38,9 +38,8 @@ func (o *options) importKUDOCommand() *cobra.Command {
 			"symbolic link, FIFO or device, a file over 1 MiB or a package over 8 MiB is refused, naming the path.\n\n" +
 			"--check renders every template of every plan with the default parameters, as KUDO's package verify did,\n" +
 			"and fails naming each one that does not render.\n\n" +
-			"A Pipe task (a pod whose files KUDO copied into Secrets or ConfigMaps) is refused: operetta does not run\n" +
-			"it. --pipe-placeholders imports it as empty Secrets and ConfigMaps under the names KUDO gave them, marked\n" +
-			"as placeholders, and every instance's status.pipePlaceholders says so.\n\n" +
+			"A Pipe task becomes a Pipe task: its pod runs, and the files its init container wrote are copied into\n" +
+			"the Secrets or ConfigMaps KUDO named (docs/kudo.md).\n\n" +
 			"A package whose templates render cluster-scoped objects (ClusterRole, ClusterRoleBinding, webhook\n" +
 			"configurations, CRDs, ...) is refused, naming each file and kind: every instance would create them outside\n" +
 			"its namespace. Read those templates; --allow-cluster-scoped imports it with the kinds listed in\n" +
@@ -84,7 +83,6 @@ func (o *options) importKUDOCommand() *cobra.Command {
 	cmd.Flags().StringVar(&opts.Group, "group", "", "the generated kind's API group (default "+importer.DefaultGroup+")")
 	cmd.Flags().StringVar(&opts.Kind, "kind", "", "the generated kind (default the operator's name in CamelCase)")
 	cmd.Flags().StringVarP(&out, "output", "o", "", "the file to write (default standard output)")
-	cmd.Flags().BoolVar(&opts.PipePlaceholders, "pipe-placeholders", false, "import Pipe tasks as empty Secrets and ConfigMaps under KUDO's names instead of refusing the package (their pods are not run)")
 	cmd.Flags().BoolVar(&opts.AllowClusterScoped, "allow-cluster-scoped", false, "list the cluster-scoped kinds the templates render in spec.allow.clusterScoped instead of refusing the package (read those templates first)")
 	cmd.Flags().BoolVar(&check, "check", false, "render every template with the default parameters and fail on any that does not render")
 	return cmd

@@ -183,6 +183,13 @@ func renderTask(w io.Writer, compiled *compile.Framework, inst *unstructured.Uns
 			fmt.Fprintf(w, "# %s: never finishes (a Dummy that is not done)\n", at)
 		}
 		return nil
+	case v1alpha1.TaskPipe:
+		files := make([]string, 0, len(t.Pipe))
+		for _, f := range t.Pipe {
+			files = append(files, fmt.Sprintf("%s into a %s (.Pipes.%s)", f.File, f.Kind, f.Key))
+		}
+		fmt.Fprintf(w, "# %s: runs the pod below, copies %s, then deletes the pod\n", at, strings.Join(files, ", "))
+		ids = []string{t.Pod}
 	default:
 		fmt.Fprintf(w, "# %s: creates an instance of Framework %s (render that Framework to see its children)\n", at, t.Framework)
 		return nil

@@ -182,7 +182,6 @@ func Compile(fw *v1alpha1.Framework) (*Framework, field.ErrorList) {
 	errs = append(errs, compileResources(fw.Spec.Resources, fw.Spec.Parameters, env, out, spec.Child("resources"))...)
 	errs = append(errs, compileTasks(fw.Spec.Tasks, env, out, spec.Child("tasks"))...)
 	errs = append(errs, checkPlans(fw.Spec.Plans, out, spec.Child("plans"))...)
-	errs = append(errs, checkPipes(fw.Spec.KUDO, out.Tasks, spec.Child("kudo"))...)
 	fields, perrs := compileProjections(fw.Spec.Status, env, out, spec.Child("status"))
 	errs = append(errs, perrs...)
 	if len(errs) == 0 && len(fields) > 0 {
@@ -200,6 +199,11 @@ func Compile(fw *v1alpha1.Framework) (*Framework, field.ErrorList) {
 	for _, r := range out.Resources {
 		for _, k := range r.Kinds {
 			kinds[k] = true
+		}
+	}
+	for _, t := range out.Tasks {
+		for _, f := range t.Pipe {
+			kinds[schema.GroupVersionKind{Version: "v1", Kind: f.Kind}] = true
 		}
 	}
 	for k := range kinds {
@@ -383,16 +387,23 @@ func compileProjections(status map[string]string, env *expr.Env, out *Framework,
 var taskKinds = []string{
 	string(v1alpha1.TaskApply), string(v1alpha1.TaskDelete), string(v1alpha1.TaskWait),
 	string(v1alpha1.TaskToggle), string(v1alpha1.TaskInstance), string(v1alpha1.TaskDummy),
+	string(v1alpha1.TaskPipe),
 }
 
 func compileTasks(tasks []v1alpha1.Task, env *expr.Env, out *Framework, path *field.Path) field.ErrorList {
 	var errs field.ErrorList
-	seen := map[string]bool{}
+	seen, pipeKeys := map[string]bool{}, map[string]bool{}
 	for i, t := range tasks {
 		tp := path.Index(i)
 		errs = append(errs, uniqueName(seen, t.Name, tp.Child("name"), "task")...)
 		task, terrs := compileTask(t, env, out, tp)
 		errs = append(errs, terrs...)
+		for j, f := range t.Pipe {
+			if pipeKeys[f.Key] {
+				errs = append(errs, field.Duplicate(tp.Child("pipe").Index(j).Child("key"), f.Key))
+			}
+			pipeKeys[f.Key] = true
+		}
 		out.Tasks[t.Name] = task
 	}
 	return errs
@@ -447,11 +458,18 @@ func compileTask(t v1alpha1.Task, env *expr.Env, out *Framework, path *field.Pat
 			}
 		}
 	case v1alpha1.TaskDummy:
+	case v1alpha1.TaskPipe:
+		needs("pod", t.Pod != "", "the id of the resource its pod is rendered from")
+		needs("pipe", len(t.Pipe) > 0, "the files it copies out of its pod")
+		errs = append(errs, checkPipe(t, out, path)...)
 	default:
 		errs = append(errs, field.NotSupported(path.Child("kind"), t.Kind, taskKinds))
 	}
 	if t.Done && t.Kind != v1alpha1.TaskDummy {
 		errs = append(errs, field.Invalid(path.Child("done"), t.Done, "only a Dummy task has done"))
+	}
+	if t.Kind != v1alpha1.TaskPipe && (t.Pod != "" || len(t.Pipe) > 0) {
+		errs = append(errs, field.Invalid(path.Child("pod"), t.Pod, "only a Pipe task has pod and pipe"))
 	}
 	if t.Kind != v1alpha1.TaskApply && t.Kind != v1alpha1.TaskDelete && t.Kind != v1alpha1.TaskToggle && len(t.Resources) > 0 {
 		errs = append(errs, field.Invalid(path.Child("resources"), t.Resources, fmt.Sprintf("a %s task has no resources", t.Kind)))

@@ -148,9 +148,33 @@ func TestCompileRefusesInvalidFrameworks(t *testing.T) {
 			fw.Spec.Resources[0] = goResource("config", "kind: ConfigMap\n")
 			fw.Spec.Resources[0].ReadyWhen = "${true}"
 		}, "spec.resources[0].readyWhen: Invalid value: \"${true}\": applies to a template, not a goTemplate"},
-		{"a KUDO pipe of a task the Framework lacks", func(fw *v1alpha1.Framework) {
-			fw.Spec.KUDO = &v1alpha1.KUDO{OperatorName: "zk", Pipes: []v1alpha1.KUDOPipe{{Key: "cert", Task: "gen-cert", Kind: "Secret"}}}
-		}, `spec.kudo.pipes[0].task: Not found: "gen-cert"`},
+		{"a Pipe task whose pod resource is missing", func(fw *v1alpha1.Framework) {
+			fw.Spec.Tasks[0] = v1alpha1.Task{Name: fw.Spec.Tasks[0].Name, Kind: v1alpha1.TaskPipe, Pod: "gen",
+				Pipe: []v1alpha1.PipeFile{{File: "/tmp/tls.crt", Kind: "Secret", Key: "cert"}}}
+		}, `spec.tasks[0].pod: Not found: "gen"`},
+		{"a Pipe task whose pod resource renders no Pod", func(fw *v1alpha1.Framework) {
+			fw.Spec.Tasks[0] = v1alpha1.Task{Name: fw.Spec.Tasks[0].Name, Kind: v1alpha1.TaskPipe, Pod: fw.Spec.Resources[0].ID,
+				Pipe: []v1alpha1.PipeFile{{File: "/tmp/tls.crt", Kind: "Secret", Key: "cert"}}}
+		}, `spec.tasks[0].pod: Invalid value: "config": the resource does not render a v1 Pod`},
+		{"a Pipe file that is not a clean absolute path", func(fw *v1alpha1.Framework) {
+			fw.Spec.Tasks[0] = v1alpha1.Task{Name: fw.Spec.Tasks[0].Name, Kind: v1alpha1.TaskPipe, Pod: fw.Spec.Resources[0].ID,
+				Pipe: []v1alpha1.PipeFile{{File: "/tmp/../etc/passwd", Kind: "Secret", Key: "cert"}}}
+		}, `spec.tasks[0].pipe[0].file: Invalid value: "/tmp/../etc/passwd": must be a clean absolute path`},
+		{"a Pipe file whose name cannot key a Secret", func(fw *v1alpha1.Framework) {
+			fw.Spec.Tasks[0] = v1alpha1.Task{Name: fw.Spec.Tasks[0].Name, Kind: v1alpha1.TaskPipe, Pod: fw.Spec.Resources[0].ID,
+				Pipe: []v1alpha1.PipeFile{{File: "/tmp/tls key", Kind: "Secret", Key: "cert"}}}
+		}, `spec.tasks[0].pipe[0].file: Invalid value: "/tmp/tls key": its base name keys the data`},
+		{"a Pipe key templates cannot read", func(fw *v1alpha1.Framework) {
+			fw.Spec.Tasks[0] = v1alpha1.Task{Name: fw.Spec.Tasks[0].Name, Kind: v1alpha1.TaskPipe, Pod: fw.Spec.Resources[0].ID,
+				Pipe: []v1alpha1.PipeFile{{File: "/tmp/tls.crt", Kind: "Secret", Key: "tls-cert"}}}
+		}, `spec.tasks[0].pipe[0].key: Invalid value: "tls-cert": templates read it as .Pipes.tls-cert`},
+		{"a Pipe kind that is neither Secret nor ConfigMap", func(fw *v1alpha1.Framework) {
+			fw.Spec.Tasks[0] = v1alpha1.Task{Name: fw.Spec.Tasks[0].Name, Kind: v1alpha1.TaskPipe, Pod: fw.Spec.Resources[0].ID,
+				Pipe: []v1alpha1.PipeFile{{File: "/tmp/tls.crt", Kind: "Service", Key: "cert"}}}
+		}, `spec.tasks[0].pipe[0].kind: Unsupported value: "Service"`},
+		{"a pod on a task that is no Pipe", func(fw *v1alpha1.Framework) {
+			fw.Spec.Tasks[0].Pod = "gen"
+		}, `spec.tasks[0].pod: Invalid value: "gen": only a Pipe task has pod and pipe`},
 		{"a resource with both templates", func(fw *v1alpha1.Framework) {
 			fw.Spec.Resources[0].GoTemplate = goResource("config", "kind: ConfigMap\n").GoTemplate
 		}, `spec.resources[0]: Invalid value: "config": a resource has either a template or a goTemplate`},

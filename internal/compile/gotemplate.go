@@ -64,30 +64,3 @@ func compileGoResource(r v1alpha1.Resource, params []v1alpha1.Parameter, path *f
 	}
 	return res, errs
 }
-
-// checkPipes checks that every KUDO pipe names a task of the Framework and
-// has a key templates can read.
-func checkPipes(k *v1alpha1.KUDO, tasks map[string]*Task, path *field.Path) field.ErrorList {
-	if k == nil {
-		return nil
-	}
-	var errs field.ErrorList
-	seen := map[string]bool{}
-	for i, p := range k.Pipes {
-		pp := path.Child("pipes").Index(i)
-		switch {
-		case p.Key == "":
-			errs = append(errs, field.Required(pp.Child("key"), "the name templates read it by, as .Pipes.<key>"))
-		case seen[p.Key]:
-			errs = append(errs, field.Duplicate(pp.Child("key"), p.Key))
-		}
-		seen[p.Key] = true
-		if _, ok := tasks[p.Task]; !ok {
-			errs = append(errs, field.NotFound(pp.Child("task"), p.Task))
-		}
-		if p.Kind != "Secret" && p.Kind != "ConfigMap" {
-			errs = append(errs, field.NotSupported(pp.Child("kind"), p.Kind, []string{"Secret", "ConfigMap"}))
-		}
-	}
-	return errs
-}

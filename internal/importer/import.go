@@ -25,10 +25,6 @@ type Options struct {
 	// Kind of the generated kind; default the operator's name in
 	// CamelCase (first-operator → FirstOperator).
 	Kind string
-	// PipePlaceholders makes each Pipe task apply empty Secrets and
-	// ConfigMaps under the names KUDO gave them, instead of refusing the
-	// package: operetta does not run Pipe pods.
-	PipePlaceholders bool
 	// AllowClusterScoped lists the cluster-scoped kinds the package's
 	// templates render in spec.allow.clusterScoped, instead of refusing the
 	// package: objects outside the instance's namespace (a ClusterRole, a
@@ -57,7 +53,7 @@ func KUDO(dir string, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	im := &importer{pkg: p, res: &Result{}, opts: opts, ids: map[string]string{}, pipePods: map[string]bool{}}
+	im := &importer{pkg: p, res: &Result{}, opts: opts, ids: map[string]string{}}
 	fw := &v1alpha1.Framework{
 		TypeMeta:   metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion.String(), Kind: "Framework"},
 		ObjectMeta: metav1.ObjectMeta{Name: strings.ToLower(p.operator.Name)},
@@ -87,12 +83,6 @@ func KUDO(dir string, opts Options) (*Result, error) {
 	if fw.Spec.Resources, fw.Spec.Allow, err = im.resources(); err != nil {
 		return nil, err
 	}
-	fw.Spec.Resources = append(fw.Spec.Resources, im.placeholders...)
-	fw.Spec.KUDO.Pipes = im.pipes
-	if len(im.pipeTasks) > 0 {
-		fw.Spec.Status = map[string]string{"pipePlaceholders": fmt.Sprintf(
-			"${'Pipe tasks %s apply empty placeholders: operetta does not run their pods (docs/kudo.md)'}", strings.Join(im.pipeTasks, ", "))}
-	}
 	sort.Strings(im.res.Notes)
 	for name, plan := range p.operator.Plans {
 		fw.Spec.Plans[name] = convertPlan(plan)
@@ -105,11 +95,6 @@ type importer struct {
 	pkg  *pkg
 	res  *Result
 	opts Options
-	// Pipe tasks as placeholders: their resources, pipes and names.
-	placeholders []v1alpha1.Resource
-	pipes        []v1alpha1.KUDOPipe
-	pipeTasks    []string
-	pipePods     map[string]bool // template files Pipe tasks would run
 	// ids maps a template file to its resource id, in the order tasks
 	// name them.
 	ids   map[string]string
@@ -274,10 +259,13 @@ func (im *importer) tasks() ([]v1alpha1.Task, error) {
 				return nil, fmt.Errorf("%s: spec.parameterFile %s: a dependency's parameters from a template file are not supported yet; remove it to give the dependency its defaults", at, kt.Spec.ParameterFile)
 			}
 		case "Pipe":
-			if !im.opts.PipePlaceholders {
-				return nil, fmt.Errorf("%s: Pipe tasks are not supported: operetta does not run a pod and copy the files it writes into Secrets or ConfigMaps; --pipe-placeholders imports it as empty ones, which the software may not run with", at)
+			t.Pod = im.resourceIDs([]string{kt.Spec.Pod})[0]
+			for j, f := range kt.Spec.Pipe {
+				if f.EnvFile != "" {
+					return nil, fmt.Errorf("%s: spec.pipe[%d].envFile: a file of environment variables is not supported yet; only file is", at, j)
+				}
+				t.Pipe = append(t.Pipe, v1alpha1.PipeFile{File: f.File, Kind: f.Kind, Key: f.Key})
 			}
-			t.Kind, t.Resources = v1alpha1.TaskApply, []string{im.placeholder(kt)}
 		default:
 			return nil, fmt.Errorf("%s: kind %q: KUDO's task kinds are Apply, Delete, Toggle, Dummy, Pipe and KudoOperator", at, kt.Kind)
 		}
@@ -383,10 +371,6 @@ func (im *importer) resources() ([]v1alpha1.Resource, v1alpha1.Allow, error) {
 			"read those templates, and import with --allow-cluster-scoped to allow these kinds", strings.Join(outside, "\n  "))
 	}
 	for f := range im.pkg.templates {
-		if im.pipePods[f] {
-			im.note("templates/%s: the pod of a Pipe task, not run: its task applies empty placeholders", f)
-			continue
-		}
 		if _, used := im.ids[f]; !used {
 			im.note("templates/%s: no task names it, so it is not imported (KUDO did not render it either)", f)
 		}

@@ -163,9 +163,10 @@ func TestImportMapsAndRefuses(t *testing.T) {
 			err:   "operator.yaml: tasks is a map, as in packages for KUDO before 0.8",
 		},
 		{
-			name:  "a Pipe task is refused by name",
-			tasks: "tasks:\n- name: main\n  kind: Pipe\n  spec: {pod: pod.yaml}\n",
-			err:   "operator.yaml: tasks[0] (main): Pipe tasks are not supported",
+			name:      "a Pipe file of environment variables is refused by name",
+			tasks:     "tasks:\n- name: main\n  kind: Pipe\n  spec: {pod: pod.yaml, pipe: [{envFile: /tmp/env, kind: ConfigMap, key: env}]}\n",
+			templates: map[string]string{"pod.yaml": "apiVersion: v1\nkind: Pod\nspec: {}\n"},
+			err:       "operator.yaml: tasks[0] (main): spec.pipe[0].envFile: a file of environment variables is not supported yet",
 		},
 		{
 			name:  "a dependency's parameter file is refused",

@@ -95,6 +95,9 @@ type Options struct {
 	// Shard is the shard this manager runs (internal/shard): the
 	// Frameworks labelled with it, or the unlabelled ones if empty.
 	Shard string
+	// PipeImage is the image of the container Pipe tasks read files out
+	// of; default tasks.DefaultPipeImage.
+	PipeImage string
 }
 
 const (
@@ -133,7 +136,7 @@ func Setup(mgr ctrlmanager.Manager, opts Options) (*Engine, error) {
 	*fr = framework.Reconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Engine: e, Config: mgr.GetConfig(), HTTPClient: mgr.GetHTTPClient(),
 		Recorder: boundedRecorder{mgr.GetEventRecorder(v1alpha1.FieldManager)}, RequireServiceAccount: opts.RequireServiceAccount,
-		UserRoles: !opts.SkipUserRoles, Resync: opts.Resync, Shard: opts.Shard, Compiled: compiled,
+		UserRoles: !opts.SkipUserRoles, Resync: opts.Resync, Shard: opts.Shard, PipeImage: opts.PipeImage, Compiled: compiled,
 	}
 	if err := fr.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the Framework controller: %w", err)

@@ -2,11 +2,11 @@ package tasks
 
 import (
 	"regexp"
-	"slices"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"operetta.dev/operetta/api/v1alpha1"
 	"operetta.dev/operetta/internal/compile"
 	"operetta.dev/operetta/internal/kube"
 	"operetta.dev/operetta/internal/kudo"
@@ -79,25 +79,31 @@ func RenderGo(fw *compile.Framework, id string, instance *unstructured.Unstructu
 	return objs, nil
 }
 
-// pipes are the names KUDO gave the objects of the Pipe tasks plan runs,
-// by key: <instance>.<plan>.<phase>.<step>.<task>.<key>, each part lower
-// case without other characters than letters and digits. Templates of
-// other plans see no pipes, as in KUDO.
+// pipes are the names of the objects the Pipe tasks of plan fill, by key
+// (pipeName). Templates of other plans see no pipes, as in KUDO.
 func pipes(fw *compile.Framework, instance, plan string) map[string]string {
 	out := map[string]string{}
-	if fw.KUDO == nil {
-		return out
-	}
-	for _, p := range fw.KUDO.Pipes {
-		for _, phase := range fw.Plans[plan].Phases {
-			for _, step := range phase.Steps {
-				if slices.Contains(step.Tasks, p.Task) {
-					out[p.Key] = kudoName(instance, plan, phase.Name, step.Name, p.Task, p.Key)
+	for _, phase := range fw.Plans[plan].Phases {
+		for _, step := range phase.Steps {
+			for _, name := range step.Tasks {
+				t := fw.Tasks[name]
+				if t == nil || t.Kind != v1alpha1.TaskPipe {
+					continue
+				}
+				for _, f := range t.Pipe {
+					out[f.Key] = pipeName(instance, plan, phase.Name, step.Name, t.Name, f.Key)
 				}
 			}
 		}
 	}
 	return out
+}
+
+// pipeName is the name KUDO gave an object of a Pipe task, and its pod
+// (suffix "pipepod"): <instance>.<plan>.<phase>.<step>.<task>.<suffix>,
+// each part lower case, stripped of what is not a letter or a digit.
+func pipeName(instance, plan, phase, step, task, suffix string) string {
+	return kudoName(instance, plan, phase, step, task, suffix)
 }
 
 var notAlnum = regexp.MustCompile(`[^a-z0-9]+`)

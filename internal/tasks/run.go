@@ -42,6 +42,9 @@ type Clients struct {
 	// Verdicts remembers kstatus' verdicts on children; nil computes each
 	// one every time.
 	Verdicts *Verdicts
+	// PipeImage is the image of the container Pipe tasks read files out
+	// of; default DefaultPipeImage.
+	PipeImage string
 	// Shard labels every child applied, so only this manager shard's
 	// child informers hold it (internal/shard).
 	Shard string
@@ -54,7 +57,7 @@ type Clients struct {
 //
 // Its work is split by concern into parts sharing one scope: the applier
 // (apply tasks, and reading children back), the pruner (delete tasks, drift
-// correction and pruning), the renderer (a resource to objects), the child
+// correction and pruning), the piper (Pipe tasks), the renderer (a resource to objects), the child
 // writer (every write, with the ownership check) and the inventory (what the
 // instance's status records of its children).
 type Executor struct{ *scope }
@@ -72,6 +75,7 @@ type scope struct {
 
 	applier   *applier
 	pruner    *pruner
+	piper     *piper
 	renderer  *renderer
 	writer    *childWriter
 	inventory *inventory
@@ -96,7 +100,7 @@ type inventory struct{ *scope }
 // status st it keeps the inventory of.
 func NewExecutor(c Clients, fw *compile.Framework, instance *unstructured.Unstructured, st *v1alpha1.InstanceStatus) *Executor {
 	s := &scope{c: c, fw: fw, instance: instance, status: st, vars: NewVars(fw, instance)}
-	s.applier, s.pruner, s.renderer = &applier{s}, &pruner{s}, &renderer{s}
+	s.applier, s.pruner, s.piper, s.renderer = &applier{s}, &pruner{s}, &piper{s}, &renderer{s}
 	s.writer, s.inventory = &childWriter{s}, &inventory{s}
 	return &Executor{s}
 }
@@ -176,6 +180,8 @@ func (r *Executor) task(ctx context.Context, t *compile.Task) plans.Outcome {
 		return r.wait(ctx, t)
 	case v1alpha1.TaskInstance:
 		return r.childInstance(ctx, t)
+	case v1alpha1.TaskPipe:
+		return r.piper.pipe(ctx, t)
 	case v1alpha1.TaskDummy:
 		if t.Done {
 			return plans.Outcome{Result: plans.Done}

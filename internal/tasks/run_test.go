@@ -70,6 +70,10 @@ func demoFramework() *v1alpha1.Framework {
 						"metadata:\n  name: {{ $.Name }}-node-{{ $i }}\n  namespace: default\n  labels: {plan: {{ $.PlanName }}}\nspec:\n  ports: [{port: 80}]\n{{ end }}"}},
 				{ID: "stray", GoTemplate: &v1alpha1.GoTemplate{Kinds: []v1alpha1.ChildKind{{APIVersion: "v1", Kind: "Service"}},
 					Text: "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: stray}"}},
+				// A Pipe task's pod, as KUDO's Kafka writes it.
+				{ID: "gen", GoTemplate: &v1alpha1.GoTemplate{File: "gen.yaml", Kinds: []v1alpha1.ChildKind{{APIVersion: "v1", Kind: "Pod"}},
+					Text: "apiVersion: v1\nkind: Pod\nspec:\n  volumes: [{name: out, emptyDir: {}}]\n" +
+						"  initContainers:\n  - {name: init, image: openssl, command: [gen], volumeMounts: [{name: out, mountPath: /tmp}]}\n"}},
 				// A kind the (fake) API server does not serve.
 				{ID: "gadget", Template: raw(`{"apiVersion":"later.example.com/v1","kind":"Gadget","metadata":{"name":"${instance.metadata.name}"}}`)},
 			},
@@ -82,6 +86,8 @@ func demoFramework() *v1alpha1.Framework {
 				{Name: "apply-stray", Kind: v1alpha1.TaskApply, Resources: []string{"stray"}},
 				{Name: "never", Kind: v1alpha1.TaskDummy},
 				{Name: "noop", Kind: v1alpha1.TaskDummy, Done: true},
+				{Name: "gen-cert", Kind: v1alpha1.TaskPipe, Pod: "gen", Pipe: []v1alpha1.PipeFile{
+					{File: "/tmp/tls.crt", Kind: "Secret", Key: "certificate"}, {File: "/tmp/ca.pem", Kind: "ConfigMap", Key: "ca"}}},
 			},
 			Plans: map[string]v1alpha1.Plan{
 				v1alpha1.PlanDeploy: {Phases: []v1alpha1.Phase{{
@@ -96,6 +102,7 @@ func demoFramework() *v1alpha1.Framework {
 				"nodes":       {Phases: []v1alpha1.Phase{{Name: "main", Steps: []v1alpha1.Step{{Name: "only", Tasks: []string{"apply-nodes"}}}}}},
 				"stray":       {Phases: []v1alpha1.Phase{{Name: "main", Steps: []v1alpha1.Step{{Name: "only", Tasks: []string{"apply-stray"}}}}}},
 				"nothing":     {Phases: []v1alpha1.Phase{{Name: "main", Steps: []v1alpha1.Step{{Name: "only", Tasks: []string{"noop"}}}}}},
+				"certs":       {Phases: []v1alpha1.Phase{{Name: "tls", Steps: []v1alpha1.Step{{Name: "generate", Tasks: []string{"gen-cert"}}}}}},
 			},
 		},
 	}
@@ -114,11 +121,22 @@ type harness struct {
 	status   v1alpha1.InstanceStatus
 	requests []string       // what the Run sent to the API server since sent()
 	renders  *tasks.Renders // nil: every step renders
+	pod      *fakePod       // answers a Pipe task's exec, if set
 }
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	fw, errs := compile.Compile(demoFramework())
+	return newHarnessWith(t, nil)
+}
+
+// newHarnessWith is newHarness of the demo Framework as change leaves it.
+func newHarnessWith(t *testing.T, change func(*v1alpha1.Framework)) *harness {
+	t.Helper()
+	demo := demoFramework()
+	if change != nil {
+		change(demo)
+	}
+	fw, errs := compile.Compile(demo)
 	if len(errs) > 0 {
 		t.Fatalf("compiling: %s", compile.Message(errs))
 	}
@@ -129,6 +147,7 @@ func newHarness(t *testing.T) *harness {
 	mapper := meta.NewDefaultRESTMapper(nil)
 	for _, gvk := range []schema.GroupVersionKind{
 		corev1.SchemeGroupVersion.WithKind("ConfigMap"), corev1.SchemeGroupVersion.WithKind("Service"), appsv1.SchemeGroupVersion.WithKind("Deployment"), fw.GVK,
+		corev1.SchemeGroupVersion.WithKind("Pod"), corev1.SchemeGroupVersion.WithKind("Secret"),
 		childGVK,
 	} {
 		mapper.Add(gvk, meta.RESTScopeNamespace)
@@ -149,12 +168,17 @@ func newHarness(t *testing.T) *harness {
 		v1alpha1.PlanDeploy: {Status: v1alpha1.InProgress, UID: "deploy-run-1"},
 		"teardown":          {Status: v1alpha1.InProgress, UID: "teardown-run-1"},
 		"nodes":             {Status: v1alpha1.InProgress, UID: "nodes-run-1"},
+		"certs":             {Status: v1alpha1.InProgress, UID: "certs-run-1"},
 	}
 	return h
 }
 
 func (h *harness) run() *tasks.Executor {
-	c := tasks.Clients{Writer: h.writer, Children: h.children, Frameworks: h.server, Renders: h.renders, Verdicts: tasks.NewVerdicts()}
+	var writer client.Client = h.writer
+	if h.pod != nil {
+		writer = execWriter{Client: h.writer, pod: h.pod}
+	}
+	c := tasks.Clients{Writer: writer, Children: h.children, Frameworks: h.server, Renders: h.renders, Verdicts: tasks.NewVerdicts()}
 	return tasks.NewExecutor(c, h.fw, h.instance, &h.status)
 }
 

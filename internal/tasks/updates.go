@@ -27,6 +27,11 @@ func UpdateMatters(fw *compile.Framework, verdicts *Verdicts, gvk schema.GroupVe
 	if _, custom := new.(*unstructured.Unstructured); custom {
 		return true
 	}
+	if gvk == podKind {
+		// A Pipe task's pod: how its init container fares is the step's
+		// message, and no kstatus verdict tells it.
+		return true
+	}
 	switch {
 	case new.GetGeneration() == 0, new.GetGeneration() != old.GetGeneration(), new.GetUID() != old.GetUID(),
 		new.GetDeletionTimestamp() != nil, !maps.Equal(new.GetLabels(), old.GetLabels()),

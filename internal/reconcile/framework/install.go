@@ -111,6 +111,7 @@ func (r *Reconciler) startLoop(ctx context.Context, compiled *compile.Framework)
 			RolloutChanged: func(report instance.Report) { r.rolloutChanged(name, report) },
 			Resync:         r.Resync,
 			Shard:          r.Shard,
+			PipeImage:      r.PipeImage,
 		})
 	})
 	if err != nil {

@@ -60,6 +60,8 @@ type Reconciler struct {
 	Resync time.Duration
 	// Shard this manager runs: its children are labelled with it.
 	Shard string
+	// PipeImage is the image of the container Pipe tasks read files out of.
+	PipeImage string
 	// Compiled is shared with the Warmer: a generation is compiled once on
 	// a replica.
 	Compiled *Compiled

@@ -49,6 +49,8 @@ type Config struct {
 	Now    func() time.Time
 	// Shard labels the children this manager applies (internal/shard).
 	Shard string
+	// PipeImage is the image of the container Pipe tasks read files out of.
+	PipeImage string
 }
 
 // Reconciler drives the instances of one generated kind through their
@@ -298,7 +300,7 @@ func (r *Reconciler) wake(keys []types.NamespacedName) {
 }
 
 func (r *Reconciler) clients(gen generation) tasks.Clients {
-	return tasks.Clients{Writer: gen.writer, Children: r.cfg.Children, Frameworks: r.cfg.Frameworks, Renders: r.renders, Verdicts: r.verdicts, Shard: r.cfg.Shard}
+	return tasks.Clients{Writer: gen.writer, Children: r.cfg.Children, Frameworks: r.cfg.Frameworks, Renders: r.renders, Verdicts: r.verdicts, Shard: r.cfg.Shard, PipeImage: r.cfg.PipeImage}
 }
 
 // schedule starts or queues the plans the instance's changes trigger and
