@@ -4,17 +4,51 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"operetta.dev/operetta/api/v1alpha1"
 	"operetta.dev/operetta/internal/compile"
 	"operetta.dev/operetta/internal/importer"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden Frameworks in testdata/")
 
-// packages are three real KUDO packages (kudobuilder/operators, Apache-2.0).
+// packages are real KUDO packages (kudobuilder/operators, Apache-2.0).
 const packages = "../kudo/testdata/packages"
+
+// TestKafkaImportsItsPipeTask: KUDO's Kafka, unmodified, imports its Pipe
+// task as one, its pod template as a resource rendering a Pod, and
+// compiles; the StatefulSet reads the piped Secrets' names.
+func TestKafkaImportsItsPipeTask(t *testing.T) {
+	res, err := importer.KUDO(filepath.Join(packages, "kafka"), importer.Options{AllowClusterScoped: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fw, errs := compile.Compile(res.Framework)
+	if len(errs) > 0 {
+		t.Fatalf("the imported Framework does not compile: %s", compile.Message(errs))
+	}
+	pipe := fw.Tasks["generate-tls-certificates"]
+	if pipe == nil || pipe.Kind != v1alpha1.TaskPipe {
+		t.Fatalf("task generate-tls-certificates: %+v", pipe)
+	}
+	want := []v1alpha1.PipeFile{{File: "/tmp/tls.key", Kind: "Secret", Key: "privatekey"}, {File: "/tmp/tls.crt", Kind: "Secret", Key: "certificate"}}
+	if !reflect.DeepEqual(pipe.Pipe, want) {
+		t.Errorf("pipe %+v, want %+v", pipe.Pipe, want)
+	}
+	pod := fw.Resources[pipe.Pod]
+	if pod == nil || pod.Go == nil || !pod.Emits(schema.GroupVersionKind{Version: "v1", Kind: "Pod"}) {
+		t.Fatalf("the pod resource %q: %+v", pipe.Pod, pod)
+	}
+	if !slices.Contains(fw.ChildKinds, schema.GroupVersionKind{Version: "v1", Kind: "Secret"}) {
+		t.Errorf("the children cache would not watch the piped Secrets: %v", fw.ChildKinds)
+	}
+}
 
 // TestTheRealPackagesImport imports zookeeper, redis and first-operator
 // and compares each Framework with its golden file; each must compile.

@@ -148,9 +148,9 @@ func TestParamsAreStrings(t *testing.T) {
 	}
 }
 
-// TestTheRealPackagesRender renders every template of three real KUDO
-// packages (testdata/packages: zookeeper, redis and first-operator from
-// kudobuilder/operators, Apache-2.0) with their default parameters, as KUDO
+// TestTheRealPackagesRender renders every template of the real KUDO
+// packages (testdata/packages: zookeeper, redis, first-operator and kafka
+// from kudobuilder/operators, Apache-2.0) with their default parameters, as KUDO
 // would for a new instance.
 func TestTheRealPackagesRender(t *testing.T) {
 	root := filepath.Join("testdata", "packages")
@@ -194,7 +194,9 @@ func TestTheRealPackagesRender(t *testing.T) {
 					t.Errorf("rendering: %v", err)
 					continue
 				}
-				if len(objs) == 0 {
+				// A template wholly inside an if renders nothing with
+				// defaults that turn it off (Kafka's ServiceMonitor).
+				if len(objs) == 0 && !strings.HasPrefix(strings.TrimSpace(string(text)), "{{ if ") {
 					t.Errorf("%s rendered no object", filepath.Base(f))
 				}
 				rendered += len(objs)
