@@ -9,6 +9,7 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
@@ -44,6 +45,15 @@ func greeters() *v1alpha1.Framework {
 	}
 }
 
+// greeter is an instance of Greeter.
+func greeter(name string) *unstructured.Unstructured {
+	u := &unstructured.Unstructured{Object: map[string]any{"spec": map[string]any{}}}
+	u.SetGroupVersionKind(greeterGVK)
+	u.SetNamespace("ns")
+	u.SetName(name)
+	return u
+}
+
 // apiServer is a fake API server that logs every write sent through it.
 type apiServer struct {
 	client.WithWatch
@@ -68,6 +78,7 @@ func newAPIServer(t *testing.T, objs ...client.Object) *apiServer {
 		mapper.Add(gvk, meta.RESTScopeRoot)
 	}
 	mapper.Add(schema.GroupVersionKind{Version: "v1", Kind: "ConfigMap"}, meta.RESTScopeNamespace)
+	mapper.Add(greeterGVK, meta.RESTScopeNamespace)
 	s := &apiServer{}
 	log := func(verb string, obj client.Object) {
 		s.mu.Lock()
