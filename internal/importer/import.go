@@ -343,7 +343,10 @@ func (im *importer) resources() ([]v1alpha1.Resource, v1alpha1.Allow, error) {
 			return nil, allow, fmt.Errorf("operator.yaml: a task names resource %s, which is not in templates/", f)
 		}
 		file := "templates/" + f
-		text = im.rewrite(file, text)
+		text, err := im.rewrite(file, text)
+		if err != nil {
+			return nil, allow, err
+		}
 		kinds, err := im.kinds(file, text)
 		if err != nil {
 			return nil, allow, err

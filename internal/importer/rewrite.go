@@ -1,7 +1,9 @@
 package importer
 
 import (
+	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -71,18 +73,41 @@ var removed = map[[2]string]struct{ to, why string }{
 var unrewritable = map[[2]string]string{
 	{"extensions/v1beta1", "Ingress"}:                                          "networking.k8s.io/v1 Ingress has another backend shape",
 	{"networking.k8s.io/v1beta1", "Ingress"}:                                   "networking.k8s.io/v1 Ingress has another backend shape",
-	{"apiextensions.k8s.io/v1beta1", "CustomResourceDefinition"}:               "apiextensions.k8s.io/v1 needs a structural schema per version",
 	{"policy/v1beta1", "PodSecurityPolicy"}:                                    "PodSecurityPolicy is gone since Kubernetes 1.25, with no successor",
 	{"admissionregistration.k8s.io/v1beta1", "ValidatingWebhookConfiguration"}: "admissionregistration.k8s.io/v1 requires sideEffects and admissionReviewVersions",
 	{"admissionregistration.k8s.io/v1beta1", "MutatingWebhookConfiguration"}:   "admissionregistration.k8s.io/v1 requires sideEffects and admissionReviewVersions",
 }
 
+// crdV1beta1 is the CustomResourceDefinition version Kubernetes 1.22
+// removed; it is rewritten whole (crdToV1), not by its apiVersion line.
+var crdV1beta1 = [2]string{"apiextensions.k8s.io/v1beta1", "CustomResourceDefinition"}
+
 // rewrite replaces removed API versions in a template's documents, noting
-// each rewrite, and notes the removed ones it cannot rewrite.
-func (im *importer) rewrite(file, text string) string {
+// each rewrite, and notes the removed ones it cannot rewrite. A v1beta1
+// CustomResourceDefinition it cannot make a valid v1 one of is an error.
+func (im *importer) rewrite(file, text string) (string, error) {
 	lines := strings.Split(text, "\n")
-	for _, d := range documents(text) {
+	docs := documents(text)
+	// Last first: a CRD rewritten whole changes the lines after it.
+	for i := len(docs) - 1; i >= 0; i-- {
+		d := docs[i]
 		key := [2]string{d.apiVersion, d.kind}
+		if key == crdV1beta1 {
+			body := strings.Join(lines[d.start:d.end], "\n")
+			if strings.Contains(body, "{{") {
+				return "", fmt.Errorf("%s:%d: an apiextensions.k8s.io/v1beta1 CustomResourceDefinition, which Kubernetes no longer serves, is rewritten to v1 only when it has no template actions; this one has", file, d.apiVersionLine+1)
+			}
+			v1, notes, err := crdToV1(body)
+			if err != nil {
+				return "", fmt.Errorf("%s:%d: an apiextensions.k8s.io/v1beta1 CustomResourceDefinition, which Kubernetes no longer serves: %w", file, d.apiVersionLine+1, err)
+			}
+			lines = slices.Concat(lines[:d.start], strings.Split(strings.TrimSuffix(v1, "\n"), "\n"), lines[d.end:])
+			for _, n := range notes {
+				im.note("%s:%d: %s", file, d.apiVersionLine+1, n)
+			}
+			im.note("%s:%d: apiextensions.k8s.io/v1beta1 CustomResourceDefinition rewritten to apiextensions.k8s.io/v1 (removed in Kubernetes 1.22): its schema, subresources and columns copied to each version; unknown fields kept where v1beta1 kept them (x-kubernetes-preserve-unknown-fields)", file, d.apiVersionLine+1)
+			continue
+		}
 		if r, ok := removed[key]; ok {
 			lines[d.apiVersionLine] = strings.Replace(lines[d.apiVersionLine], d.apiVersion, r.to, 1)
 			im.note("%s:%d: %s %s rewritten to %s (%s)", file, d.apiVersionLine+1, d.apiVersion, d.kind, r.to, r.why)
@@ -91,5 +116,5 @@ func (im *importer) rewrite(file, text string) string {
 			im.note("%s:%d: %s %s is no longer served and not rewritten: %s; the API server will refuse it", file, d.apiVersionLine+1, d.apiVersion, d.kind, why)
 		}
 	}
-	return strings.Join(lines, "\n")
+	return strings.Join(lines, "\n"), nil
 }
