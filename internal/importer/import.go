@@ -132,9 +132,20 @@ func (im *importer) parameters() ([]v1alpha1.Parameter, error) {
 				return nil, fmt.Errorf("%s (%s): default: %w", at, kp.Name, err)
 			}
 			p.Default = d
+		} else if p.Type == v1alpha1.TypeArray || p.Type == v1alpha1.TypeObject {
+			// KUDO stored an array or map without a default as the YAML
+			// null, a default its install check takes as given
+			// (validateParameters: required and no default), and its
+			// templates as an empty list or map: never required.
+			empty := `[]`
+			if p.Type == v1alpha1.TypeObject {
+				empty = `{}`
+			}
+			p.Default = &apiextensionsv1.JSON{Raw: []byte(empty)}
+			im.note("params.yaml: %s: an %s without a default, which KUDO installed as null (an empty one to its templates) whether or not it was required: not required, default %s", kp.Name, kp.Type, empty)
 		} else {
 			// KUDO: without a default a parameter is required unless it
-			// says required: false.
+			// says required: false (its package reader's default).
 			p.Required = kp.Required == nil || *kp.Required
 		}
 		if kp.Immutable != nil && *kp.Immutable {

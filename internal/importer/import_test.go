@@ -2,6 +2,7 @@ package importer_test
 
 import (
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -250,5 +251,33 @@ func TestImportMapsAndRefuses(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestParametersWithoutDefaultAreRequiredAsKUDOReadThem: KUDO's package
+// reader made every parameter required unless it said required: false, and
+// its install refused a required one without a default; an array or map
+// without one was stored as null, which that check takes as a default, so
+// KUDO installed cassandra with its three such arrays unset.
+func TestParametersWithoutDefaultAreRequiredAsKUDOReadThem(t *testing.T) {
+	params := "- {name: SEEDS}\n- {name: OPTIONAL, required: false}\n- {name: TOLERATIONS, type: array}\n- {name: LABELS, type: map, required: true}\n"
+	res, err := importer.KUDO(pkgDir(t, "tasks:\n- name: main\n  kind: Dummy\n  spec: {done: true}\n", params, nil), importer.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, p := range res.Framework.Spec.Parameters {
+		d := "none"
+		if p.Default != nil {
+			d = string(p.Default.Raw)
+		}
+		got[p.Name] = fmt.Sprintf("required %v, default %s", p.Required, d)
+	}
+	want := map[string]string{
+		"SEEDS": "required true, default none", "OPTIONAL": "required false, default none",
+		"TOLERATIONS": "required false, default []", "LABELS": "required false, default {}",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("parameters %v, want %v", got, want)
 	}
 }
