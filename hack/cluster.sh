@@ -2,9 +2,10 @@
 # A local Kubernetes cluster with simulated nodes: kwokctl's binary runtime runs
 # etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok as
 # local processes (no Docker), and kwok moves pods to Running and Ready.
-# kwok serves exec into a pod only as an Exec object (kwok.x-k8s.io) says:
-# a command run on this host, in a directory of its choosing, standing in
-# for the container (test/e2e's KUDO Kafka reads its Pipe files so).
+# kwok serves exec into a pod only as an Exec or ClusterExec object
+# (kwok.x-k8s.io) says: a command run on this host, in a directory of its
+# choosing, standing in for the container (the KUDO Pipe tasks of test/e2e
+# and hack/kudo-try.sh read their files so).
 #
 #   hack/cluster.sh up     start it (idempotent); prints the kubeconfig path
 #   hack/cluster.sh down   delete it and stop a manager started by the demo
@@ -37,7 +38,7 @@ up() {
       --kube-controller-manager-binary "$bin/kube-controller-manager" \
       --kube-scheduler-binary "$bin/kube-scheduler" \
       --kwok-controller-binary "$bin/kwok" \
-      --enable-crds Exec \
+      --enable-crds Exec,ClusterExec \
       --kubeconfig "$KUBECONFIG" --wait 120s >"$work/kwokctl.log" 2>&1 ||
       { cat "$work/kwokctl.log" >&2; echo "cluster $name did not start" >&2; exit 1; }
     "$bin/kwokctl" --name "$name" scale node --replicas "$nodes" >>"$work/kwokctl.log" 2>&1 ||

@@ -8,8 +8,8 @@
 #   hack/kudo-try.sh DIR...      each DIR a package (operator.yaml, params.yaml, templates/)
 #
 # TRY_TIMEOUT (default 180) bounds the wait for each deploy, in seconds;
-# IMPORT_FLAGS are added to the import (--pipe-placeholders, say, or
-# --allow-cluster-scoped for a package that renders a ClusterRole); TRY_SPEC
+# IMPORT_FLAGS are added to the import (--allow-cluster-scoped, say, for a
+# package that renders a ClusterRole); TRY_SPEC
 # is the instances' spec, in JSON (default {}).
 # Needs bin/manager and bin/kubectl-operetta (make build plugin).
 set -uo pipefail
@@ -24,9 +24,18 @@ kubectl apply --server-side -f "$root/charts/operetta/crds" >/dev/null
   --metrics-bind-address=127.0.0.1:0 --health-probe-bind-address=127.0.0.1:0 >"$work/manager.log" 2>&1 &
 manager=$!
 trap 'kill $manager; "$root/hack/cluster.sh" down >/dev/null 2>&1; rm -rf "$work"' EXIT
+# kwok runs no container: a Pipe task's exec (cat FILE in its waiter
+# container) runs here, in $work/pipe, where each package's pipe files are
+# made empty, as KUDO's Kafka makes them by default.
+mkdir -p "$work/pipe"
+printf 'apiVersion: kwok.x-k8s.io/v1alpha1\nkind: ClusterExec\nmetadata: {name: pipe-files}\nspec:\n  execs:\n  - containers: [waiter]\n    local: {workDir: %s}\n' \
+  "$work/pipe" | kubectl apply -f - >/dev/null
 
 for dir in "$@"; do
   p=$(basename "$dir")
+  for f in $(grep -oE '^[[:space:]-]*file:[[:space:]]*[^[:space:]]+' "$dir/operator.yaml" 2>/dev/null | sed -E 's/.*file:[[:space:]]*//; s/^"//; s/"$//'); do
+    mkdir -p "$work/pipe/$(dirname "${f#/}")" && touch "$work/pipe/${f#/}"
+  done
   ns=try-$(echo "$p" | tr -c 'a-z0-9\n' '-' | cut -c1-40)
   fw=$work/$p.yaml
   start=$(date +%s.%N)
