@@ -47,9 +47,23 @@ func TestAChildKindNotServedYetIsWaitedFor(t *testing.T) {
 	msg, _, _ := unstructuredString(u, "status", "plans", "deploy", "message")
 	mustContain(t, msg, "Widget", "is not served by the API server (is its CRD installed?)")
 	generation := u.GetGeneration()
-	// Let the events of the step's own children pass, so that the CRD's is
-	// the only one left to wake the instance.
-	time.Sleep(2 * time.Second)
+	// The step's own child, the ConfigMap, has an add event on its way: it
+	// must be handled before the CRD is created, so that the CRD's is the
+	// only event left to wake the instance. The loop handles it in one of
+	// two ways, each counted: it wakes the instance (the step waited for
+	// the cache to show the ConfigMap), a reconcile after the instance's
+	// first, or it is skipped as the version the loop's apply answered
+	// with. Nothing else wakes the instance: its status writes bump no
+	// generation and the resync is an hour.
+	controller := gvk.GroupKind().String()
+	eventually(t, 10*time.Second, func() error {
+		handled := reconciles(t, controller) - 1 + childEventsSkipped(t, "unserved")
+		if handled < 1 {
+			return fmt.Errorf("the ConfigMap's event is not handled yet (%v reconciles, %v child events skipped)",
+				reconciles(t, controller), childEventsSkipped(t, "unserved"))
+		}
+		return nil
+	})
 
 	crd := &apiextensionsv1.CustomResourceDefinition{
 		ObjectMeta: metav1.ObjectMeta{Name: widgets},
