@@ -31,8 +31,8 @@ var crdScheme = func() *runtime.Scheme {
 // first (every version served, preserveUnknownFields true), its one
 // validation schema, subresources and columns copied to each version. v1
 // prunes unknown fields, v1beta1 kept them unless told not to: a CRD that
-// kept them keeps them, with x-kubernetes-preserve-unknown-fields at the
-// root of each version's schema (a schema of its own if it had none). The
+// kept them keeps them, with x-kubernetes-preserve-unknown-fields on every
+// object of each version's schema (a schema of its own if it had none). The
 // result must pass the API server's v1 validation, a structural schema
 // included; what does not is refused with its reasons, not installed
 // broken.
@@ -52,17 +52,18 @@ func crdToV1(text string) (v1 string, notes []string, err error) {
 	}
 	if p := internal.Spec.PreserveUnknownFields; p != nil && *p {
 		internal.Spec.PreserveUnknownFields = nil
-		keep, perVersion := true, false
+		perVersion := false
 		for _, v := range internal.Spec.Versions {
 			if v.Schema != nil && v.Schema.OpenAPIV3Schema != nil {
-				v.Schema.OpenAPIV3Schema.XPreserveUnknownFields, perVersion = &keep, true
+				keepUnknown(v.Schema.OpenAPIV3Schema)
+				perVersion = true
 			}
 		}
 		if !perVersion {
 			if internal.Spec.Validation == nil || internal.Spec.Validation.OpenAPIV3Schema == nil {
 				internal.Spec.Validation = &apiextensions.CustomResourceValidation{OpenAPIV3Schema: &apiextensions.JSONSchemaProps{Type: "object"}}
 			}
-			internal.Spec.Validation.OpenAPIV3Schema.XPreserveUnknownFields = &keep
+			keepUnknown(internal.Spec.Validation.OpenAPIV3Schema)
 		}
 	}
 	if apihelpers.IsProtectedCommunityGroup(internal.Spec.Group) && internal.Annotations[apiextensionsv1.KubeAPIApprovedAnnotation] == "" {
@@ -101,6 +102,33 @@ func crdToV1(text string) (v1 string, notes []string, err error) {
 		return "", nil, err
 	}
 	return string(b), notes, nil
+}
+
+// keepUnknown marks every object of schema as keeping the fields it does
+// not name, which is what v1beta1's preserveUnknownFields did for the whole
+// object: v1 prunes below any node that does not say so.
+func keepUnknown(schema *apiextensions.JSONSchemaProps) {
+	if schema == nil {
+		return
+	}
+	// A map (additionalProperties) keeps every key already.
+	if (schema.Type == "object" || schema.Type == "" && len(schema.Properties) > 0) && schema.AdditionalProperties == nil {
+		keep := true
+		schema.XPreserveUnknownFields = &keep
+	}
+	for name, p := range schema.Properties {
+		keepUnknown(&p)
+		schema.Properties[name] = p
+	}
+	if schema.Items != nil {
+		keepUnknown(schema.Items.Schema)
+		for i := range schema.Items.JSONSchemas {
+			keepUnknown(&schema.Items.JSONSchemas[i])
+		}
+	}
+	if schema.AdditionalProperties != nil {
+		keepUnknown(schema.AdditionalProperties.Schema)
+	}
 }
 
 // storedVersions is what a new CRD stores: its storage version.
