@@ -47,20 +47,19 @@ func TestAChildKindNotServedYetIsWaitedFor(t *testing.T) {
 	msg, _, _ := unstructuredString(u, "status", "plans", "deploy", "message")
 	mustContain(t, msg, "Widget", "is not served by the API server (is its CRD installed?)")
 	generation := u.GetGeneration()
-	// The step's own child, the ConfigMap, has an add event on its way: it
-	// must be handled before the CRD is created, so that the CRD's is the
-	// only event left to wake the instance. The loop handles it in one of
-	// two ways, each counted: it wakes the instance (the step waited for
-	// the cache to show the ConfigMap), a reconcile after the instance's
-	// first, or it is skipped as the version the loop's apply answered
-	// with. Nothing else wakes the instance: its status writes bump no
-	// generation and the resync is an hour.
+	// The step's own child, the ConfigMap, has an add event on its way,
+	// which would wake the instance too: it must be handled before the CRD
+	// is created, so that the CRD's is the only event left to wake the
+	// instance. The loop counts it either way: as a reconcile after the
+	// instance's first (the step waited for the cache to show the
+	// ConfigMap), or as a child event skipped (it shows the version the
+	// loop's apply answered with). Nothing else wakes the instance: its
+	// status writes bump no generation, and the resync is an hour.
 	controller := gvk.GroupKind().String()
 	eventually(t, 10*time.Second, func() error {
-		handled := reconciles(t, controller) - 1 + childEventsSkipped(t, "unserved")
-		if handled < 1 {
-			return fmt.Errorf("the ConfigMap's event is not handled yet (%v reconciles, %v child events skipped)",
-				reconciles(t, controller), childEventsSkipped(t, "unserved"))
+		woke, skipped := reconciles(t, controller)-1, childEventsSkipped(t, "unserved")
+		if woke+skipped < 1 {
+			return fmt.Errorf("the ConfigMap's event is not handled yet: %v reconciles after the first, %v child events skipped", woke, skipped)
 		}
 		return nil
 	})
