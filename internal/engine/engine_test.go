@@ -176,9 +176,12 @@ func (h *harness) waitReconciled(rec *counter, key types.NamespacedName, before 
 	})
 }
 
-func newNamespace(h *harness, name string) string {
-	h.create(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}})
-	return name
+// newNamespace creates a namespace of its own for a test, so that it may
+// run again against the same control plane (-count).
+func newNamespace(h *harness, prefix string) string {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: prefix + "-"}}
+	h.create(ns)
+	return ns.Name
 }
 
 func object(gvk schema.GroupVersionKind, ns, name string) *unstructured.Unstructured {
