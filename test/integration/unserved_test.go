@@ -33,6 +33,8 @@ func TestAChildKindNotServedYetIsWaitedFor(t *testing.T) {
 		[]v1alpha1.Task{apply("config", "config"), apply("widget", "widget"),
 			{Name: "no-gadget", Kind: v1alpha1.TaskDelete, Resources: []string{"gadget"}}},
 		onePlan("config", "no-gadget", "widget"))
+	controller := gvk.GroupKind().String()
+	reconciled, skipped := reconciles(t, controller), childEventsSkipped(t, "unserved") // counted since the process began
 	createFramework(t, fw)
 	frameworkReady(t, "unserved", metav1.ConditionTrue)
 	if err := k8s.Create(ctx(t), instance(gvk, ns, "u", map[string]any{})); err != nil {
@@ -55,11 +57,10 @@ func TestAChildKindNotServedYetIsWaitedFor(t *testing.T) {
 	// ConfigMap), or as a child event skipped (it shows the version the
 	// loop's apply answered with). Nothing else wakes the instance: its
 	// status writes bump no generation, and the resync is an hour.
-	controller := gvk.GroupKind().String()
 	eventually(t, 10*time.Second, func() error {
-		woke, skipped := reconciles(t, controller)-1, childEventsSkipped(t, "unserved")
-		if woke+skipped < 1 {
-			return fmt.Errorf("the ConfigMap's event is not handled yet: %v reconciles after the first, %v child events skipped", woke, skipped)
+		woke, skips := reconciles(t, controller)-reconciled-1, childEventsSkipped(t, "unserved")-skipped
+		if woke+skips < 1 {
+			return fmt.Errorf("the ConfigMap's event is not handled yet: %v reconciles after the first, %v child events skipped", woke, skips)
 		}
 		return nil
 	})
