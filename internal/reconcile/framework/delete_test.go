@@ -157,9 +157,9 @@ func TestInstancesGoFirstAndNeedTheLoopForTheirCleanup(t *testing.T) {
 	r := newReconciler(server, nil)
 	// The loop cannot start before the manager leads: nothing is deleted
 	// that its cleanup needs.
-	_, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKey{Name: "greeters"}})
-	if kube.Classify(err) != kube.Waiting {
-		t.Fatalf("deleting with instances and no loop: %v, want a wait for the election", err)
+	res, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKey{Name: "greeters"}})
+	if err != nil || res.RequeueAfter != deletionPoll {
+		t.Fatalf("deleting with instances and no loop: %+v, %v; want a wait for the election, looking again after %s", res, err, deletionPoll)
 	}
 	if sent := server.sent(); len(sent) > 0 {
 		t.Fatalf("sent %q before the loop that runs the cleanups was there", sent)
