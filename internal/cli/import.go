@@ -28,7 +28,7 @@ func (o *options) importKUDOCommand() *cobra.Command {
 	var out string
 	var check bool
 	cmd := &cobra.Command{
-		Use:   "kudo DIR [--group G] [--kind K] [-o FILE] [--check] [--allow-cluster-scoped]",
+		Use:   "kudo DIR [--name N] [--group G] [--kind K] [-o FILE] [--check] [--allow-cluster-scoped]",
 		Short: "Write a Framework that runs a KUDO operator package unmodified",
 		Long: "kudo reads a KUDO package directory (operator.yaml, params.yaml, templates/) and writes a Framework:\n" +
 			"templates become goTemplate resources rendered as KUDO rendered them, parameters the generated kind's\n" +
@@ -80,6 +80,7 @@ func (o *options) importKUDOCommand() *cobra.Command {
 			return nil
 		},
 	}
+	cmd.Flags().StringVar(&opts.Name, "name", "", "the Framework's name (default the operator's name, lower case)")
 	cmd.Flags().StringVar(&opts.Group, "group", "", "the generated kind's API group (default "+importer.DefaultGroup+")")
 	cmd.Flags().StringVar(&opts.Kind, "kind", "", "the generated kind (default the operator's name in CamelCase)")
 	cmd.Flags().StringVarP(&out, "output", "o", "", "the file to write (default standard output)")

@@ -20,6 +20,10 @@ import (
 
 // Options name the generated kind.
 type Options struct {
+	// Name of the Framework; default the operator's name, lower case. A
+	// Framework of that name already there (another version of the
+	// package, or another package) would be overwritten by the apply.
+	Name string
 	// Group of the generated kind; default kudo.operetta.dev.
 	Group string
 	// Kind of the generated kind; default the operator's name in
@@ -64,7 +68,9 @@ func KUDO(dir string, opts Options) (*Result, error) {
 			Plans:      map[string]v1alpha1.Plan{},
 		},
 	}
-	if fw.Name != p.operator.Name {
+	if opts.Name != "" {
+		fw.Name = opts.Name
+	} else if fw.Name != p.operator.Name {
 		im.note("operator.yaml: name %s: the Framework is named %s, as object names are lower case; templates still see .OperatorName %s", p.operator.Name, fw.Name, p.operator.Name)
 	}
 	if fw.Spec.Names.Group == "" {

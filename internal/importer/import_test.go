@@ -26,9 +26,12 @@ const packages = "../kudo/testdata/packages"
 // task as one, its pod template as a resource rendering a Pod, and
 // compiles; the StatefulSet reads the piped Secrets' names.
 func TestKafkaImportsItsPipeTask(t *testing.T) {
-	res, err := importer.KUDO(filepath.Join(packages, "kafka"), importer.Options{AllowClusterScoped: true})
+	res, err := importer.KUDO(filepath.Join(packages, "kafka"), importer.Options{AllowClusterScoped: true, Name: "kudo-kafka"})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if res.Framework.Name != "kudo-kafka" || res.Framework.Spec.KUDO.OperatorName != "kafka" {
+		t.Errorf("named %s, operator %s; want the name asked for, the operator's own", res.Framework.Name, res.Framework.Spec.KUDO.OperatorName)
 	}
 	fw, errs := compile.Compile(res.Framework)
 	if len(errs) > 0 {

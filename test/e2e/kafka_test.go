@@ -23,7 +23,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-const kafkaNS = "kudo-kafka"
+const (
+	kafkaNS    = "kudo-kafka"
+	kafkaGroup = "kafka.kudo.operetta.dev"
+)
 
 // The names KUDO gave the Kafka instance's Pipe pod and Secrets:
 // <instance>.<plan>.<phase>.<step>.<task>.<key>.
@@ -49,30 +52,31 @@ func TestKUDOKafkaRunsItsPipeTask(t *testing.T) {
 	if err := kubectl("create", "namespace", kafkaNS); err != nil && !strings.Contains(err.Error(), "AlreadyExists") {
 		t.Fatal(err)
 	}
-	// An earlier test's ZooKeeper Framework may still be going.
-	_ = kubectl("wait", "framework/zookeeper", "--for=delete", "--timeout=120s")
+	// Named and grouped apart from the examples' kafka and zookeeper
+	// Frameworks and the other KUDO test's, which other tests leave behind.
 	for _, p := range []struct {
 		name  string
 		flags []string
 	}{{"zookeeper", nil}, {"kafka", []string{"--allow-cluster-scoped"}}} {
 		file := filepath.Join(t.TempDir(), p.name+".yaml")
-		args := append([]string{"import", "kudo", filepath.Join(root, "internal/kudo/testdata/packages", p.name), "--check", "-o", file}, p.flags...)
+		args := append([]string{"import", "kudo", filepath.Join(root, "internal/kudo/testdata/packages", p.name), "--check", "-o", file,
+			"--name", "pipe-" + p.name, "--group", kafkaGroup}, p.flags...)
 		if out, err := operetta(args...); err != nil {
 			t.Fatalf("import %s: %v\n%s", p.name, err, out)
 		}
 		if err := kubectl("apply", "--server-side", "-f", file); err != nil {
 			t.Fatal(err)
 		}
-		name := p.name
+		name := "pipe-" + p.name
 		t.Cleanup(func() { _ = kubectl("delete", "framework", name, "--wait=false") })
-		if err := kubectl("wait", "framework/"+p.name, "--for=condition=Ready", "--timeout=60s"); err != nil {
+		if err := kubectl("wait", "framework/"+name, "--for=condition=Ready", "--timeout=60s"); err != nil {
 			t.Fatal(err)
 		}
 	}
 
 	// Kafka's ZOOKEEPER_URI defaults to this instance's pods: KUDO's users
 	// installed it first, as here (the package has no KudoOperator task).
-	zkGVK := schema.GroupVersionKind{Group: "kudo.operetta.dev", Version: "v1", Kind: "Zookeeper"}
+	zkGVK := schema.GroupVersionKind{Group: kafkaGroup, Version: "v1", Kind: "Zookeeper"}
 	zk := newInstance(zkGVK, "zookeeper-instance")
 	if err := k8s.Create(ctx, zk); err != nil {
 		t.Fatal(err)
@@ -102,7 +106,7 @@ func TestKUDOKafkaRunsItsPipeTask(t *testing.T) {
 	}
 
 	start := time.Now()
-	kafkaKUDO := schema.GroupVersionKind{Group: "kudo.operetta.dev", Version: "v1", Kind: "Kafka"}
+	kafkaKUDO := schema.GroupVersionKind{Group: kafkaGroup, Version: "v1", Kind: "Kafka"}
 	kafka := newInstance(kafkaKUDO, "kafka")
 	if err := k8s.Create(ctx, kafka); err != nil {
 		t.Fatal(err)

@@ -56,7 +56,10 @@ func runKUDOPackage(t *testing.T, p kudoPackage) {
 	ctx := context.Background()
 	file := filepath.Join(t.TempDir(), p.name+".yaml")
 	start := time.Now()
-	out, err := operetta("import", "kudo", filepath.Join(root, "internal/kudo/testdata/packages", p.name), "--check", "-o", file)
+	// Named apart from the examples' Frameworks of the same packages,
+	// which other tests leave behind: the apply would merge into them.
+	name := "kudo-" + p.name
+	out, err := operetta("import", "kudo", filepath.Join(root, "internal/kudo/testdata/packages", p.name), "--check", "-o", file, "--name", name)
 	if err != nil {
 		t.Fatalf("import: %v\n%s", err, out)
 	}
@@ -64,8 +67,8 @@ func runKUDOPackage(t *testing.T, p kudoPackage) {
 	if err := kubectl("apply", "--server-side", "-f", file); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = kubectl("delete", "framework", p.name, "--wait=false") })
-	if err := kubectl("wait", "framework/"+p.name, "--for=condition=Ready", "--timeout=60s"); err != nil {
+	t.Cleanup(func() { _ = kubectl("delete", "framework", name, "--wait=false") })
+	if err := kubectl("wait", "framework/"+name, "--for=condition=Ready", "--timeout=60s"); err != nil {
 		t.Fatal(err)
 	}
 
