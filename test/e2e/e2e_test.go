@@ -189,7 +189,7 @@ func TestKafkaWithItsOwnZooKeeper(t *testing.T) {
 	})
 
 	t.Run("a version change runs upgrade", func(t *testing.T) {
-		if err := kubectl("patch", "kafka", "events", "--type=merge", "-p", `{"spec":{"version":"3.8.0"}}`); err != nil {
+		if err := kubectl("patch", "kafkas.streaming.example.com", "events", "--type=merge", "-p", `{"spec":{"version":"3.8.0"}}`); err != nil {
 			t.Fatal(err)
 		}
 		waitForPlan(t, "upgrade", "COMPLETE")
@@ -203,7 +203,7 @@ func TestKafkaWithItsOwnZooKeeper(t *testing.T) {
 	})
 
 	t.Run("deletion runs cleanup and the garbage collector takes the rest", func(t *testing.T) {
-		if err := kubectl("delete", "kafka", "events", "--wait=false"); err != nil {
+		if err := kubectl("delete", "kafkas.streaming.example.com", "events", "--wait=false"); err != nil {
 			t.Fatal(err)
 		}
 		eventually(t, 2*time.Minute, func() error {
@@ -360,8 +360,8 @@ func TestThePluginTriggersAPlan(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	t.Cleanup(func() { _ = kubectl("delete", "zookeeper", "zk", "--wait=false") })
-	if err := kubectl("wait", "zookeeper/zk", "--for=condition=Ready", "--timeout=3m"); err != nil {
+	t.Cleanup(func() { _ = kubectl("delete", "zookeepers.apps.example.com", "zk", "--wait=false") })
+	if err := kubectl("wait", "zookeepers.apps.example.com/zk", "--for=condition=Ready", "--timeout=3m"); err != nil {
 		t.Fatal(err)
 	}
 
