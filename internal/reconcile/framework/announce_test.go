@@ -9,6 +9,7 @@ import (
 
 	"operetta.dev/operetta/api/v1alpha1"
 	"operetta.dev/operetta/internal/conditions"
+	"operetta.dev/operetta/internal/testutil"
 )
 
 // statusOf is the status a Framework at generation has once edit set it.
@@ -67,7 +68,7 @@ func TestEachFrameworkTransitionIsAnnouncedOnceWithItsTypedReason(t *testing.T) 
 	} {
 		rec := events.NewFakeRecorder(10)
 		emitEvents(rec, greeters(), tc.old, tc.now, tc.blocked)
-		if got := reasons(drain(rec)); !slices.Equal(got, tc.want) {
+		if got := testutil.Reasons(testutil.Drain(rec)); !slices.Equal(got, tc.want) {
 			t.Errorf("%s: events %q, want %q", tc.name, got, tc.want)
 		}
 	}
@@ -90,7 +91,7 @@ func TestTheRolloutEventsCountTheInstances(t *testing.T) {
 		"Normal RolloutStarted generation 1 is rolling out to 3 instances",
 		"Normal RolloutComplete generation 1 reached 3 instances (2 updated, 1 failed)",
 	}
-	if got := drain(rec); !slices.Equal(got, want) {
+	if got := testutil.Drain(rec); !slices.Equal(got, want) {
 		t.Fatalf("events:\n got %q\nwant %q", got, want)
 	}
 }
@@ -107,14 +108,14 @@ func TestATransitionIsToldFromTheLastWriteNotAStaleRead(t *testing.T) {
 	r.announce(fw, waiting, served, false)
 	// The next reconcile read the status from before that write.
 	r.announce(fw, waiting, served, false)
-	if got := reasons(drain(rec)); !slices.Equal(got, []string{"Normal Installed"}) {
+	if got := testutil.Reasons(testutil.Drain(rec)); !slices.Equal(got, []string{"Normal Installed"}) {
 		t.Fatalf("events %q, want Installed once", got)
 	}
 
 	// Forgotten (deleted and made again): installing it is news again.
 	r.forget(fw.Name)
 	r.announce(fw, waiting, served, false)
-	if got := drain(rec); len(got) != 1 || !strings.HasPrefix(got[0], "Normal Installed generation 1 installed: served") {
+	if got := testutil.Drain(rec); len(got) != 1 || !strings.HasPrefix(got[0], "Normal Installed generation 1 installed: served") {
 		t.Fatalf("events after forget: %q", got)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"operetta.dev/operetta/internal/compile"
 	"operetta.dev/operetta/internal/conditions"
 	"operetta.dev/operetta/internal/kube"
+	"operetta.dev/operetta/internal/testutil"
 )
 
 // deleting is greeters with its finalizer, its CRD (and the objects
@@ -65,7 +66,7 @@ func TestDeletionPolicyDeleteTakesTheCRDBeforeTheFinalizer(t *testing.T) {
 		t.Fatalf("Ready reason %q, finalizers %v; want Deleting, the finalizer kept", got, fw.Finalizers)
 	}
 	// A CRD being deleted is a moment, no one's to act on.
-	if evs := drain(rec); len(evs) > 0 {
+	if evs := testutil.Drain(rec); len(evs) > 0 {
 		t.Fatalf("the wait for the CRD was announced: %q", evs)
 	}
 

@@ -145,27 +145,3 @@ func newReconciler(server *apiServer, rec *events.FakeRecorder) *Reconciler {
 	r.readySeen = map[string]int64{}
 	return r
 }
-
-// drain returns the events recorded since the last call, as "Type Reason
-// note".
-func drain(rec *events.FakeRecorder) []string {
-	var out []string
-	for {
-		select {
-		case e := <-rec.Events:
-			out = append(out, e)
-		default:
-			return out
-		}
-	}
-}
-
-// reasons are the "Type Reason" of events.
-func reasons(evs []string) []string {
-	out := make([]string, 0, len(evs))
-	for _, e := range evs {
-		f := strings.Fields(e)
-		out = append(out, strings.Join(f[:min(2, len(f))], " "))
-	}
-	return out
-}

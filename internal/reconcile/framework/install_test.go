@@ -17,6 +17,7 @@ import (
 
 	"operetta.dev/operetta/api/v1alpha1"
 	"operetta.dev/operetta/internal/conditions"
+	"operetta.dev/operetta/internal/testutil"
 )
 
 const greetersCRD = "greeters.greet.test.operetta.dev"
@@ -92,7 +93,7 @@ func TestANewFrameworkGetsItsFinalizerThenItsCRDThenWaitsForIt(t *testing.T) {
 	if crd.Labels[v1alpha1.LabelManagedBy] != v1alpha1.ManagedByValue || crd.Labels[v1alpha1.LabelFramework] != "greeters" {
 		t.Fatalf("the CRD's labels %v do not say whose it is", crd.Labels)
 	}
-	if evs := drain(rec); len(evs) > 0 {
+	if evs := testutil.Drain(rec); len(evs) > 0 {
 		t.Fatalf("a wait was announced: %q", evs)
 	}
 
@@ -136,12 +137,12 @@ func TestAFrameworkThatCannotBeInstalledIsRefusedAndNothingIsApplied(t *testing.
 			if got := readyReason(fw); got != tc.wantReason || !meta.IsStatusConditionTrue(fw.Status.Conditions, v1alpha1.ConditionStalled) {
 				t.Fatalf("conditions %+v, want Ready False and Stalled, %s", fw.Status.Conditions, tc.wantReason)
 			}
-			if got := reasons(drain(rec)); !slices.Equal(got, []string{"Warning " + string(tc.wantReason)}) {
+			if got := testutil.Reasons(testutil.Drain(rec)); !slices.Equal(got, []string{"Warning " + string(tc.wantReason)}) {
 				t.Fatalf("events %q, want one Warning %s", got, tc.wantReason)
 			}
 			// Reconciled again alike: nothing sent, nothing told again.
 			reconcileOnce(t, r, tc.fw.Name)
-			if sent, evs := server.sent(), drain(rec); len(sent) > 0 || len(evs) > 0 {
+			if sent, evs := server.sent(), testutil.Drain(rec); len(sent) > 0 || len(evs) > 0 {
 				t.Fatalf("the same refusal again sent %q, told %q", sent, evs)
 			}
 		})

@@ -13,6 +13,7 @@ import (
 
 	"operetta.dev/operetta/api/v1alpha1"
 	"operetta.dev/operetta/internal/metrics"
+	"operetta.dev/operetta/internal/testutil"
 )
 
 func value(t *testing.T, m prometheus.Metric) float64 {
@@ -72,7 +73,7 @@ func TestAnnounceTellsEachOutcomeOnce(t *testing.T) {
 			completeBefore, failedBefore := value(t, complete), value(t, failed)
 			rec := newRecorder()
 			announce(rec, framework, thing("a"), tc.old, tc.st)
-			if got := reasons(drain(rec)); !slices.Equal(got, tc.want) {
+			if got := testutil.Reasons(testutil.Drain(rec)); !slices.Equal(got, tc.want) {
 				t.Errorf("events %q, want %q", got, tc.want)
 			}
 			if c, f := value(t, complete)-completeBefore, value(t, failed)-failedBefore; c != tc.complete || f != tc.failed {
@@ -88,7 +89,7 @@ func TestAnnouncedOutcomesSayWhatHappened(t *testing.T) {
 	rec := newRecorder()
 	announce(rec, "announce-notes", thing("a"), run("r1", v1alpha1.InProgress, ""), run("r1", v1alpha1.Complete, ""))
 	announce(rec, "announce-notes", thing("a"), run("r1", v1alpha1.InProgress, ""), run("r1", v1alpha1.FatalError, "the Job failed"))
-	got := drain(rec)
+	got := testutil.Drain(rec)
 	want := []string{
 		"Normal PlanComplete plan deploy is complete after 1m30s (run r1)",
 		"Warning PlanFailed plan deploy failed: the Job failed",
@@ -105,7 +106,7 @@ func TestEachChildLeftIsAWarning(t *testing.T) {
 	rec := newRecorder()
 	announceLeft(rec, thing("a"), []string{"ConfigMap ns/x", "Service ns/y"})
 	want := []string{"Warning ChildLeft ConfigMap ns/x", "Warning ChildLeft Service ns/y"}
-	if got := drain(rec); !slices.Equal(got, want) {
+	if got := testutil.Drain(rec); !slices.Equal(got, want) {
 		t.Fatalf("events %q, want %q", got, want)
 	}
 }

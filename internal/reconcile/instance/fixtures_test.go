@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"strings"
 	"sync"
 	"testing"
 
@@ -170,29 +169,6 @@ func (s *apiServer) get(t *testing.T, name string) *unstructured.Unstructured {
 
 // newRecorder records events as "Type Reason note".
 func newRecorder() *events.FakeRecorder { return events.NewFakeRecorder(100) }
-
-// drain returns the events recorded since the last call.
-func drain(rec *events.FakeRecorder) []string {
-	var out []string
-	for {
-		select {
-		case e := <-rec.Events:
-			out = append(out, e)
-		default:
-			return out
-		}
-	}
-}
-
-// reasons are the "Type Reason" of events.
-func reasons(evs []string) []string {
-	out := make([]string, 0, len(evs))
-	for _, e := range evs {
-		f := strings.Fields(e)
-		out = append(out, strings.Join(f[:min(2, len(f))], " "))
-	}
-	return out
-}
 
 // enqueued records what a Reconciler asks its loop to reconcile.
 type enqueued struct {

@@ -20,6 +20,7 @@ import (
 	"operetta.dev/operetta/internal/compile"
 	"operetta.dev/operetta/internal/kube"
 	"operetta.dev/operetta/internal/reconcile/stale"
+	"operetta.dev/operetta/internal/testutil"
 )
 
 // loop is one Reconciler over a fake API server, as the engine runs it.
@@ -98,7 +99,7 @@ func TestANewInstanceGetsItsFinalizerFirstThenItsDeployPlan(t *testing.T) {
 	if res.RequeueAfter < 9*time.Minute {
 		t.Fatalf("a plan waiting for its Dummy looks again after %s, want the resync", res.RequeueAfter)
 	}
-	if evs := drain(l.recorder); len(evs) > 0 {
+	if evs := testutil.Drain(l.recorder); len(evs) > 0 {
 		t.Fatalf("a plan's start was announced: %q", evs)
 	}
 	reports := l.reported()
@@ -111,7 +112,7 @@ func TestANewInstanceGetsItsFinalizerFirstThenItsDeployPlan(t *testing.T) {
 	if sent := l.server.sent(); len(sent) > 0 {
 		t.Fatalf("a reconcile with nothing new sent %v", sent)
 	}
-	if evs, reports := drain(l.recorder), l.reported(); len(evs) > 0 || len(reports) > 0 {
+	if evs, reports := testutil.Drain(l.recorder), l.reported(); len(evs) > 0 || len(reports) > 0 {
 		t.Fatalf("a reconcile with nothing new told %q, reported %+v", evs, reports)
 	}
 }
@@ -158,7 +159,7 @@ func TestADeletedInstanceRunsItsCleanupThenLetsGo(t *testing.T) {
 	if sent := l.server.sent(); !slices.Equal(sent, []string{"patch a/status", "patch a"}) {
 		t.Fatalf("sent %v, want the cleanup's status, then the finalizer off", sent)
 	}
-	if evs := drain(l.recorder); len(evs) != 1 || !strings.HasPrefix(evs[0], "Normal PlanComplete plan cleanup is complete") {
+	if evs := testutil.Drain(l.recorder); len(evs) != 1 || !strings.HasPrefix(evs[0], "Normal PlanComplete plan cleanup is complete") {
 		t.Fatalf("events %q, want cleanup's completion", evs)
 	}
 	if err := l.server.Get(ctx, key("a"), thing("a")); !kube.Gone(err) {
