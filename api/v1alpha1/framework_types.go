@@ -89,6 +89,14 @@ type FrameworkSpec struct {
 	// +optional
 	Rollout Rollout `json:"rollout,omitempty"`
 
+	// RevisionHistoryLimit is how many of the Framework's revisions are
+	// kept (FrameworkRevision objects), the newest first, besides those
+	// instances still run: what a rollback can go back to.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:default=10
+	// +optional
+	RevisionHistoryLimit *int32 `json:"revisionHistoryLimit,omitempty"`
+
 	// DeletionPolicy says what deleting the Framework does to its kind:
 	// Retain (default) stops the loop and leaves the CRD and the instances,
 	// for a Framework of the same kind to take over; Delete deletes every

@@ -108,6 +108,12 @@ type InstanceStatus struct {
 	// +optional
 	FrameworkGeneration int64 `json:"frameworkGeneration,omitempty"`
 
+	// FrameworkRevision names the FrameworkRevision the instance runs:
+	// <framework>-<generation>. A newer one reaches it as its rollout
+	// admits it.
+	// +optional
+	FrameworkRevision string `json:"frameworkRevision,omitempty"`
+
 	// Inventory lists the children operetta applied and has not deleted.
 	// +optional
 	Inventory []InventoryItem `json:"inventory,omitempty"`

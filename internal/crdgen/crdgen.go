@@ -165,7 +165,9 @@ func printerColumns(fw *v1alpha1.Framework) []apiextensionsv1.CustomResourceColu
 	}
 	return append(cols,
 		apiextensionsv1.CustomResourceColumnDefinition{Name: "Age", Type: "date", JSONPath: ".metadata.creationTimestamp"},
-		// -o wide: why it is (not) ready, in a word and in full.
+		// -o wide: the revision it runs, and why it is (not) ready, in a
+		// word and in full.
+		apiextensionsv1.CustomResourceColumnDefinition{Name: "Revision", Type: "string", Priority: 1, JSONPath: ".status.frameworkRevision"},
 		apiextensionsv1.CustomResourceColumnDefinition{Name: "Reason", Type: "string", Priority: 1,
 			JSONPath: `.status.conditions[?(@.type=="Ready")].reason`},
 		apiextensionsv1.CustomResourceColumnDefinition{Name: "Message", Type: "string", Priority: 1,

@@ -106,6 +106,7 @@ func statusSchema() apiextensionsv1.JSONSchemaProps {
 			"parameterDigests": {Type: "object", Description: "Digests of the parameter values plans were last triggered for; a parameter whose digest changes triggers its plan.",
 				AdditionalProperties: &apiextensionsv1.JSONSchemaPropsOrBool{Allows: true, Schema: ptrSchema(str("A digest."))}},
 			"frameworkGeneration": generation("The Framework generation plans were last triggered for; a newer one triggers upgrade (else update, else deploy)."),
+			"frameworkRevision":   str("The FrameworkRevision the instance runs: <framework>-<generation>; a newer one reaches it as its rollout admits it."),
 			"lastRunPlan":         str("The last value of the operetta.dev/run-plan annotation that was acted on."),
 			"runPlanError":        str("Why the last operetta.dev/run-plan value was not run: it names no plan of the Framework."),
 			"inventory": {Type: "array", Description: "The children operetta applied and has not deleted.",

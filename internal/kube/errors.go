@@ -109,6 +109,10 @@ func Retry() ctrl.Result {
 	return ctrl.Result{Requeue: true} //nolint:staticcheck // a rate-limited retry; controller-runtime offers no other without an error log
 }
 
+// Exists says whether err is the API server's "already exists": a create
+// that lost a race with another.
+func Exists(err error) bool { return apierrors.IsAlreadyExists(err) }
+
 // Gone says whether err is the API server's "not found".
 func Gone(err error) bool { return apierrors.IsNotFound(err) }
 

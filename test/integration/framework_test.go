@@ -41,7 +41,7 @@ func TestGeneratedKindIsServed(t *testing.T) {
 		for _, c := range crd.Spec.Versions[0].AdditionalPrinterColumns {
 			cols = append(cols, c.Name)
 		}
-		if got := strings.Join(cols, ","); got != "Ready,Plan,Status,Replicas,Image,Age,Reason,Message" {
+		if got := strings.Join(cols, ","); got != "Ready,Plan,Status,Replicas,Image,Age,Revision,Reason,Message" {
 			t.Errorf("columns %s", got)
 		}
 	})

@@ -84,6 +84,9 @@ func (r *Reconciler) install(ctx context.Context, fw *v1alpha1.Framework) (ctrl.
 			return ctrl.Result{}, err
 		}
 	}
+	if err := r.keepRevision(ctx, fw); err != nil {
+		return ctrl.Result{}, err
+	}
 	r.remember(fw.Name, installation{generation: fw.Generation, crdGeneration: crd.GetGeneration()})
 	return ctrl.Result{}, nil
 }
@@ -112,6 +115,8 @@ func (r *Reconciler) startLoop(ctx context.Context, compiled *compile.Framework)
 			Resync:         r.Resync,
 			Shard:          r.Shard,
 			PipeImage:      r.PipeImage,
+			WriterFor:      r.writer,
+			Revisions:      r.APIReader,
 		})
 	})
 	if err != nil {

@@ -103,6 +103,9 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	r.readySeen = map[string]int64{}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.Framework{}).
+		// Only their names: a revision holds a whole spec, which only a
+		// loop that starts on an old generation reads, from the API server.
+		Owns(&v1alpha1.FrameworkRevision{}, builder.OnlyMetadata).
 		Watches(&apiextensionsv1.CustomResourceDefinition{},
 			handler.EnqueueRequestsFromMapFunc(frameworkOfCRD),
 			builder.OnlyMetadata).
@@ -214,6 +217,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 	}
 	if r.unchanged(ctx, fw) {
 		r.reportRollout(fw)
+		// Instances that moved on free their old revisions. The list is
+		// the cache's: nothing to delete costs no request.
+		if err := r.pruneRevisions(ctx, fw); err != nil {
+			return ctrl.Result{}, err
+		}
 		return ctrl.Result{}, nil
 	}
 	return r.install(ctx, fw)

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
@@ -51,6 +53,13 @@ type Config struct {
 	Shard string
 	// PipeImage is the image of the container Pipe tasks read files out of.
 	PipeImage string
+	// Revisions reads a FrameworkRevision from the API server: only a
+	// loop that finds an instance on a generation it never ran reads one.
+	Revisions client.Reader
+	// WriterFor returns the client children are written with for a
+	// Framework that names service account sa (none: the zero value): a
+	// revision loaded from its FrameworkRevision needs one.
+	WriterFor func(sa types.NamespacedName) (client.Client, error)
 }
 
 // Reconciler drives the instances of one generated kind through their
@@ -172,6 +181,10 @@ func (r *Reconciler) Report() Report {
 	return r.progress.report(r.Generation())
 }
 
+// GenerationsInUse says which Framework generations instances still stand
+// on, as last reconciled: their revisions are kept.
+func (r *Reconciler) GenerationsInUse() map[int64]bool { return r.progress.inUse() }
+
 // States counts the instances by readiness and active plan status, as last
 // reconciled, for the metrics.
 func (r *Reconciler) States() map[metrics.InstanceState]int {
@@ -217,7 +230,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		// cleanup runs with the generation it is on.
 		r.wake(r.rollout.done(req.NamespacedName))
 		gen := current
-		if own, known := r.generation(st.FrameworkGeneration); known {
+		if own, known, err := r.generationOf(ctx, current, st.FrameworkGeneration); err != nil {
+			return ctrl.Result{}, err
+		} else if known {
 			gen = own
 		}
 		if err := r.ensureFinalizer(ctx, gen.fw, instance); err != nil {
@@ -284,12 +299,50 @@ func (r *Reconciler) admit(ctx context.Context, instance *unstructured.Unstructu
 	if ok {
 		return current, current.fw.Generation, nil
 	}
-	if previous, known := r.generation(st.FrameworkGeneration); known {
+	previous, known, err := r.generationOf(ctx, current, st.FrameworkGeneration)
+	if err != nil {
+		return current, 0, err
+	}
+	if known {
 		return previous, st.FrameworkGeneration, nil
 	}
-	// A generation compiled before this manager started is gone: the
-	// current one's templates are all there is.
+	// Its revision is gone too (deleted by hand): the current
+	// generation's templates are all there is.
 	return current, st.FrameworkGeneration, nil
+}
+
+// generationOf is generation g: one this loop ran, or one compiled from
+// its FrameworkRevision, read from the API server, when this manager started
+// after it was current. known is false if neither exists.
+func (r *Reconciler) generationOf(ctx context.Context, current generation, g int64) (gen generation, known bool, err error) {
+	if gen, known := r.generation(g); known {
+		return gen, true, nil
+	}
+	if r.cfg.Revisions == nil || r.cfg.WriterFor == nil {
+		return generation{}, false, nil
+	}
+	rev := &v1alpha1.FrameworkRevision{}
+	if err := r.cfg.Revisions.Get(ctx, client.ObjectKey{Name: v1alpha1.RevisionName(current.fw.Name, g)}, rev); kube.Gone(err) {
+		return generation{}, false, nil
+	} else if err != nil {
+		return generation{}, false, fmt.Errorf("reading revision %d: %w", g, err)
+	}
+	compiled, errs := compile.Compile(&v1alpha1.Framework{ObjectMeta: metav1.ObjectMeta{Name: rev.Framework, Generation: rev.Revision}, Spec: rev.Spec})
+	if len(errs) > 0 {
+		return generation{}, false, kube.Fail("revision %d does not compile: %s", g, compile.Message(errs))
+	}
+	writer, err := r.cfg.WriterFor(compiled.ServiceAccount)
+	if err != nil {
+		return generation{}, false, fmt.Errorf("a client for revision %d: %w", g, err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if made, ok := r.generations[g]; ok {
+		return made, true, nil // compiled meanwhile
+	}
+	gen = generation{fw: compiled, writer: writer}
+	r.generations[g] = gen
+	return gen, true, nil
 }
 
 // wake enqueues instances.
@@ -324,6 +377,7 @@ func (r *Reconciler) schedule(ctx context.Context, fw *compile.Framework, genera
 	plans.Schedule(st, triggered, r.startPlan(fw))
 	st.ParameterDigests = digests
 	st.FrameworkGeneration = generation
+	st.FrameworkRevision = v1alpha1.RevisionName(fw.Name, generation)
 	st.LastRunPlan = runPlan
 	st.ObservedGeneration = instance.GetGeneration()
 }
