@@ -24,12 +24,17 @@ const (
 	PlanCleanup                    = "cleanup"
 	AnnotationRunPlan              = "operetta.dev/run-plan"
 	AnnotationSkipCleanup          = "operetta.dev/skip-cleanup"
+	// AnnotationPaused "true" on an instance holds it as it is: no plan
+	// step, drift correction, pruning or newer revision until removed.
+	AnnotationPaused = "operetta.dev/paused"
 	FinalizerCleanup               = "operetta.dev/cleanup"
 	FinalizerFramework             = "operetta.dev/framework"
 	AnnotationAllowBreakingChanges = "operetta.dev/allow-breaking-changes"
 	ConditionReady                 = "Ready"
 	ConditionReconciling           = "Reconciling"
 	ConditionStalled               = "Stalled"
+	// ConditionPaused True says an instance is held (AnnotationPaused).
+	ConditionPaused = "Paused"
 )
 
 // OwnerOfChild reads, from a child's labels, the instance it belongs to:

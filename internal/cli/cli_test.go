@@ -78,6 +78,14 @@ func TestPlanTree(t *testing.T) {
 	PlanTree(&b, "zookeeper/zk", sample(), now, false)
 	golden(t, "plan-status.txt", b.Bytes())
 
+	held := sample()
+	held.Conditions = append(held.Conditions, metav1.Condition{Type: v1alpha1.ConditionPaused, Status: metav1.ConditionTrue, Reason: "Held", Message: "held by the operetta.dev/paused annotation"})
+	var h bytes.Buffer
+	PlanTree(&h, "zookeeper/zk", held, now, false)
+	if first, _, _ := strings.Cut(h.String(), "\n"); !strings.HasSuffix(first, " PAUSED: held by the operetta.dev/paused annotation") {
+		t.Errorf("a held instance's first line: %q", first)
+	}
+
 	var empty bytes.Buffer
 	PlanTree(&empty, "zookeeper/new", v1alpha1.InstanceStatus{}, now, false)
 	if !strings.Contains(empty.String(), "no plan has run yet") {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"operetta.dev/operetta/api/v1alpha1"
@@ -51,6 +52,9 @@ func PlanTree(w io.Writer, ref string, st v1alpha1.InstanceStatus, now time.Time
 	fmt.Fprintf(w, "%s", ref)
 	if st.ActivePlan != "" {
 		fmt.Fprintf(w, " (active plan: %s %s)", st.ActivePlan, p.status(st.ActivePlanStatus))
+	}
+	if c := meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionPaused); c != nil && c.Status == metav1.ConditionTrue {
+		fmt.Fprintf(w, " PAUSED: %s", c.Message)
 	}
 	fmt.Fprintln(w)
 	names := planOrder(st)

@@ -18,6 +18,8 @@ const (
 	ChildNotReady Reason = "ChildNotReady"
 	// ChildFailed: the plans are done, and a child failed for good.
 	ChildFailed Reason = "ChildFailed"
+	// Held (Paused): the instance is annotated operetta.dev/paused.
+	Held Reason = "Held"
 )
 
 // Reasons of a Framework's conditions.

@@ -53,6 +53,19 @@ func SetReconciling(conds *[]metav1.Condition, generation int64, on bool, reason
 	put(conds, generation, v1alpha1.ConditionReconciling, metav1.ConditionTrue, reason, msg)
 }
 
+// SetPaused sets Paused True, for a held instance, and takes Reconciling
+// away: a person took it out of the loop's hands, and tools that wait for
+// it to settle (kstatus, Flux) must not wait on it; Ready and Stalled keep
+// what they said. With on false it removes Paused.
+func SetPaused(conds *[]metav1.Condition, generation int64, on bool, msg string) {
+	if !on {
+		meta.RemoveStatusCondition(conds, v1alpha1.ConditionPaused)
+		return
+	}
+	put(conds, generation, v1alpha1.ConditionPaused, metav1.ConditionTrue, Held, msg)
+	meta.RemoveStatusCondition(conds, v1alpha1.ConditionReconciling)
+}
+
 func put(conds *[]metav1.Condition, generation int64, t string, s metav1.ConditionStatus, reason Reason, msg string) {
 	meta.SetStatusCondition(conds, metav1.Condition{
 		Type: t, Status: s, Reason: string(reason), Message: msg, ObservedGeneration: generation,

@@ -6,9 +6,18 @@
 --                installs or rolls out
 --   Degraded     Stalled (invalid Framework, a plan or a child failed for
 --                good), or a plan done whose child is not ready any more
+--   Suspended    an instance held by operetta.dev/paused (Paused=True):
+--                a person took it out of operetta's hands
 local hs = { status = "Progressing", message = "waiting for operetta to reconcile it" }
 if obj.status == nil then
   return hs
+end
+if obj.status.conditions ~= nil then
+  for _, c in ipairs(obj.status.conditions) do
+    if c.type == "Paused" and c.status == "True" then
+      return { status = "Suspended", message = c.message }
+    end
+  end
 end
 local generation = obj.metadata.generation
 local observed = obj.status.observedGeneration

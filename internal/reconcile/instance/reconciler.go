@@ -21,6 +21,7 @@ import (
 
 	"operetta.dev/operetta/api/v1alpha1"
 	"operetta.dev/operetta/internal/compile"
+	"operetta.dev/operetta/internal/conditions"
 	"operetta.dev/operetta/internal/kube"
 	"operetta.dev/operetta/internal/metrics"
 	"operetta.dev/operetta/internal/plans"
@@ -241,6 +242,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		exec := tasks.NewExecutor(r.clients(gen), gen.fw, instance, &st)
 		return r.finalize(ctx, gen.fw, exec, instance, old, st)
 	}
+	if instance.GetAnnotations()[v1alpha1.AnnotationPaused] == "true" {
+		return r.hold(ctx, req.NamespacedName, current, instance, old, st)
+	}
+	conditions.SetPaused(&st.Conditions, instance.GetGeneration(), false, "")
 	gen, recorded, err := r.admit(ctx, instance, st, current)
 	if err != nil {
 		return ctrl.Result{}, err
@@ -279,6 +284,25 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	// A held instance is also woken by a freed place in the rollout.
 	return r.resultFor(fw, st), nil
+}
+
+// hold keeps a held instance as it is: its status says so, and nothing else
+// is done (no plan step, drift correction, pruning or admission to a newer
+// revision). Removing the annotation goes on from where it stood.
+func (r *Reconciler) hold(ctx context.Context, key types.NamespacedName, current generation, instance *unstructured.Unstructured, old, st v1alpha1.InstanceStatus) (ctrl.Result, error) {
+	conditions.SetPaused(&st.Conditions, instance.GetGeneration(), true,
+		"held by the "+v1alpha1.AnnotationPaused+" annotation: no plan step, drift correction, pruning or newer revision until it is removed")
+	projected := readProjected(instance, current.fw.Projections)
+	readVersion := instance.GetResourceVersion()
+	wrote, err := patchStatus(ctx, r.cfg.Client, instance, old, st, projected, projected)
+	if err != nil {
+		return kube.ResultOf(err)
+	}
+	if wrote {
+		r.written.Wrote(key, readVersion, instance.GetResourceVersion())
+	}
+	r.recordStanding(key, current.fw.Generation, st)
+	return ctrl.Result{}, nil
 }
 
 // admit decides which generation an instance runs now. A new generation
