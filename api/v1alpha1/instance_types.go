@@ -27,6 +27,9 @@ const (
 	// AnnotationPaused "true" on an instance holds it as it is: no plan
 	// step, drift correction, pruning or newer revision until removed.
 	AnnotationPaused = "operetta.dev/paused"
+	// AnnotationSpecHash on a FrameworkRevision digests what of its spec
+	// reaches instances.
+	AnnotationSpecHash = "operetta.dev/spec-hash"
 	FinalizerCleanup               = "operetta.dev/cleanup"
 	FinalizerFramework             = "operetta.dev/framework"
 	AnnotationAllowBreakingChanges = "operetta.dev/allow-breaking-changes"

@@ -8,12 +8,14 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"operetta.dev/operetta/api/v1alpha1"
+	"operetta.dev/operetta/internal/testutil"
 )
 
 // TestARevisionDoesNotChange: the API server refuses an edit of a
@@ -157,4 +159,60 @@ func TestAHeldInstanceRunsItsRevisionAfterARestart(t *testing.T) {
 	}
 	openGateOf(t, ns, admitted+"-gate")
 	waitForPlan(t, gvk, ns, admitted, "upgrade", "COMPLETE")
+}
+
+// TestARolloutOnlyChangeIsNoNewRevision: a change of how the Framework
+// rolls out reaches no instance: no revision is recorded for it and no
+// plan runs, as pausing a Deployment makes no new ReplicaSet.
+func TestARolloutOnlyChangeIsNoNewRevision(t *testing.T) {
+	startManager(t)
+	ns := namespace(t, "rollout-only")
+	fw := configMapFramework("rollout-only", "rollout-only.test.operetta.dev", "Ro")
+	createFramework(t, fw)
+	frameworkReady(t, "rollout-only", metav1.ConditionTrue)
+	gvk := schema.GroupVersionKind{Group: "rollout-only.test.operetta.dev", Version: "v1", Kind: "Ro"}
+	if err := k8s.Create(ctx(t), instance(gvk, ns, "r", map[string]any{})); err != nil {
+		t.Fatal(err)
+	}
+	deployed := waitForPlan(t, gvk, ns, "r", "deploy", "COMPLETE")
+	_, _, deployUID := testutil.Plan(deployed, "deploy")
+	editFramework(t, "rollout-only", fw, func() { fw.Spec.Rollout.MaxConcurrent = 2 })
+	eventually(t, 30*time.Second, func() error {
+		f := &v1alpha1.Framework{}
+		if err := k8s.Get(ctx(t), client.ObjectKey{Name: "rollout-only"}, f); err != nil {
+			return err
+		}
+		if f.Generation != 2 || f.Status.ObservedGeneration != 2 || !readyNowIn(f) {
+			return fmt.Errorf("generation %d observed %d", f.Generation, f.Status.ObservedGeneration)
+		}
+		// What the loop rolls out, written with that status: still
+		// revision 1, which every instance runs.
+		if ro := f.Status.Rollout; ro == nil || ro.Generation != 1 || ro.Updated != 1 {
+			return fmt.Errorf("rollout %+v, want revision 1, reached by its one instance", ro)
+		}
+		return nil
+	})
+	list := &v1alpha1.FrameworkRevisionList{}
+	if err := k8s.List(ctx(t), list, client.MatchingLabels{v1alpha1.LabelFramework: "rollout-only"}); err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Items) != 1 || list.Items[0].Name != "rollout-only-1" {
+		names := []string{}
+		for _, r := range list.Items {
+			names = append(names, r.Name)
+		}
+		t.Fatalf("revisions %v, want only rollout-only-1", names)
+	}
+	u, err := get(t, gvk, ns, "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _, uid := testutil.Plan(u, "deploy")
+	if rev, _, _ := unstructured.NestedString(u.Object, "status", "frameworkRevision"); rev != "rollout-only-1" || uid != deployUID || st != "COMPLETE" {
+		t.Fatalf("the instance runs %s, deploy run %s (%s), want revision 1 and the first run %s", rev, uid, st, deployUID)
+	}
+}
+
+func readyNowIn(f *v1alpha1.Framework) bool {
+	return meta.IsStatusConditionTrue(f.Status.Conditions, v1alpha1.ConditionReady)
 }

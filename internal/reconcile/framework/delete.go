@@ -46,7 +46,11 @@ func (r *Reconciler) delete(ctx context.Context, fw *v1alpha1.Framework) (ctrl.R
 	if len(instances) > 0 && !r.Engine.IsRunning(fw.Name) {
 		// Cleanup needs the loop: start it if this generation can run.
 		if compiled, errs := r.Compiled.Of(fw); len(errs) == 0 {
-			if err := r.startLoop(ctx, compiled); kube.Classify(err) == kube.Waiting {
+			revision, _, err := r.revisionOf(ctx, fw)
+			if err != nil {
+				return ctrl.Result{}, notWaiting, err
+			}
+			if err := r.startLoop(ctx, compiled, revision); kube.Classify(err) == kube.Waiting {
 				// Not elected yet: as install does, look again soon.
 				return ctrl.Result{RequeueAfter: deletionPoll}, notWaiting, nil
 			} else if err != nil {

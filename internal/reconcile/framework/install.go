@@ -64,7 +64,11 @@ func (r *Reconciler) install(ctx context.Context, fw *v1alpha1.Framework) (ctrl.
 		return ctrl.Result{}, nil // the CRD's watch event brings us back
 	}
 
-	if err := r.startLoop(ctx, compiled); err != nil {
+	revision, err := r.keepRevision(ctx, fw)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.startLoop(ctx, compiled, revision); err != nil {
 		if kube.Classify(err) == kube.Waiting {
 			working(fw, conditions.NotLeading, err.Error())
 			return ctrl.Result{RequeueAfter: deletionPoll}, nil
@@ -84,7 +88,7 @@ func (r *Reconciler) install(ctx context.Context, fw *v1alpha1.Framework) (ctrl.
 			return ctrl.Result{}, err
 		}
 	}
-	if err := r.keepRevision(ctx, fw); err != nil {
+	if err := r.pruneRevisions(ctx, fw, compiled.GVK); err != nil {
 		return ctrl.Result{}, err
 	}
 	r.remember(fw.Name, installation{generation: fw.Generation, crdGeneration: crd.GetGeneration()})
@@ -92,8 +96,11 @@ func (r *Reconciler) install(ctx context.Context, fw *v1alpha1.Framework) (ctrl.
 }
 
 // startLoop starts the loop of compiled's kind, or hands the running one the new
-// generation.
-func (r *Reconciler) startLoop(ctx context.Context, compiled *compile.Framework) error {
+// generation, which its instances run as revision.
+func (r *Reconciler) startLoop(ctx context.Context, compiled *compile.Framework, revision int64) error {
+	asRevision := *compiled
+	asRevision.Generation = revision
+	compiled = &asRevision
 	writer, err := r.writer(compiled.ServiceAccount)
 	if err != nil {
 		return err

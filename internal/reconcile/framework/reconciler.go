@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/workqueue"
@@ -24,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"operetta.dev/operetta/api/v1alpha1"
+	"operetta.dev/operetta/internal/crdgen"
 	"operetta.dev/operetta/internal/engine"
 	"operetta.dev/operetta/internal/kube"
 	"operetta.dev/operetta/internal/reconcile/finalizer"
@@ -219,7 +221,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 		r.reportRollout(fw)
 		// Instances that moved on free their old revisions. The list is
 		// the cache's: nothing to delete costs no request.
-		if err := r.pruneRevisions(ctx, fw); err != nil {
+		names := crdgen.NamesOf(fw)
+		if err := r.pruneRevisions(ctx, fw, schema.GroupVersionKind{Group: names.Group, Version: names.Version, Kind: names.Kind}); err != nil {
 			return ctrl.Result{}, err
 		}
 		return ctrl.Result{}, nil

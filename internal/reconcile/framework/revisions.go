@@ -2,75 +2,134 @@ package framework
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"sort"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"operetta.dev/operetta/api/v1alpha1"
 	"operetta.dev/operetta/internal/kube"
+	"operetta.dev/operetta/internal/reconcile/instance"
 )
 
 // defaultRevisionHistoryLimit is how many revisions are kept when the
 // Framework does not say (the API server defaults it too).
 const defaultRevisionHistoryLimit = 10
 
-// keepRevision records the generation fw installed as a FrameworkRevision,
-// once, and deletes the revisions past spec.revisionHistoryLimit that no
-// instance runs. It reads revisions from the cache: a generation already
-// recorded costs no request.
-func (r *Reconciler) keepRevision(ctx context.Context, fw *v1alpha1.Framework) error {
-	name := v1alpha1.RevisionName(fw.Name, fw.Generation)
-	err := r.Client.Get(ctx, client.ObjectKey{Name: name}, revisionMetadata())
-	switch {
-	case kube.Gone(err):
-		rev := &v1alpha1.FrameworkRevision{
-			ObjectMeta: metav1.ObjectMeta{
-				Name:            name,
-				Labels:          map[string]string{v1alpha1.LabelFramework: fw.Name},
-				OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(fw, v1alpha1.GroupVersion.WithKind("Framework"))},
-			},
-			Framework: fw.Name, Revision: fw.Generation, Spec: *fw.Spec.DeepCopy(),
-		}
-		if err := r.Client.Create(ctx, rev); err != nil && !kube.Exists(err) {
-			return fmt.Errorf("recording revision %s: %w", name, err)
-		}
-	case err != nil:
-		return fmt.Errorf("reading revision %s: %w", name, err)
+// keepRevision returns the revision fw's generation runs as, recording it
+// as a FrameworkRevision if it is a new one. A generation that differs from
+// the latest revision only in what does not reach instances (how its
+// rollout goes, how many revisions are kept, what deleting it does) runs as
+// that revision: pausing a rollout is no new revision to roll out, as
+// pausing a Deployment makes no new ReplicaSet. Revisions are read from the
+// cache: a generation already recorded costs no request.
+func (r *Reconciler) keepRevision(ctx context.Context, fw *v1alpha1.Framework) (int64, error) {
+	n, recorded, err := r.revisionOf(ctx, fw)
+	if err != nil || recorded {
+		return n, err
 	}
-	return r.pruneRevisions(ctx, fw)
+	name := v1alpha1.RevisionName(fw.Name, fw.Generation)
+	rev := &v1alpha1.FrameworkRevision{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:            name,
+			Labels:          map[string]string{v1alpha1.LabelFramework: fw.Name},
+			Annotations:     map[string]string{v1alpha1.AnnotationSpecHash: specHash(fw.Spec)},
+			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(fw, v1alpha1.GroupVersion.WithKind("Framework"))},
+		},
+		Framework: fw.Name, Revision: fw.Generation, Spec: *fw.Spec.DeepCopy(),
+	}
+	if err := r.Client.Create(ctx, rev); err != nil && !kube.Exists(err) {
+		return 0, fmt.Errorf("recording revision %s: %w", name, err)
+	}
+	return fw.Generation, nil
+}
+
+// revisionOf says which revision fw's generation runs as (keepRevision),
+// and whether it is recorded already.
+func (r *Reconciler) revisionOf(ctx context.Context, fw *v1alpha1.Framework) (n int64, recorded bool, err error) {
+	revs, err := r.revisions(ctx, fw.Name)
+	if err != nil {
+		return 0, false, err
+	}
+	for _, rev := range revs {
+		if rev.n == fw.Generation {
+			return rev.n, true, nil
+		}
+	}
+	if len(revs) > 0 && revs[0].hash == specHash(fw.Spec) && revs[0].n < fw.Generation {
+		return revs[0].n, true, nil
+	}
+	return fw.Generation, false, nil
+}
+
+// revision is one FrameworkRevision as the cache holds it: its metadata.
+type revision struct {
+	meta *metav1.PartialObjectMetadata
+	n    int64
+	hash string
+}
+
+// revisions lists framework's revisions from the cache, newest first.
+func (r *Reconciler) revisions(ctx context.Context, framework string) ([]revision, error) {
+	list := &metav1.PartialObjectMetadataList{}
+	list.SetGroupVersionKind(v1alpha1.GroupVersion.WithKind("FrameworkRevisionList"))
+	if err := r.Client.List(ctx, list, client.MatchingLabels{v1alpha1.LabelFramework: framework}); err != nil {
+		return nil, fmt.Errorf("listing the revisions of %s: %w", framework, err)
+	}
+	var revs []revision
+	for i := range list.Items {
+		if n, ok := v1alpha1.RevisionOf(framework, list.Items[i].Name); ok {
+			revs = append(revs, revision{&list.Items[i], n, list.Items[i].Annotations[v1alpha1.AnnotationSpecHash]})
+		}
+	}
+	sort.Slice(revs, func(i, j int) bool { return revs[i].n > revs[j].n })
+	return revs, nil
+}
+
+// specHash digests what of a Framework's spec reaches its instances.
+func specHash(spec v1alpha1.FrameworkSpec) string {
+	s := spec.DeepCopy()
+	s.Rollout, s.RevisionHistoryLimit, s.DeletionPolicy = v1alpha1.Rollout{}, nil, ""
+	b, err := json.Marshal(s)
+	if err != nil {
+		return ""
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:12])
 }
 
 // pruneRevisions deletes fw's revisions past its history limit, oldest
-// first, except the current one and those instances still run.
-func (r *Reconciler) pruneRevisions(ctx context.Context, fw *v1alpha1.Framework) error {
+// first, except the one it runs and those instances stand on, as the
+// instance cache shows them: only while its loop runs, whose informer holds
+// every instance.
+func (r *Reconciler) pruneRevisions(ctx context.Context, fw *v1alpha1.Framework, gvk schema.GroupVersionKind) error {
+	rec, running := r.Engine.Reconciler(fw.Name)
+	if !running {
+		return nil
+	}
 	limit := defaultRevisionHistoryLimit
 	if l := fw.Spec.RevisionHistoryLimit; l != nil {
 		limit = int(*l)
 	}
-	list := &metav1.PartialObjectMetadataList{}
-	list.SetGroupVersionKind(v1alpha1.GroupVersion.WithKind("FrameworkRevisionList"))
-	if err := r.Client.List(ctx, list, client.MatchingLabels{v1alpha1.LabelFramework: fw.Name}); err != nil {
-		return fmt.Errorf("listing the revisions of %s: %w", fw.Name, err)
+	revs, err := r.revisions(ctx, fw.Name)
+	if err != nil {
+		return err
 	}
-	type revision struct {
-		meta *metav1.PartialObjectMetadata
-		n    int64
+	if len(revs) <= limit {
+		return nil
 	}
-	var revs []revision
-	for i := range list.Items {
-		n, ok := v1alpha1.RevisionOf(fw.Name, list.Items[i].Name)
-		if ok {
-			revs = append(revs, revision{&list.Items[i], n})
-		}
+	items, err := instance.List(ctx, r.Engine.Cache(), gvk)
+	if err != nil {
+		return err
 	}
-	sort.Slice(revs, func(i, j int) bool { return revs[i].n > revs[j].n })
-	inUse := map[int64]bool{fw.Generation: true}
-	if rec, ok := r.Engine.Reconciler(fw.Name); ok {
-		for g := range rec.GenerationsInUse() {
-			inUse[g] = true
-		}
+	inUse := map[int64]bool{rec.Generation(): true}
+	for i := range items {
+		inUse[instance.ReadStatus(&items[i]).FrameworkGeneration] = true
 	}
 	kept := 0
 	for _, rev := range revs {
@@ -84,12 +143,4 @@ func (r *Reconciler) pruneRevisions(ctx context.Context, fw *v1alpha1.Framework)
 		}
 	}
 	return nil
-}
-
-// revisionMetadata is an empty FrameworkRevision's metadata, as the cache
-// holds revisions.
-func revisionMetadata() *metav1.PartialObjectMetadata {
-	m := &metav1.PartialObjectMetadata{}
-	m.SetGroupVersionKind(v1alpha1.GroupVersion.WithKind("FrameworkRevision"))
-	return m
 }

@@ -182,10 +182,6 @@ func (r *Reconciler) Report() Report {
 	return r.progress.report(r.Generation())
 }
 
-// GenerationsInUse says which Framework generations instances still stand
-// on, as last reconciled: their revisions are kept.
-func (r *Reconciler) GenerationsInUse() map[int64]bool { return r.progress.inUse() }
-
 // States counts the instances by readiness and active plan status, as last
 // reconciled, for the metrics.
 func (r *Reconciler) States() map[metrics.InstanceState]int {
