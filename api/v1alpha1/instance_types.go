@@ -15,21 +15,21 @@ const (
 	// LabelShard on a Framework names the manager shard that runs it
 	// (--shard); children carry their shard's too. No label: the
 	// manager started without --shard.
-	LabelShard                     = "operetta.dev/shard"
-	FieldManager                   = "operetta"
-	CategoryAllKinds               = "operetta"
-	PlanDeploy                     = "deploy"
-	PlanUpdate                     = "update"
-	PlanUpgrade                    = "upgrade"
-	PlanCleanup                    = "cleanup"
-	AnnotationRunPlan              = "operetta.dev/run-plan"
-	AnnotationSkipCleanup          = "operetta.dev/skip-cleanup"
+	LabelShard            = "operetta.dev/shard"
+	FieldManager          = "operetta"
+	CategoryAllKinds      = "operetta"
+	PlanDeploy            = "deploy"
+	PlanUpdate            = "update"
+	PlanUpgrade           = "upgrade"
+	PlanCleanup           = "cleanup"
+	AnnotationRunPlan     = "operetta.dev/run-plan"
+	AnnotationSkipCleanup = "operetta.dev/skip-cleanup"
 	// AnnotationPaused "true" on an instance holds it as it is: no plan
 	// step, drift correction, pruning or newer revision until removed.
 	AnnotationPaused = "operetta.dev/paused"
 	// AnnotationSpecHash on a FrameworkRevision digests what of its spec
 	// reaches instances.
-	AnnotationSpecHash = "operetta.dev/spec-hash"
+	AnnotationSpecHash             = "operetta.dev/spec-hash"
 	FinalizerCleanup               = "operetta.dev/cleanup"
 	FinalizerFramework             = "operetta.dev/framework"
 	AnnotationAllowBreakingChanges = "operetta.dev/allow-breaking-changes"
