@@ -147,6 +147,24 @@ type Rollout struct {
 	// +kubebuilder:default=5
 	// +optional
 	MaxConcurrent int32 `json:"maxConcurrent,omitempty"`
+
+	// Paused admits no instance to a newer revision while true; those
+	// admitted before go on. kubectl operetta rollout pause|resume.
+	// +optional
+	Paused bool `json:"paused,omitempty"`
+
+	// Selector admits only the instances whose labels match it to a newer
+	// revision: a canary. Remove it to let the others follow.
+	// +optional
+	Selector *metav1.LabelSelector `json:"selector,omitempty"`
+
+	// MaxFailures halts the rollout once that many instances failed for
+	// good (FATAL_ERROR) on the newer revision: no further instance is
+	// admitted, and the Framework is Stalled (RolloutHalted), naming them,
+	// until a change of it (a fix, or kubectl operetta rollout undo).
+	// +kubebuilder:validation:Minimum=1
+	// +optional
+	MaxFailures *int32 `json:"maxFailures,omitempty"`
 }
 
 // RolloutStatus is how far the current generation has reached the instances.

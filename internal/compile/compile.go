@@ -6,7 +6,10 @@ import (
 	"sort"
 	"strings"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
@@ -48,6 +51,13 @@ type Framework struct {
 	ServiceAccount types.NamespacedName
 	// MaxConcurrent instances may run the plan a Framework change triggers.
 	MaxConcurrent int
+	// RolloutPaused admits no instance to this revision.
+	RolloutPaused bool
+	// RolloutSelector admits only the instances it matches (nil: all).
+	RolloutSelector labels.Selector
+	// MaxFailures halts the rollout after that many failed instances (0:
+	// never).
+	MaxFailures int
 	// KUDO, if set, marks what Go templates render with KUDO's labels.
 	KUDO *v1alpha1.KUDO
 }
@@ -213,6 +223,17 @@ func Compile(fw *v1alpha1.Framework) (*Framework, field.ErrorList) {
 	out.Allow = *fw.Spec.Allow.DeepCopy()
 	out.ServiceAccount = types.NamespacedName{Namespace: fw.Spec.ServiceAccountNamespace, Name: fw.Spec.ServiceAccountName}
 	out.KUDO = fw.Spec.KUDO.DeepCopy()
+	out.RolloutPaused = fw.Spec.Rollout.Paused
+	if s := fw.Spec.Rollout.Selector; s != nil {
+		sel, err := metav1.LabelSelectorAsSelector(s)
+		if err != nil {
+			return nil, field.ErrorList{field.Invalid(spec.Child("rollout", "selector"), s.String(), err.Error())}
+		}
+		out.RolloutSelector = sel
+	}
+	if m := fw.Spec.Rollout.MaxFailures; m != nil {
+		out.MaxFailures = int(*m)
+	}
 	out.MaxConcurrent = int(fw.Spec.Rollout.MaxConcurrent)
 	if out.MaxConcurrent < 1 {
 		out.MaxConcurrent = defaultMaxConcurrent

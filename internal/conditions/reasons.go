@@ -29,6 +29,12 @@ const (
 	// RollingOut (Reconciling, while Serving): the current generation has
 	// not reached every instance yet.
 	RollingOut Reason = "RollingOut"
+	// RolloutPaused (Reconciling, while Serving): spec.rollout.paused
+	// keeps the current revision from the instances not on it yet.
+	RolloutPaused Reason = "RolloutPaused"
+	// RolloutHalted (Stalled, while Serving): spec.rollout.maxFailures
+	// instances failed on the current revision; no other is admitted.
+	RolloutHalted Reason = "RolloutHalted"
 	// WaitingForCRD: the generated CRD is applied, not established yet.
 	WaitingForCRD Reason = "WaitingForCRD"
 	// NotLeading: this manager is not the elected leader yet.

@@ -53,6 +53,20 @@ func SetReconciling(conds *[]metav1.Condition, generation int64, on bool, reason
 	put(conds, generation, v1alpha1.ConditionReconciling, metav1.ConditionTrue, reason, msg)
 }
 
+// SetStalled sets (or, with on false, removes) Stalled alone, with reason:
+// a Ready object that something keeps from going on (a halted rollout)
+// reads as failed without being any less Ready. Reconciling goes with it.
+func SetStalled(conds *[]metav1.Condition, generation int64, on bool, reason Reason, msg string) {
+	if !on {
+		if c := meta.FindStatusCondition(*conds, v1alpha1.ConditionStalled); c != nil && c.Reason == string(reason) {
+			meta.RemoveStatusCondition(conds, v1alpha1.ConditionStalled)
+		}
+		return
+	}
+	put(conds, generation, v1alpha1.ConditionStalled, metav1.ConditionTrue, reason, msg)
+	meta.RemoveStatusCondition(conds, v1alpha1.ConditionReconciling)
+}
+
 // SetPaused sets Paused True, for a held instance, and takes Reconciling
 // away: a person took it out of the loop's hands, and tools that wait for
 // it to settle (kstatus, Flux) must not wait on it; Ready and Stalled keep

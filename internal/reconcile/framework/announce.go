@@ -56,7 +56,11 @@ func emitEvents(rec recorder.EventRecorder, fw *v1alpha1.Framework, old, now v1a
 	}
 	// A refusal's event has its Stalled reason: the vocabulary is one.
 	if stalled, ok := changed(v1alpha1.ConditionStalled); ok {
-		rec.Eventf(fw, nil, corev1.EventTypeWarning, stalled.Reason, "Install", "generation %d refused: %s", fw.Generation, stalled.Message)
+		if conditions.Reason(stalled.Reason) == conditions.RolloutHalted {
+			rec.Eventf(fw, nil, corev1.EventTypeWarning, stalled.Reason, "Rollout", "%s", stalled.Message)
+		} else {
+			rec.Eventf(fw, nil, corev1.EventTypeWarning, stalled.Reason, "Install", "generation %d refused: %s", fw.Generation, stalled.Message)
+		}
 	}
 	if reconciling, ok := changed(v1alpha1.ConditionReconciling); ok {
 		switch conditions.Reason(reconciling.Reason) {

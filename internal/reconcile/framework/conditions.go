@@ -2,12 +2,14 @@ package framework
 
 import (
 	"fmt"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"operetta.dev/operetta/api/v1alpha1"
 	"operetta.dev/operetta/internal/conditions"
+	"operetta.dev/operetta/internal/reconcile/instance"
 )
 
 // A Framework's conditions are read by kstatus, and through it by Flux,
@@ -64,6 +66,26 @@ func rolloutCondition(fw *v1alpha1.Framework, rollingOut bool) {
 	// change with every instance.
 	conditions.SetReconciling(&fw.Status.Conditions, fw.Generation, rollingOut, conditions.RollingOut,
 		fmt.Sprintf("generation %d is rolling out to the instances; status.rollout counts them", fw.Generation))
+}
+
+// rolloutGates tells, beside a serving Ready, what the rollout's gates do:
+// a paused rollout keeps Reconciling with its own reason; a halted one sets
+// Stalled, naming the instances that failed, until the Framework changes.
+func rolloutGates(fw *v1alpha1.Framework, report instance.Report) {
+	if !readyNow(fw) {
+		return
+	}
+	if report.Paused && !report.Halted {
+		conditions.SetReconciling(&fw.Status.Conditions, fw.Generation, true, conditions.RolloutPaused,
+			fmt.Sprintf("spec.rollout.paused holds revision %d from the instances not on it yet; status.rollout counts them", report.Rollout.Generation))
+	}
+	msg := ""
+	if report.Halted {
+		msg = fmt.Sprintf("the rollout of revision %d halted: %d instances failed on it, as many as spec.rollout.maxFailures allows (%s); "+
+			"no other instance is admitted until the Framework changes (a fix, or kubectl operetta rollout undo)",
+			report.Rollout.Generation, report.Rollout.Failed, strings.Join(report.Failed, ", "))
+	}
+	conditions.SetStalled(&fw.Status.Conditions, fw.Generation, report.Halted, conditions.RolloutHalted, msg)
 }
 
 // readyNow says whether fw's status reports its current generation Ready:

@@ -75,8 +75,10 @@ func (r *Reconciler) install(ctx context.Context, fw *v1alpha1.Framework) (ctrl.
 		}
 		return ctrl.Result{}, err
 	}
+	report := r.reportRollout(fw)
 	serving(fw, fmt.Sprintf("%s is served as %s and its instances are reconciled", compiled.GVK.Kind, compiled.GVK.GroupVersion()),
-		r.reportRollout(fw))
+		report.RollingOut)
+	rolloutGates(fw, report)
 	// The kind is served whether or not its user roles could be applied;
 	// until they are, the generation is not remembered as installed, so
 	// the next reconcile tries again.

@@ -269,16 +269,17 @@ func (r *Reconciler) forget(name string) {
 
 // reportRollout records how far the running generation has reached the
 // instances, as the loop counted them, and says whether it is rolling out.
-func (r *Reconciler) reportRollout(fw *v1alpha1.Framework) (rollingOut bool) {
+func (r *Reconciler) reportRollout(fw *v1alpha1.Framework) instance.Report {
 	rec, ok := r.Engine.Reconciler(fw.Name)
 	if !ok {
-		return false
+		return instance.Report{}
 	}
 	report := rec.Report()
 	fw.Status.Rollout = &report.Rollout
 	fw.Status.Instances = &report.Instances
 	rolloutCondition(fw, report.RollingOut)
-	return report.RollingOut
+	rolloutGates(fw, report)
+	return report
 }
 
 // patchStatus writes fw's status once per reconcile, and only if it changed,

@@ -1,6 +1,7 @@
 package instance
 
 import (
+	"sort"
 	"sync"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -83,7 +84,19 @@ type Report struct {
 	// still stand on an older one, or are being moved to it. New instances
 	// and plans run for other reasons (a spec change) are no rollout.
 	RollingOut bool
+	// Failed names (up to maxNamed) the instances that failed for good on
+	// the generation.
+	Failed []string
+	// Paused: the rollout is paused (spec.rollout.paused) while some
+	// instances are not on the generation yet.
+	Paused bool
+	// Halted: as many instances failed on the generation as
+	// spec.rollout.maxFailures allows; no other is admitted.
+	Halted bool
 }
+
+// maxNamed bounds the instances a Report names.
+const maxNamed = 10
 
 // Settled says whether every instance finished with the generation.
 func (r Report) Settled() bool {
@@ -99,11 +112,14 @@ func (p *progress) report(generation int64) Report {
 		Rollout:   v1alpha1.RolloutStatus{Generation: generation, Total: n},
 		Instances: v1alpha1.InstanceCounts{Total: n},
 	}
-	for _, s := range p.instances {
+	for key, s := range p.instances {
 		switch {
 		case s.generation != generation || !s.settled:
 		case s.failed:
 			out.Rollout.Failed++
+			if len(out.Failed) < maxNamed {
+				out.Failed = append(out.Failed, key.String())
+			}
 		default:
 			out.Rollout.Updated++
 		}
@@ -119,6 +135,7 @@ func (p *progress) report(generation int64) Report {
 			out.RollingOut = true
 		}
 	}
+	sort.Strings(out.Failed)
 	return out
 }
 

@@ -2,6 +2,7 @@ package instance
 
 import (
 	"maps"
+	"reflect"
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -83,8 +84,9 @@ func TestProgressReportCountsWhereTheGenerationStands(t *testing.T) {
 		Rollout:    v1alpha1.RolloutStatus{Generation: 2, Total: 4, Updated: 1, Failed: 1},
 		Instances:  v1alpha1.InstanceCounts{Total: 4, Ready: 2, NotReady: 1, Failed: 1},
 		RollingOut: true, // "behind" still stands on generation 1
+		Failed:     []string{key("failed").String()},
 	}
-	if got != want {
+	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("report:\n got %+v\nwant %+v", got, want)
 	}
 	if got.Settled() {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -108,7 +109,9 @@ func New(fw *compile.Framework, writer client.Client, cfg Config) *Reconciler {
 // enqueued.
 func (r *Reconciler) RollOut(ctx context.Context, fw *compile.Framework, writer client.Client) error {
 	var items []unstructured.Unstructured
-	if r.Generation() != fw.Generation {
+	// A new generation reaches every instance; so does a change of the
+	// rollout's gates, which may let held instances go now.
+	if before := r.currentGeneration().fw; before.Generation != fw.Generation || gatesOf(before) != gatesOf(fw) {
 		// Listed first: if it fails, the next call finds the generation
 		// still new and tries again.
 		var err error
@@ -130,6 +133,21 @@ func (r *Reconciler) RollOut(ctx context.Context, fw *compile.Framework, writer 
 		r.cfg.Enqueue(client.ObjectKeyFromObject(&items[i]))
 	}
 	return nil
+}
+
+// gates are a Framework's rollout settings, comparable.
+type gates struct {
+	maxConcurrent, maxFailures int
+	paused                     bool
+	selector                   string
+}
+
+func gatesOf(fw *compile.Framework) gates {
+	g := gates{maxConcurrent: fw.MaxConcurrent, maxFailures: fw.MaxFailures, paused: fw.RolloutPaused}
+	if fw.RolloutSelector != nil {
+		g.selector = fw.RolloutSelector.String()
+	}
+	return g
 }
 
 // DependsOn says whether an Instance task of a generation this loop runs
@@ -179,7 +197,27 @@ func (r *Reconciler) Generation() int64 {
 
 // Report says where the current generation stands across the instances.
 func (r *Reconciler) Report() Report {
-	return r.progress.report(r.Generation())
+	fw := r.currentGeneration().fw
+	report := r.progress.report(fw.Generation)
+	report.Paused = fw.RolloutPaused && report.RollingOut
+	report.Halted = fw.MaxFailures > 0 && int(report.Rollout.Failed) >= fw.MaxFailures
+	return report
+}
+
+// gated says whether the rollout's gates keep instance from the current
+// generation now: the rollout is paused, halted, or a canary selector
+// leaves it out. It stays on the generation it runs.
+func (r *Reconciler) gated(instance *unstructured.Unstructured, current generation) bool {
+	fw := current.fw
+	switch {
+	case fw.RolloutPaused:
+		return true
+	case fw.RolloutSelector != nil && !fw.RolloutSelector.Matches(labels.Set(instance.GetLabels())):
+		return true
+	case fw.MaxFailures > 0:
+		return int(r.progress.report(fw.Generation).Rollout.Failed) >= fw.MaxFailures
+	}
+	return false
 }
 
 // States counts the instances by readiness and active plan status, as last
@@ -308,6 +346,9 @@ func (r *Reconciler) admit(ctx context.Context, instance *unstructured.Unstructu
 	if st.FrameworkGeneration == 0 || st.FrameworkGeneration == current.fw.Generation {
 		return current, current.fw.Generation, nil
 	}
+	if r.gated(instance, current) {
+		return r.stayOn(ctx, current, st.FrameworkGeneration)
+	}
 	list := func(ctx context.Context) ([]unstructured.Unstructured, error) {
 		return List(ctx, r.cfg.Instances, r.cfg.GVK)
 	}
@@ -319,16 +360,22 @@ func (r *Reconciler) admit(ctx context.Context, instance *unstructured.Unstructu
 	if ok {
 		return current, current.fw.Generation, nil
 	}
-	previous, known, err := r.generationOf(ctx, current, st.FrameworkGeneration)
+	return r.stayOn(ctx, current, st.FrameworkGeneration)
+}
+
+// stayOn is an instance's generation g while it is not admitted to the
+// current one.
+func (r *Reconciler) stayOn(ctx context.Context, current generation, g int64) (gen generation, recorded int64, err error) {
+	previous, known, err := r.generationOf(ctx, current, g)
 	if err != nil {
 		return current, 0, err
 	}
 	if known {
-		return previous, st.FrameworkGeneration, nil
+		return previous, g, nil
 	}
 	// Its revision is gone too (deleted by hand): the current
 	// generation's templates are all there is.
-	return current, st.FrameworkGeneration, nil
+	return current, g, nil
 }
 
 // generationOf is generation g: one this loop ran, or one compiled from

@@ -1,0 +1,128 @@
+package integration
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"operetta.dev/operetta/api/v1alpha1"
+	"operetta.dev/operetta/internal/conditions"
+)
+
+// TestRolloutGates takes one Framework change through each gate of
+// spec.rollout, proving each by what was and was not admitted: paused, no
+// instance moves; a canary selector, only the instance it matches; a
+// revision whose upgrade fails, halted after maxFailures, the Framework
+// Stalled naming the failed instance, with a Warning event.
+func TestRolloutGates(t *testing.T) {
+	startManager(t)
+	ns := namespace(t, "gates")
+	group := "gates.test.operetta.dev"
+	gvk := thingGVK(group)
+	fw := framework("gates", group, nil, []v1alpha1.Resource{configMap("config", "")},
+		[]v1alpha1.Task{apply("config", "config"), {Name: "never", Kind: v1alpha1.TaskWait, Condition: "${false}", Timeout: &metav1.Duration{Duration: time.Second}}},
+		map[string]v1alpha1.Plan{
+			"deploy":  {Phases: []v1alpha1.Phase{{Name: "main", Steps: steps("config")}}},
+			"upgrade": {Phases: []v1alpha1.Phase{{Name: "main", Steps: steps("config")}}},
+		})
+	createFramework(t, fw)
+	frameworkReady(t, "gates", metav1.ConditionTrue)
+	names := []string{"canary", "g2", "g3", "g4"}
+	for _, n := range names {
+		u := instance(gvk, ns, n, map[string]any{})
+		if n == "canary" {
+			u.SetLabels(map[string]string{"track": "canary"})
+		}
+		if err := k8s.Create(ctx(t), u); err != nil {
+			t.Fatal(err)
+		}
+		waitForPlan(t, gvk, ns, n, "deploy", "COMPLETE")
+	}
+	generations := func() map[string]int64 {
+		out := map[string]int64{}
+		for _, n := range names {
+			out[n] = instanceStatus(t, gvk, ns, n).FrameworkGeneration
+		}
+		return out
+	}
+	rollout := func(want string) *v1alpha1.Framework {
+		t.Helper()
+		var f *v1alpha1.Framework
+		eventually(t, 30*time.Second, func() error {
+			f = &v1alpha1.Framework{}
+			if err := k8s.Get(ctx(t), client.ObjectKey{Name: "gates"}, f); err != nil {
+				return err
+			}
+			ro := f.Status.Rollout
+			if ro == nil || f.Status.ObservedGeneration != f.Generation {
+				return fmt.Errorf("not reported yet")
+			}
+			if got := fmt.Sprintf("revision %d: %d updated, %d failed of %d", ro.Generation, ro.Updated, ro.Failed, ro.Total); got != want {
+				return fmt.Errorf("rollout %s, want %s", got, want)
+			}
+			return nil
+		})
+		return f
+	}
+
+	// Paused: revision 2 is recorded, and reaches no instance.
+	editFramework(t, "gates", fw, func() {
+		fw.Spec.Resources[0].Template = &runtime.RawExtension{Raw: []byte(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"${instance.metadata.name}-config"},"data":{"v":"two"}}`)}
+		fw.Spec.Rollout.Paused = true
+	})
+	f := rollout("revision 2: 0 updated, 0 failed of 4")
+	if c := meta.FindStatusCondition(f.Status.Conditions, v1alpha1.ConditionReconciling); c == nil || c.Reason != string(conditions.RolloutPaused) {
+		t.Fatalf("a paused rollout's Reconciling: %+v", c)
+	}
+	if g := generations(); g["canary"] != 1 || g["g2"] != 1 || g["g3"] != 1 || g["g4"] != 1 {
+		t.Fatalf("paused, instances moved: %v", g)
+	}
+
+	// A canary: resumed with a selector, only the matching instance moves;
+	// no new revision for a change of the gates.
+	editFramework(t, "gates", fw, func() {
+		fw.Spec.Rollout.Paused = false
+		fw.Spec.Rollout.Selector = &metav1.LabelSelector{MatchLabels: map[string]string{"track": "canary"}}
+	})
+	waitForPlan(t, gvk, ns, "canary", "upgrade", "COMPLETE")
+	rollout("revision 2: 1 updated, 0 failed of 4")
+	if g := generations(); g["canary"] != 2 || g["g2"] != 1 || g["g3"] != 1 || g["g4"] != 1 {
+		t.Fatalf("a canary of one moved %v", g)
+	}
+
+	// Revision 4's upgrade fails for good; with maxFailures 1 and one at a
+	// time, the first to fail halts it.
+	editFramework(t, "gates", fw, func() {
+		fw.Spec.Rollout.Selector = nil
+		fw.Spec.Rollout.MaxConcurrent = 1
+		fw.Spec.Rollout.MaxFailures = ptr.To[int32](1)
+		fw.Spec.Plans["upgrade"] = v1alpha1.Plan{Phases: []v1alpha1.Phase{{Name: "main", Steps: steps("config", "never")}}}
+	})
+	f = rollout("revision 4: 0 updated, 1 failed of 4")
+	stalled := meta.FindStatusCondition(f.Status.Conditions, v1alpha1.ConditionStalled)
+	if stalled == nil || stalled.Reason != string(conditions.RolloutHalted) || !meta.IsStatusConditionTrue(f.Status.Conditions, v1alpha1.ConditionReady) {
+		t.Fatalf("a halted rollout's conditions: %+v", f.Status.Conditions)
+	}
+	var failed []string
+	for n, g := range generations() {
+		if g == 4 {
+			failed = append(failed, n)
+		}
+	}
+	sort.Strings(failed)
+	if len(failed) != 1 || !strings.Contains(stalled.Message, ns+"/"+failed[0]) {
+		t.Fatalf("on revision 4: %v; Stalled says %q", failed, stalled.Message)
+	}
+	counts, notes := frameworkEvents(t, "gates")
+	if counts[string(conditions.RolloutHalted)] != 1 {
+		t.Fatalf("RolloutHalted events %d, want 1 (events %v)", counts[string(conditions.RolloutHalted)], notes)
+	}
+}
