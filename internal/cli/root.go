@@ -76,7 +76,7 @@ func (o *options) root() *cobra.Command {
 	root.SetOut(o.streams.Out)
 	root.SetErr(o.streams.ErrOut)
 	o.flags.AddFlags(root.PersistentFlags())
-	root.AddCommand(o.planCommand(), o.verifyCommand(), o.renderCommand(), o.crdCommand(), o.newCommand(), o.diagnoseCommand(), o.importCommand())
+	root.AddCommand(o.planCommand(), o.rolloutCommand(), o.verifyCommand(), o.renderCommand(), o.crdCommand(), o.newCommand(), o.diagnoseCommand(), o.importCommand())
 	return root
 }
 

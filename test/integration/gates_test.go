@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -125,4 +126,87 @@ func TestRolloutGates(t *testing.T) {
 	if counts[string(conditions.RolloutHalted)] != 1 {
 		t.Fatalf("RolloutHalted events %d, want 1 (events %v)", counts[string(conditions.RolloutHalted)], notes)
 	}
+}
+
+// TestRolloutPauseHistoryAndUndo drives the plugin's rollout commands:
+// pause and resume set spec.rollout.paused; history lists the revisions
+// kept; undo writes the previous revision's spec back, as a new
+// generation whose children every instance then has again.
+func TestRolloutPauseHistoryAndUndo(t *testing.T) {
+	startManager(t)
+	ns := namespace(t, "undo")
+	group := "undo.test.operetta.dev"
+	gvk := thingGVK(group)
+	fw := framework("undo", group, nil, []v1alpha1.Resource{configMap("config", "")},
+		[]v1alpha1.Task{apply("config", "config")},
+		map[string]v1alpha1.Plan{"deploy": {Phases: []v1alpha1.Phase{{Name: "main", Steps: steps("config")}}}})
+	fw.Spec.AppVersion = "1.0"
+	createFramework(t, fw)
+	frameworkReady(t, "undo", metav1.ConditionTrue)
+	if err := k8s.Create(ctx(t), instance(gvk, ns, "u", map[string]any{})); err != nil {
+		t.Fatal(err)
+	}
+	waitForPlan(t, gvk, ns, "u", "deploy", "COMPLETE")
+
+	if out, err := plugin(t, ns, "rollout", "pause", "undo"); err != nil || !strings.Contains(out, "framework/undo paused") {
+		t.Fatalf("rollout pause: %v\n%s", err, out)
+	}
+	f := &v1alpha1.Framework{}
+	if err := k8s.Get(ctx(t), client.ObjectKey{Name: "undo"}, f); err != nil || !f.Spec.Rollout.Paused {
+		t.Fatalf("after rollout pause: paused %v (%v)", f.Spec.Rollout.Paused, err)
+	}
+	if _, err := plugin(t, ns, "rollout", "resume", "undo"); err != nil {
+		t.Fatal(err)
+	}
+	// Generations 2 and 3 changed only the gates, no revision; generation
+	// 4 changes the child: revision 4.
+	editFramework(t, "undo", fw, func() {
+		fw.Spec.AppVersion = "2.0"
+		fw.Spec.Resources[0].Template = &runtime.RawExtension{Raw: []byte(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"${instance.metadata.name}-config"},"data":{"v":"two"}}`)}
+	})
+	eventually(t, 30*time.Second, func() error {
+		if cm := configMapData(t, ns, "u-config"); cm["v"] != "two" {
+			return fmt.Errorf("child holds %v", cm)
+		}
+		return nil
+	})
+	var history string
+	eventually(t, 30*time.Second, func() error {
+		out, err := plugin(t, ns, "rollout", "history", "undo")
+		if err != nil {
+			return err
+		}
+		history = out
+		if !strings.Contains(out, "1         1.0") || !strings.Contains(out, "4         2.0") || !strings.Contains(out, "current") {
+			return fmt.Errorf("history:\n%s", out)
+		}
+		return nil
+	})
+	t.Logf("kubectl operetta rollout history undo:\n%s", history)
+
+	out, err := plugin(t, ns, "rollout", "undo", "undo")
+	if err != nil || !strings.Contains(out, "rolled back to revision 1") {
+		t.Fatalf("rollout undo: %v\n%s", err, out)
+	}
+	eventually(t, 30*time.Second, func() error {
+		if cm := configMapData(t, ns, "u-config"); cm["v"] != "1" {
+			return fmt.Errorf("after undo the child holds %v, want revision 1's", cm)
+		}
+		return nil
+	})
+	if err := k8s.Get(ctx(t), client.ObjectKey{Name: "undo"}, f); err != nil || f.Spec.AppVersion != "1.0" || f.Spec.Rollout.Paused {
+		t.Fatalf("after undo: appVersion %q, paused %v (%v)", f.Spec.AppVersion, f.Spec.Rollout.Paused, err)
+	}
+	if _, err := plugin(t, ns, "rollout", "undo", "undo", "--to-revision", "9"); err == nil || !strings.Contains(err.Error(), "has no revision 9 kept") {
+		t.Fatalf("undo to a revision not kept: %v", err)
+	}
+}
+
+func configMapData(t *testing.T, ns, name string) map[string]string {
+	t.Helper()
+	cm := &corev1.ConfigMap{}
+	if err := k8s.Get(ctx(t), client.ObjectKey{Namespace: ns, Name: name}, cm); err != nil {
+		t.Fatal(err)
+	}
+	return cm.Data
 }
