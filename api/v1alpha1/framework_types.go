@@ -165,6 +165,13 @@ type Rollout struct {
 	// +kubebuilder:validation:Minimum=1
 	// +optional
 	MaxFailures *int32 `json:"maxFailures,omitempty"`
+
+	// ProgressDeadline halts the rollout, as maxFailures does, when an
+	// instance admitted to the newer revision has not reached it (its plan
+	// done) that long after the manager started rolling it out, for
+	// example 30m.
+	// +optional
+	ProgressDeadline *metav1.Duration `json:"progressDeadline,omitempty"`
 }
 
 // RolloutStatus is how far the current generation has reached the instances.

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -58,6 +59,9 @@ type Framework struct {
 	// MaxFailures halts the rollout after that many failed instances (0:
 	// never).
 	MaxFailures int
+	// ProgressDeadline halts the rollout when an admitted instance has not
+	// reached the revision that long after it started (0: never).
+	ProgressDeadline time.Duration
 	// KUDO, if set, marks what Go templates render with KUDO's labels.
 	KUDO *v1alpha1.KUDO
 }
@@ -233,6 +237,12 @@ func Compile(fw *v1alpha1.Framework) (*Framework, field.ErrorList) {
 	}
 	if m := fw.Spec.Rollout.MaxFailures; m != nil {
 		out.MaxFailures = int(*m)
+	}
+	if d := fw.Spec.Rollout.ProgressDeadline; d != nil {
+		if d.Duration <= 0 {
+			return nil, field.ErrorList{field.Invalid(spec.Child("rollout", "progressDeadline"), d.Duration.String(), "must be positive, for example 30m")}
+		}
+		out.ProgressDeadline = d.Duration
 	}
 	out.MaxConcurrent = int(fw.Spec.Rollout.MaxConcurrent)
 	if out.MaxConcurrent < 1 {

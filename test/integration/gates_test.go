@@ -210,3 +210,53 @@ func configMapData(t *testing.T, ns, name string) map[string]string {
 	}
 	return cm.Data
 }
+
+// TestAProgressDeadlineHaltsASlowRollout: an instance admitted to a new
+// revision whose plan does not finish within spec.rollout.progressDeadline
+// halts the rollout: the Framework is Stalled naming it, and no other
+// instance is admitted while it waits.
+func TestAProgressDeadlineHaltsASlowRollout(t *testing.T) {
+	startManager(t)
+	ns := namespace(t, "deadline")
+	group := "deadline.test.operetta.dev"
+	gvk := thingGVK(group)
+	fw := framework("deadline", group, nil, []v1alpha1.Resource{configMap("config", ""), gated("gate")},
+		[]v1alpha1.Task{apply("config", "config"), apply("gate", "gate")},
+		map[string]v1alpha1.Plan{
+			"deploy":  {Phases: []v1alpha1.Phase{{Name: "main", Steps: steps("config")}}},
+			"upgrade": {Phases: []v1alpha1.Phase{{Name: "main", Steps: steps("config", "gate")}}},
+		})
+	fw.Spec.Rollout.MaxConcurrent = 1
+	fw.Spec.Rollout.ProgressDeadline = &metav1.Duration{Duration: 2 * time.Second}
+	createFramework(t, fw)
+	frameworkReady(t, "deadline", metav1.ConditionTrue)
+	names := []string{"d1", "d2", "d3"}
+	for _, n := range names {
+		if err := k8s.Create(ctx(t), instance(gvk, ns, n, map[string]any{})); err != nil {
+			t.Fatal(err)
+		}
+		waitForPlan(t, gvk, ns, n, "deploy", "COMPLETE")
+	}
+	editFramework(t, "deadline", fw, func() { fw.Spec.AppVersion = "2" })
+	var f *v1alpha1.Framework
+	eventually(t, 30*time.Second, func() error {
+		f = &v1alpha1.Framework{}
+		if err := k8s.Get(ctx(t), client.ObjectKey{Name: "deadline"}, f); err != nil {
+			return err
+		}
+		if c := meta.FindStatusCondition(f.Status.Conditions, v1alpha1.ConditionStalled); c == nil || c.Reason != string(conditions.RolloutHalted) {
+			return fmt.Errorf("not halted: %+v", f.Status.Conditions)
+		}
+		return nil
+	})
+	stalled := meta.FindStatusCondition(f.Status.Conditions, v1alpha1.ConditionStalled)
+	var upgrading []string
+	for _, n := range names {
+		if instanceStatus(t, gvk, ns, n).FrameworkGeneration == 2 {
+			upgrading = append(upgrading, n)
+		}
+	}
+	if len(upgrading) != 1 || !strings.Contains(stalled.Message, "progressDeadline (2s): "+ns+"/"+upgrading[0]) {
+		t.Fatalf("on revision 2: %v; Stalled says %q", upgrading, stalled.Message)
+	}
+}

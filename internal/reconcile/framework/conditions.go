@@ -80,7 +80,12 @@ func rolloutGates(fw *v1alpha1.Framework, report instance.Report) {
 			fmt.Sprintf("spec.rollout.paused holds revision %d from the instances not on it yet; status.rollout counts them", report.Rollout.Generation))
 	}
 	msg := ""
-	if report.Halted {
+	switch {
+	case report.Halted && report.Late && fw.Spec.Rollout.ProgressDeadline != nil:
+		msg = fmt.Sprintf("the rollout of revision %d halted: instances admitted to it did not reach it within spec.rollout.progressDeadline (%s): %s; "+
+			"no other instance is admitted until the Framework changes (a fix, or kubectl operetta rollout undo)",
+			report.Rollout.Generation, fw.Spec.Rollout.ProgressDeadline.Duration, strings.Join(report.Working, ", "))
+	case report.Halted:
 		msg = fmt.Sprintf("the rollout of revision %d halted: %d instances failed on it, as many as spec.rollout.maxFailures allows (%s); "+
 			"no other instance is admitted until the Framework changes (a fix, or kubectl operetta rollout undo)",
 			report.Rollout.Generation, report.Rollout.Failed, strings.Join(report.Failed, ", "))

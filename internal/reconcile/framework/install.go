@@ -94,7 +94,7 @@ func (r *Reconciler) install(ctx context.Context, fw *v1alpha1.Framework) (ctrl.
 		return ctrl.Result{}, err
 	}
 	r.remember(fw.Name, installation{generation: fw.Generation, crdGeneration: crd.GetGeneration()})
-	return ctrl.Result{}, nil
+	return untilDeadline(report), nil
 }
 
 // startLoop starts the loop of compiled's kind, or hands the running one the new

@@ -218,14 +218,14 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 		return kube.ResultOf(err)
 	}
 	if r.unchanged(ctx, fw) {
-		r.reportRollout(fw)
+		report := r.reportRollout(fw)
 		// Instances that moved on free their old revisions. The list is
 		// the cache's: nothing to delete costs no request.
 		names := crdgen.NamesOf(fw)
 		if err := r.pruneRevisions(ctx, fw, schema.GroupVersionKind{Group: names.Group, Version: names.Version, Kind: names.Kind}); err != nil {
 			return ctrl.Result{}, err
 		}
-		return ctrl.Result{}, nil
+		return untilDeadline(report), nil
 	}
 	return r.install(ctx, fw)
 }
@@ -280,6 +280,15 @@ func (r *Reconciler) reportRollout(fw *v1alpha1.Framework) instance.Report {
 	rolloutCondition(fw, report.RollingOut)
 	rolloutGates(fw, report)
 	return report
+}
+
+// untilDeadline looks again when a rollout's progress deadline passes: no
+// event of an instance that is merely slow says so.
+func untilDeadline(report instance.Report) ctrl.Result {
+	if report.Deadline.IsZero() || report.Halted || !report.RollingOut {
+		return ctrl.Result{}
+	}
+	return ctrl.Result{RequeueAfter: time.Until(report.Deadline) + 10*time.Millisecond}
 }
 
 // patchStatus writes fw's status once per reconcile, and only if it changed,

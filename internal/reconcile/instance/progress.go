@@ -3,6 +3,7 @@ package instance
 import (
 	"sort"
 	"sync"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
@@ -91,8 +92,16 @@ type Report struct {
 	// instances are not on the generation yet.
 	Paused bool
 	// Halted: as many instances failed on the generation as
-	// spec.rollout.maxFailures allows; no other is admitted.
+	// spec.rollout.maxFailures allows, or one admitted to it is Late; no
+	// other is admitted.
 	Halted bool
+	// Working names (up to maxNamed) the instances this loop saw move
+	// from an older generation to this one, whose plans are not done.
+	Working []string
+	// Deadline is when spec.rollout.progressDeadline ends (zero: none),
+	// and Late says it passed with instances still Working.
+	Deadline time.Time
+	Late     bool
 }
 
 // maxNamed bounds the instances a Report names.
@@ -114,7 +123,11 @@ func (p *progress) report(generation int64) Report {
 	}
 	for key, s := range p.instances {
 		switch {
-		case s.generation != generation || !s.settled:
+		case s.generation == generation && !s.settled:
+			if s.migrating && len(out.Working) < maxNamed {
+				out.Working = append(out.Working, key.String())
+			}
+		case s.generation != generation:
 		case s.failed:
 			out.Rollout.Failed++
 			if len(out.Failed) < maxNamed {
@@ -136,6 +149,7 @@ func (p *progress) report(generation int64) Report {
 		}
 	}
 	sort.Strings(out.Failed)
+	sort.Strings(out.Working)
 	return out
 }
 

@@ -89,6 +89,9 @@ type Reconciler struct {
 type generation struct {
 	fw     *compile.Framework
 	writer client.Client
+	// since is when this loop started rolling it out: what
+	// spec.rollout.progressDeadline counts from.
+	since time.Time
 }
 
 // New returns a Reconciler that runs fw, writing children with writer.
@@ -98,7 +101,7 @@ func New(fw *compile.Framework, writer client.Client, cfg Config) *Reconciler {
 	}
 	return &Reconciler{
 		cfg: cfg, current: fw.Generation,
-		generations: map[int64]generation{fw.Generation: {fw: fw, writer: writer}},
+		generations: map[int64]generation{fw.Generation: {fw: fw, writer: writer, since: time.Now()}},
 		renders:     tasks.NewRenders(),
 		verdicts:    tasks.NewVerdicts(),
 	}
@@ -121,7 +124,11 @@ func (r *Reconciler) RollOut(ctx context.Context, fw *compile.Framework, writer 
 	}
 	r.mu.Lock()
 	r.current = fw.Generation
-	r.generations[fw.Generation] = generation{fw: fw, writer: writer}
+	since := time.Now()
+	if was, ok := r.generations[fw.Generation]; ok && !was.since.IsZero() {
+		since = was.since
+	}
+	r.generations[fw.Generation] = generation{fw: fw, writer: writer, since: since}
 	inUse := r.progress.inUse()
 	for g := range r.generations {
 		if g != r.current && !inUse[g] {
@@ -197,10 +204,16 @@ func (r *Reconciler) Generation() int64 {
 
 // Report says where the current generation stands across the instances.
 func (r *Reconciler) Report() Report {
-	fw := r.currentGeneration().fw
+	current := r.currentGeneration()
+	fw := current.fw
 	report := r.progress.report(fw.Generation)
 	report.Paused = fw.RolloutPaused && report.RollingOut
 	report.Halted = fw.MaxFailures > 0 && int(report.Rollout.Failed) >= fw.MaxFailures
+	if fw.ProgressDeadline > 0 && report.RollingOut {
+		report.Deadline = current.since.Add(fw.ProgressDeadline)
+		report.Late = len(report.Working) > 0 && !time.Now().Before(report.Deadline)
+		report.Halted = report.Halted || report.Late
+	}
 	return report
 }
 
@@ -214,8 +227,8 @@ func (r *Reconciler) gated(instance *unstructured.Unstructured, current generati
 		return true
 	case fw.RolloutSelector != nil && !fw.RolloutSelector.Matches(labels.Set(instance.GetLabels())):
 		return true
-	case fw.MaxFailures > 0:
-		return int(r.progress.report(fw.Generation).Rollout.Failed) >= fw.MaxFailures
+	case fw.MaxFailures > 0 || fw.ProgressDeadline > 0:
+		return r.Report().Halted
 	}
 	return false
 }
