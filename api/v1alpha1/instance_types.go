@@ -15,13 +15,16 @@ const (
 	// LabelShard on a Framework names the manager shard that runs it
 	// (--shard); children carry their shard's too. No label: the
 	// manager started without --shard.
-	LabelShard            = "operetta.dev/shard"
-	FieldManager          = "operetta"
-	CategoryAllKinds      = "operetta"
-	PlanDeploy            = "deploy"
-	PlanUpdate            = "update"
-	PlanUpgrade           = "upgrade"
-	PlanCleanup           = "cleanup"
+	LabelShard       = "operetta.dev/shard"
+	FieldManager     = "operetta"
+	CategoryAllKinds = "operetta"
+	PlanDeploy       = "deploy"
+	PlanUpdate       = "update"
+	PlanUpgrade      = "upgrade"
+	PlanCleanup      = "cleanup"
+	// PlanRollback runs on instances going back to an older revision's
+	// spec (kubectl operetta rollout undo, or a revert in Git).
+	PlanRollback          = "rollback"
 	AnnotationRunPlan     = "operetta.dev/run-plan"
 	AnnotationSkipCleanup = "operetta.dev/skip-cleanup"
 	// AnnotationPaused "true" on an instance holds it as it is: no plan
@@ -29,7 +32,10 @@ const (
 	AnnotationPaused = "operetta.dev/paused"
 	// AnnotationSpecHash on a FrameworkRevision digests what of its spec
 	// reaches instances.
-	AnnotationSpecHash             = "operetta.dev/spec-hash"
+	AnnotationSpecHash = "operetta.dev/spec-hash"
+	// AnnotationReturnsTo on a FrameworkRevision names the older revision
+	// whose spec it has again: going back to it.
+	AnnotationReturnsTo            = "operetta.dev/returns-to"
 	FinalizerCleanup               = "operetta.dev/cleanup"
 	FinalizerFramework             = "operetta.dev/framework"
 	AnnotationAllowBreakingChanges = "operetta.dev/allow-breaking-changes"

@@ -62,6 +62,9 @@ type Framework struct {
 	// ProgressDeadline halts the rollout when an admitted instance has not
 	// reached the revision that long after it started (0: never).
 	ProgressDeadline time.Duration
+	// ReturnsTo is the older revision whose spec this one has again (0:
+	// none): instances on a newer one go back, by the rollback plan.
+	ReturnsTo int64
 	// KUDO, if set, marks what Go templates render with KUDO's labels.
 	KUDO *v1alpha1.KUDO
 }

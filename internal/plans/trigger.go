@@ -18,6 +18,9 @@ type Observed struct {
 	ParameterDigests map[string]string
 	// FrameworkGeneration now.
 	FrameworkGeneration int64
+	// GoingBack: that generation returns to an older revision's spec than
+	// the one the instance is on.
+	GoingBack bool
 	// RunPlan is the operetta.dev/run-plan annotation now.
 	RunPlan string
 	// Status is the instance's status.
@@ -68,7 +71,11 @@ func Triggered(t Triggers, o Observed) []string {
 		}
 	}
 	if o.Status.FrameworkGeneration != 0 && o.FrameworkGeneration != o.Status.FrameworkGeneration {
-		set[UpgradeTrigger(t.Plans)] = true
+		if _, ok := t.Plans[v1alpha1.PlanRollback]; ok && o.GoingBack {
+			set[v1alpha1.PlanRollback] = true
+		} else {
+			set[UpgradeTrigger(t.Plans)] = true
+		}
 	}
 	if plan := RunPlanName(o.RunPlan); o.RunPlan != o.Status.LastRunPlan && plan != "" {
 		if _, ok := t.Plans[plan]; ok {
@@ -94,7 +101,7 @@ func RunPlanName(value string) string {
 // Order sorts plan names in the order plans run when several are triggered at
 // once: deploy, update, upgrade, then the others by name.
 func Order(names []string) []string {
-	rank := map[string]int{v1alpha1.PlanDeploy: 0, v1alpha1.PlanUpdate: 1, v1alpha1.PlanUpgrade: 2}
+	rank := map[string]int{v1alpha1.PlanDeploy: 0, v1alpha1.PlanUpdate: 1, v1alpha1.PlanUpgrade: 2, v1alpha1.PlanRollback: 2}
 	sort.Slice(names, func(i, j int) bool {
 		ri, iok := rank[names[i]]
 		rj, jok := rank[names[j]]

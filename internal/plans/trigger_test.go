@@ -97,3 +97,28 @@ func TestSchedule(t *testing.T) {
 }
 
 func typesUID(i int) types.UID { return types.UID(fmt.Sprintf("run-%d", i)) }
+
+// TestGoingBackRunsTheRollbackPlan: a Framework generation that returns to
+// an older revision's spec runs rollback on the instances newer than it,
+// if the Framework has one, else upgrade as any change.
+func TestGoingBackRunsTheRollbackPlan(t *testing.T) {
+	st := v1alpha1.InstanceStatus{FrameworkGeneration: 4, Plans: map[string]v1alpha1.PlanStatus{v1alpha1.PlanDeploy: {Status: v1alpha1.Complete}}}
+	plan := v1alpha1.Plan{}
+	with := Triggers{Plans: map[string]v1alpha1.Plan{v1alpha1.PlanDeploy: plan, v1alpha1.PlanUpgrade: plan, v1alpha1.PlanRollback: plan}}
+	without := Triggers{Plans: map[string]v1alpha1.Plan{v1alpha1.PlanDeploy: plan, v1alpha1.PlanUpgrade: plan}}
+	for _, tc := range []struct {
+		name string
+		t    Triggers
+		back bool
+		want string
+	}{
+		{"going back, with a rollback plan", with, true, v1alpha1.PlanRollback},
+		{"going back, without one", without, true, v1alpha1.PlanUpgrade},
+		{"going forward", with, false, v1alpha1.PlanUpgrade},
+	} {
+		got := Triggered(tc.t, Observed{FrameworkGeneration: 5, GoingBack: tc.back, Status: st})
+		if len(got) != 1 || got[0] != tc.want {
+			t.Errorf("%s: %v, want [%s]", tc.name, got, tc.want)
+		}
+	}
+}

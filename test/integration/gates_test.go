@@ -139,7 +139,10 @@ func TestRolloutPauseHistoryAndUndo(t *testing.T) {
 	gvk := thingGVK(group)
 	fw := framework("undo", group, nil, []v1alpha1.Resource{configMap("config", "")},
 		[]v1alpha1.Task{apply("config", "config")},
-		map[string]v1alpha1.Plan{"deploy": {Phases: []v1alpha1.Phase{{Name: "main", Steps: steps("config")}}}})
+		map[string]v1alpha1.Plan{
+			"deploy":   {Phases: []v1alpha1.Phase{{Name: "main", Steps: steps("config")}}},
+			"rollback": {Phases: []v1alpha1.Phase{{Name: "main", Steps: steps("config")}}},
+		})
 	fw.Spec.AppVersion = "1.0"
 	createFramework(t, fw)
 	frameworkReady(t, "undo", metav1.ConditionTrue)
@@ -194,6 +197,11 @@ func TestRolloutPauseHistoryAndUndo(t *testing.T) {
 		}
 		return nil
 	})
+	// Going back runs the Framework's rollback plan, not deploy again.
+	waitForPlan(t, gvk, ns, "u", "rollback", "COMPLETE")
+	if st := instanceStatus(t, gvk, ns, "u"); st.ActivePlan != "rollback" || st.FrameworkRevision != "undo-5" {
+		t.Fatalf("after undo: active plan %s on %s, want rollback on undo-5", st.ActivePlan, st.FrameworkRevision)
+	}
 	if err := k8s.Get(ctx(t), client.ObjectKey{Name: "undo"}, f); err != nil || f.Spec.AppVersion != "1.0" || f.Spec.Rollout.Paused {
 		t.Fatalf("after undo: appVersion %q, paused %v (%v)", f.Spec.AppVersion, f.Spec.Rollout.Paused, err)
 	}

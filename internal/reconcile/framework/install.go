@@ -98,10 +98,10 @@ func (r *Reconciler) install(ctx context.Context, fw *v1alpha1.Framework) (ctrl.
 }
 
 // startLoop starts the loop of compiled's kind, or hands the running one the new
-// generation, which its instances run as revision.
-func (r *Reconciler) startLoop(ctx context.Context, compiled *compile.Framework, revision int64) error {
+// generation, which its instances run as revision rev.
+func (r *Reconciler) startLoop(ctx context.Context, compiled *compile.Framework, rev runsAs) error {
 	asRevision := *compiled
-	asRevision.Generation = revision
+	asRevision.Generation, asRevision.ReturnsTo = rev.n, rev.returnsTo
 	compiled = &asRevision
 	writer, err := r.writer(compiled.ServiceAccount)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -28,50 +29,68 @@ const defaultRevisionHistoryLimit = 10
 // that revision: pausing a rollout is no new revision to roll out, as
 // pausing a Deployment makes no new ReplicaSet. Revisions are read from the
 // cache: a generation already recorded costs no request.
-func (r *Reconciler) keepRevision(ctx context.Context, fw *v1alpha1.Framework) (int64, error) {
-	n, recorded, err := r.revisionOf(ctx, fw)
+func (r *Reconciler) keepRevision(ctx context.Context, fw *v1alpha1.Framework) (runsAs, error) {
+	rev, recorded, err := r.revisionOf(ctx, fw)
 	if err != nil || recorded {
-		return n, err
+		return rev, err
+	}
+	annotations := map[string]string{v1alpha1.AnnotationSpecHash: specHash(fw.Spec)}
+	if rev.returnsTo > 0 {
+		annotations[v1alpha1.AnnotationReturnsTo] = strconv.FormatInt(rev.returnsTo, 10)
 	}
 	name := v1alpha1.RevisionName(fw.Name, fw.Generation)
-	rev := &v1alpha1.FrameworkRevision{
+	created := &v1alpha1.FrameworkRevision{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:            name,
 			Labels:          map[string]string{v1alpha1.LabelFramework: fw.Name},
-			Annotations:     map[string]string{v1alpha1.AnnotationSpecHash: specHash(fw.Spec)},
+			Annotations:     annotations,
 			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(fw, v1alpha1.GroupVersion.WithKind("Framework"))},
 		},
 		Framework: fw.Name, Revision: fw.Generation, Spec: *fw.Spec.DeepCopy(),
 	}
-	if err := r.Client.Create(ctx, rev); err != nil && !kube.Exists(err) {
-		return 0, fmt.Errorf("recording revision %s: %w", name, err)
+	if err := r.Client.Create(ctx, created); err != nil && !kube.Exists(err) {
+		return runsAs{}, fmt.Errorf("recording revision %s: %w", name, err)
 	}
-	return fw.Generation, nil
+	return rev, nil
 }
+
+// runsAs is the revision a Framework generation runs as, and the older
+// revision whose spec it has again, if it goes back to one.
+type runsAs struct{ n, returnsTo int64 }
 
 // revisionOf says which revision fw's generation runs as (keepRevision),
 // and whether it is recorded already.
-func (r *Reconciler) revisionOf(ctx context.Context, fw *v1alpha1.Framework) (n int64, recorded bool, err error) {
+func (r *Reconciler) revisionOf(ctx context.Context, fw *v1alpha1.Framework) (rev runsAs, recorded bool, err error) {
 	revs, err := r.revisions(ctx, fw.Name)
 	if err != nil {
-		return 0, false, err
+		return runsAs{}, false, err
 	}
-	for _, rev := range revs {
-		if rev.n == fw.Generation {
-			return rev.n, true, nil
+	for _, kept := range revs {
+		if kept.n == fw.Generation {
+			return runsAs{kept.n, kept.returnsTo}, true, nil
 		}
 	}
-	if len(revs) > 0 && revs[0].hash == specHash(fw.Spec) && revs[0].n < fw.Generation {
-		return revs[0].n, true, nil
+	hash := specHash(fw.Spec)
+	if len(revs) > 0 && revs[0].hash == hash && revs[0].n < fw.Generation {
+		return runsAs{revs[0].n, revs[0].returnsTo}, true, nil
 	}
-	return fw.Generation, false, nil
+	// The spec of an older revision again: going back to it.
+	rev = runsAs{n: fw.Generation}
+	for _, kept := range revs[min(1, len(revs)):] {
+		if kept.hash == hash {
+			rev.returnsTo = kept.n
+			break
+		}
+	}
+	return rev, false, nil
 }
 
 // revision is one FrameworkRevision as the cache holds it: its metadata.
 type revision struct {
-	meta *metav1.PartialObjectMetadata
-	n    int64
-	hash string
+	meta      *metav1.PartialObjectMetadata
+	n         int64
+	hash      string
+	returnsTo int64
 }
 
 // revisions lists framework's revisions from the cache, newest first.
@@ -84,7 +103,9 @@ func (r *Reconciler) revisions(ctx context.Context, framework string) ([]revisio
 	var revs []revision
 	for i := range list.Items {
 		if n, ok := v1alpha1.RevisionOf(framework, list.Items[i].Name); ok {
-			revs = append(revs, revision{&list.Items[i], n, list.Items[i].Annotations[v1alpha1.AnnotationSpecHash]})
+			a := list.Items[i].Annotations
+			back, _ := strconv.ParseInt(a[v1alpha1.AnnotationReturnsTo], 10, 64)
+			revs = append(revs, revision{&list.Items[i], n, a[v1alpha1.AnnotationSpecHash], back})
 		}
 	}
 	sort.Slice(revs, func(i, j int) bool { return revs[i].n > revs[j].n })

@@ -445,6 +445,7 @@ func (r *Reconciler) schedule(ctx context.Context, fw *compile.Framework, genera
 	triggered := plans.Triggered(fw.Triggers, plans.Observed{
 		ParameterDigests:    digests,
 		FrameworkGeneration: generation,
+		GoingBack:           fw.ReturnsTo > 0 && st.FrameworkGeneration > fw.ReturnsTo,
 		RunPlan:             runPlan,
 		Status:              *st,
 	})
