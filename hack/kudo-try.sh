@@ -15,7 +15,7 @@
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
-export CLUSTER_NAME=kudo-try OPERETTA_WORKDIR=$work CLUSTER_VOLUMES=${CLUSTER_VOLUMES:-120}
+export CLUSTER_NAME=kudo-try OPERETTA_WORKDIR=$work CLUSTER_EXEC=1 CLUSTER_VOLUMES=${CLUSTER_VOLUMES:-120}
 kc=$("$root/hack/cluster.sh" up) || exit 1
 export KUBECONFIG=$kc PATH=$root/bin/k8s:$PATH
 trap '"$root/hack/cluster.sh" down >/dev/null 2>&1; rm -rf "$work"' EXIT

@@ -59,7 +59,8 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(work)
-	env := append(os.Environ(), "CLUSTER_NAME=e2e", "OPERETTA_WORKDIR="+work)
+	// CLUSTER_EXEC: the KUDO Kafka test reads its Pipe files by exec.
+	env := append(os.Environ(), "CLUSTER_NAME=e2e", "OPERETTA_WORKDIR="+work, "CLUSTER_EXEC=1")
 	up := exec.Command(filepath.Join(root, "hack/cluster.sh"), "up")
 	up.Env, up.Stderr = env, os.Stderr
 	out, err := up.Output()
