@@ -62,26 +62,26 @@ func (o *options) rolloutCommand() *cobra.Command {
 	return rollout
 }
 
-// revisionsOf lists a Framework's revisions, oldest first.
-func revisionsOf(ctx context.Context, c *Cluster, framework string) ([]v1alpha1.FrameworkRevision, error) {
-	list := &v1alpha1.FrameworkRevisionList{}
-	if err := c.Client.List(ctx, list, client.MatchingLabels{v1alpha1.LabelFramework: framework}); err != nil {
-		return nil, err
-	}
-	sort.Slice(list.Items, func(i, j int) bool { return list.Items[i].Revision < list.Items[j].Revision })
-	return list.Items, nil
-}
-
-func (o *options) rolloutHistory(ctx context.Context, name string) error {
+// frameworkRevisions reads Framework name and its revisions, oldest first.
+func (o *options) frameworkRevisions(ctx context.Context, name string) (*Cluster, *v1alpha1.Framework, []v1alpha1.FrameworkRevision, error) {
 	c, err := o.cluster()
 	if err != nil {
-		return err
+		return nil, nil, nil, err
 	}
 	fw := &v1alpha1.Framework{}
 	if err := c.Client.Get(ctx, client.ObjectKey{Name: name}, fw); err != nil {
-		return err
+		return nil, nil, nil, err
 	}
-	revs, err := revisionsOf(ctx, c, name)
+	list := &v1alpha1.FrameworkRevisionList{}
+	if err := c.Client.List(ctx, list, client.MatchingLabels{v1alpha1.LabelFramework: name}); err != nil {
+		return nil, nil, nil, err
+	}
+	sort.Slice(list.Items, func(i, j int) bool { return list.Items[i].Revision < list.Items[j].Revision })
+	return c, fw, list.Items, nil
+}
+
+func (o *options) rolloutHistory(ctx context.Context, name string) error {
+	_, fw, revs, err := o.frameworkRevisions(ctx, name)
 	if err != nil {
 		return err
 	}
@@ -105,15 +105,7 @@ func (o *options) rolloutHistory(ctx context.Context, name string) error {
 }
 
 func (o *options) rolloutUndo(ctx context.Context, name string, to int64) error {
-	c, err := o.cluster()
-	if err != nil {
-		return err
-	}
-	fw := &v1alpha1.Framework{}
-	if err := c.Client.Get(ctx, client.ObjectKey{Name: name}, fw); err != nil {
-		return err
-	}
-	revs, err := revisionsOf(ctx, c, name)
+	c, fw, revs, err := o.frameworkRevisions(ctx, name)
 	if err != nil {
 		return err
 	}

@@ -228,12 +228,7 @@ func TestAProgressDeadlineHaltsASlowRollout(t *testing.T) {
 	ns := namespace(t, "deadline")
 	group := "deadline.test.operetta.dev"
 	gvk := thingGVK(group)
-	fw := framework("deadline", group, nil, []v1alpha1.Resource{configMap("config", ""), gated("gate")},
-		[]v1alpha1.Task{apply("config", "config"), apply("gate", "gate")},
-		map[string]v1alpha1.Plan{
-			"deploy":  {Phases: []v1alpha1.Phase{{Name: "main", Steps: steps("config")}}},
-			"upgrade": {Phases: []v1alpha1.Phase{{Name: "main", Steps: steps("config", "gate")}}},
-		})
+	fw := gatedUpgradeFramework("deadline", group)
 	fw.Spec.Rollout.MaxConcurrent = 1
 	fw.Spec.Rollout.ProgressDeadline = &metav1.Duration{Duration: 2 * time.Second}
 	createFramework(t, fw)

@@ -36,6 +36,17 @@ func gated(id string) v1alpha1.Resource {
 	return configMap(id, fmt.Sprintf(`${resources.%s.metadata.labels[?'gate'].orValue('') == 'open'}`, id))
 }
 
+// gatedUpgradeFramework deploys a ConfigMap; its upgrade applies it and
+// then a gate (gated) that waits until the test opens it.
+func gatedUpgradeFramework(name, group string) *v1alpha1.Framework {
+	return framework(name, group, nil, []v1alpha1.Resource{configMap("config", ""), gated("gate")},
+		[]v1alpha1.Task{apply("config", "config"), apply("gate", "gate")},
+		map[string]v1alpha1.Plan{
+			"deploy":  {Phases: []v1alpha1.Phase{{Name: "main", Steps: steps("config")}}},
+			"upgrade": {Phases: []v1alpha1.Phase{{Name: "main", Steps: steps("config", "gate")}}},
+		})
+}
+
 func apply(name string, ids ...string) v1alpha1.Task {
 	return v1alpha1.Task{Name: name, Kind: v1alpha1.TaskApply, Resources: ids}
 }

@@ -142,12 +142,7 @@ func TestAFrameworkChangeRollsOutAtMostMaxConcurrentAtATime(t *testing.T) {
 	ns := namespace(t, "rollout")
 	group := "rollout.test.operetta.dev"
 	gvk := thingGVK(group)
-	fw := framework("rollout", group, nil, []v1alpha1.Resource{configMap("config", ""), gated("gate")},
-		[]v1alpha1.Task{apply("config", "config"), apply("gate", "gate")},
-		map[string]v1alpha1.Plan{
-			"deploy":  {Phases: []v1alpha1.Phase{{Name: "main", Steps: steps("config")}}},
-			"upgrade": {Phases: []v1alpha1.Phase{{Name: "main", Steps: steps("config", "gate")}}},
-		})
+	fw := gatedUpgradeFramework("rollout", group)
 	fw.Spec.Rollout.MaxConcurrent = 2
 	createFramework(t, fw)
 	frameworkReady(t, "rollout", metav1.ConditionTrue)
