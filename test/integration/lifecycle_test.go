@@ -36,6 +36,17 @@ func gated(id string) v1alpha1.Resource {
 	return configMap(id, fmt.Sprintf(`${resources.%s.metadata.labels[?'gate'].orValue('') == 'open'}`, id))
 }
 
+// heldFramework is gatedUpgradeFramework with a second ConfigMap, extra,
+// which a test's next generation drops.
+func heldFramework(name, group string) *v1alpha1.Framework {
+	return framework(name, group, nil, []v1alpha1.Resource{configMap("config", ""), configMap("extra", ""), gated("gate")},
+		[]v1alpha1.Task{apply("config", "config", "extra"), apply("gate", "gate")},
+		map[string]v1alpha1.Plan{
+			"deploy":  {Phases: []v1alpha1.Phase{{Name: "main", Steps: steps("config")}}},
+			"upgrade": {Phases: []v1alpha1.Phase{{Name: "main", Steps: steps("config", "gate")}}},
+		})
+}
+
 // gatedUpgradeFramework deploys a ConfigMap; its upgrade applies it and
 // then a gate (gated) that waits until the test opens it.
 func gatedUpgradeFramework(name, group string) *v1alpha1.Framework {

@@ -103,12 +103,7 @@ func TestAHeldInstanceRunsItsRevisionAfterARestart(t *testing.T) {
 	ns := namespace(t, "held-restart")
 	group := "held-restart.test.operetta.dev"
 	gvk := thingGVK(group)
-	fw := framework("held-restart", group, nil, []v1alpha1.Resource{configMap("config", ""), configMap("extra", ""), gated("gate")},
-		[]v1alpha1.Task{apply("config", "config", "extra"), apply("gate", "gate")},
-		map[string]v1alpha1.Plan{
-			"deploy":  {Phases: []v1alpha1.Phase{{Name: "main", Steps: steps("config")}}},
-			"upgrade": {Phases: []v1alpha1.Phase{{Name: "main", Steps: steps("config", "gate")}}},
-		})
+	fw := heldFramework("held-restart", group)
 	fw.Spec.Rollout.MaxConcurrent = 1
 	createFramework(t, fw)
 	frameworkReady(t, "held-restart", metav1.ConditionTrue)

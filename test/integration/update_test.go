@@ -231,12 +231,7 @@ func TestHeldInstancesKeepTheirGenerationUntilTheirTurn(t *testing.T) {
 	ns := namespace(t, "held")
 	group := "held.test.operetta.dev"
 	gvk := thingGVK(group)
-	fw := framework("held", group, nil, []v1alpha1.Resource{configMap("config", ""), configMap("extra", ""), gated("gate")},
-		[]v1alpha1.Task{apply("config", "config", "extra"), apply("gate", "gate")},
-		map[string]v1alpha1.Plan{
-			"deploy":  {Phases: []v1alpha1.Phase{{Name: "main", Steps: steps("config")}}},
-			"upgrade": {Phases: []v1alpha1.Phase{{Name: "main", Steps: steps("config", "gate")}}},
-		})
+	fw := heldFramework("held", group)
 	fw.Spec.Rollout.MaxConcurrent = 1
 	createFramework(t, fw)
 	frameworkReady(t, "held", metav1.ConditionTrue)
