@@ -34,7 +34,7 @@ func (r *Reconciler) keepRevision(ctx context.Context, fw *v1alpha1.Framework) (
 	if err != nil || recorded {
 		return rev, err
 	}
-	annotations := map[string]string{v1alpha1.AnnotationSpecHash: specHash(fw.Spec)}
+	annotations := map[string]string{v1alpha1.AnnotationSpecHash: rev.hash}
 	if rev.returnsTo > 0 {
 		annotations[v1alpha1.AnnotationReturnsTo] = strconv.FormatInt(rev.returnsTo, 10)
 	}
@@ -56,7 +56,10 @@ func (r *Reconciler) keepRevision(ctx context.Context, fw *v1alpha1.Framework) (
 
 // runsAs is the revision a Framework generation runs as, and the older
 // revision whose spec it has again, if it goes back to one.
-type runsAs struct{ n, returnsTo int64 }
+type runsAs struct {
+	n, returnsTo int64
+	hash         string // of the spec, for a revision not recorded yet
+}
 
 // revisionOf says which revision fw's generation runs as (keepRevision),
 // and whether it is recorded already.
@@ -67,15 +70,15 @@ func (r *Reconciler) revisionOf(ctx context.Context, fw *v1alpha1.Framework) (re
 	}
 	for _, kept := range revs {
 		if kept.n == fw.Generation {
-			return runsAs{kept.n, kept.returnsTo}, true, nil
+			return runsAs{n: kept.n, returnsTo: kept.returnsTo}, true, nil
 		}
 	}
 	hash := specHash(fw.Spec)
 	if len(revs) > 0 && revs[0].hash == hash && revs[0].n < fw.Generation {
-		return runsAs{revs[0].n, revs[0].returnsTo}, true, nil
+		return runsAs{n: revs[0].n, returnsTo: revs[0].returnsTo}, true, nil
 	}
 	// The spec of an older revision again: going back to it.
-	rev = runsAs{n: fw.Generation}
+	rev = runsAs{n: fw.Generation, hash: hash}
 	for _, kept := range revs[min(1, len(revs)):] {
 		if kept.hash == hash {
 			rev.returnsTo = kept.n

@@ -10,9 +10,8 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
-
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/uuid"
@@ -101,7 +100,7 @@ func New(fw *compile.Framework, writer client.Client, cfg Config) *Reconciler {
 	}
 	return &Reconciler{
 		cfg: cfg, current: fw.Generation,
-		generations: map[int64]generation{fw.Generation: {fw: fw, writer: writer, since: time.Now()}},
+		generations: map[int64]generation{fw.Generation: {fw: fw, writer: writer, since: cfg.Now()}},
 		renders:     tasks.NewRenders(),
 		verdicts:    tasks.NewVerdicts(),
 	}
@@ -124,7 +123,7 @@ func (r *Reconciler) RollOut(ctx context.Context, fw *compile.Framework, writer 
 	}
 	r.mu.Lock()
 	r.current = fw.Generation
-	since := time.Now()
+	since := r.cfg.Now()
 	if was, ok := r.generations[fw.Generation]; ok && !was.since.IsZero() {
 		since = was.since
 	}
@@ -211,7 +210,7 @@ func (r *Reconciler) Report() Report {
 	report.Halted = fw.MaxFailures > 0 && int(report.Rollout.Failed) >= fw.MaxFailures
 	if fw.ProgressDeadline > 0 && report.RollingOut {
 		report.Deadline = current.since.Add(fw.ProgressDeadline)
-		report.Late = len(report.Working) > 0 && !time.Now().Before(report.Deadline)
+		report.Late = len(report.Working) > 0 && !r.cfg.Now().Before(report.Deadline)
 		report.Halted = report.Halted || report.Late
 	}
 	return report
@@ -316,13 +315,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	oldProjected := readProjected(instance, fw.Projections)
 	projected := r.project(ctx, fw, exec)
 
-	readVersion := instance.GetResourceVersion()
-	wrote, err := patchStatus(ctx, r.cfg.Client, instance, old, st, oldProjected, projected)
-	if err != nil {
+	if err := r.writeStatus(ctx, instance, old, st, oldProjected, projected); err != nil {
 		return kube.ResultOf(err)
-	}
-	if wrote {
-		r.written.Wrote(req.NamespacedName, readVersion, instance.GetResourceVersion())
 	}
 	announce(r.cfg.Recorder, fw.Name, instance, old, st)
 	r.recordStanding(req.NamespacedName, current.fw.Generation, st)
@@ -340,21 +334,28 @@ func (r *Reconciler) hold(ctx context.Context, key types.NamespacedName, current
 	conditions.SetPaused(&st.Conditions, instance.GetGeneration(), true,
 		"held by the "+v1alpha1.AnnotationPaused+" annotation: no plan step, drift correction, pruning or newer revision until it is removed")
 	projected := readProjected(instance, current.fw.Projections)
-	readVersion := instance.GetResourceVersion()
-	wrote, err := patchStatus(ctx, r.cfg.Client, instance, old, st, projected, projected)
-	if err != nil {
+	if err := r.writeStatus(ctx, instance, old, st, projected, projected); err != nil {
 		return kube.ResultOf(err)
-	}
-	if wrote {
-		r.written.Wrote(key, readVersion, instance.GetResourceVersion())
 	}
 	r.recordStanding(key, current.fw.Generation, st)
 	return ctrl.Result{}, nil
 }
 
+// writeStatus patches instance's status, only if it changed, and
+// remembers the version it wrote, for a reconcile from a cache without it.
+func (r *Reconciler) writeStatus(ctx context.Context, instance *unstructured.Unstructured, old, st v1alpha1.InstanceStatus, oldProjected, projected map[string]any) error {
+	readVersion := instance.GetResourceVersion()
+	wrote, err := patchStatus(ctx, r.cfg.Client, instance, old, st, oldProjected, projected)
+	if err == nil && wrote {
+		r.written.Wrote(client.ObjectKeyFromObject(instance), readVersion, instance.GetResourceVersion())
+	}
+	return err
+}
+
 // admit decides which generation an instance runs now. A new generation
 // reaches it when the rollout admits it; until then it keeps running the
-// generation it is on — rendering, drift correction, pruning. recorded is the generation its status records plans for.
+// generation it is on — rendering, drift correction, pruning. recorded is
+// the generation its status records plans for.
 func (r *Reconciler) admit(ctx context.Context, instance *unstructured.Unstructured, st v1alpha1.InstanceStatus, current generation) (gen generation, recorded int64, err error) {
 	if st.FrameworkGeneration == 0 || st.FrameworkGeneration == current.fw.Generation {
 		return current, current.fw.Generation, nil
