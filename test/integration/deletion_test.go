@@ -59,12 +59,7 @@ func TestDeletionPolicyDelete(t *testing.T) {
 	fw := cleanupFramework("policy-delete", group, v1alpha1.DeletionDelete)
 	createFramework(t, fw)
 	frameworkReady(t, fw.Name, metav1.ConditionTrue)
-	for _, n := range []string{"a", "b"} {
-		if err := k8s.Create(ctx(t), instance(gvk, ns, n, map[string]any{})); err != nil {
-			t.Fatal(err)
-		}
-		waitForPlan(t, gvk, ns, n, "deploy", "COMPLETE")
-	}
+	deployInstances(t, gvk, ns, "a", "b")
 	if err := k8s.Delete(ctx(t), fw); err != nil {
 		t.Fatal(err)
 	}
@@ -98,12 +93,7 @@ func TestDeletionPolicyRetainWaitsForARunningCleanup(t *testing.T) {
 	fw := cleanupFramework("policy-retain", group, "")
 	createFramework(t, fw)
 	frameworkReady(t, fw.Name, metav1.ConditionTrue)
-	for _, n := range []string{"leaving", "staying"} {
-		if err := k8s.Create(ctx(t), instance(gvk, ns, n, map[string]any{})); err != nil {
-			t.Fatal(err)
-		}
-		waitForPlan(t, gvk, ns, n, "deploy", "COMPLETE")
-	}
+	deployInstances(t, gvk, ns, "leaving", "staying")
 	leaving, _ := get(t, gvk, ns, "leaving")
 	if err := k8s.Delete(ctx(t), leaving); err != nil {
 		t.Fatal(err)

@@ -234,12 +234,7 @@ func TestAProgressDeadlineHaltsASlowRollout(t *testing.T) {
 	createFramework(t, fw)
 	frameworkReady(t, "deadline", metav1.ConditionTrue)
 	names := []string{"d1", "d2", "d3"}
-	for _, n := range names {
-		if err := k8s.Create(ctx(t), instance(gvk, ns, n, map[string]any{})); err != nil {
-			t.Fatal(err)
-		}
-		waitForPlan(t, gvk, ns, n, "deploy", "COMPLETE")
-	}
+	deployInstances(t, gvk, ns, names...)
 	editFramework(t, "deadline", fw, func() { fw.Spec.AppVersion = "2" })
 	var f *v1alpha1.Framework
 	eventually(t, 30*time.Second, func() error {

@@ -36,6 +36,20 @@ func gated(id string) v1alpha1.Resource {
 	return configMap(id, fmt.Sprintf(`${resources.%s.metadata.labels[?'gate'].orValue('') == 'open'}`, id))
 }
 
+// deployInstances creates instances of gvk named names in ns, each with
+// its defaults, and waits until each one's deploy plan is COMPLETE.
+func deployInstances(t *testing.T, gvk schema.GroupVersionKind, ns string, names ...string) {
+	t.Helper()
+	for _, n := range names {
+		if err := k8s.Create(ctx(t), instance(gvk, ns, n, map[string]any{})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, n := range names {
+		waitForPlan(t, gvk, ns, n, "deploy", "COMPLETE")
+	}
+}
+
 // heldFramework is gatedUpgradeFramework with a second ConfigMap, extra,
 // which a test's next generation drops.
 func heldFramework(name, group string) *v1alpha1.Framework {

@@ -31,12 +31,7 @@ func TestAHeldInstanceIsLeftAloneAndCatchesUp(t *testing.T) {
 		map[string]v1alpha1.Plan{"deploy": {Phases: []v1alpha1.Phase{{Name: "main", Steps: steps("config")}}}})
 	createFramework(t, fw)
 	frameworkReady(t, "paused", metav1.ConditionTrue)
-	for _, n := range []string{"held", "free"} {
-		if err := k8s.Create(ctx(t), instance(gvk, ns, n, map[string]any{})); err != nil {
-			t.Fatal(err)
-		}
-		waitForPlan(t, gvk, ns, n, "deploy", "COMPLETE")
-	}
+	deployInstances(t, gvk, ns, "held", "free")
 	held, err := get(t, gvk, ns, "held")
 	if err != nil {
 		t.Fatal(err)

@@ -107,12 +107,7 @@ func TestAHeldInstanceRunsItsRevisionAfterARestart(t *testing.T) {
 	fw.Spec.Rollout.MaxConcurrent = 1
 	createFramework(t, fw)
 	frameworkReady(t, "held-restart", metav1.ConditionTrue)
-	for _, n := range []string{"a", "b"} {
-		if err := k8s.Create(ctx(t), instance(gvk, ns, n, map[string]any{})); err != nil {
-			t.Fatal(err)
-		}
-		waitForPlan(t, gvk, ns, n, "deploy", "COMPLETE")
-	}
+	deployInstances(t, gvk, ns, "a", "b")
 	// Generation 2 drops the extra template; one instance is admitted and
 	// its upgrade waits at the gate, the other waits for its turn.
 	editFramework(t, "held-restart", fw, func() {

@@ -147,14 +147,7 @@ func TestAFrameworkChangeRollsOutAtMostMaxConcurrentAtATime(t *testing.T) {
 	createFramework(t, fw)
 	frameworkReady(t, "rollout", metav1.ConditionTrue)
 	names := []string{"r1", "r2", "r3", "r4", "r5"}
-	for _, n := range names {
-		if err := k8s.Create(ctx(t), instance(gvk, ns, n, map[string]any{})); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, n := range names {
-		waitForPlan(t, gvk, ns, n, "deploy", "COMPLETE")
-	}
+	deployInstances(t, gvk, ns, names...)
 
 	editFramework(t, "rollout", fw, func() {
 		fw.Spec.Resources[0].Template = &runtime.RawExtension{Raw: []byte(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"${instance.metadata.name}-config"},"data":{"v":"${string(instance.spec.value)}","release":"2"}}`)}
@@ -236,14 +229,7 @@ func TestHeldInstancesKeepTheirGenerationUntilTheirTurn(t *testing.T) {
 	createFramework(t, fw)
 	frameworkReady(t, "held", metav1.ConditionTrue)
 	names := []string{"h1", "h2", "h3"}
-	for _, n := range names {
-		if err := k8s.Create(ctx(t), instance(gvk, ns, n, map[string]any{})); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, n := range names {
-		waitForPlan(t, gvk, ns, n, "deploy", "COMPLETE")
-	}
+	deployInstances(t, gvk, ns, names...)
 
 	// Generation 2 drops the extra template.
 	editFramework(t, "held", fw, func() {
