@@ -19,6 +19,7 @@ import (
 	"operetta.dev/operetta/internal/crdgen"
 	"operetta.dev/operetta/internal/kube"
 	"operetta.dev/operetta/internal/reconcile/instance"
+	"operetta.dev/operetta/internal/revisions"
 )
 
 // install compiles fw, applies its CRD, waits until the CRD is established and
@@ -99,9 +100,9 @@ func (r *Reconciler) install(ctx context.Context, fw *v1alpha1.Framework) (ctrl.
 
 // startLoop starts the loop of compiled's kind, or hands the running one the new
 // generation, which its instances run as revision rev.
-func (r *Reconciler) startLoop(ctx context.Context, compiled *compile.Framework, rev runsAs) error {
+func (r *Reconciler) startLoop(ctx context.Context, compiled *compile.Framework, rev revisions.RunsAs) error {
 	asRevision := *compiled
-	asRevision.Generation, asRevision.ReturnsTo = rev.n, rev.returnsTo
+	asRevision.Generation, asRevision.ReturnsTo = rev.N, rev.ReturnsTo
 	compiled = &asRevision
 	writer, err := r.writer(compiled.ServiceAccount)
 	if err != nil {

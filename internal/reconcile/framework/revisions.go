@@ -2,11 +2,7 @@ package framework
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"sort"
 	"strconv"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -16,27 +12,25 @@ import (
 	"operetta.dev/operetta/api/v1alpha1"
 	"operetta.dev/operetta/internal/kube"
 	"operetta.dev/operetta/internal/reconcile/instance"
+	"operetta.dev/operetta/internal/revisions"
 )
 
 // defaultRevisionHistoryLimit is how many revisions are kept when the
 // Framework does not say (the API server defaults it too).
 const defaultRevisionHistoryLimit = 10
 
-// keepRevision returns the revision fw's generation runs as, recording it
-// as a FrameworkRevision if it is a new one. A generation that differs from
-// the latest revision only in what does not reach instances (how its
-// rollout goes, how many revisions are kept, what deleting it does) runs as
-// that revision: pausing a rollout is no new revision to roll out, as
-// pausing a Deployment makes no new ReplicaSet. Revisions are read from the
-// cache: a generation already recorded costs no request.
-func (r *Reconciler) keepRevision(ctx context.Context, fw *v1alpha1.Framework) (runsAs, error) {
+// keepRevision returns the revision fw's generation runs as
+// (revisions.Decide), recording it as a FrameworkRevision if it is a new
+// one. Revisions are read from the cache: a generation already recorded
+// costs no request.
+func (r *Reconciler) keepRevision(ctx context.Context, fw *v1alpha1.Framework) (revisions.RunsAs, error) {
 	rev, recorded, err := r.revisionOf(ctx, fw)
 	if err != nil || recorded {
 		return rev, err
 	}
-	annotations := map[string]string{v1alpha1.AnnotationSpecHash: rev.hash}
-	if rev.returnsTo > 0 {
-		annotations[v1alpha1.AnnotationReturnsTo] = strconv.FormatInt(rev.returnsTo, 10)
+	annotations := map[string]string{v1alpha1.AnnotationSpecHash: rev.Hash}
+	if rev.ReturnsTo > 0 {
+		annotations[v1alpha1.AnnotationReturnsTo] = strconv.FormatInt(rev.ReturnsTo, 10)
 	}
 	name := v1alpha1.RevisionName(fw.Name, fw.Generation)
 	created := &v1alpha1.FrameworkRevision{
@@ -49,82 +43,30 @@ func (r *Reconciler) keepRevision(ctx context.Context, fw *v1alpha1.Framework) (
 		Framework: fw.Name, Revision: fw.Generation, Spec: *fw.Spec.DeepCopy(),
 	}
 	if err := r.Client.Create(ctx, created); err != nil && !kube.Exists(err) {
-		return runsAs{}, fmt.Errorf("recording revision %s: %w", name, err)
+		return revisions.RunsAs{}, fmt.Errorf("recording revision %s: %w", name, err)
 	}
 	return rev, nil
 }
 
-// runsAs is the revision a Framework generation runs as, and the older
-// revision whose spec it has again, if it goes back to one.
-type runsAs struct {
-	n, returnsTo int64
-	hash         string // of the spec, for a revision not recorded yet
-}
-
-// revisionOf says which revision fw's generation runs as (keepRevision),
-// and whether it is recorded already.
-func (r *Reconciler) revisionOf(ctx context.Context, fw *v1alpha1.Framework) (rev runsAs, recorded bool, err error) {
-	revs, err := r.revisions(ctx, fw.Name)
+// revisionOf says which revision fw's generation runs as, and whether it
+// is recorded already.
+func (r *Reconciler) revisionOf(ctx context.Context, fw *v1alpha1.Framework) (rev revisions.RunsAs, recorded bool, err error) {
+	kept, err := r.revisions(ctx, fw.Name)
 	if err != nil {
-		return runsAs{}, false, err
+		return revisions.RunsAs{}, false, err
 	}
-	for _, kept := range revs {
-		if kept.n == fw.Generation {
-			return runsAs{n: kept.n, returnsTo: kept.returnsTo}, true, nil
-		}
-	}
-	hash := specHash(fw.Spec)
-	if len(revs) > 0 && revs[0].hash == hash && revs[0].n < fw.Generation {
-		return runsAs{n: revs[0].n, returnsTo: revs[0].returnsTo}, true, nil
-	}
-	// The spec of an older revision again: going back to it.
-	rev = runsAs{n: fw.Generation, hash: hash}
-	for _, kept := range revs[min(1, len(revs)):] {
-		if kept.hash == hash {
-			rev.returnsTo = kept.n
-			break
-		}
-	}
-	return rev, false, nil
-}
-
-// revision is one FrameworkRevision as the cache holds it: its metadata.
-type revision struct {
-	meta      *metav1.PartialObjectMetadata
-	n         int64
-	hash      string
-	returnsTo int64
+	rev, recorded = revisions.Decide(kept, fw.Generation, revisions.SpecHash(fw.Spec))
+	return rev, recorded, nil
 }
 
 // revisions lists framework's revisions from the cache, newest first.
-func (r *Reconciler) revisions(ctx context.Context, framework string) ([]revision, error) {
+func (r *Reconciler) revisions(ctx context.Context, framework string) ([]revisions.Kept, error) {
 	list := &metav1.PartialObjectMetadataList{}
 	list.SetGroupVersionKind(v1alpha1.GroupVersion.WithKind("FrameworkRevisionList"))
 	if err := r.Client.List(ctx, list, client.MatchingLabels{v1alpha1.LabelFramework: framework}); err != nil {
 		return nil, fmt.Errorf("listing the revisions of %s: %w", framework, err)
 	}
-	var revs []revision
-	for i := range list.Items {
-		if n, ok := v1alpha1.RevisionOf(framework, list.Items[i].Name); ok {
-			a := list.Items[i].Annotations
-			back, _ := strconv.ParseInt(a[v1alpha1.AnnotationReturnsTo], 10, 64)
-			revs = append(revs, revision{&list.Items[i], n, a[v1alpha1.AnnotationSpecHash], back})
-		}
-	}
-	sort.Slice(revs, func(i, j int) bool { return revs[i].n > revs[j].n })
-	return revs, nil
-}
-
-// specHash digests what of a Framework's spec reaches its instances.
-func specHash(spec v1alpha1.FrameworkSpec) string {
-	s := spec.DeepCopy()
-	s.Rollout, s.RevisionHistoryLimit, s.DeletionPolicy = v1alpha1.Rollout{}, nil, ""
-	b, err := json.Marshal(s)
-	if err != nil {
-		return ""
-	}
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:12])
+	return revisions.Of(framework, list.Items), nil
 }
 
 // pruneRevisions deletes fw's revisions past its history limit, oldest
@@ -157,13 +99,13 @@ func (r *Reconciler) pruneRevisions(ctx context.Context, fw *v1alpha1.Framework,
 	}
 	kept := 0
 	for _, rev := range revs {
-		if kept < limit || inUse[rev.n] {
+		if kept < limit || inUse[rev.N] {
 			kept++
 			continue
 		}
-		uid := rev.meta.UID
-		if err := r.Client.Delete(ctx, rev.meta, client.Preconditions{UID: &uid}); client.IgnoreNotFound(err) != nil {
-			return fmt.Errorf("deleting revision %s: %w", rev.meta.Name, err)
+		uid := rev.Meta.UID
+		if err := r.Client.Delete(ctx, rev.Meta, client.Preconditions{UID: &uid}); client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("deleting revision %s: %w", rev.Meta.Name, err)
 		}
 	}
 	return nil
