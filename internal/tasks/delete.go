@@ -138,19 +138,10 @@ type Kept struct {
 func (r *pruner) keep(ctx context.Context) (Kept, error) {
 	var kept Kept
 	items := append([]v1alpha1.InventoryItem(nil), r.status.Inventory...)
-	// An entry of a CEL template's id applied again under another name or
-	// API version since is stale: the last one recorded for an id is its
-	// child now. A Go template's render says itself which objects it no
-	// longer has (superseded).
-	last := map[string]int{}
-	for i, item := range items {
-		last[item.ID] = i
-	}
+	prune := r.prunable(items)
 	for i, item := range items {
 		res, rendered := r.fw.Resources[item.ID]
-		_, isTask := r.fw.Tasks[item.ID]
-		stale := item.Superseded || (rendered && res.Go == nil && last[item.ID] != i)
-		if stale || (!rendered && !isTask) {
+		if prune[i] {
 			gone, leaving, err := r.deleteObject(ctx, r.inventory.objectOf(item))
 			if err != nil {
 				return kept, err
@@ -166,7 +157,7 @@ func (r *pruner) keep(ctx context.Context) (Kept, error) {
 			continue
 		}
 		if !rendered {
-			continue // a child instance: its own loop keeps it
+			continue // a task's: a child instance's own loop keeps it, a Pipe task's output is data
 		}
 		live, current, err := r.applier.current(ctx, item)
 		if err != nil {
@@ -199,6 +190,31 @@ func (r *pruner) keep(ctx context.Context) (Kept, error) {
 		kept.Corrected = append(kept.Corrected, item.Kind+"/"+item.Name)
 	}
 	return kept, nil
+}
+
+// prunable says which of the inventory's entries items keep prunes: those
+// of a resource or task the Framework no longer has, and stale ones. An
+// entry of a CEL template's id applied again under another name or API
+// version since is stale: the last one recorded for an id is its child now.
+// A Go template's render says itself which objects it no longer has
+// (superseded).
+func (r *pruner) prunable(items []v1alpha1.InventoryItem) []bool {
+	last := map[string]int{}
+	for i, item := range items {
+		last[item.ID] = i
+	}
+	prune := make([]bool, len(items))
+	for i, item := range items {
+		res, rendered := r.fw.Resources[item.ID]
+		// Instance and Pipe tasks record what they write under the
+		// task's name; another task of an old resource's name does not
+		// keep its child.
+		task, isTask := r.fw.Tasks[item.ID]
+		taskWrote := isTask && (task.Kind == v1alpha1.TaskInstance || task.Kind == v1alpha1.TaskPipe)
+		stale := item.Superseded || (rendered && res.Go == nil && last[item.ID] != i)
+		prune[i] = stale || (!rendered && !taskWrote)
+	}
+	return prune
 }
 
 // correct applies the object an inventory entry records again, rendered as

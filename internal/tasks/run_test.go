@@ -672,6 +672,22 @@ func TestKeep(t *testing.T) {
 		h.expectSent("third keep")
 	})
 
+	t.Run("prunes the child of a removed resource whose id an apply task has as its name", func(t *testing.T) {
+		h := newHarness(t)
+		h.deployed()
+		// A resource once called apply-stray: the task of that name applies
+		// another resource, and keeps nothing of the old one's.
+		gone := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "demo-1-gone", Labels: h.childLabels()}}
+		if err := h.server.Create(context.Background(), gone); err != nil {
+			t.Fatal(err)
+		}
+		h.status.Inventory = append(h.status.Inventory, v1alpha1.InventoryItem{
+			ID: "apply-stray", APIVersion: "v1", Kind: "ConfigMap", Name: gone.Name, Observed: "rv1", Hash: "0123456789abcdef",
+		})
+		h.keep()
+		h.expectSent("keep", "delete ConfigMap demo-1-gone")
+	})
+
 	t.Run("prunes the old child of a resource now rendered under another name", func(t *testing.T) {
 		h := newHarness(t)
 		old := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "demo-1-old-greeting", Labels: h.childLabels()}}
