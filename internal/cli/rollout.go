@@ -113,27 +113,41 @@ func (o *options) rolloutUndo(ctx context.Context, name string, to int64) error 
 	if fw.Status.Rollout != nil {
 		running = fw.Status.Rollout.Generation
 	}
-	var target *v1alpha1.FrameworkRevision
-	for i := range revs {
-		r := &revs[i]
-		if to != 0 && r.Revision == to || to == 0 && r.Revision < running {
-			target = r // the newest before the running one, without --to-revision
+	if to == 0 {
+		for _, r := range revs {
+			if r.Revision < running {
+				to = r.Revision // the newest before the running one
+			}
+		}
+		if to == 0 {
+			return fmt.Errorf("framework %s has no revision kept before %d to go back to", name, running)
 		}
 	}
-	switch {
-	case target == nil && to != 0:
-		return fmt.Errorf("framework %s has no revision %d kept; kubectl operetta rollout history %s lists them", name, to, name)
-	case target == nil:
-		return fmt.Errorf("framework %s has no revision kept before %d to go back to", name, running)
-	}
-	spec := *target.Spec.DeepCopy()
-	spec.Rollout, spec.RevisionHistoryLimit, spec.DeletionPolicy = fw.Spec.Rollout, fw.Spec.RevisionHistoryLimit, fw.Spec.DeletionPolicy
-	fw.Spec = spec
-	// The resourceVersion read: a Framework changed since is not
-	// overwritten.
-	if err := c.Client.Update(ctx, fw); err != nil {
+	back, err := revisionSpec(fw, revs, to)
+	if err != nil {
 		return err
 	}
-	fmt.Fprintf(o.streams.Out, "framework/%s rolled back to revision %d (generation %d)\n", name, target.Revision, fw.Generation)
+	// The resourceVersion read: a Framework changed since is not
+	// overwritten.
+	if err := c.Client.Update(ctx, back); err != nil {
+		return err
+	}
+	fmt.Fprintf(o.streams.Out, "framework/%s rolled back to revision %d (generation %d)\n", name, to, back.Generation)
 	return nil
+}
+
+// revisionSpec is Framework fw with the spec of its kept revision n again,
+// but its own spec.rollout, revisionHistoryLimit and deletionPolicy: how
+// the change rolls out and what is kept stay as they are now.
+func revisionSpec(fw *v1alpha1.Framework, revs []v1alpha1.FrameworkRevision, n int64) (*v1alpha1.Framework, error) {
+	for _, r := range revs {
+		if r.Revision != n {
+			continue
+		}
+		back := fw.DeepCopy()
+		back.Spec = *r.Spec.DeepCopy()
+		back.Spec.Rollout, back.Spec.RevisionHistoryLimit, back.Spec.DeletionPolicy = fw.Spec.Rollout, fw.Spec.RevisionHistoryLimit, fw.Spec.DeletionPolicy
+		return back, nil
+	}
+	return nil, fmt.Errorf("framework %s has no revision %d kept; kubectl operetta rollout history %s lists them", fw.Name, n, fw.Name)
 }

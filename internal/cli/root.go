@@ -76,7 +76,7 @@ func (o *options) root() *cobra.Command {
 	root.SetOut(o.streams.Out)
 	root.SetErr(o.streams.ErrOut)
 	o.flags.AddFlags(root.PersistentFlags())
-	root.AddCommand(o.planCommand(), o.rolloutCommand(), o.verifyCommand(), o.renderCommand(), o.crdCommand(), o.newCommand(), o.diagnoseCommand(), o.importCommand())
+	root.AddCommand(o.planCommand(), o.rolloutCommand(), o.diffCommand(), o.verifyCommand(), o.renderCommand(), o.crdCommand(), o.newCommand(), o.diagnoseCommand(), o.importCommand())
 	return root
 }
 
@@ -93,6 +93,9 @@ func (o *options) connect() (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
+	// No client-side rate limit: the API server's priority and fairness
+	// bounds what one client gets, and diff bounds its requests in flight.
+	cfg.QPS = -1
 	mapper, err := o.flags.ToRESTMapper()
 	if err != nil {
 		return nil, err

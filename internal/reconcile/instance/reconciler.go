@@ -222,14 +222,26 @@ func (r *Reconciler) Report() Report {
 func (r *Reconciler) gated(instance *unstructured.Unstructured, current generation) bool {
 	fw := current.fw
 	switch {
-	case fw.RolloutPaused:
-		return true
-	case fw.RolloutSelector != nil && !fw.RolloutSelector.Matches(labels.Set(instance.GetLabels())):
+	case GateOf(fw, instance) != "":
 		return true
 	case fw.MaxFailures > 0 || fw.ProgressDeadline > 0:
 		return r.Report().Halted
 	}
 	return false
+}
+
+// GateOf names the gate of fw's rollout that keeps instance from fw's
+// generation whatever the other instances do, "" if none: the rollout is
+// paused, or its canary selector leaves the instance out. (A halted
+// rollout keeps it too, by counts only the running loop has.)
+func GateOf(fw *compile.Framework, instance *unstructured.Unstructured) string {
+	switch {
+	case fw.RolloutPaused:
+		return "the rollout is paused"
+	case fw.RolloutSelector != nil && !fw.RolloutSelector.Matches(labels.Set(instance.GetLabels())):
+		return "spec.rollout.selector does not select it"
+	}
+	return ""
 }
 
 // States counts the instances by readiness and active plan status, as last

@@ -1,0 +1,344 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"operetta.dev/operetta/api/v1alpha1"
+	"operetta.dev/operetta/internal/compile"
+	"operetta.dev/operetta/internal/crdgen"
+	"operetta.dev/operetta/internal/plans"
+	"operetta.dev/operetta/internal/reconcile/instance"
+	"operetta.dev/operetta/internal/revisions"
+	"operetta.dev/operetta/internal/tasks"
+)
+
+// fleetPreview is what applying a Framework would do, read from the
+// cluster without writing to it.
+type fleetPreview struct {
+	framework string
+	// refused says why the controller would not serve it, with the field
+	// errors or the breaking changes, one per line; nothing else is
+	// previewed then.
+	refused []string
+	// summary says what becomes of the Framework: a new revision, the
+	// same one, going back to an older one.
+	summary string
+	// objects are the Framework and its generated CRD, before and after.
+	objects   []tasks.Change
+	instances []instancePreview
+}
+
+// instancePreview is what the change does to one instance.
+type instancePreview struct {
+	key types.NamespacedName
+	// from is the revision the instance runs now, to the one it would.
+	from, to int64
+	plans    []string
+	// waits says why the rollout would hold it back, if it would.
+	waits   string
+	changes []tasks.Change
+	notes   []string
+	err     error
+}
+
+// changed says whether a preview found anything that would change.
+func (p *fleetPreview) changed() bool {
+	for _, c := range p.objects {
+		if differs(c) {
+			return true
+		}
+	}
+	for _, i := range p.instances {
+		if len(i.plans) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// previewer computes a fleetPreview; its only writes are dry runs.
+type previewer struct {
+	c *Cluster
+	// parallel is how many instances are previewed at once: the requests in
+	// flight, each a read or a dry run.
+	parallel int
+}
+
+// preview previews applying fw, compiled as compiled.
+func (p previewer) preview(ctx context.Context, fw *v1alpha1.Framework, compiled *compile.Framework) (*fleetPreview, error) {
+	out := &fleetPreview{framework: fw.Name}
+	live := &v1alpha1.Framework{}
+	err := p.c.Client.Get(ctx, client.ObjectKey{Name: fw.Name}, live)
+	if apierrors.IsNotFound(err) {
+		out.summary = fmt.Sprintf("Framework %s does not exist: applying it creates it, its CRD %s, and revision 1; no instance exists yet", fw.Name, compiled.CRD.Name)
+		_, err := p.objectChanges(ctx, out, nil, fw, compiled)
+		return out, err
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading Framework %s: %w", fw.Name, err)
+	}
+	crd := &apiextensionsv1.CustomResourceDefinition{}
+	switch err := p.c.Client.Get(ctx, client.ObjectKey{Name: compiled.CRD.Name}, crd); {
+	case apierrors.IsNotFound(err):
+		crd = nil
+	case err != nil:
+		return nil, fmt.Errorf("reading CRD %s: %w", compiled.CRD.Name, err)
+	}
+	allow := fw.Annotations[v1alpha1.AnnotationAllowBreakingChanges] == "true"
+	if reason, msg := crdgen.Against(crd, compiled.CRD, fw.Name, allow); reason != "" {
+		out.refused = []string{fmt.Sprintf("Framework %s would not be served: %s", fw.Name, reason), msg}
+		return out, nil
+	}
+	generation, err := p.objectChanges(ctx, out, live, fw, compiled)
+	if err != nil {
+		return nil, err
+	}
+	list := &metav1.PartialObjectMetadataList{}
+	list.SetGroupVersionKind(v1alpha1.GroupVersion.WithKind("FrameworkRevisionList"))
+	if err := p.c.Client.List(ctx, list, client.MatchingLabels{v1alpha1.LabelFramework: fw.Name}); err != nil {
+		return nil, fmt.Errorf("listing the revisions of %s: %w", fw.Name, err)
+	}
+	rev, recorded := revisions.Decide(revisions.Of(fw.Name, list.Items), generation, revisions.SpecHash(fw.Spec))
+	switch {
+	case generation == live.Generation:
+		out.summary = fmt.Sprintf("Framework %s: no change; its instances run revision %d", fw.Name, rev.N)
+	case recorded:
+		out.summary = fmt.Sprintf("Framework %s: generation %d, still revision %d: the change does not reach instances (rollout, revisionHistoryLimit or deletionPolicy)", fw.Name, generation, rev.N)
+	case rev.ReturnsTo > 0:
+		out.summary = fmt.Sprintf("Framework %s: generation %d, new revision %d, going back to revision %d's spec", fw.Name, generation, rev.N, rev.ReturnsTo)
+	default:
+		out.summary = fmt.Sprintf("Framework %s: generation %d, new revision %d", fw.Name, generation, rev.N)
+	}
+	asRevision := *compiled
+	asRevision.Generation, asRevision.ReturnsTo = rev.N, rev.ReturnsTo
+	out.instances, err = p.instances(ctx, fw, &asRevision)
+	return out, err
+}
+
+// objectChanges previews the Framework and its CRD as the API server would
+// store them: dry runs of an update of the Framework (with the labels,
+// annotations and spec of fw) and of the controller's apply of the CRD. It
+// returns the Framework's generation after.
+func (p previewer) objectChanges(ctx context.Context, out *fleetPreview, live, fw *v1alpha1.Framework, compiled *compile.Framework) (int64, error) {
+	dry := client.NewDryRunClient(p.c.Client)
+	after := fw.DeepCopy()
+	change := tasks.Change{Resource: "Framework"}
+	var err error
+	if live != nil {
+		after = live.DeepCopy()
+		after.Spec = fw.Spec
+		after.Labels, after.Annotations = merged(after.Labels, fw.Labels), merged(after.Annotations, fw.Annotations)
+		if err := dry.Update(ctx, after); err != nil {
+			return 0, fmt.Errorf("a dry run of updating Framework %s: %w", fw.Name, err)
+		}
+	} else if err := dry.Create(ctx, after); err != nil {
+		return 0, fmt.Errorf("a dry run of creating Framework %s: %w", fw.Name, err)
+	}
+	if change.Before, change.After, err = beforeAfter(live, after, v1alpha1.GroupVersion.WithKind("Framework")); err != nil {
+		return 0, err
+	}
+	out.objects = append(out.objects, change)
+
+	crdKind := apiextensionsv1.SchemeGroupVersion.WithKind("CustomResourceDefinition")
+	crd := compiled.CRD.DeepCopy()
+	crd.SetGroupVersionKind(crdKind)
+	change = tasks.Change{Resource: "CRD"}
+	existing := &apiextensionsv1.CustomResourceDefinition{}
+	switch err := p.c.Client.Get(ctx, client.ObjectKey{Name: crd.Name}, existing); {
+	case apierrors.IsNotFound(err):
+		existing = nil
+	case err != nil:
+		return 0, fmt.Errorf("reading CRD %s: %w", crd.Name, err)
+	}
+	if err := dry.Patch(ctx, crd, client.Apply, client.FieldOwner(v1alpha1.FieldManager), client.ForceOwnership); err != nil {
+		return 0, fmt.Errorf("a dry run of applying CRD %s: %w", crd.Name, err)
+	}
+	if change.Before, change.After, err = beforeAfter(existing, crd, crdKind); err != nil {
+		return 0, err
+	}
+	out.objects = append(out.objects, change)
+	return after.Generation, nil
+}
+
+// beforeAfter converts typed objects of kind gvk; before is nil if there
+// is none.
+func beforeAfter[T any](before, after *T, gvk schema.GroupVersionKind) (*unstructured.Unstructured, *unstructured.Unstructured, error) {
+	var out [2]*unstructured.Unstructured
+	for i, obj := range []*T{before, after} {
+		if obj == nil {
+			continue
+		}
+		m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+		if err != nil {
+			return nil, nil, fmt.Errorf("converting %s: %w", gvk.Kind, err)
+		}
+		out[i] = &unstructured.Unstructured{Object: m}
+		out[i].SetGroupVersionKind(gvk)
+	}
+	return out[0], out[1], nil
+}
+
+// merged is base with over's entries put in.
+func merged(base, over map[string]string) map[string]string {
+	if len(over) == 0 {
+		return base
+	}
+	out := make(map[string]string, len(base)+len(over))
+	for k, v := range base {
+		out[k] = v
+	}
+	for k, v := range over {
+		out[k] = v
+	}
+	return out
+}
+
+// instances previews every instance of fw's kind, in every namespace, under
+// compiled (the revision they would move to), in parallel.
+func (p previewer) instances(ctx context.Context, fw *v1alpha1.Framework, compiled *compile.Framework) ([]instancePreview, error) {
+	items, err := instance.List(ctx, p.c.Client, compiled.GVK)
+	if err != nil {
+		return nil, err
+	}
+	s, err := schemaOf(compiled.CRD)
+	if err != nil {
+		return nil, err
+	}
+	children := &liveChildren{c: p.c.Client, framework: fw.Name, listed: map[schema.GroupVersionKind]*childList{}}
+	out := make([]instancePreview, len(items))
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for range max(1, p.parallel) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				out[i] = p.instance(ctx, compiled, s, children, &items[i])
+			}
+		}()
+	}
+	for i := range items {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	sort.Slice(out, func(i, j int) bool { return out[i].key.String() < out[j].key.String() })
+	return out, nil
+}
+
+// instance previews one instance: the plans it would run, and what they
+// and the pruning after them would do to its children.
+func (p previewer) instance(ctx context.Context, compiled *compile.Framework, s *crdSchema, children tasks.ChildCache, inst *unstructured.Unstructured) instancePreview {
+	out := instancePreview{key: client.ObjectKeyFromObject(inst), to: compiled.Generation}
+	st := instance.ReadStatus(inst)
+	out.from = st.FrameworkGeneration
+	// The instance as the new CRD's defaults make it.
+	inst = inst.DeepCopy()
+	if err := s.admit(inst.Object); err != nil {
+		out.err = fmt.Errorf("it would not be valid under the new schema: %w", err)
+		return out
+	}
+	spec, _, _ := unstructured.NestedMap(inst.Object, "spec")
+	runPlan := inst.GetAnnotations()[v1alpha1.AnnotationRunPlan]
+	out.plans = plans.Triggered(compiled.Triggers, plans.Observed{
+		ParameterDigests:    plans.ParameterDigests(spec, compiled.Parameters),
+		FrameworkGeneration: compiled.Generation,
+		GoingBack:           compiled.ReturnsTo > 0 && st.FrameworkGeneration > compiled.ReturnsTo,
+		RunPlan:             runPlan,
+		Status:              st,
+	})
+	if len(out.plans) == 0 {
+		return out
+	}
+	out.waits = waitsFor(compiled, inst, st)
+	exec := tasks.NewExecutor(tasks.Clients{Writer: client.NewDryRunClient(p.c.Client), Children: children, Frameworks: p.c.Client}, compiled, inst, &st)
+	if err := exec.Observe(ctx); err != nil {
+		out.err = err
+		return out
+	}
+	for _, plan := range out.plans {
+		changes, notes, err := exec.Preview(ctx, plan)
+		out.changes, out.notes = append(out.changes, changes...), append(out.notes, notes...)
+		if err != nil {
+			out.err = err
+			return out
+		}
+	}
+	pruned, err := exec.PreviewPrune(ctx)
+	out.changes, out.err = append(out.changes, pruned...), err
+	return out
+}
+
+// waitsFor says why the rollout would hold an instance back from a new
+// revision, if it would: what the instance reconciler's gates say.
+func waitsFor(compiled *compile.Framework, inst *unstructured.Unstructured, st v1alpha1.InstanceStatus) string {
+	switch {
+	case inst.GetAnnotations()[v1alpha1.AnnotationPaused] == "true":
+		return "held by its " + v1alpha1.AnnotationPaused + " annotation"
+	case st.FrameworkGeneration == 0 || st.FrameworkGeneration == compiled.Generation:
+		return ""
+	}
+	return instance.GateOf(compiled, inst)
+}
+
+// liveChildren reads children from lists of every kind, made once per kind
+// for the whole preview: the objects labelled as the Framework's children,
+// as the controller's children cache holds them.
+type liveChildren struct {
+	c         client.Client
+	framework string
+	mu        sync.Mutex
+	listed    map[schema.GroupVersionKind]*childList
+}
+
+type childList struct {
+	once    sync.Once
+	objects map[client.ObjectKey]*unstructured.Unstructured
+	err     error
+}
+
+func (l *liveChildren) Get(ctx context.Context, gvk schema.GroupVersionKind, key client.ObjectKey) (client.Object, bool, error) {
+	l.mu.Lock()
+	list, ok := l.listed[gvk]
+	if !ok {
+		list = &childList{}
+		l.listed[gvk] = list
+	}
+	l.mu.Unlock()
+	list.once.Do(func() {
+		items := &unstructured.UnstructuredList{}
+		items.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
+		if list.err = l.c.List(ctx, items, client.MatchingLabels{v1alpha1.LabelFramework: l.framework}); list.err != nil {
+			list.err = fmt.Errorf("listing %s: %w", gvk.Kind, list.err)
+			return
+		}
+		list.objects = make(map[client.ObjectKey]*unstructured.Unstructured, len(items.Items))
+		for i := range items.Items {
+			items.Items[i].SetGroupVersionKind(gvk)
+			list.objects[client.ObjectKeyFromObject(&items.Items[i])] = &items.Items[i]
+		}
+	})
+	if list.err != nil {
+		return nil, false, list.err
+	}
+	obj, found := list.objects[key]
+	if !found {
+		return nil, false, nil
+	}
+	return obj.DeepCopy(), true, nil
+}
+
+// Ensure is nothing to do: every kind is listed when first read.
+func (l *liveChildren) Ensure(context.Context, string, schema.GroupVersionKind) error { return nil }
