@@ -58,7 +58,7 @@ func (o *options) rolloutCommand() *cobra.Command {
 	}
 	undo.Flags().Int64Var(&to, "to-revision", 0, "the revision to go back to (kubectl operetta rollout history lists them)")
 	rollout.AddCommand(gate("pause", "Admit no instance to a newer revision (spec.rollout.paused)", true),
-		gate("resume", "Let the rollout go on", false), history, undo)
+		gate("resume", "Let the rollout go on", false), o.rolloutStatusCommand(), history, undo)
 	return rollout
 }
 

@@ -95,6 +95,14 @@ func TestRolloutGates(t *testing.T) {
 	})
 	waitForPlan(t, gvk, ns, "canary", "upgrade", "COMPLETE")
 	rollout("revision 2: 1 updated, 0 failed of 4")
+	// kubectl operetta rollout status follows the canary, as selected.
+	out, err := plugin(t, ns, "rollout", "status", "gates", "-n", ns, "-l", "track=canary", "--timeout", "30s")
+	if err != nil || !strings.Contains(out, "revision 2 of Framework gates rolled out: 1 of 1 instances updated") {
+		t.Fatalf("rollout status of the canary: %v\n%s", err, out)
+	}
+	if out, err := plugin(t, ns, "rollout", "status", "gates", "-n", ns, "--timeout", "1s"); err == nil || !strings.Contains(err.Error(), "Waiting for revision 2 of Framework gates: 1 of 4 instances updated") {
+		t.Fatalf("rollout status of all while the canary is all that moved: %v\n%s", err, out)
+	}
 	if g := generations(); g["canary"] != 2 || g["g2"] != 1 || g["g3"] != 1 || g["g4"] != 1 {
 		t.Fatalf("a canary of one moved %v", g)
 	}
@@ -121,6 +129,10 @@ func TestRolloutGates(t *testing.T) {
 	sort.Strings(failed)
 	if len(failed) != 1 || !strings.Contains(stalled.Message, ns+"/"+failed[0]) {
 		t.Fatalf("on revision 4: %v; Stalled says %q", failed, stalled.Message)
+	}
+	// rollout status fails, saying why.
+	if out, err := plugin(t, ns, "rollout", "status", "gates", "--timeout", "30s"); err == nil || !strings.Contains(err.Error(), "framework gates is Stalled (RolloutHalted): ") {
+		t.Fatalf("rollout status of a halted rollout: %v\n%s", err, out)
 	}
 	counts, notes := frameworkEvents(t, "gates")
 	if counts[string(conditions.RolloutHalted)] != 1 {
