@@ -13,8 +13,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
-	"operetta.dev/operetta/api/v1alpha1"
-	"operetta.dev/operetta/internal/compile"
 	"operetta.dev/operetta/internal/tasks"
 )
 
@@ -82,29 +80,36 @@ func (o *options) diffCommand() *cobra.Command {
 
 func (o *options) diff(cmd *cobra.Command, file string, args []string, revision int64, summary bool) error {
 	fail := func(err error) error { return &ExitError{Code: 2, Err: err} }
-	var fw *v1alpha1.Framework
-	var compiled *compile.Framework
+	var name string
+	var write frameworkWrite
 	switch {
 	case file != "" && (revision != 0 || len(args) > 0):
 		return fail(fmt.Errorf("-f and FRAMEWORK --revision: give one"))
 	case file != "":
-		var err error
-		if compiled, fw, err = o.compileFile(file); err != nil {
+		// Checked offline first: its errors name the file.
+		_, fw, err := o.compileFile(file)
+		if err != nil {
 			return fail(err)
+		}
+		docs, err := readDocuments(file, o.streams.In)
+		if err != nil {
+			return fail(err)
+		}
+		for _, d := range docs {
+			if isFramework(d.obj) {
+				name, write = fw.Name, applyFile(d.obj)
+			}
 		}
 	case revision != 0 && len(args) == 1:
 		_, live, revs, err := o.frameworkRevisions(cmd.Context(), args[0])
 		if err != nil {
 			return fail(err)
 		}
-		if fw, err = revisionSpec(live, revs, revision); err != nil {
+		back, err := revisionSpec(live, revs, revision)
+		if err != nil {
 			return fail(err)
 		}
-		var reason string
-		var errs []error
-		if compiled, reason, errs = checkErrors(fw); reason != "" {
-			return fail(fmt.Errorf("revision %d of Framework %s: %s: %v", revision, fw.Name, reason, errors.Join(errs...)))
-		}
+		name, write = back.Name, updateTo(back)
 	default:
 		return fail(fmt.Errorf("name what to preview: -f FILE, or FRAMEWORK --revision N"))
 	}
@@ -112,7 +117,7 @@ func (o *options) diff(cmd *cobra.Command, file string, args []string, revision 
 	if err != nil {
 		return fail(err)
 	}
-	p, err := previewer{c: c, parallel: diffParallel}.preview(cmd.Context(), fw, compiled)
+	p, err := previewer{c: c, parallel: diffParallel}.preview(cmd.Context(), name, write)
 	if err != nil {
 		return fail(err)
 	}
@@ -141,16 +146,6 @@ func (o *options) diff(cmd *cobra.Command, file string, args []string, revision 
 		return &ExitError{Code: 1}
 	}
 	return nil
-}
-
-// checkErrors is Check with its field errors as errors.
-func checkErrors(fw *v1alpha1.Framework) (*compile.Framework, string, []error) {
-	compiled, reason, errs := Check(fw)
-	out := make([]error, len(errs))
-	for i, e := range errs {
-		out[i] = e
-	}
-	return compiled, reason, out
 }
 
 // writeDiffs writes, for the Framework, its CRD and every child, a unified

@@ -76,18 +76,68 @@ type previewer struct {
 	parallel int
 }
 
-// preview previews applying fw, compiled as compiled.
-func (p previewer) preview(ctx context.Context, fw *v1alpha1.Framework, compiled *compile.Framework) (*fleetPreview, error) {
-	out := &fleetPreview{framework: fw.Name}
-	live := &v1alpha1.Framework{}
-	err := p.c.Client.Get(ctx, client.ObjectKey{Name: fw.Name}, live)
-	if apierrors.IsNotFound(err) {
-		out.summary = fmt.Sprintf("Framework %s does not exist: applying it creates it, its CRD %s, and revision 1; no instance exists yet", fw.Name, compiled.CRD.Name)
-		_, err := p.objectChanges(ctx, out, nil, fw, compiled)
-		return out, err
+// frameworkWrite is the write a preview is of, sent through dry, a client
+// that only dry-runs: it returns the Framework as the API server would
+// store it. live is the Framework as it is, nil if there is none.
+type frameworkWrite func(ctx context.Context, dry client.Client, live *v1alpha1.Framework) (*v1alpha1.Framework, error)
+
+// applyFile is the write of kubectl apply --server-side of a Framework
+// read from a file: the fields the file sets become its, the others stay
+// (a spec.rollout set by kubectl operetta rollout pause, say).
+func applyFile(obj map[string]any) frameworkWrite {
+	return func(ctx context.Context, dry client.Client, _ *v1alpha1.Framework) (*v1alpha1.Framework, error) {
+		u := &unstructured.Unstructured{Object: runtime.DeepCopyJSON(obj)}
+		// A file saved from kubectl get: what the API server keeps is
+		// not the file's to say.
+		u.SetManagedFields(nil)
+		u.SetResourceVersion("")
+		u.SetUID("")
+		delete(u.Object, "status")
+		if err := dry.Patch(ctx, u, client.Apply, client.FieldOwner("kubectl"), client.ForceOwnership); err != nil {
+			return nil, fmt.Errorf("a dry run of applying Framework %s: %w", u.GetName(), err)
+		}
+		fw := &v1alpha1.Framework{}
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, fw); err != nil {
+			return nil, err
+		}
+		return fw, nil
 	}
+}
+
+// updateTo is the write of rollout undo: Framework fw as it is to be.
+func updateTo(fw *v1alpha1.Framework) frameworkWrite {
+	return func(ctx context.Context, dry client.Client, _ *v1alpha1.Framework) (*v1alpha1.Framework, error) {
+		after := fw.DeepCopy()
+		if err := dry.Update(ctx, after); err != nil {
+			return nil, fmt.Errorf("a dry run of updating Framework %s: %w", fw.Name, err)
+		}
+		return after, nil
+	}
+}
+
+// preview previews write, a change of Framework name.
+func (p previewer) preview(ctx context.Context, name string, write frameworkWrite) (*fleetPreview, error) {
+	out := &fleetPreview{framework: name}
+	var live *v1alpha1.Framework
+	existing := &v1alpha1.Framework{}
+	switch err := p.c.Client.Get(ctx, client.ObjectKey{Name: name}, existing); {
+	case err == nil:
+		live = existing
+	case !apierrors.IsNotFound(err):
+		return nil, fmt.Errorf("reading Framework %s: %w", name, err)
+	}
+	fw, err := write(ctx, client.NewDryRunClient(p.c.Client), live)
 	if err != nil {
-		return nil, fmt.Errorf("reading Framework %s: %w", fw.Name, err)
+		return nil, err
+	}
+	compiled, reason, errs := Check(fw)
+	if reason != "" {
+		out.refused = []string{fmt.Sprintf("Framework %s would not be served: %s", name, reason), compile.Message(errs)}
+		return out, nil
+	}
+	if live == nil {
+		out.summary = fmt.Sprintf("Framework %s does not exist: applying it creates it, its CRD %s, and revision 1; no instance exists yet", name, compiled.CRD.Name)
+		return out, p.objectChanges(ctx, out, nil, fw, compiled)
 	}
 	crd := &apiextensionsv1.CustomResourceDefinition{}
 	switch err := p.c.Client.Get(ctx, client.ObjectKey{Name: compiled.CRD.Name}, crd); {
@@ -97,57 +147,41 @@ func (p previewer) preview(ctx context.Context, fw *v1alpha1.Framework, compiled
 		return nil, fmt.Errorf("reading CRD %s: %w", compiled.CRD.Name, err)
 	}
 	allow := fw.Annotations[v1alpha1.AnnotationAllowBreakingChanges] == "true"
-	if reason, msg := crdgen.Against(crd, compiled.CRD, fw.Name, allow); reason != "" {
-		out.refused = []string{fmt.Sprintf("Framework %s would not be served: %s", fw.Name, reason), msg}
+	if reason, msg := crdgen.Against(crd, compiled.CRD, name, allow); reason != "" {
+		out.refused = []string{fmt.Sprintf("Framework %s would not be served: %s", name, reason), msg}
 		return out, nil
 	}
-	generation, err := p.objectChanges(ctx, out, live, fw, compiled)
-	if err != nil {
+	if err := p.objectChanges(ctx, out, live, fw, compiled); err != nil {
 		return nil, err
 	}
 	list := &metav1.PartialObjectMetadataList{}
 	list.SetGroupVersionKind(v1alpha1.GroupVersion.WithKind("FrameworkRevisionList"))
-	if err := p.c.Client.List(ctx, list, client.MatchingLabels{v1alpha1.LabelFramework: fw.Name}); err != nil {
-		return nil, fmt.Errorf("listing the revisions of %s: %w", fw.Name, err)
+	if err := p.c.Client.List(ctx, list, client.MatchingLabels{v1alpha1.LabelFramework: name}); err != nil {
+		return nil, fmt.Errorf("listing the revisions of %s: %w", name, err)
 	}
-	rev, recorded := revisions.Decide(revisions.Of(fw.Name, list.Items), generation, revisions.SpecHash(fw.Spec))
+	rev, recorded := revisions.Decide(revisions.Of(name, list.Items), fw.Generation, revisions.SpecHash(fw.Spec))
 	switch {
-	case generation == live.Generation:
-		out.summary = fmt.Sprintf("Framework %s: no change; its instances run revision %d", fw.Name, rev.N)
+	case fw.Generation == live.Generation:
+		out.summary = fmt.Sprintf("Framework %s: no change; its revision is %d", name, rev.N)
 	case recorded:
-		out.summary = fmt.Sprintf("Framework %s: generation %d, still revision %d: the change does not reach instances (rollout, revisionHistoryLimit or deletionPolicy)", fw.Name, generation, rev.N)
+		out.summary = fmt.Sprintf("Framework %s: generation %d, still revision %d: the change does not reach instances (rollout, revisionHistoryLimit or deletionPolicy)", name, fw.Generation, rev.N)
 	case rev.ReturnsTo > 0:
-		out.summary = fmt.Sprintf("Framework %s: generation %d, new revision %d, going back to revision %d's spec", fw.Name, generation, rev.N, rev.ReturnsTo)
+		out.summary = fmt.Sprintf("Framework %s: generation %d, new revision %d, going back to revision %d's spec", name, fw.Generation, rev.N, rev.ReturnsTo)
 	default:
-		out.summary = fmt.Sprintf("Framework %s: generation %d, new revision %d", fw.Name, generation, rev.N)
+		out.summary = fmt.Sprintf("Framework %s: generation %d, new revision %d", name, fw.Generation, rev.N)
 	}
-	asRevision := *compiled
-	asRevision.Generation, asRevision.ReturnsTo = rev.N, rev.ReturnsTo
-	out.instances, err = p.instances(ctx, fw, &asRevision)
+	compiled.Generation, compiled.ReturnsTo = rev.N, rev.ReturnsTo
+	out.instances, err = p.instances(ctx, fw, compiled)
 	return out, err
 }
 
-// objectChanges previews the Framework and its CRD as the API server would
-// store them: dry runs of an update of the Framework (with the labels,
-// annotations and spec of fw) and of the controller's apply of the CRD. It
-// returns the Framework's generation after.
-func (p previewer) objectChanges(ctx context.Context, out *fleetPreview, live, fw *v1alpha1.Framework, compiled *compile.Framework) (int64, error) {
-	dry := client.NewDryRunClient(p.c.Client)
-	after := fw.DeepCopy()
+// objectChanges records the Framework's change, live to fw, and its CRD's:
+// what a dry run of the controller's apply of the CRD answers.
+func (p previewer) objectChanges(ctx context.Context, out *fleetPreview, live, fw *v1alpha1.Framework, compiled *compile.Framework) error {
 	change := tasks.Change{Resource: "Framework"}
 	var err error
-	if live != nil {
-		after = live.DeepCopy()
-		after.Spec = fw.Spec
-		after.Labels, after.Annotations = merged(after.Labels, fw.Labels), merged(after.Annotations, fw.Annotations)
-		if err := dry.Update(ctx, after); err != nil {
-			return 0, fmt.Errorf("a dry run of updating Framework %s: %w", fw.Name, err)
-		}
-	} else if err := dry.Create(ctx, after); err != nil {
-		return 0, fmt.Errorf("a dry run of creating Framework %s: %w", fw.Name, err)
-	}
-	if change.Before, change.After, err = beforeAfter(live, after, v1alpha1.GroupVersion.WithKind("Framework")); err != nil {
-		return 0, err
+	if change.Before, change.After, err = beforeAfter(live, fw, v1alpha1.GroupVersion.WithKind("Framework")); err != nil {
+		return err
 	}
 	out.objects = append(out.objects, change)
 
@@ -160,16 +194,16 @@ func (p previewer) objectChanges(ctx context.Context, out *fleetPreview, live, f
 	case apierrors.IsNotFound(err):
 		existing = nil
 	case err != nil:
-		return 0, fmt.Errorf("reading CRD %s: %w", crd.Name, err)
+		return fmt.Errorf("reading CRD %s: %w", crd.Name, err)
 	}
-	if err := dry.Patch(ctx, crd, client.Apply, client.FieldOwner(v1alpha1.FieldManager), client.ForceOwnership); err != nil {
-		return 0, fmt.Errorf("a dry run of applying CRD %s: %w", crd.Name, err)
+	if err := client.NewDryRunClient(p.c.Client).Patch(ctx, crd, client.Apply, client.FieldOwner(v1alpha1.FieldManager), client.ForceOwnership); err != nil {
+		return fmt.Errorf("a dry run of applying CRD %s: %w", crd.Name, err)
 	}
 	if change.Before, change.After, err = beforeAfter(existing, crd, crdKind); err != nil {
-		return 0, err
+		return err
 	}
 	out.objects = append(out.objects, change)
-	return after.Generation, nil
+	return nil
 }
 
 // beforeAfter converts typed objects of kind gvk; before is nil if there
@@ -188,21 +222,6 @@ func beforeAfter[T any](before, after *T, gvk schema.GroupVersionKind) (*unstruc
 		out[i].SetGroupVersionKind(gvk)
 	}
 	return out[0], out[1], nil
-}
-
-// merged is base with over's entries put in.
-func merged(base, over map[string]string) map[string]string {
-	if len(over) == 0 {
-		return base
-	}
-	out := make(map[string]string, len(base)+len(over))
-	for k, v := range base {
-		out[k] = v
-	}
-	for k, v := range over {
-		out[k] = v
-	}
-	return out
 }
 
 // instances previews every instance of fw's kind, in every namespace, under

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -52,6 +53,13 @@ func TestDiffPreviewsAChangeAndWritesNothing(t *testing.T) {
 	if err := k8s.Update(ctx(t), held); err != nil {
 		t.Fatal(err)
 	}
+	// Its status says so before anything is compared.
+	eventually(t, 30*time.Second, func() error {
+		if c := meta.FindStatusCondition(instanceStatus(t, gvk, ns, "c").Conditions, v1alpha1.ConditionPaused); c == nil || c.Status != metav1.ConditionTrue {
+			return fmt.Errorf("c's Paused condition: %+v", c)
+		}
+		return nil
+	})
 	unchanged := frameworkFile(t, fw)
 
 	// Revision 2: config and the Secret change, extra goes, added comes.
@@ -106,7 +114,7 @@ func TestDiffPreviewsAChangeAndWritesNothing(t *testing.T) {
 	}
 
 	// The Framework as it is: no change, exit 0.
-	if out, err := plugin(t, ns, "diff", "-f", unchanged); err != nil || !strings.Contains(out, "# Framework preview: no change; its instances run revision 1") {
+	if out, err := plugin(t, ns, "diff", "-f", unchanged); err != nil || !strings.Contains(out, "# Framework preview: no change; its revision is 1") {
 		t.Fatalf("diff of the Framework as it is: %v\n%s", err, out)
 	}
 
@@ -133,6 +141,18 @@ func TestDiffPreviewsAChangeAndWritesNothing(t *testing.T) {
 	out, err = plugin(t, ns, "diff", "-f", frameworkFile(t, broken))
 	if cli.ExitCode(err) != 2 || !strings.Contains(err.Error(), "BreakingChange") || !strings.Contains(err.Error(), "spec.value: type changes from integer to string") {
 		t.Fatalf("diff of a breaking change: exit %d, %v\n%s", cli.ExitCode(err), err, out)
+	}
+
+	// The file is merged as kubectl apply --server-side merges it: a pause
+	// it does not mention stays, so applying it again changes nothing but
+	// c, still held on revision 1, which moves once released.
+	if out, err := plugin(t, ns, "rollout", "pause", "preview"); err != nil {
+		t.Fatalf("rollout pause: %v\n%s", err, out)
+	}
+	out, err = plugin(t, ns, "diff", "-f", changed)
+	if cli.ExitCode(err) != 1 || !strings.Contains(out, "# Framework preview: no change; its revision is 2\n# "+ns+"/c revision 1 -> 2: runs plan upgrade once let through (held by") ||
+		strings.Contains(out, ns+"/a ") || strings.Contains(out, "Framework.preview") {
+		t.Fatalf("diff of the applied file after a pause: exit %d, %v\n%s", cli.ExitCode(err), err, out)
 	}
 }
 
