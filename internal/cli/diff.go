@@ -117,7 +117,7 @@ func (o *options) diff(cmd *cobra.Command, file string, args []string, revision 
 	if err != nil {
 		return fail(err)
 	}
-	p, err := previewer{c: c, parallel: diffParallel}.preview(cmd.Context(), name, write)
+	p, err := previewer{c: c, parallel: diffParallel, namespace: o.namespaceFlag()}.preview(cmd.Context(), name, write)
 	if err != nil {
 		return fail(err)
 	}
@@ -136,12 +136,12 @@ func (o *options) diff(cmd *cobra.Command, file string, args []string, revision 
 	var failed []string
 	for _, i := range p.instances {
 		if i.err != nil {
-			failed = append(failed, fmt.Sprintf("%s: %v", i.key, i.err))
+			failed = append(failed, fmt.Sprintf("%s %s", i.key, i.problem()))
 		}
 	}
 	switch {
 	case len(failed) > 0:
-		return fail(fmt.Errorf("%d instances could not be previewed:\n  %s", len(failed), strings.Join(failed, "\n  ")))
+		return fail(fmt.Errorf("%d of %d instances would fail or could not be previewed:\n  %s", len(failed), len(p.instances), strings.Join(failed, "\n  ")))
 	case p.changed():
 		return &ExitError{Code: 1}
 	}
@@ -183,7 +183,7 @@ func writeDiffs(w io.Writer, p *fleetPreview) error {
 // headline says what a change does to an instance, in a line.
 func (i instancePreview) headline() string {
 	if i.err != nil {
-		return "cannot be previewed: " + i.err.Error()
+		return fmt.Sprintf("runs plan %s: %s", strings.Join(i.plans, ", then "), i.problem())
 	}
 	var b strings.Builder
 	if i.from != 0 && i.from != i.to {
@@ -210,7 +210,7 @@ func writeSummary(w io.Writer, p *fleetPreview) error {
 		note := i.waits
 		switch {
 		case i.err != nil:
-			note = "cannot be previewed: " + i.err.Error()
+			note = i.problem()
 		case counts.refused > 0:
 			note = strings.TrimPrefix(note+"; ", "; ") + fmt.Sprintf("%d children refused (another's)", counts.refused)
 		}
@@ -252,16 +252,23 @@ func differs(c tasks.Change) bool {
 	return !reflect.DeepEqual(comparable(c.Before), comparable(c.After))
 }
 
-// comparable is obj as a diff shows it: without managed fields, which
-// record who wrote when, and with a Secret's values masked.
+// comparable is obj as a diff compares it: without managed fields, which
+// record who wrote when, and client-side apply's record of the last apply.
 func comparable(obj *unstructured.Unstructured) map[string]any {
 	if obj == nil {
 		return nil
 	}
 	m := obj.DeepCopy().Object
 	unstructured.RemoveNestedField(m, "metadata", "managedFields")
+	// Client-side apply's record, which a server-side apply rewrites too.
+	unstructured.RemoveNestedField(m, "metadata", "annotations", lastApplied)
+	if a, _, _ := unstructured.NestedMap(m, "metadata", "annotations"); len(a) == 0 {
+		unstructured.RemoveNestedField(m, "metadata", "annotations")
+	}
 	return m
 }
+
+const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
 
 // writeDiff writes the unified diff of one object, if it changes.
 func writeDiff(w io.Writer, c tasks.Change) error {

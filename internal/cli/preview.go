@@ -18,6 +18,7 @@ import (
 	"operetta.dev/operetta/api/v1alpha1"
 	"operetta.dev/operetta/internal/compile"
 	"operetta.dev/operetta/internal/crdgen"
+	"operetta.dev/operetta/internal/kube"
 	"operetta.dev/operetta/internal/plans"
 	"operetta.dev/operetta/internal/reconcile/instance"
 	"operetta.dev/operetta/internal/revisions"
@@ -50,7 +51,19 @@ type instancePreview struct {
 	waits   string
 	changes []tasks.Change
 	notes   []string
-	err     error
+	// err is why it could not be previewed, or why it would fail: the
+	// API server refused a dry run, as it would refuse the write
+	// (wouldFail), or the instance is no longer valid.
+	err       error
+	wouldFail bool
+}
+
+// problem says what err is about.
+func (i instancePreview) problem() string {
+	if i.wouldFail {
+		return "would fail: " + i.err.Error()
+	}
+	return "cannot be previewed: " + i.err.Error()
 }
 
 // changed says whether a preview found anything that would change.
@@ -74,6 +87,8 @@ type previewer struct {
 	// parallel is how many instances are previewed at once: the requests in
 	// flight, each a read or a dry run.
 	parallel int
+	// namespace is the one instances are previewed in; "": all.
+	namespace string
 }
 
 // frameworkWrite is the write a preview is of, sent through dry, a client
@@ -227,10 +242,12 @@ func beforeAfter[T any](before, after *T, gvk schema.GroupVersionKind) (*unstruc
 // instances previews every instance of fw's kind, in every namespace, under
 // compiled (the revision they would move to), in parallel.
 func (p previewer) instances(ctx context.Context, fw *v1alpha1.Framework, compiled *compile.Framework) ([]instancePreview, error) {
-	items, err := instance.List(ctx, p.c.Client, compiled.GVK)
-	if err != nil {
-		return nil, err
+	list := &unstructured.UnstructuredList{}
+	list.SetGroupVersionKind(compiled.GVK.GroupVersion().WithKind(compiled.GVK.Kind + "List"))
+	if err := p.c.Client.List(ctx, list, client.InNamespace(p.namespace)); err != nil {
+		return nil, fmt.Errorf("listing %s instances: %w", compiled.GVK.Kind, err)
 	}
+	items := list.Items
 	s, err := schemaOf(compiled.CRD)
 	if err != nil {
 		return nil, err
@@ -266,7 +283,7 @@ func (p previewer) instance(ctx context.Context, compiled *compile.Framework, s 
 	// The instance as the new CRD's defaults make it.
 	inst = inst.DeepCopy()
 	if err := s.admit(inst.Object); err != nil {
-		out.err = fmt.Errorf("it would not be valid under the new schema: %w", err)
+		out.err, out.wouldFail = fmt.Errorf("it would not be valid under the new schema: %w", err), true
 		return out
 	}
 	spec, _, _ := unstructured.NestedMap(inst.Object, "spec")
@@ -291,7 +308,8 @@ func (p previewer) instance(ctx context.Context, compiled *compile.Framework, s 
 		changes, notes, err := exec.Preview(ctx, plan)
 		out.changes, out.notes = append(out.changes, changes...), append(out.notes, notes...)
 		if err != nil {
-			out.err = err
+			// Refused, as the write would be: the plan fails there.
+			out.err, out.wouldFail = err, kube.Classify(err) == kube.Terminal
 			return out
 		}
 	}

@@ -86,7 +86,7 @@ func rolloutGates(fw *v1alpha1.Framework, report instance.Report) {
 			"no other instance is admitted until the Framework changes (a fix, or kubectl operetta rollout undo)",
 			report.Rollout.Generation, fw.Spec.Rollout.ProgressDeadline.Duration, strings.Join(report.Working, ", "))
 	case report.Halted:
-		msg = fmt.Sprintf("the rollout of revision %d halted: %d instances failed on it, as many as spec.rollout.maxFailures allows (%s); "+
+		msg = fmt.Sprintf("the rollout of revision %d halted: as many instances failed on it as spec.rollout.maxFailures allows (%d: %s); "+
 			"no other instance is admitted until the Framework changes (a fix, or kubectl operetta rollout undo)",
 			report.Rollout.Generation, report.Rollout.Failed, strings.Join(report.Failed, ", "))
 	}
