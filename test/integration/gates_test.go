@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"operetta.dev/operetta/api/v1alpha1"
@@ -83,6 +84,7 @@ func TestRolloutGates(t *testing.T) {
 	if c := meta.FindStatusCondition(f.Status.Conditions, v1alpha1.ConditionReconciling); c == nil || c.Reason != string(conditions.RolloutPaused) {
 		t.Fatalf("a paused rollout's Reconciling: %+v", c)
 	}
+	expectHealth(t, "a Framework whose rollout is paused", unstructuredFramework(t, f), status.InProgressStatus, "Suspended")
 	if g := generations(); g["canary"] != 1 || g["g2"] != 1 || g["g3"] != 1 || g["g4"] != 1 {
 		t.Fatalf("paused, instances moved: %v", g)
 	}
@@ -116,6 +118,7 @@ func TestRolloutGates(t *testing.T) {
 		fw.Spec.Plans["upgrade"] = v1alpha1.Plan{Phases: []v1alpha1.Phase{{Name: "main", Steps: steps("config", "never")}}}
 	})
 	f = rollout("revision 4: 0 updated, 1 failed of 4")
+	expectHealth(t, "a Framework whose rollout halted", unstructuredFramework(t, f), status.FailedStatus, "Degraded")
 	stalled := meta.FindStatusCondition(f.Status.Conditions, v1alpha1.ConditionStalled)
 	if stalled == nil || stalled.Reason != string(conditions.RolloutHalted) || !meta.IsStatusConditionTrue(f.Status.Conditions, v1alpha1.ConditionReady) {
 		t.Fatalf("a halted rollout's conditions: %+v", f.Status.Conditions)
@@ -259,6 +262,7 @@ func TestAProgressDeadlineHaltsASlowRollout(t *testing.T) {
 		}
 		return nil
 	})
+	expectHealth(t, "a Framework whose rollout halted", unstructuredFramework(t, f), status.FailedStatus, "Degraded")
 	stalled := meta.FindStatusCondition(f.Status.Conditions, v1alpha1.ConditionStalled)
 	var upgrading []string
 	for _, n := range names {

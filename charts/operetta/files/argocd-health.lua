@@ -7,7 +7,9 @@
 --   Degraded     Stalled (invalid Framework, a plan or a child failed for
 --                good), or a plan done whose child is not ready any more
 --   Suspended    an instance held by operetta.dev/paused (Paused=True):
---                a person took it out of operetta's hands
+--                a person took it out of operetta's hands; a Framework
+--                whose rollout a person paused (RolloutPaused), as Argo
+--                CD reads a paused Deployment
 local hs = { status = "Progressing", message = "waiting for operetta to reconcile it" }
 if obj.status == nil then
   return hs
@@ -43,6 +45,9 @@ end
 if reconciling ~= nil then
   if reconciling.reason == "ChildNotReady" then
     return { status = "Degraded", message = reconciling.message }
+  end
+  if reconciling.reason == "RolloutPaused" then
+    return { status = "Suspended", message = reconciling.message }
   end
   return { status = "Progressing", message = reconciling.message }
 end
