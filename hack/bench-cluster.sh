@@ -14,6 +14,8 @@
 #   BENCH_SHARDS=2         shards each size is split over (1: not measured)
 #   BENCH_FAILOVER=200     instances in flight when a shard's leader is killed (0: not measured)
 #   BENCH_FRAMEWORKS=20    Frameworks without instances, for what each costs (0: not measured)
+#   BENCH_ROLLOUT=500      instances a Framework change is previewed with kubectl operetta diff
+#                          and rolled out over, maxConcurrent BENCH_ROLLOUT_CONCURRENT=50 (0: not measured)
 #   CLUSTER_NODES=10       simulated nodes (110 pods each)
 #   OPERETTA_SRC           a checkout to build the manager and take the Framework CRD
 #                          from (default: this one), e.g. a `git worktree` of a commit
@@ -72,4 +74,5 @@ bin/bench-cluster --kubeconfig "$KUBECONFIG" --manager "$manager" --manager-flag
   --sizes "${BENCH_SIZES:-200 500}" --idle "${BENCH_IDLE:-60s}" --workers "${BENCH_WORKERS:-16}" \
   --run-timeout "${BENCH_TIMEOUT:-20m}" --first-repeats "${BENCH_FIRST:-3}" \
   --shards "${BENCH_SHARDS:-2}" --failover "${BENCH_FAILOVER:-200}" \
-  --frameworks "${BENCH_FRAMEWORKS:-20}" --apiserver-pid "${apiserver:-0}"
+  --frameworks "${BENCH_FRAMEWORKS:-20}" --apiserver-pid "${apiserver:-0}" \
+  --rollout "${BENCH_ROLLOUT:-500}" --rollout-max-concurrent "${BENCH_ROLLOUT_CONCURRENT:-50}"

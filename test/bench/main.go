@@ -73,9 +73,13 @@ func run(ctx context.Context) error {
 	var (
 		kubeconfig, fwPath, instPath, sizes, managerFlags string
 		firstRepeats, shards, failoverN, frameworks       int
+		rolloutN, rolloutConcurrent                       int
 		b                                                 bench
 		l                                                 launcher
 	)
+	// controller-runtime's config package, which the plugin's code
+	// imports, defines its own -kubeconfig on the default set.
+	flag.CommandLine = flag.NewFlagSet(os.Args[0], flag.ExitOnError)
 	flag.StringVar(&kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig of the cluster")
 	flag.StringVar(&fwPath, "framework", "examples/webapp/framework.yaml", "the Framework to measure")
 	flag.StringVar(&instPath, "instance", "examples/webapp/instance.yaml", "an instance; every instance created gets its spec")
@@ -88,6 +92,8 @@ func run(ctx context.Context) error {
 	flag.IntVar(&l.port, "port", 18480, "the first of the local ports the managers' metrics and probes take, two each")
 	flag.IntVar(&shards, "shards", 2, "split each size over this many shards, a manager each, against one manager (below 2: not measured)")
 	flag.IntVar(&failoverN, "failover", 200, "instances in flight when a shard's leader is killed (0: not measured)")
+	flag.IntVar(&rolloutN, "rollout", 500, "instances a Framework change is previewed (kubectl operetta diff) and rolled out over (0: not measured)")
+	flag.IntVar(&rolloutConcurrent, "rollout-max-concurrent", 50, "spec.rollout.maxConcurrent of that rollout")
 	flag.IntVar(&frameworks, "frameworks", 20, "Frameworks without instances, for what each costs (0: not measured)")
 	flag.IntVar(&b.apiserverPID, "apiserver-pid", 0, "process id of the API server, for its RSS as Frameworks are added (0: not measured)")
 	flag.DurationVar(&b.runTimeout, "run-timeout", 20*time.Minute, "longest a run may take until everything is ready")
@@ -200,6 +206,13 @@ func run(ctx context.Context) error {
 			}
 			rep.runs = append(rep.runs, r)
 		}
+	}
+	if rolloutN > 0 {
+		r, err := b.rollout(ctx, kubeconfig, rolloutN, rolloutConcurrent, instGVR)
+		if err != nil {
+			return fmt.Errorf("a rollout over %d instances: %w", rolloutN, err)
+		}
+		rep.rollout = &r
 	}
 	if failoverN > 0 {
 		f, err := b.failover(ctx, failoverN)
@@ -350,11 +363,7 @@ func (b *bench) measure(ctx context.Context, mode string, n int, instGVR schema.
 	r := result{mode: mode, n: n}
 	namespace := fmt.Sprintf("bench-%s-%d-%d", mode, n, time.Now().Unix()%100000)
 	fmt.Printf("\n== %s, N=%d, namespace %s\n", mode, n, namespace)
-	p, err := b.plan(namespace, "app", n)
-	if err != nil {
-		return r, err
-	}
-	deleteNamespace, err := b.inNamespace(ctx, namespace)
+	p, deleteNamespace, err := b.fresh(ctx, namespace, n)
 	if err != nil {
 		return r, err
 	}
@@ -442,6 +451,16 @@ func (b *bench) measure(ctx context.Context, mode string, n int, instGVR schema.
 		fmt.Printf("  idle %s: %.0f manager requests%s, CPU %.2f s, RSS %s\n", b.idle, r.idle.total(), paren(r.idle.byMethod(1)), r.idleCPU, mb(end.rss))
 	}
 	return r, nil
+}
+
+// fresh creates namespace and the plan of a run of n instances in it; done
+// deletes it again.
+func (b *bench) fresh(ctx context.Context, namespace string, n int) (p *plan, done func(), err error) {
+	if p, err = b.plan(namespace, "app", n); err != nil {
+		return nil, nil, err
+	}
+	done, err = b.inNamespace(ctx, namespace)
+	return p, done, err
 }
 
 // inNamespace creates namespace and returns what deletes it again and

@@ -112,6 +112,7 @@ type report struct {
 	runs         []result
 	failover     *failoverResult
 	frameworks   *frameworksResult
+	rollout      *rolloutResult
 }
 
 func verdict(ok bool) string {
@@ -209,6 +210,18 @@ func (rep report) print(w io.Writer, idle time.Duration) {
 	if f := rep.frameworks; f != nil {
 		fmt.Fprintf(w, "\n== %d Frameworks without instances (what each costs)\n\n", f.k)
 		f.print(w)
+	}
+	if r := rep.rollout; r != nil {
+		fmt.Fprintf(w, "\n== A Framework change over %d instances (issue 23)\n\n", r.n)
+		fmt.Fprintln(w, "| figure | result | target | |")
+		fmt.Fprintln(w, "| --- | --- | --- | --- |")
+		fmt.Fprintf(w, "| kubectl operetta diff --summary: time | %s | < 10 s | %s |\n", secs(r.diffTime), verdict(r.diffTime < 10*time.Second))
+		fmt.Fprintf(w, "| diff: requests | %d (%s) | – | |\n", total(r.diffRequests), verbs(r.diffRequests))
+		fmt.Fprintf(w, "| diff: writes that were not dry runs | %d | 0 | %s |\n", r.diffWrites, verdict(r.diffWrites == 0))
+		fmt.Fprintf(w, "| rollout, maxConcurrent %d: applied → all on the new revision, plans done | %s | – | |\n", r.maxConcurrent, secs(r.rolloutTime))
+		fmt.Fprintf(w, "| most instances seen moving at once (polled every 250 ms) | %d | ≤ %d | %s |\n", r.maxMoving, r.maxConcurrent, verdict(r.maxMoving <= r.maxConcurrent))
+		fmt.Fprintf(w, "| manager requests during the rollout | %.0f (%.2f per instance) | – | |\n", r.requests.total(), r.requests.total()/float64(r.n))
+		fmt.Fprintf(w, "| manager CPU during the rollout | %.2f s | – | |\n", r.cpu)
 	}
 	if f := rep.failover; f != nil {
 		fmt.Fprintf(w, "\n== Failover (issue 11: within one Lease duration, 15 s, plus a few seconds)\n\n")
