@@ -229,3 +229,33 @@ func squeeze(s string) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// TestDiffSaysWhichPlanWouldFail: a change the API server would refuse for
+// a child (an immutable ConfigMap's data) is foreseen by the dry run: the
+// instance "would fail", exit status 2, and nothing is written.
+func TestDiffSaysWhichPlanWouldFail(t *testing.T) {
+	startManager(t)
+	ns := namespace(t, "would-fail")
+	gvk := thingGVK("wouldfail.test.operetta.dev")
+	frozen := func(v string) v1alpha1.Resource {
+		return v1alpha1.Resource{ID: "frozen", Template: &runtime.RawExtension{Raw: []byte(
+			`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"${instance.metadata.name}-frozen"},"immutable":true,"data":{"v":"` + v + `"}}`)}}
+	}
+	fw := framework("would-fail", "wouldfail.test.operetta.dev", nil, []v1alpha1.Resource{frozen("one")},
+		[]v1alpha1.Task{apply("frozen", "frozen")},
+		map[string]v1alpha1.Plan{"deploy": {Phases: []v1alpha1.Phase{{Name: "main", Steps: steps("frozen")}}}})
+	createFramework(t, fw)
+	frameworkReady(t, "would-fail", metav1.ConditionTrue)
+	deployInstances(t, gvk, ns, "f")
+	next := fw.DeepCopy()
+	next.Spec.Resources[0] = frozen("two")
+	before := configMapData(t, ns, "f-frozen")
+	out, err := plugin(t, ns, "diff", "-f", frameworkFile(t, next), "--summary")
+	if cli.ExitCode(err) != 2 || !strings.Contains(squeeze(out), ns+" f 1->2 deploy 0 0 0 0 would fail: plan deploy, phase main, step frozen, task frozen: applying ConfigMap f-frozen:") ||
+		!strings.Contains(err.Error(), "1 of 1 instances would fail") {
+		t.Fatalf("diff of a change the API server refuses: exit %d, %v\n%s", cli.ExitCode(err), err, out)
+	}
+	if after := configMapData(t, ns, "f-frozen"); after["v"] != before["v"] {
+		t.Fatalf("the ConfigMap changed: %v -> %v", before, after)
+	}
+}
