@@ -85,6 +85,12 @@ type FrameworkSpec struct {
 	// +optional
 	Allow Allow `json:"allow,omitempty"`
 
+	// Schedules run plans at the times of cron schedules.
+	// +listType=map
+	// +listMapKey=name
+	// +optional
+	Schedules []Schedule `json:"schedules,omitempty"`
+
 	// Rollout bounds how a Framework change reaches existing instances.
 	// +optional
 	Rollout Rollout `json:"rollout,omitempty"`

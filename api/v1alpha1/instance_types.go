@@ -108,6 +108,11 @@ type InstanceStatus struct {
 	// +optional
 	PlanQueue []string `json:"planQueue,omitempty"`
 
+	// QueuedCauses say what triggered each queued plan, for its run's
+	// cause when it starts.
+	// +optional
+	QueuedCauses map[string]string `json:"queuedCauses,omitempty"`
+
 	// Plans by name: the last run of each.
 	// +optional
 	Plans map[string]PlanStatus `json:"plans,omitempty"`
@@ -141,6 +146,11 @@ type InstanceStatus struct {
 	// run: it names a plan the Framework does not have.
 	// +optional
 	RunPlanError string `json:"runPlanError,omitempty"`
+
+	// Schedules say where each of the Framework's schedules stands on the
+	// instance.
+	// +optional
+	Schedules []ScheduleStatus `json:"schedules,omitempty"`
 }
 
 // PlanStatus is the progress of one run of a plan.
@@ -151,6 +161,10 @@ type PlanStatus struct {
 	// UID identifies the run; a re-triggered plan gets a new one.
 	// +optional
 	UID types.UID `json:"uid,omitempty"`
+	// Cause says what started the run: "instance created", "parameter
+	// replicas", "revision 4", "annotation", "schedule nightly".
+	// +optional
+	Cause string `json:"cause,omitempty"`
 	// +optional
 	StartedAt *metav1.Time `json:"startedAt,omitempty"`
 	// +optional

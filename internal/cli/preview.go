@@ -288,13 +288,13 @@ func (p previewer) instance(ctx context.Context, compiled *compile.Framework, s 
 	}
 	spec, _, _ := unstructured.NestedMap(inst.Object, "spec")
 	runPlan := inst.GetAnnotations()[v1alpha1.AnnotationRunPlan]
-	out.plans = plans.Triggered(compiled.Triggers, plans.Observed{
+	out.plans = plans.Names(plans.Triggered(compiled.Triggers, plans.Observed{
 		ParameterDigests:    plans.ParameterDigests(spec, compiled.Parameters),
 		FrameworkGeneration: compiled.Generation,
 		GoingBack:           compiled.ReturnsTo > 0 && st.FrameworkGeneration > compiled.ReturnsTo,
 		RunPlan:             runPlan,
 		Status:              st,
-	})
+	}))
 	if len(out.plans) == 0 {
 		return out
 	}

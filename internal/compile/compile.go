@@ -67,6 +67,8 @@ type Framework struct {
 	ReturnsTo int64
 	// KUDO, if set, marks what Go templates render with KUDO's labels.
 	KUDO *v1alpha1.KUDO
+	// Schedules run plans at cron times, in the Framework's order.
+	Schedules []*Schedule
 }
 
 // Emits says whether resource r may render an object of kind gvk.
@@ -199,6 +201,7 @@ func Compile(fw *v1alpha1.Framework) (*Framework, field.ErrorList) {
 	errs = append(errs, compileResources(fw.Spec.Resources, fw.Spec.Parameters, env, out, spec.Child("resources"))...)
 	errs = append(errs, compileTasks(fw.Spec.Tasks, env, out, spec.Child("tasks"))...)
 	errs = append(errs, checkPlans(fw.Spec.Plans, out, spec.Child("plans"))...)
+	errs = append(errs, compileSchedules(fw.Spec.Schedules, env, out, spec.Child("schedules"))...)
 	fields, perrs := compileProjections(fw.Spec.Status, env, out, spec.Child("status"))
 	errs = append(errs, perrs...)
 	if len(errs) == 0 && len(fields) > 0 {

@@ -239,6 +239,27 @@ func TestCompileRefusesInvalidFrameworks(t *testing.T) {
 		{"projection with a type error", func(fw *v1alpha1.Framework) {
 			fw.Spec.Status = map[string]string{"next": "${instance.spec.replicas + '1'}"}
 		}, `spec.status[next]: Invalid value: "${instance.spec.replicas + '1'}": ERROR: <input>:1:24: found no matching overload`},
+		{"a schedule of a plan the Framework lacks", func(fw *v1alpha1.Framework) {
+			fw.Spec.Schedules = []v1alpha1.Schedule{{Name: "nightly", Plan: "backup", Schedule: "0 2 * * *"}}
+		}, `spec.schedules[0].plan: Not found: "backup"`},
+		{"a schedule that is not cron", func(fw *v1alpha1.Framework) {
+			fw.Spec.Schedules = []v1alpha1.Schedule{{Name: "nightly", Plan: "update", Schedule: "0 2 * *"}}
+		}, `spec.schedules[0].schedule: Invalid value: "0 2 * *": expected exactly 5 fields, found 4: [0 2 * *]`},
+		{"a schedule in no time zone", func(fw *v1alpha1.Framework) {
+			fw.Spec.Schedules = []v1alpha1.Schedule{{Name: "nightly", Plan: "update", Schedule: "0 2 * * *", TimeZone: "Mars/Olympus"}}
+		}, `spec.schedules[0].timeZone: Invalid value: "Mars/Olympus": not a time zone`},
+		{"a schedule's expression that is no string", func(fw *v1alpha1.Framework) {
+			fw.Spec.Schedules = []v1alpha1.Schedule{{Name: "nightly", Plan: "update", Schedule: "${instance.spec.replicas}"}}
+		}, `spec.schedules[0].schedule: Invalid value: "${instance.spec.replicas}": the expression's type is integer; it must give the schedule as a string`},
+		{"two schedules of one name", func(fw *v1alpha1.Framework) {
+			fw.Spec.Schedules = []v1alpha1.Schedule{{Name: "nightly", Plan: "update", Schedule: "@daily"}, {Name: "nightly", Plan: "update", Schedule: "@hourly"}}
+		}, `spec.schedules[1].name: Duplicate value: "nightly"`},
+		{"Replace for a plan with a Pipe task", func(fw *v1alpha1.Framework) {
+			fw.Spec.Tasks = append(fw.Spec.Tasks, v1alpha1.Task{Name: "dump", Kind: v1alpha1.TaskPipe, Pod: "config",
+				Pipe: []v1alpha1.PipeFile{{File: "/tmp/x", Kind: "ConfigMap", Key: "x"}}})
+			fw.Spec.Plans["backup"] = v1alpha1.Plan{Phases: []v1alpha1.Phase{{Name: "p", Steps: []v1alpha1.Step{{Name: "s", Tasks: []string{"dump"}}}}}}
+			fw.Spec.Schedules = []v1alpha1.Schedule{{Name: "nightly", Plan: "backup", Schedule: "@daily", ConcurrencyPolicy: v1alpha1.ReplaceConcurrent}}
+		}, `spec.schedules[0].concurrencyPolicy: Invalid value: "Replace": plan backup has task dump, which runs a pod or an instance that operetta cannot cut and start again safely: use Forbid`},
 		{"group without a dot", func(fw *v1alpha1.Framework) {
 			fw.Spec.Names.Group = "apps"
 		}, `spec.names.group: Invalid value: "apps": must be a DNS subdomain with at least one dot`},

@@ -139,15 +139,18 @@ func TestStatusSchemaKeepsEveryStatusField(t *testing.T) {
 		ActivePlan:         "deploy",
 		ActivePlanStatus:   v1alpha1.Complete,
 		Plans: map[string]v1alpha1.PlanStatus{"deploy": {
-			Status: v1alpha1.Complete, Message: "m", UID: "u", StartedAt: &now, FinishedAt: &now,
+			Status: v1alpha1.Complete, Message: "m", UID: "u", Cause: "schedule nightly", StartedAt: &now, FinishedAt: &now,
 			Phases: []v1alpha1.PhaseStatus{{Name: "p", Status: v1alpha1.Complete, Message: "m",
 				Steps: []v1alpha1.StepStatus{{Name: "s", Status: v1alpha1.Complete, Message: "m", StartedAt: &now, FinishedAt: &now}}}},
 		}},
 		PlanQueue:           []string{"update"},
+		QueuedCauses:        map[string]string{"update": "parameter config"},
 		ParameterDigests:    map[string]string{"count": "abc"},
 		FrameworkGeneration: 2,
 		Inventory:           []v1alpha1.InventoryItem{{ID: "cm", APIVersion: "v1", Kind: "ConfigMap", Name: "x", Observed: "12"}},
 		LastRunPlan:         "backup@1",
+		Schedules: []v1alpha1.ScheduleStatus{{Name: "nightly", Schedule: "0 2 * * *", Since: &now, LastScheduleTime: &now,
+			LastRunUID: "u", LastOutcome: v1alpha1.ScheduleSkipped, Message: "m", NextScheduleTime: &now}},
 	}
 	obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&status)
 	if err != nil {

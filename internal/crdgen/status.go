@@ -59,6 +59,7 @@ func statusSchema() apiextensionsv1.JSONSchemaProps {
 			"status":     execution("The run's status"),
 			"message":    str("What the run waits for, or why it failed."),
 			"uid":        str("Identifies the run; a plan triggered again gets a new one."),
+			"cause":      str("What started the run: the instance's creation, a parameter, a revision, the operetta.dev/run-plan annotation, a schedule."),
 			"startedAt":  timestamp("When the run started."),
 			"finishedAt": timestamp("When the run completed or failed for good."),
 			"phases": {Type: "array", Description: "The plan's phases, in order.",
@@ -82,6 +83,22 @@ func statusSchema() apiextensionsv1.JSONSchemaProps {
 			"superseded": {Type: "boolean", Description: "Whether a later render of its goTemplate resource no longer has the object; it is pruned once the plans are done."},
 		},
 	}
+	scheduleStatus := apiextensionsv1.JSONSchemaProps{
+		Type:        "object",
+		Description: "Where one of the Framework's schedules stands on the instance.",
+		Required:    []string{"name"},
+		Properties: map[string]apiextensionsv1.JSONSchemaProps{
+			"name":             str("The schedule's name in the Framework."),
+			"schedule":         str("The schedule in effect on this instance."),
+			"since":            timestamp("When the instance first had the schedule; earlier times are not its to run."),
+			"lastScheduleTime": timestamp("The scheduled time of the last run started, skipped or missed."),
+			"lastRunUID":       str("The plan run the schedule last started."),
+			"lastOutcome": {Type: "string", Description: "What became of the last scheduled time.",
+				Enum: jsonStrings("Started", "Skipped", "Missed", "Invalid")},
+			"message":          str("Why the last scheduled time was skipped or missed, or why the schedule is invalid here."),
+			"nextScheduleTime": timestamp("When the next run is due, its jitter included."),
+		},
+	}
 	return apiextensionsv1.JSONSchemaProps{
 		Type: "object",
 		Description: "Written by operetta only. Its default makes an instance operetta has not reconciled yet " +
@@ -103,12 +120,17 @@ func statusSchema() apiextensionsv1.JSONSchemaProps {
 			"activePlanStatus": execution("The active plan's status, repeated for printer columns"),
 			"planQueue": {Type: "array", Description: "Plans triggered while another ran, in the order they will run.",
 				Items: &apiextensionsv1.JSONSchemaPropsOrArray{Schema: ptrSchema(str("A plan's name."))}},
+			"queuedCauses": {Type: "object", Description: "What triggered each queued plan, by plan: its run's cause when it starts.",
+				AdditionalProperties: &apiextensionsv1.JSONSchemaPropsOrBool{Allows: true, Schema: ptrSchema(str("A cause."))}},
 			"parameterDigests": {Type: "object", Description: "Digests of the parameter values plans were last triggered for; a parameter whose digest changes triggers its plan.",
 				AdditionalProperties: &apiextensionsv1.JSONSchemaPropsOrBool{Allows: true, Schema: ptrSchema(str("A digest."))}},
 			"frameworkGeneration": generation("The Framework generation plans were last triggered for; a newer one triggers upgrade (else update, else deploy)."),
 			"frameworkRevision":   str("The FrameworkRevision the instance runs: <framework>-<generation>; a newer one reaches it as its rollout admits it."),
 			"lastRunPlan":         str("The last value of the operetta.dev/run-plan annotation that was acted on."),
 			"runPlanError":        str("Why the last operetta.dev/run-plan value was not run: it names no plan of the Framework."),
+			"schedules": {Type: "array", Description: "Where each of the Framework's schedules stands on the instance.",
+				XListType: ptrString("map"), XListMapKeys: []string{"name"},
+				Items: &apiextensionsv1.JSONSchemaPropsOrArray{Schema: &scheduleStatus}},
 			"inventory": {Type: "array", Description: "The children operetta applied and has not deleted.",
 				Items: &apiextensionsv1.JSONSchemaPropsOrArray{Schema: &inventoryItem}},
 			"plans": {

@@ -15,8 +15,14 @@ var (
 	// (complete or failed).
 	PlanRuns = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "operetta_plan_runs_total",
-		Help: "Plan runs that finished, by framework, plan and result.",
-	}, []string{"framework", "plan", "result"})
+		Help: "Plan runs that finished, by framework, plan, result and what started them (cause: created, parameter, revision, annotation, schedule).",
+	}, []string{"framework", "plan", "result", "cause"})
+
+	// ScheduledRuns counts scheduled times by what became of them.
+	ScheduledRuns = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "operetta_scheduled_runs_total",
+		Help: "Scheduled times that passed, by framework, schedule and outcome (Started, Skipped, Missed).",
+	}, []string{"framework", "schedule", "outcome"})
 
 	// PlanDuration observes how long finished plan runs took.
 	PlanDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -40,7 +46,7 @@ var (
 )
 
 func init() {
-	ctrlmetrics.Registry.MustRegister(PlanRuns, PlanDuration, ChildEventsSkipped, RunningLoops, stateCollector{})
+	ctrlmetrics.Registry.MustRegister(PlanRuns, ScheduledRuns, PlanDuration, ChildEventsSkipped, RunningLoops, stateCollector{})
 }
 
 // InstanceState is what the instance gauge tells apart.

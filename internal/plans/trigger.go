@@ -52,42 +52,85 @@ func UpgradeTrigger(plans map[string]v1alpha1.Plan) string {
 	return DefaultTrigger(plans)
 }
 
-// Triggered returns the plans o needs to start, in plan order: deploy when it
-// never ran; else the trigger plan of every changed parameter, the upgrade plan
-// on a new Framework generation, and the plan a new run-plan annotation names.
-func Triggered(t Triggers, o Observed) []string {
-	if _, ran := o.Status.Plans[v1alpha1.PlanDeploy]; !ran {
-		return []string{v1alpha1.PlanDeploy}
+// Run is a plan to start and what caused it, as its status records it.
+type Run struct {
+	Plan, Cause string
+}
+
+// CauseKind is the kind of a run's cause, for metrics: created, parameter,
+// revision, annotation, schedule, or unknown (a run started before causes
+// were recorded).
+func CauseKind(cause string) string {
+	for _, k := range []struct{ prefix, kind string }{
+		{"instance created", "created"}, {"parameter ", "parameter"}, {"revision ", "revision"},
+		{v1alpha1.AnnotationRunPlan + "=", "annotation"}, {"schedule ", "schedule"},
+	} {
+		if strings.HasPrefix(cause, k.prefix) {
+			return k.kind
+		}
 	}
-	set := map[string]bool{}
+	return "unknown"
+}
+
+// Names are the plans of runs, in order.
+func Names(runs []Run) []string {
+	out := make([]string, len(runs))
+	for i, r := range runs {
+		out[i] = r.Plan
+	}
+	return out
+}
+
+// Triggered returns the plans o needs to start, in plan order, each with
+// its cause: deploy when it never ran; else the trigger plan of every
+// changed parameter, the upgrade plan on a new Framework generation, and
+// the plan a new run-plan annotation names.
+func Triggered(t Triggers, o Observed) []Run {
+	if _, ran := o.Status.Plans[v1alpha1.PlanDeploy]; !ran {
+		return []Run{{Plan: v1alpha1.PlanDeploy, Cause: "instance created"}}
+	}
+	causes := map[string][]string{}
+	changed := func(plan, cause string) {
+		if plan != "" { // a parameter the Framework no longer declares
+			causes[plan] = append(causes[plan], cause)
+		}
+	}
+	var params []string
 	for name, digest := range o.ParameterDigests {
 		if o.Status.ParameterDigests[name] != digest {
-			set[t.ByParameter[name]] = true
+			params = append(params, name)
 		}
 	}
 	for name := range o.Status.ParameterDigests {
 		if _, still := o.ParameterDigests[name]; !still {
-			set[t.ByParameter[name]] = true
+			params = append(params, name)
 		}
+	}
+	sort.Strings(params)
+	for _, name := range params {
+		changed(t.ByParameter[name], "parameter "+name)
 	}
 	if o.Status.FrameworkGeneration != 0 && o.FrameworkGeneration != o.Status.FrameworkGeneration {
 		if _, ok := t.Plans[v1alpha1.PlanRollback]; ok && o.GoingBack {
-			set[v1alpha1.PlanRollback] = true
+			changed(v1alpha1.PlanRollback, fmt.Sprintf("revision %d, going back", o.FrameworkGeneration))
 		} else {
-			set[UpgradeTrigger(t.Plans)] = true
+			changed(UpgradeTrigger(t.Plans), fmt.Sprintf("revision %d", o.FrameworkGeneration))
 		}
 	}
 	if plan := RunPlanName(o.RunPlan); o.RunPlan != o.Status.LastRunPlan && plan != "" {
 		if _, ok := t.Plans[plan]; ok {
-			set[plan] = true
+			changed(plan, v1alpha1.AnnotationRunPlan+"="+o.RunPlan)
 		}
 	}
-	delete(set, "") // a parameter the Framework no longer declares
-	out := make([]string, 0, len(set))
-	for name := range set {
-		out = append(out, name)
+	names := make([]string, 0, len(causes))
+	for name := range causes {
+		names = append(names, name)
 	}
-	return Order(out)
+	out := make([]Run, 0, len(names))
+	for _, name := range Order(names) {
+		out = append(out, Run{Plan: name, Cause: strings.Join(causes[name], ", ")})
+	}
+	return out
 }
 
 // RunPlanName is the plan an operetta.dev/run-plan value names: the value
@@ -118,18 +161,22 @@ func Order(names []string) []string {
 }
 
 // Schedule records triggered plans in st: the running plan triggered again
-// restarts (through start, with a new UID); other plans join the queue once.
-// When the active plan is complete, or failed and something new was
-// triggered, the next queued plan starts.
-func Schedule(st *v1alpha1.InstanceStatus, triggered []string, start func(plan string) v1alpha1.PlanStatus) {
+// restarts (through start, with a new UID); other plans join the queue once,
+// their cause kept for when they start. When the active plan is complete, or
+// failed and something new was triggered, the next queued plan starts.
+func Schedule(st *v1alpha1.InstanceStatus, triggered []Run, start func(plan, cause string) v1alpha1.PlanStatus) {
 	active := st.Plans[st.ActivePlan]
 	running := st.ActivePlan != "" && !active.Status.IsTerminal()
-	for _, name := range triggered {
+	for _, run := range triggered {
 		switch {
-		case running && name == st.ActivePlan:
-			st.Plans[name] = start(name)
-		case !contains(st.PlanQueue, name):
-			st.PlanQueue = append(st.PlanQueue, name)
+		case running && run.Plan == st.ActivePlan:
+			st.Plans[run.Plan] = start(run.Plan, run.Cause)
+		case !contains(st.PlanQueue, run.Plan):
+			st.PlanQueue = append(st.PlanQueue, run.Plan)
+			if st.QueuedCauses == nil {
+				st.QueuedCauses = map[string]string{}
+			}
+			st.QueuedCauses[run.Plan] = run.Cause
 		}
 	}
 	active = st.Plans[st.ActivePlan]
@@ -141,7 +188,12 @@ func Schedule(st *v1alpha1.InstanceStatus, triggered []string, start func(plan s
 		if len(st.PlanQueue) == 0 {
 			st.PlanQueue = nil
 		}
-		st.Plans[next] = start(next)
+		cause := st.QueuedCauses[next]
+		delete(st.QueuedCauses, next)
+		if len(st.QueuedCauses) == 0 {
+			st.QueuedCauses = nil
+		}
+		st.Plans[next] = start(next, cause)
 		st.ActivePlan = next
 	}
 	st.ActivePlanStatus = st.Plans[st.ActivePlan].Status

@@ -46,7 +46,7 @@ func TestTriggered(t *testing.T) {
 		{"everything at once, in plan order", Observed{ParameterDigests: map[string]string{"replicas": "r2", "image": "i1", "config": "c2"}, FrameworkGeneration: 2, RunPlan: "backup", Status: deployed(nil)}, []string{"update", "upgrade", "backup", "scale"}},
 	}
 	for _, tt := range tests {
-		if got := Triggered(triggers, tt.obs); !reflect.DeepEqual(got, tt.want) {
+		if got := Names(Triggered(triggers, tt.obs)); !reflect.DeepEqual(got, tt.want) {
 			t.Errorf("%s: got %v, want %v", tt.name, got, tt.want)
 		}
 	}
@@ -54,7 +54,7 @@ func TestTriggered(t *testing.T) {
 
 func TestSchedule(t *testing.T) {
 	uid := 0
-	start := func(name string) v1alpha1.PlanStatus {
+	start := func(name, cause string) v1alpha1.PlanStatus {
 		uid++
 		return v1alpha1.PlanStatus{Status: v1alpha1.Pending, UID: typesUID(uid)}
 	}
@@ -69,19 +69,19 @@ func TestSchedule(t *testing.T) {
 	tests := []struct {
 		name      string
 		st        v1alpha1.InstanceStatus
-		triggered []string
+		triggered []Run
 		active    string
 		uidChange bool
 		queue     []string
 	}{
-		{"first plan starts at once", status("", ""), []string{"deploy"}, "deploy", true, nil},
-		{"a plan triggered while another runs waits", status("deploy", v1alpha1.InProgress), []string{"backup"}, "deploy", false, []string{"backup"}},
-		{"the running plan triggered again restarts", status("update", v1alpha1.InProgress), []string{"update"}, "update", true, nil},
-		{"the running plan restarts and another queues", status("update", v1alpha1.Error), []string{"update", "scale"}, "update", true, []string{"scale"}},
-		{"a queued plan is not queued twice", status("deploy", v1alpha1.InProgress, "backup"), []string{"backup"}, "deploy", false, []string{"backup"}},
+		{"first plan starts at once", status("", ""), runs("deploy"), "deploy", true, nil},
+		{"a plan triggered while another runs waits", status("deploy", v1alpha1.InProgress), runs("backup"), "deploy", false, []string{"backup"}},
+		{"the running plan triggered again restarts", status("update", v1alpha1.InProgress), runs("update"), "update", true, nil},
+		{"the running plan restarts and another queues", status("update", v1alpha1.Error), runs("update", "scale"), "update", true, []string{"scale"}},
+		{"a queued plan is not queued twice", status("deploy", v1alpha1.InProgress, "backup"), runs("backup"), "deploy", false, []string{"backup"}},
 		{"the next plan starts when the active one completes", status("deploy", v1alpha1.Complete, "update", "scale"), nil, "update", true, []string{"scale"}},
 		{"a failed plan holds the queue", status("deploy", v1alpha1.FatalError, "scale"), nil, "deploy", false, []string{"scale"}},
-		{"a new trigger replaces a failed plan", status("update", v1alpha1.FatalError), []string{"update"}, "update", true, nil},
+		{"a new trigger replaces a failed plan", status("update", v1alpha1.FatalError), runs("update"), "update", true, nil},
 	}
 	for _, tt := range tests {
 		st := tt.st
@@ -94,6 +94,14 @@ func TestSchedule(t *testing.T) {
 			t.Errorf("%s: activePlanStatus %s, plan %s", tt.name, st.ActivePlanStatus, st.Plans[st.ActivePlan].Status)
 		}
 	}
+}
+
+func runs(plans ...string) []Run {
+	out := make([]Run, len(plans))
+	for i, p := range plans {
+		out[i] = Run{Plan: p, Cause: "test"}
+	}
+	return out
 }
 
 func typesUID(i int) types.UID { return types.UID(fmt.Sprintf("run-%d", i)) }
@@ -117,8 +125,47 @@ func TestGoingBackRunsTheRollbackPlan(t *testing.T) {
 		{"going forward", with, false, v1alpha1.PlanUpgrade},
 	} {
 		got := Triggered(tc.t, Observed{FrameworkGeneration: 5, GoingBack: tc.back, Status: st})
-		if len(got) != 1 || got[0] != tc.want {
+		if len(got) != 1 || got[0].Plan != tc.want {
 			t.Errorf("%s: %v, want [%s]", tc.name, got, tc.want)
 		}
+	}
+}
+
+// TestCausesAreRecorded: each triggered plan says what triggered it, and a
+// queued plan starts with the cause it was queued for.
+func TestCausesAreRecorded(t *testing.T) {
+	triggers := Triggers{
+		Plans:       map[string]v1alpha1.Plan{"deploy": {}, "update": {}, "upgrade": {}, "backup": {}},
+		ByParameter: map[string]string{"config": "update", "memory": "update"},
+	}
+	st := v1alpha1.InstanceStatus{
+		Plans:               map[string]v1alpha1.PlanStatus{"deploy": {Status: v1alpha1.InProgress}},
+		ActivePlan:          "deploy",
+		ParameterDigests:    map[string]string{"config": "c1", "memory": "m1"},
+		FrameworkGeneration: 1,
+	}
+	if got := Triggered(triggers, Observed{Status: v1alpha1.InstanceStatus{}}); !reflect.DeepEqual(got, []Run{{"deploy", "instance created"}}) {
+		t.Errorf("a new instance: %v", got)
+	}
+	got := Triggered(triggers, Observed{
+		ParameterDigests: map[string]string{"config": "c2", "memory": "m2"}, FrameworkGeneration: 4, RunPlan: "backup@night", Status: st,
+	})
+	want := []Run{{"update", "parameter config, parameter memory"}, {"upgrade", "revision 4"}, {"backup", "operetta.dev/run-plan=backup@night"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("Triggered = %v, want %v", got, want)
+	}
+	started := map[string]string{}
+	start := func(plan, cause string) v1alpha1.PlanStatus {
+		started[plan] = cause
+		return v1alpha1.PlanStatus{Status: v1alpha1.Pending, Cause: cause}
+	}
+	Schedule(&st, got, start)
+	if len(started) != 0 || !reflect.DeepEqual(st.QueuedCauses, map[string]string{"update": want[0].Cause, "upgrade": "revision 4", "backup": want[2].Cause}) {
+		t.Fatalf("while deploy runs: started %v, queued causes %v", started, st.QueuedCauses)
+	}
+	st.Plans["deploy"] = v1alpha1.PlanStatus{Status: v1alpha1.Complete}
+	Schedule(&st, nil, start)
+	if st.ActivePlan != "update" || st.Plans["update"].Cause != "parameter config, parameter memory" || st.QueuedCauses["update"] != "" || len(st.QueuedCauses) != 2 {
+		t.Fatalf("after deploy: active %s with cause %q, queued causes %v", st.ActivePlan, st.Plans["update"].Cause, st.QueuedCauses)
 	}
 }

@@ -164,8 +164,8 @@ func TestDeployPlanCompletes(t *testing.T) {
 			}
 			return nil
 		})
-		if n := testutil.ToFloat64(metrics.PlanRuns.WithLabelValues("zk-deploy", "deploy", "complete")); n != 1 {
-			t.Fatalf("operetta_plan_runs_total{framework=zk-deploy,plan=deploy,result=complete} = %v, want 1", n)
+		if n := testutil.ToFloat64(metrics.PlanRuns.WithLabelValues("zk-deploy", "deploy", "complete", "created")); n != 1 {
+			t.Fatalf("operetta_plan_runs_total{framework=zk-deploy,plan=deploy,result=complete,cause=created} = %v, want 1", n)
 		}
 		if n := testutil.CollectAndCount(metrics.PlanDuration); n == 0 {
 			t.Fatal("no plan duration observed")

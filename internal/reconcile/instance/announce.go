@@ -5,10 +5,12 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	"operetta.dev/operetta/api/v1alpha1"
 	"operetta.dev/operetta/internal/metrics"
+	"operetta.dev/operetta/internal/plans"
 )
 
 // Event reasons on instances.
@@ -20,6 +22,13 @@ const (
 	// EventChildLeft: a child the instance would delete is no longer its
 	// own (its labels name another instance, or none), so it was left.
 	EventChildLeft = "ChildLeft"
+	// A scheduled time started its plan, was skipped (a plan ran), was
+	// missed (past its starting deadline), or the instance's schedule is
+	// not one.
+	EventScheduledRun     = "ScheduledRun"
+	EventScheduledSkipped = "ScheduledRunSkipped"
+	EventScheduledMissed  = "ScheduledRunMissed"
+	EventInvalidSchedule  = "InvalidSchedule"
 )
 
 // announce emits an event and records metrics for every outcome between the
@@ -33,6 +42,7 @@ func announce(rec recorder.EventRecorder, framework string, instance *unstructur
 	if st.RunPlanError != "" && st.RunPlanError != old.RunPlanError {
 		rec.Eventf(instance, nil, corev1.EventTypeWarning, EventUnknownPlan, "RunPlan", "%s", st.RunPlanError)
 	}
+	announceSchedules(rec, framework, instance, old.Schedules, st)
 	for name, now := range st.Plans {
 		before, seen := old.Plans[name]
 		if !seen || before.UID != now.UID {
@@ -54,6 +64,48 @@ func announce(rec recorder.EventRecorder, framework string, instance *unstructur
 	}
 }
 
+// announceSchedules tells what became of each scheduled time that passed
+// since the status that was read, and of a schedule that turned invalid.
+func announceSchedules(rec recorder.EventRecorder, framework string, instance *unstructured.Unstructured, old []v1alpha1.ScheduleStatus, st v1alpha1.InstanceStatus) {
+	before := map[string]v1alpha1.ScheduleStatus{}
+	for _, e := range old {
+		before[e.Name] = e
+	}
+	for _, e := range st.Schedules {
+		was := before[e.Name]
+		if e.LastOutcome == v1alpha1.ScheduleInvalid {
+			if was.LastOutcome != e.LastOutcome || was.Message != e.Message {
+				rec.Eventf(instance, nil, corev1.EventTypeWarning, EventInvalidSchedule, "Schedule", "%s", e.Message)
+			}
+			continue
+		}
+		if e.LastScheduleTime == nil || was.LastScheduleTime != nil && was.LastScheduleTime.Equal(e.LastScheduleTime) {
+			continue
+		}
+		at := e.LastScheduleTime.UTC().Format(time.RFC3339)
+		switch e.LastOutcome {
+		case v1alpha1.ScheduleStarted:
+			plan := runOf(st, e.LastRunUID)
+			rec.Eventf(instance, nil, corev1.EventTypeNormal, EventScheduledRun, "Schedule", "schedule %s started plan %s for %s (run %s)", e.Name, plan, at, e.LastRunUID)
+		case v1alpha1.ScheduleSkipped:
+			rec.Eventf(instance, nil, corev1.EventTypeNormal, EventScheduledSkipped, "Schedule", "schedule %s skipped %s: %s", e.Name, at, e.Message)
+		case v1alpha1.ScheduleMissed:
+			rec.Eventf(instance, nil, corev1.EventTypeWarning, EventScheduledMissed, "Schedule", "schedule %s missed %s: %s", e.Name, at, e.Message)
+		}
+		metrics.ScheduledRuns.WithLabelValues(framework, e.Name, string(e.LastOutcome)).Inc()
+	}
+}
+
+// runOf names the plan whose run has uid.
+func runOf(st v1alpha1.InstanceStatus, uid types.UID) string {
+	for name, p := range st.Plans {
+		if p.UID == uid {
+			return name
+		}
+	}
+	return "?"
+}
+
 // announceLeft warns of each child left in place because it is no longer
 // the instance's own: someone relabelled or replaced it, and it is theirs
 // to clean up now.
@@ -72,7 +124,7 @@ func took(st v1alpha1.PlanStatus) string {
 }
 
 func observe(framework, plan, result string, st v1alpha1.PlanStatus) {
-	metrics.PlanRuns.WithLabelValues(framework, plan, result).Inc()
+	metrics.PlanRuns.WithLabelValues(framework, plan, result, plans.CauseKind(st.Cause)).Inc()
 	if st.StartedAt != nil && st.FinishedAt != nil {
 		metrics.PlanDuration.WithLabelValues(framework, plan, result).Observe(st.FinishedAt.Sub(st.StartedAt.Time).Seconds())
 	}

@@ -68,8 +68,8 @@ func TestAnnounceTellsEachOutcomeOnce(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			framework := "announce-" + strings.ReplaceAll(tc.name, " ", "-")
-			complete := metrics.PlanRuns.WithLabelValues(framework, v1alpha1.PlanDeploy, "complete")
-			failed := metrics.PlanRuns.WithLabelValues(framework, v1alpha1.PlanDeploy, "failed")
+			complete := metrics.PlanRuns.WithLabelValues(framework, v1alpha1.PlanDeploy, "complete", "unknown")
+			failed := metrics.PlanRuns.WithLabelValues(framework, v1alpha1.PlanDeploy, "failed", "unknown")
 			completeBefore, failedBefore := value(t, complete), value(t, failed)
 			rec := newRecorder()
 			announce(rec, framework, thing("a"), tc.old, tc.st)

@@ -314,6 +314,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	exec := tasks.NewExecutor(r.clients(gen), fw, instance, &st)
 	r.schedule(ctx, fw, recorded, instance, &st)
+	nextScheduled := r.runSchedules(fw, instance, &st)
 	r.advance(ctx, fw, exec, &st)
 	// What keeping the children finds wrong is retried, but never keeps
 	// the plans' progress from being written.
@@ -336,7 +337,16 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return kube.ResultOf(keepErr)
 	}
 	// A held instance is also woken by a freed place in the rollout.
-	return r.resultFor(fw, st), nil
+	return wakeBy(r.resultFor(fw, st), nextScheduled), nil
+}
+
+// wakeBy makes result look again by after (0: no need) at the latest: when
+// the next scheduled run is due. A rate-limited retry comes sooner anyway.
+func wakeBy(result ctrl.Result, after time.Duration) ctrl.Result {
+	if after > 0 && !result.Requeue && (result.RequeueAfter == 0 || after < result.RequeueAfter) { //nolint:staticcheck // Requeue is kube.Retry's
+		result.RequeueAfter = after
+	}
+	return result
 }
 
 // hold keeps a held instance as it is: its status says so, and nothing else
@@ -492,9 +502,11 @@ func unknownPlan(fw *compile.Framework, value string) string {
 		v1alpha1.AnnotationRunPlan, value, fw.Name, strings.Join(names, ", "))
 }
 
-func (r *Reconciler) startPlan(fw *compile.Framework) func(string) v1alpha1.PlanStatus {
-	return func(name string) v1alpha1.PlanStatus {
-		return plans.Start(fw.Plans[name], uuid.NewUUID(), r.cfg.Now())
+func (r *Reconciler) startPlan(fw *compile.Framework) func(plan, cause string) v1alpha1.PlanStatus {
+	return func(name, cause string) v1alpha1.PlanStatus {
+		st := plans.Start(fw.Plans[name], uuid.NewUUID(), r.cfg.Now())
+		st.Cause = cause
+		return st
 	}
 }
 
