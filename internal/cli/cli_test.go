@@ -50,18 +50,21 @@ func at(s string) *metav1.Time {
 func sample() v1alpha1.InstanceStatus {
 	return v1alpha1.InstanceStatus{
 		ActivePlan: "upgrade", ActivePlanStatus: v1alpha1.InProgress, PlanQueue: []string{"backup"},
+		QueuedCauses: map[string]string{"backup": "operetta.dev/run-plan=backup@now"},
+		Schedules: []v1alpha1.ScheduleStatus{{Name: "nightly", Schedule: "0 11 * * *", LastScheduleTime: at("2026-11-22T11:00:00Z"),
+			LastOutcome: v1alpha1.ScheduleStarted, LastRunUID: "run-2", NextScheduleTime: at("2026-11-23T11:00:00Z")}},
 		Plans: map[string]v1alpha1.PlanStatus{
-			"deploy": {Status: v1alpha1.Complete, UID: "run-1", StartedAt: at("2026-11-22T10:00:00Z"), FinishedAt: at("2026-11-22T10:01:30Z"),
+			"deploy": {Status: v1alpha1.Complete, UID: "run-1", Cause: "instance created", StartedAt: at("2026-11-22T10:00:00Z"), FinishedAt: at("2026-11-22T10:01:30Z"),
 				Phases: []v1alpha1.PhaseStatus{{Name: "main", Status: v1alpha1.Complete, Steps: []v1alpha1.StepStatus{
 					{Name: "config", Status: v1alpha1.Complete, StartedAt: at("2026-11-22T10:00:00Z"), FinishedAt: at("2026-11-22T10:00:01Z")},
 					{Name: "servers", Status: v1alpha1.Complete, StartedAt: at("2026-11-22T10:00:01Z"), FinishedAt: at("2026-11-22T10:01:30Z")},
 				}}}},
-			"backup": {Status: v1alpha1.FatalError, UID: "run-2", Message: "main: dump: Job zk-dump failed: BackoffLimitExceeded",
+			"backup": {Status: v1alpha1.FatalError, UID: "run-2", Cause: "schedule nightly", Message: "main: dump: Job zk-dump failed: BackoffLimitExceeded",
 				StartedAt: at("2026-11-22T11:00:00Z"), FinishedAt: at("2026-11-22T11:02:00Z"),
 				Phases: []v1alpha1.PhaseStatus{{Name: "main", Status: v1alpha1.FatalError, Message: "dump: Job zk-dump failed: BackoffLimitExceeded",
 					Steps: []v1alpha1.StepStatus{{Name: "dump", Status: v1alpha1.FatalError, Message: "Job zk-dump failed: BackoffLimitExceeded",
 						StartedAt: at("2026-11-22T11:00:00Z"), FinishedAt: at("2026-11-22T11:02:00Z")}}}}},
-			"upgrade": {Status: v1alpha1.InProgress, UID: "run-3", Message: "main: servers: waiting for StatefulSet zk: not ready yet (InProgress)",
+			"upgrade": {Status: v1alpha1.InProgress, UID: "run-3", Cause: "revision 4", Message: "main: servers: waiting for StatefulSet zk: not ready yet (InProgress)",
 				StartedAt: at("2026-11-22T12:00:00Z"),
 				Phases: []v1alpha1.PhaseStatus{{Name: "main", Status: v1alpha1.InProgress, Steps: []v1alpha1.StepStatus{
 					{Name: "config", Status: v1alpha1.Complete, StartedAt: at("2026-11-22T12:00:00Z"), FinishedAt: at("2026-11-22T12:00:02Z")},

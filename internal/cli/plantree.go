@@ -66,7 +66,7 @@ func PlanTree(w io.Writer, ref string, st v1alpha1.InstanceStatus, now time.Time
 		run := st.Plans[name]
 		last := i == len(names)-1 && len(st.PlanQueue) == 0
 		branch, indent := branches(last, "")
-		fmt.Fprintf(w, "%sPlan %s %s%s%s\n", branch, name, p.status(run.Status), timing(run.StartedAt, run.FinishedAt, now), message(run.Message))
+		fmt.Fprintf(w, "%sPlan %s %s%s%s%s\n", branch, name, p.status(run.Status), cause(run.Cause), timing(run.StartedAt, run.FinishedAt, now), message(run.Message))
 		for j, phase := range run.Phases {
 			pb, pi := branches(j == len(run.Phases)-1, indent)
 			fmt.Fprintf(w, "%sPhase %s %s%s\n", pb, phase.Name, p.status(phase.Status), message(phase.Message))
@@ -79,13 +79,49 @@ func PlanTree(w io.Writer, ref string, st v1alpha1.InstanceStatus, now time.Time
 	if len(st.PlanQueue) > 0 {
 		fmt.Fprintf(w, "└── queued: %s\n", strings.Join(st.PlanQueue, ", "))
 	}
+	for _, s := range st.Schedules {
+		fmt.Fprintf(w, "Schedule %s (%s): %s\n", s.Name, s.Schedule, scheduleLine(s, now))
+	}
+}
+
+// scheduleLine says where a schedule stands: its last time and outcome,
+// and its next time.
+func scheduleLine(s v1alpha1.ScheduleStatus, now time.Time) string {
+	var parts []string
+	if s.LastScheduleTime != nil {
+		last := fmt.Sprintf("last %s %s", s.LastScheduleTime.UTC().Format(time.RFC3339), strings.ToLower(string(s.LastOutcome)))
+		if s.LastOutcome == v1alpha1.ScheduleStarted {
+			last += " run " + string(s.LastRunUID)
+		}
+		parts = append(parts, last)
+	} else if s.LastOutcome == v1alpha1.ScheduleInvalid {
+		parts = append(parts, "invalid")
+	}
+	if s.Message != "" {
+		parts = append(parts, s.Message)
+	}
+	switch {
+	case s.NextScheduleTime != nil:
+		parts = append(parts, fmt.Sprintf("next %s (in %s)", s.NextScheduleTime.UTC().Format(time.RFC3339), s.NextScheduleTime.Sub(now).Round(time.Second)))
+	case s.LastOutcome != v1alpha1.ScheduleInvalid:
+		parts = append(parts, "suspended")
+	}
+	return strings.Join(parts, "; ")
+}
+
+// cause says what started a run, if its status says.
+func cause(c string) string {
+	if c == "" {
+		return ""
+	}
+	return " (" + c + ")"
 }
 
 // PlanHistory writes one line per plan the instance ran: its last run's
 // status, when it started and how long it took.
 func PlanHistory(w io.Writer, st v1alpha1.InstanceStatus, now time.Time, colour bool) {
 	p := painter(colour)
-	rows := [][]string{{"PLAN", "STATUS", "STARTED", "DURATION", "RUN", "MESSAGE"}}
+	rows := [][]string{{"PLAN", "STATUS", "STARTED", "DURATION", "RUN", "CAUSE", "MESSAGE"}}
 	for _, name := range planOrder(st) {
 		run := st.Plans[name]
 		started, took := "-", "-"
@@ -93,12 +129,19 @@ func PlanHistory(w io.Writer, st v1alpha1.InstanceStatus, now time.Time, colour 
 			started = run.StartedAt.UTC().Format(time.RFC3339)
 			took = duration(run.StartedAt, run.FinishedAt, now)
 		}
-		rows = append(rows, []string{name, p.status(run.Status), started, took, string(run.UID), run.Message})
+		rows = append(rows, []string{name, p.status(run.Status), started, took, string(run.UID), orDash(run.Cause), run.Message})
 	}
 	for _, q := range st.PlanQueue {
-		rows = append(rows, []string{q, "QUEUED", "-", "-", "-", ""})
+		rows = append(rows, []string{q, "QUEUED", "-", "-", "-", orDash(st.QueuedCauses[q]), ""})
 	}
 	table(w, rows)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 // planOrder is the active plan, then the others, latest start first.

@@ -62,7 +62,7 @@ func (s *syncBuffer) String() string {
 }
 
 var (
-	timestamps = regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ`)
+	timestamps = regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ|\d{8}T\d{6}\.\d{3}Z`)
 	durations  = regexp.MustCompile(`(took|running for) [0-9hms.µ]+`)
 	runs       = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)
 	spaces     = regexp.MustCompile(` {2,}`)
