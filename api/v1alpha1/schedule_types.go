@@ -56,7 +56,7 @@ type Schedule struct {
 
 	// Jitter spreads the instances' runs over a window after each time,
 	// each instance at its own fixed place in it, so a fleet does not start
-	// in the same second. Keep it well under the schedule's period.
+	// in the same second. It is capped at half the schedule's period.
 	// +optional
 	Jitter *metav1.Duration `json:"jitter,omitempty"`
 }

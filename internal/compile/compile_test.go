@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -59,8 +60,11 @@ func TestCompileExample(t *testing.T) {
 	if c.GVK.String() != "apps.example.com/v1, Kind=ZooKeeper" || c.CRD.Name != "zookeepers.apps.example.com" {
 		t.Fatalf("gvk %s crd %s", c.GVK, c.CRD.Name)
 	}
-	if len(c.Resources) != 4 || c.Resources["servers"].ReadyWhen == nil || c.Resources["config"].ReadyWhen != nil {
+	if len(c.Resources) != 5 || c.Resources["servers"].ReadyWhen == nil || c.Resources["config"].ReadyWhen != nil {
 		t.Fatalf("resources %v", c.Resources)
+	}
+	if len(c.Schedules) != 1 || c.Schedules[0].Expr == nil || c.Schedules[0].Jitter != 10*time.Minute || c.Schedules[0].Deadline != time.Hour {
+		t.Fatalf("schedules %+v", c.Schedules)
 	}
 }
 
@@ -210,10 +214,10 @@ func TestCompileRefusesInvalidFrameworks(t *testing.T) {
 		}, "spec.tasks[0].when: Required value: a Toggle task needs a condition"},
 		{"wait with a condition that is not boolean", func(fw *v1alpha1.Framework) {
 			fw.Spec.Tasks = append(fw.Spec.Tasks, v1alpha1.Task{Name: "w", Kind: v1alpha1.TaskWait, Condition: "${instance.spec.replicas + 1}"})
-		}, "spec.tasks[3].condition: Invalid value: \"${instance.spec.replicas + 1}\": must be a boolean expression"},
+		}, "spec.tasks[4].condition: Invalid value: \"${instance.spec.replicas + 1}\": must be a boolean expression"},
 		{"instance task without a framework", func(fw *v1alpha1.Framework) {
 			fw.Spec.Tasks = append(fw.Spec.Tasks, v1alpha1.Task{Name: "zk", Kind: v1alpha1.TaskInstance})
-		}, "spec.tasks[3].framework: Required value"},
+		}, "spec.tasks[4].framework: Required value"},
 		{"unknown strategy", func(fw *v1alpha1.Framework) {
 			fw.Spec.Plans["deploy"].Phases[0].Strategy = "random"
 		}, `spec.plans[deploy].phases[0].strategy: Unsupported value: "random"`},
@@ -240,8 +244,8 @@ func TestCompileRefusesInvalidFrameworks(t *testing.T) {
 			fw.Spec.Status = map[string]string{"next": "${instance.spec.replicas + '1'}"}
 		}, `spec.status[next]: Invalid value: "${instance.spec.replicas + '1'}": ERROR: <input>:1:24: found no matching overload`},
 		{"a schedule of a plan the Framework lacks", func(fw *v1alpha1.Framework) {
-			fw.Spec.Schedules = []v1alpha1.Schedule{{Name: "nightly", Plan: "backup", Schedule: "0 2 * * *"}}
-		}, `spec.schedules[0].plan: Not found: "backup"`},
+			fw.Spec.Schedules = []v1alpha1.Schedule{{Name: "nightly", Plan: "restore", Schedule: "0 2 * * *"}}
+		}, `spec.schedules[0].plan: Not found: "restore"`},
 		{"a schedule that is not cron", func(fw *v1alpha1.Framework) {
 			fw.Spec.Schedules = []v1alpha1.Schedule{{Name: "nightly", Plan: "update", Schedule: "0 2 * *"}}
 		}, `spec.schedules[0].schedule: Invalid value: "0 2 * *": expected exactly 5 fields, found 4: [0 2 * *]`},

@@ -77,6 +77,21 @@ func Offset(jitter time.Duration, instance, name string) time.Duration {
 	return time.Duration(h.Sum64() % uint64(jitter))
 }
 
+// Jitter is the window a fleet's runs of s spread over: jitter, but at
+// most half of s's period around now, so an instance's run never slides
+// past the next time (an instance's own "@every 5s" under a Framework's
+// ten-minute jitter still runs every 5 s).
+func Jitter(s cron.Schedule, jitter time.Duration, now time.Time) time.Duration {
+	if jitter <= 0 {
+		return 0
+	}
+	next := s.Next(now)
+	if next.IsZero() {
+		return jitter
+	}
+	return min(jitter, s.Next(next).Sub(next)/2)
+}
+
 // Decision is what to do about one schedule now.
 type Decision struct {
 	// Due is the scheduled time a run is due for now (zero: none). Only the

@@ -139,3 +139,25 @@ func TestOffsetSpreadsAFleet(t *testing.T) {
 		t.Error("no jitter, yet an offset")
 	}
 }
+
+func TestJitterStaysUnderHalfThePeriod(t *testing.T) {
+	now := at(t, "2026-12-05T10:00:00Z")
+	for _, tc := range []struct {
+		expr   string
+		jitter time.Duration
+		want   time.Duration
+	}{
+		{"0 2 * * *", 10 * time.Minute, 10 * time.Minute},
+		{"@every 5s", 10 * time.Minute, 2500 * time.Millisecond},
+		{"*/2 * * * *", time.Hour, time.Minute},
+		{"0 2 * * *", 0, 0},
+	} {
+		s, err := Parse(tc.expr, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := Jitter(s, tc.jitter, now); got != tc.want {
+			t.Errorf("Jitter(%q, %s) = %s, want %s", tc.expr, tc.jitter, got, tc.want)
+		}
+	}
+}

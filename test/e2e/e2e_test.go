@@ -366,8 +366,8 @@ func TestThePluginTriggersAPlan(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	out, err := operetta("plan", "trigger", "backup", "zookeeper/zk")
-	if err == nil || !strings.Contains(out, `Framework zookeeper has no plan "backup"; its plans are: deploy`) {
+	out, err := operetta("plan", "trigger", "restore", "zookeeper/zk")
+	if err == nil || !strings.Contains(out, `Framework zookeeper has no plan "restore"; its plans are: deploy, backup`) {
 		t.Fatalf("triggering a plan the Framework lacks: %v\n%s", err, out)
 	}
 	// The kind by its short name, as kubectl takes it.
@@ -470,4 +470,64 @@ func TestTheScaffoldDeploysOnTheLocalCluster(t *testing.T) {
 	if err != nil || !strings.Contains(out, "Plan deploy COMPLETE") {
 		t.Fatalf("plan status: %v\n%s", err, out)
 	}
+}
+
+// TestTheZooKeeperBackupRunsOnItsSchedule: the example's backup plan runs
+// its Job to completion when triggered, and on the schedule an instance
+// sets for itself (spec.backupSchedule), each run a Job of its own.
+func TestTheZooKeeperBackupRunsOnItsSchedule(t *testing.T) {
+	ctx := context.Background()
+	if err := kubectl("apply", "-f", filepath.Join(root, "examples/zookeeper/framework.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	if err := kubectl("wait", "framework/zookeeper", "--for=condition=Ready", "--timeout=60s"); err != nil {
+		t.Fatal(err)
+	}
+	// No schedule of its own at first.
+	gvk := schema.GroupVersionKind{Group: "apps.example.com", Version: "v1", Kind: "ZooKeeper"}
+	zk := newInstance(gvk, "zk-backup")
+	zk.SetNamespace("default")
+	zk.Object["spec"] = map[string]any{"replicas": int64(1), "backupSchedule": ""}
+	if err := k8s.Create(ctx, zk); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = kubectl("delete", "zookeepers.apps.example.com", "zk-backup", "--wait=false") })
+	if err := kubectl("wait", "zookeepers.apps.example.com/zk-backup", "--for=condition=Ready", "--timeout=3m"); err != nil {
+		t.Fatal(err)
+	}
+	out, err := operetta("plan", "trigger", "backup", "zookeeper/zk-backup", "--wait", "--timeout=3m")
+	if err != nil || !strings.Contains(out, "zookeeper/zk-backup: plan backup COMPLETE") {
+		t.Fatalf("plan trigger backup --wait: %v\n%s", err, out)
+	}
+	if err := kubectl("patch", "zookeepers.apps.example.com", "zk-backup", "--type=merge", "-p", `{"spec":{"backupSchedule":"@every 5s"}}`); err != nil {
+		t.Fatal(err)
+	}
+	var first string
+	eventually(t, 2*time.Minute, func() error {
+		u := &unstructured.Unstructured{}
+		u.SetGroupVersionKind(gvk)
+		if err := k8s.Get(ctx, types.NamespacedName{Namespace: "default", Name: "zk-backup"}, u); err != nil {
+			return err
+		}
+		schedules, _, _ := unstructured.NestedSlice(u.Object, "status", "schedules")
+		for _, s := range schedules {
+			m, _ := s.(map[string]any)
+			if m["name"] != "nightly-backup" || m["lastOutcome"] != "Started" {
+				continue
+			}
+			run, _ := m["lastRunUID"].(string)
+			switch {
+			case first == "":
+				first = run
+			case run != first:
+				return nil // a second scheduled run
+			}
+		}
+		return fmt.Errorf("no second scheduled backup yet (first: %q): %v", first, schedules)
+	})
+	out, err = operetta("plan", "status", "zookeeper/zk-backup")
+	if err != nil || !strings.Contains(out, "Schedule nightly-backup (@every 5s): last ") || !strings.Contains(out, "(schedule nightly-backup)") {
+		t.Fatalf("plan status after scheduled runs: %v\n%s", err, out)
+	}
+	t.Logf("kubectl operetta plan status zookeeper/zk-backup:\n%s", out)
 }

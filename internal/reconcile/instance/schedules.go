@@ -62,7 +62,7 @@ func (r *Reconciler) runSchedules(fw *compile.Framework, instance *unstructured.
 		if entry.LastScheduleTime != nil {
 			last = entry.LastScheduleTime.Time
 		}
-		d := schedule.Decide(cs, last, entry.Since.Time, now, schedule.Offset(s.Jitter, key, s.Name), s.Deadline)
+		d := schedule.Decide(cs, last, entry.Since.Time, now, schedule.Offset(schedule.Jitter(cs, s.Jitter, now), key, s.Name), s.Deadline)
 		switch {
 		case !d.Missed.IsZero():
 			entry.LastScheduleTime, entry.LastOutcome = stamp(d.Missed), v1alpha1.ScheduleMissed
