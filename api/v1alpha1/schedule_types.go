@@ -54,6 +54,13 @@ type Schedule struct {
 	// +optional
 	Suspend bool `json:"suspend,omitempty"`
 
+	// MinInterval bounds how often a schedule an instance gives itself
+	// (an expression) may run: one whose times come closer than this is
+	// refused for that instance (Invalid). 1m if unset: an instance's
+	// author is not trusted with the manager's time.
+	// +optional
+	MinInterval *metav1.Duration `json:"minInterval,omitempty"`
+
 	// Jitter spreads the instances' runs over a window after each time,
 	// each instance at its own fixed place in it, so a fleet does not start
 	// in the same second. It is capped at half the schedule's period.

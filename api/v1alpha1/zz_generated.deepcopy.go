@@ -675,6 +675,11 @@ func (in *Schedule) DeepCopyInto(out *Schedule) {
 		*out = new(int64)
 		**out = **in
 	}
+	if in.MinInterval != nil {
+		in, out := &in.MinInterval, &out.MinInterval
+		*out = new(v1.Duration)
+		**out = **in
+	}
 	if in.Jitter != nil {
 		in, out := &in.Jitter, &out.Jitter
 		*out = new(v1.Duration)

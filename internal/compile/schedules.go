@@ -34,7 +34,14 @@ type Schedule struct {
 	Deadline time.Duration
 	Suspend  bool
 	Jitter   time.Duration
+	// MinInterval is the shortest period an instance's own schedule may
+	// have.
+	MinInterval time.Duration
 }
+
+// defaultMinInterval bounds an instance's own schedule when the Framework
+// does not say.
+const defaultMinInterval = time.Minute
 
 // compileSchedules checks spec.schedules and compiles them into out.
 func compileSchedules(schedules []v1alpha1.Schedule, env *expr.Env, out *Framework, path *field.Path) field.ErrorList {
@@ -89,6 +96,13 @@ func compileSchedules(schedules []v1alpha1.Schedule, env *expr.Env, out *Framewo
 		}
 		if d := s.StartingDeadlineSeconds; d != nil {
 			c.Deadline = time.Duration(*d) * time.Second
+		}
+		c.MinInterval = defaultMinInterval
+		if m := s.MinInterval; m != nil {
+			if m.Duration <= 0 {
+				errs = append(errs, field.Invalid(sp.Child("minInterval"), m.Duration.String(), "must be positive, for example 1m"))
+			}
+			c.MinInterval = m.Duration
 		}
 		if j := s.Jitter; j != nil {
 			if j.Duration < 0 {

@@ -85,11 +85,20 @@ func Jitter(s cron.Schedule, jitter time.Duration, now time.Time) time.Duration 
 	if jitter <= 0 {
 		return 0
 	}
+	if p := Period(s, now); p > 0 {
+		return min(jitter, p/2)
+	}
+	return jitter
+}
+
+// Period is how long after its next time s fires again, from now: a
+// schedule's period, for one that has a steady one.
+func Period(s cron.Schedule, now time.Time) time.Duration {
 	next := s.Next(now)
 	if next.IsZero() {
-		return jitter
+		return 0
 	}
-	return min(jitter, s.Next(next).Sub(next)/2)
+	return s.Next(next).Sub(next)
 }
 
 // Decision is what to do about one schedule now.

@@ -73,7 +73,8 @@ func TestSchedulesRunPlansAtTheirTimes(t *testing.T) {
 	gvk := thingGVK(group)
 	fw := scheduledFramework("schedules", group,
 		v1alpha1.Schedule{Name: "tick", Plan: "backup", Schedule: "@every 2s"},
-		v1alpha1.Schedule{Name: "own", Plan: "backup", Schedule: "${instance.spec.backupSchedule}", Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"own": "yes"}}})
+		v1alpha1.Schedule{Name: "own", Plan: "backup", Schedule: "${instance.spec.backupSchedule}", Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"own": "yes"}},
+			MinInterval: &metav1.Duration{Duration: 2 * time.Second}})
 	createFramework(t, fw)
 	frameworkReady(t, "schedules", metav1.ConditionTrue)
 	deployInstances(t, gvk, ns, "s")
@@ -128,7 +129,7 @@ func TestSchedulesRunPlansAtTheirTimes(t *testing.T) {
 	waitForScheduled(t, gvk, ns, "s", "tick", v1alpha1.ScheduleStarted, resumed.Add(-time.Second))
 
 	// Each instance its own: "" has none, cron runs, nonsense is named.
-	for name, sched := range map[string]string{"own-none": "", "own-every": "@every 3s", "own-bad": "every night"} {
+	for name, sched := range map[string]string{"own-none": "", "own-every": "@every 3s", "own-bad": "every night", "own-often": "@every 1s"} {
 		u := instance(gvk, ns, name, map[string]any{"backupSchedule": sched})
 		u.SetLabels(map[string]string{"own": "yes"})
 		if err := k8s.Create(ctx(t), u); err != nil {
@@ -140,6 +141,13 @@ func TestSchedulesRunPlansAtTheirTimes(t *testing.T) {
 		s, ok := scheduleStatus(t, gvk, ns, "own-bad", "own")
 		if !ok || s.LastOutcome != v1alpha1.ScheduleInvalid || !strings.Contains(s.Message, `schedule own: "every night":`) {
 			return fmt.Errorf("own-bad: %+v", s)
+		}
+		return nil
+	})
+	eventually(t, 30*time.Second, func() error {
+		s, ok := scheduleStatus(t, gvk, ns, "own-often", "own")
+		if !ok || s.LastOutcome != v1alpha1.ScheduleInvalid || !strings.Contains(s.Message, `"@every 1s" runs every 1s; the Framework allows an instance's own schedule no less than 2s (minInterval)`) {
+			return fmt.Errorf("own-often: %+v", s)
 		}
 		return nil
 	})

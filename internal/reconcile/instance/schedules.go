@@ -36,7 +36,7 @@ func (r *Reconciler) runSchedules(fw *compile.Framework, instance *unstructured.
 			continue
 		}
 		entry := scheduleEntry(st.Schedules, s.Name)
-		text, cs, err := scheduleOf(fw, s, instance)
+		text, cs, err := scheduleOf(fw, s, instance, now)
 		switch {
 		case text == "" && err == nil:
 			continue // the instance switched it off
@@ -110,7 +110,7 @@ func policyOf(s *compile.Schedule) v1alpha1.ConcurrencyPolicy {
 
 // scheduleOf is s's schedule on the instance: the Framework's, or the one
 // its expression renders for the instance ("" for none).
-func scheduleOf(fw *compile.Framework, s *compile.Schedule, instance *unstructured.Unstructured) (string, cron.Schedule, error) {
+func scheduleOf(fw *compile.Framework, s *compile.Schedule, instance *unstructured.Unstructured, now time.Time) (string, cron.Schedule, error) {
 	if s.Expr == nil {
 		return s.Text, s.Cron, nil
 	}
@@ -128,6 +128,9 @@ func scheduleOf(fw *compile.Framework, s *compile.Schedule, instance *unstructur
 	cs, err := schedule.Parse(text, s.TimeZone)
 	if err != nil {
 		return text, nil, fmt.Errorf("schedule %s: %q: %w", s.Name, text, err)
+	}
+	if p := schedule.Period(cs, now); p < s.MinInterval {
+		return text, nil, fmt.Errorf("schedule %s: %q runs every %s; the Framework allows an instance's own schedule no less than %s (minInterval)", s.Name, text, p, s.MinInterval)
 	}
 	return text, cs, nil
 }

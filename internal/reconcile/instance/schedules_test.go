@@ -113,5 +113,13 @@ func TestRunSchedules(t *testing.T) {
 		if len(st.Schedules) != 1 || st.Schedules[0].LastOutcome != v1alpha1.ScheduleInvalid || st.ActivePlan != v1alpha1.PlanDeploy {
 			t.Fatalf("an invalid schedule of its own: %+v", st.Schedules)
 		}
+		often := thing("c")
+		often.Object["spec"] = map[string]any{"size": "@every 10s"}
+		st = due(nil)
+		r.runSchedules(fw, often, &st)
+		if len(st.Schedules) != 1 || st.Schedules[0].LastOutcome != v1alpha1.ScheduleInvalid ||
+			st.Schedules[0].Message != `schedule nightly: "@every 10s" runs every 10s; the Framework allows an instance's own schedule no less than 1m0s (minInterval)` {
+			t.Fatalf("an instance's schedule more often than minInterval: %+v", st.Schedules)
+		}
 	})
 }
