@@ -254,6 +254,14 @@ func TestVerifyRefusesWhatTheAPIServerWould(t *testing.T) {
 		!strings.Contains(out, "  spec.plans[deploy]: Required value") {
 		t.Fatalf("an invalid Framework, each problem on its line: %v\n%s", err, out)
 	}
+	schedules := write("schedules.yaml", "apiVersion: operetta.dev/v1alpha1\nkind: Framework\nmetadata: {name: x}\nspec:\n  names: {group: x.example.com, kind: X}\n"+
+		"  tasks: [{name: noop, kind: Dummy, done: true}]\n  plans: {deploy: {phases: [{name: p, steps: [{name: s, tasks: [noop]}]}]}}\n"+
+		"  schedules:\n  - {name: nightly, plan: backup, schedule: '0 2 * * *'}\n  - {name: hourly, plan: deploy, schedule: '0 * * *'}\n")
+	out, err = run(t, "verify", schedules)
+	if err == nil || !strings.Contains(out, `  spec.schedules[0].plan: Not found: "backup"`) ||
+		!strings.Contains(out, `  spec.schedules[1].schedule: Invalid value: "0 * * *": expected exactly 5 fields, found 4`) {
+		t.Fatalf("schedules of no plan and of no cron: %v\n%s", err, out)
+	}
 }
 
 // TestVerifyWarnsOfAFrameworkTooLargeToStore: a Framework whose encoding
