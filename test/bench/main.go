@@ -73,7 +73,8 @@ func run(ctx context.Context) error {
 	var (
 		kubeconfig, fwPath, instPath, sizes, managerFlags string
 		firstRepeats, shards, failoverN, frameworks       int
-		rolloutN, rolloutConcurrent                       int
+		rolloutN, rolloutConcurrent, scheduledN           int
+		scheduleJitter                                    time.Duration
 		b                                                 bench
 		l                                                 launcher
 	)
@@ -94,6 +95,8 @@ func run(ctx context.Context) error {
 	flag.IntVar(&failoverN, "failover", 200, "instances in flight when a shard's leader is killed (0: not measured)")
 	flag.IntVar(&rolloutN, "rollout", 500, "instances a Framework change is previewed (kubectl operetta diff) and rolled out over (0: not measured)")
 	flag.IntVar(&rolloutConcurrent, "rollout-max-concurrent", 50, "spec.rollout.maxConcurrent of that rollout")
+	flag.IntVar(&scheduledN, "schedules", 1000, "instances on one per-minute schedule (0: not measured)")
+	flag.DurationVar(&scheduleJitter, "schedule-jitter", 30*time.Second, "that schedule's jitter")
 	flag.IntVar(&frameworks, "frameworks", 20, "Frameworks without instances, for what each costs (0: not measured)")
 	flag.IntVar(&b.apiserverPID, "apiserver-pid", 0, "process id of the API server, for its RSS as Frameworks are added (0: not measured)")
 	flag.DurationVar(&b.runTimeout, "run-timeout", 20*time.Minute, "longest a run may take until everything is ready")
@@ -213,6 +216,13 @@ func run(ctx context.Context) error {
 			return fmt.Errorf("a rollout over %d instances: %w", rolloutN, err)
 		}
 		rep.rollout = &r
+	}
+	if scheduledN > 0 {
+		r, err := b.schedules(ctx, scheduledN, scheduleJitter)
+		if err != nil {
+			return fmt.Errorf("%d instances on a schedule: %w", scheduledN, err)
+		}
+		rep.schedules = &r
 	}
 	if failoverN > 0 {
 		f, err := b.failover(ctx, failoverN)

@@ -113,6 +113,7 @@ type report struct {
 	failover     *failoverResult
 	frameworks   *frameworksResult
 	rollout      *rolloutResult
+	schedules    *schedulesResult
 }
 
 func verdict(ok bool) string {
@@ -222,6 +223,18 @@ func (rep report) print(w io.Writer, idle time.Duration) {
 		fmt.Fprintf(w, "| most instances seen moving at once (polled every 250 ms) | %d | ≤ %d | %s |\n", r.maxMoving, r.maxConcurrent, verdict(r.maxMoving <= r.maxConcurrent))
 		fmt.Fprintf(w, "| manager requests during the rollout | %.0f (%.2f per instance) | – | |\n", r.requests.total(), r.requests.total()/float64(r.n))
 		fmt.Fprintf(w, "| manager CPU during the rollout | %.2f s | – | |\n", r.cpu)
+	}
+	if r := rep.schedules; r != nil {
+		fmt.Fprintf(w, "\n== %d instances on one per-minute schedule, jitter %s (issue 24)\n\n", r.n, r.jitter)
+		fmt.Fprintln(w, "| figure | result | target | |")
+		fmt.Fprintln(w, "| --- | --- | --- | --- |")
+		fmt.Fprintf(w, "| instances that ran the measured tick | %d of %d | all | %s |\n", r.started, r.n, verdict(r.started == r.n))
+		fmt.Fprintf(w, "| start after the scheduled time: p0 / p50 / p100 | %s / %s / %s | within the jitter | %s |\n", pct(r.spread, 0), pct(r.spread, 50), pct(r.spread, 100),
+			verdict(len(r.spread) > 0 && r.spread[len(r.spread)-1] <= r.jitter+time.Second))
+		fmt.Fprintf(w, "| most runs started in one second | %d | – | |\n", r.busiest)
+		perRun := r.perTick.total() / float64(max(r.started, 1))
+		fmt.Fprintf(w, "| manager requests per scheduled run | %.2f (%s) | the plan's own work (1) + ≤ 2 | %s |\n", perRun, r.perTick.byMethod(1), verdict(perRun <= 3))
+		fmt.Fprintf(w, "| manager requests between ticks | %.0f | 0 | %s |\n", r.between.total(), verdict(r.between.total() == 0))
 	}
 	if f := rep.failover; f != nil {
 		fmt.Fprintf(w, "\n== Failover (issue 11: within one Lease duration, 15 s, plus a few seconds)\n\n")
