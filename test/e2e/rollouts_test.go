@@ -43,8 +43,8 @@ func TestTheRolloutsWalkThroughRunsAsWritten(t *testing.T) {
 		t.Fatalf("the walk-through stopped: %v", err)
 	}
 	for _, want := range []string{
-		`rollout-demo +zk-a +1->\d+ +deploy +0 +1 +0 +0 +spec\.rollout\.selector does not select it`,
-		`rollout-demo +zk-b +1->\d+ +deploy +0 +1 +0 +0 +held by its operetta\.dev/paused annotation`,
+		`rollout-demo +zk-a +\d+->\d+ +deploy +0 +1 +0 +0 +spec\.rollout\.selector does not select it`,
+		`rollout-demo +zk-b +\d+->\d+ +deploy +0 +1 +0 +0 +held by its operetta\.dev/paused annotation`,
 		`revision \d+ of Framework zookeeper rolled out: 1 of 1 instances updated\n`,
 		`revision \d+ of Framework zookeeper rolled out: 2 of 3 instances updated, 1 held by operetta\.dev/paused \(rollout-demo/zk-b\)`,
 		`would fail: .*spec\.podManagementPolicy: .*field is immutable`,
@@ -57,6 +57,12 @@ func TestTheRolloutsWalkThroughRunsAsWritten(t *testing.T) {
 		if !regexp.MustCompile(want).Match(out) {
 			t.Errorf("the walk-through did not print %q", want)
 		}
+	}
+	// The preview was of what the undo then did: the same revision.
+	previewed := regexp.MustCompile(`going back to revision (\d+)'s spec`).FindSubmatch(out)
+	undone := regexp.MustCompile(`rolled back to revision (\d+) `).FindSubmatch(out)
+	if previewed == nil || undone == nil || string(previewed[1]) != string(undone[1]) {
+		t.Errorf("diff previewed going back to %q, undo went back to %q", previewed, undone)
 	}
 }
 
