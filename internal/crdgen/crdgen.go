@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strings"
 
 	apiextensions "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions"
@@ -93,10 +94,16 @@ func specSchema(fw *v1alpha1.Framework, specPath *field.Path) (apiextensionsv1.J
 		Description: "Parameters of the " + fw.Spec.Names.Kind + ".",
 		Properties:  map[string]apiextensionsv1.JSONSchemaProps{},
 	}
+	schedules := scheduleParameters(fw)
 	for i, p := range fw.Spec.Parameters {
 		path := specPath.Child("parameters").Index(i)
 		prop, perrs := parameterSchema(p, path)
 		errs = append(errs, perrs...)
+		if schedules[p.Name] && p.Type == v1alpha1.TypeString && prop.Pattern == "" {
+			// The API server refuses what is not a schedule at all; the
+			// rest (a field out of range) the instance's status names.
+			prop.Pattern = cronPattern
+		}
 		spec.Properties[p.Name] = prop
 		if p.Required {
 			spec.Required = append(spec.Required, p.Name)
@@ -107,6 +114,25 @@ func specSchema(fw *v1alpha1.Framework, specPath *field.Path) (apiextensionsv1.J
 	}
 	return spec, errs
 }
+
+// cronPattern accepts "" (no schedule) and what has a schedule's shape: an
+// optional CRON_TZ= or TZ= zone, then a descriptor (@daily, @every 6h) or
+// five fields of cron's characters.
+const cronPattern = `^$|^((CRON_TZ|TZ)=\S+\s+)?(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|@every\s+\S+|[0-9A-Za-z*/,?-]+(\s+[0-9A-Za-z*/,?-]+){4})$`
+
+// scheduleParameters are the parameters a schedule of fw reads whole as
+// its schedule ("${instance.spec.backupSchedule}").
+func scheduleParameters(fw *v1alpha1.Framework) map[string]bool {
+	out := map[string]bool{}
+	for _, s := range fw.Spec.Schedules {
+		if m := wholeParameter.FindStringSubmatch(strings.TrimSpace(s.Schedule)); m != nil {
+			out[m[1]] = true
+		}
+	}
+	return out
+}
+
+var wholeParameter = regexp.MustCompile(`^\$\{\s*instance\.spec\.([A-Za-z_][A-Za-z0-9_]*)\s*\}$`)
 
 // parameterSchema builds one spec field. The parameter's own fields win over
 // anything its escape-hatch schema says.

@@ -128,8 +128,14 @@ func TestSchedulesRunPlansAtTheirTimes(t *testing.T) {
 	editFramework(t, "schedules", fw, func() { fw.Spec.Schedules[0].Suspend = false })
 	waitForScheduled(t, gvk, ns, "s", "tick", v1alpha1.ScheduleStarted, resumed.Add(-time.Second))
 
-	// Each instance its own: "" has none, cron runs, nonsense is named.
-	for name, sched := range map[string]string{"own-none": "", "own-every": "@every 3s", "own-bad": "every night", "own-often": "@every 1s"} {
+	// Each instance its own: what has no schedule's shape is refused by
+	// the API server; "" has none, cron runs, an hour out of range is
+	// named, more often than minInterval is refused.
+	nonsense := instance(gvk, ns, "own-nonsense", map[string]any{"backupSchedule": "every night"})
+	if err := k8s.Create(ctx(t), nonsense); err == nil || !strings.Contains(err.Error(), "spec.backupSchedule: Invalid value: \"every night\": spec.backupSchedule in body should match") {
+		t.Fatalf("an instance whose schedule is no schedule: %v", err)
+	}
+	for name, sched := range map[string]string{"own-none": "", "own-every": "@every 3s", "own-bad": "0 25 * * *", "own-often": "@every 1s"} {
 		u := instance(gvk, ns, name, map[string]any{"backupSchedule": sched})
 		u.SetLabels(map[string]string{"own": "yes"})
 		if err := k8s.Create(ctx(t), u); err != nil {
@@ -139,7 +145,7 @@ func TestSchedulesRunPlansAtTheirTimes(t *testing.T) {
 	waitForScheduled(t, gvk, ns, "own-every", "own", v1alpha1.ScheduleStarted, time.Time{})
 	eventually(t, 30*time.Second, func() error {
 		s, ok := scheduleStatus(t, gvk, ns, "own-bad", "own")
-		if !ok || s.LastOutcome != v1alpha1.ScheduleInvalid || !strings.Contains(s.Message, `schedule own: "every night":`) {
+		if !ok || s.LastOutcome != v1alpha1.ScheduleInvalid || !strings.Contains(s.Message, `schedule own: "0 25 * * *": end of range (25) above maximum (23)`) {
 			return fmt.Errorf("own-bad: %+v", s)
 		}
 		return nil
