@@ -161,3 +161,20 @@ func TestJitterStaysUnderHalfThePeriod(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkDecideForAFleet is what one tick costs the manager's CPU: every
+// instance's reconcile decides once.
+func BenchmarkDecideForAFleet(b *testing.B) {
+	s, err := Parse("*/5 * * * *", "Europe/Berlin")
+	if err != nil {
+		b.Fatal(err)
+	}
+	since := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	last := time.Date(2026, 12, 5, 9, 55, 0, 0, time.UTC)
+	now := time.Date(2026, 12, 5, 10, 0, 20, 0, time.UTC)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		off := Offset(Jitter(s, 30*time.Second, now), "ns/instance-"+string(rune('a'+i%26)), "backup")
+		_ = Decide(s, last, since, now, off, time.Hour)
+	}
+}
