@@ -19,6 +19,32 @@ import (
 type progress struct {
 	mu        sync.Mutex
 	instances map[types.NamespacedName]standing
+	// failed and working count per generation the instances that failed
+	// on it for good, and those moved to it whose plans are not done: what
+	// the rollout's gates ask on every reconcile of a waiting instance,
+	// kept as instances are set rather than counted over all of them.
+	failed, working map[int64]int
+}
+
+// tally adds d times what s counts for in failed and working.
+func (p *progress) tally(s standing, d int) {
+	if p.failed == nil {
+		p.failed, p.working = map[int64]int{}, map[int64]int{}
+	}
+	if s.settled && s.failed {
+		p.failed[s.generation] += d
+	}
+	if !s.settled && s.migrating {
+		p.working[s.generation] += d
+	}
+}
+
+// gateCounts are how many instances failed on generation, and how many
+// moved to it are still working.
+func (p *progress) gateCounts(generation int64) (failed, working int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.failed[generation], p.working[generation]
 }
 
 // standing is where one instance stands.
@@ -58,6 +84,10 @@ func (p *progress) set(key types.NamespacedName, s standing) bool {
 		before.generation != 0 && before.generation < s.generation) {
 		s.migrating = true
 	}
+	if seen {
+		p.tally(before, -1)
+	}
+	p.tally(s, 1)
 	p.instances[key] = s
 	return !seen || before != s
 }
@@ -66,7 +96,10 @@ func (p *progress) set(key types.NamespacedName, s standing) bool {
 func (p *progress) forget(key types.NamespacedName) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	_, seen := p.instances[key]
+	before, seen := p.instances[key]
+	if seen {
+		p.tally(before, -1)
+	}
 	delete(p.instances, key)
 	return seen
 }

@@ -1,7 +1,9 @@
 package instance
 
 import (
+	"fmt"
 	"maps"
+	"math/rand/v2"
 	"reflect"
 	"testing"
 
@@ -160,5 +162,36 @@ func TestProgressCountsStatesAndGenerationsInUse(t *testing.T) {
 	p.forget(key("a"))
 	if got, want := p.inUse(), map[int64]bool{2: true}; !maps.Equal(got, want) {
 		t.Errorf("after the last instance on generation 1 went: in use %v, want %v", got, want)
+	}
+}
+
+// TestGateCountsAgreeWithTheReport: the counters the rollout's gates read
+// on every reconcile say what a count over every instance says, whatever
+// order instances are set, moved and forgotten in.
+func TestGateCountsAgreeWithTheReport(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var p progress
+	statuses := []v1alpha1.ExecutionStatus{v1alpha1.InProgress, v1alpha1.Complete, v1alpha1.FatalError, v1alpha1.Error}
+	for i := range 5000 {
+		key := types.NamespacedName{Namespace: "ns", Name: fmt.Sprintf("i%d", rng.IntN(40))}
+		if rng.IntN(10) == 0 {
+			p.forget(key)
+		} else {
+			st := v1alpha1.InstanceStatus{FrameworkGeneration: int64(1 + rng.IntN(3)), ActivePlanStatus: statuses[rng.IntN(len(statuses))]}
+			p.set(key, standingOf(st))
+		}
+		for g := int64(1); g <= 3; g++ {
+			r := p.report(g)
+			failed, working := p.gateCounts(g)
+			moving := 0
+			for _, s := range p.instances {
+				if s.generation == g && !s.settled && s.migrating {
+					moving++
+				}
+			}
+			if failed != int(r.Rollout.Failed) || working != moving {
+				t.Fatalf("step %d, generation %d: counters %d failed, %d working; the report %d failed, %d working", i, g, failed, working, r.Rollout.Failed, moving)
+			}
+		}
 	}
 }

@@ -207,13 +207,23 @@ func (r *Reconciler) Report() Report {
 	fw := current.fw
 	report := r.progress.report(fw.Generation)
 	report.Paused = fw.RolloutPaused && report.RollingOut
-	report.Halted = fw.MaxFailures > 0 && int(report.Rollout.Failed) >= fw.MaxFailures
 	if fw.ProgressDeadline > 0 && report.RollingOut {
 		report.Deadline = current.since.Add(fw.ProgressDeadline)
-		report.Late = len(report.Working) > 0 && !r.cfg.Now().Before(report.Deadline)
-		report.Halted = report.Halted || report.Late
 	}
+	report.Halted, report.Late = r.halted(current)
 	return report
+}
+
+// halted says whether the current generation's rollout halted: as many
+// instances failed on it as spec.rollout.maxFailures allows, or one moved
+// to it is still working past spec.rollout.progressDeadline (late). It
+// reads two counters, not every instance: a waiting instance asks it on
+// every reconcile.
+func (r *Reconciler) halted(current generation) (halted, late bool) {
+	fw := current.fw
+	failed, working := r.progress.gateCounts(fw.Generation)
+	late = fw.ProgressDeadline > 0 && working > 0 && !r.cfg.Now().Before(current.since.Add(fw.ProgressDeadline))
+	return fw.MaxFailures > 0 && failed >= fw.MaxFailures || late, late
 }
 
 // gated says whether the rollout's gates keep instance from the current
@@ -225,7 +235,8 @@ func (r *Reconciler) gated(instance *unstructured.Unstructured, current generati
 	case GateOf(fw, instance) != "":
 		return true
 	case fw.MaxFailures > 0 || fw.ProgressDeadline > 0:
-		return r.Report().Halted
+		halted, _ := r.halted(current)
+		return halted
 	}
 	return false
 }
