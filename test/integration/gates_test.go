@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
@@ -132,6 +133,36 @@ func TestRolloutGates(t *testing.T) {
 	sort.Strings(failed)
 	if len(failed) != 1 || !strings.Contains(stalled.Message, ns+"/"+failed[0]) {
 		t.Fatalf("on revision 4: %v; Stalled says %q", failed, stalled.Message)
+	}
+	// Halted, a waiting instance that reconciles (its spec changed) is not
+	// admitted: it runs that change on its own revision.
+	var waiting string
+	for n, g := range generations() {
+		if g != 4 && n != "canary" {
+			waiting = n
+		}
+	}
+	u, err := get(t, gvk, ns, waiting)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := instanceStatus(t, gvk, ns, waiting).FrameworkGeneration
+	_ = unstructured.SetNestedField(u.Object, int64(7), "spec", "value")
+	if err := k8s.Update(ctx(t), u); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, func() error {
+		st := instanceStatus(t, gvk, ns, waiting)
+		if st.ObservedGeneration != 2 || st.ActivePlanStatus != v1alpha1.Complete {
+			return fmt.Errorf("%s: observed generation %d, active plan %s %s", waiting, st.ObservedGeneration, st.ActivePlan, st.ActivePlanStatus)
+		}
+		if st.FrameworkGeneration != before {
+			return fmt.Errorf("%s was admitted to revision %d while the rollout is halted", waiting, st.FrameworkGeneration)
+		}
+		return nil
+	})
+	if data := configMapData(t, ns, waiting+"-config"); data["v"] != "7" {
+		t.Fatalf("the held instance's change did not run on its own revision: %v", data)
 	}
 	// rollout status fails, saying why.
 	if out, err := plugin(t, ns, "rollout", "status", "gates", "--timeout", "30s"); err == nil || !strings.Contains(err.Error(), "framework gates is Stalled (RolloutHalted): ") {
