@@ -151,6 +151,13 @@ func (f *fitter) node(b, a *yaml.Node) *yaml.Node {
 			return b
 		}
 		for i := range b.Content {
+			key := b.Kind == yaml.MappingNode && i%2 == 0
+			if key && a.Content[i].Kind == yaml.ScalarNode && a.Content[i].ShortTag() == "!!null" && b.Content[i].ShortTag() != "!!null" {
+				// "~" or "null" as a key: YAML has it, JSON (and so an
+				// object) does not.
+				f.why = "a value makes a map key null, which no object can have"
+				return b.Content[i]
+			}
 			if bad := f.node(b.Content[i], a.Content[i]); bad != nil {
 				return bad
 			}

@@ -49,6 +49,8 @@ var payloads = []string{
 	"x\n...\n---\nkind: Secret",
 	"",
 	"plain",
+	"~", // YAML's null: as a map key, no object has it
+	"null",
 }
 
 func renderX(t testing.TB, template, x string) ([]map[string]any, error) {

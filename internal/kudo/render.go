@@ -229,12 +229,16 @@ func (r *render) print(slot int, v any) (string, error) {
 // extent, so the YAML need not be parsed twice.
 func (r *render) fit(skeleton, text string) error {
 	for _, p := range r.values {
-		if !inert.MatchString(p.value) {
+		if !inert.MatchString(p.value) || nullWords[p.value] {
 			return fit(skeleton, text, r.tokens, r.slots, r.values)
 		}
 	}
 	return nil
 }
+
+// nullWords read as YAML's null, not as a token: as a map key, no object
+// can have one, which fit names.
+var nullWords = map[string]bool{"null": true, "Null": true, "NULL": true}
 
 // inert values read as YAML as a token does: they start with a letter or a
 // digit and hold no space, no line break and no indicator that could end a
