@@ -303,10 +303,7 @@ func writeDiff(w io.Writer, c tasks.Change) error {
 // objectFileName names an object as kubectl diff names its files:
 // group.version.Kind.namespace.name.
 func objectFileName(c tasks.Change) string {
-	obj := c.After
-	if obj == nil {
-		obj = c.Before
-	}
+	obj := changed(c)
 	gvk := obj.GroupVersionKind()
 	parts := []string{}
 	if gvk.Group != "" {
@@ -330,11 +327,17 @@ func yamlLines(m map[string]any) ([]string, error) {
 	return difflib.SplitLines(strings.TrimSuffix(string(b), "\n")), nil
 }
 
-func isSecret(c tasks.Change) bool {
-	obj := c.After
-	if obj == nil {
-		obj = c.Before
+// changed is the object a change is of: as it will be, or as it was if it
+// goes.
+func changed(c tasks.Change) *unstructured.Unstructured {
+	if c.After != nil {
+		return c.After
 	}
+	return c.Before
+}
+
+func isSecret(c tasks.Change) bool {
+	obj := changed(c)
 	gvk := obj.GroupVersionKind()
 	return gvk.Group == "" && gvk.Kind == "Secret"
 }

@@ -150,23 +150,19 @@ func (p previewer) preview(ctx context.Context, name string, write frameworkWrit
 		out.refused = []string{fmt.Sprintf("Framework %s would not be served: %s", name, reason), compile.Message(errs)}
 		return out, nil
 	}
+	crd, err := liveCRD(ctx, p.c.Client, compiled.CRD.Name)
+	if err != nil {
+		return nil, err
+	}
 	if live == nil {
 		out.summary = fmt.Sprintf("Framework %s does not exist: applying it creates it, its CRD %s, and revision 1; no instance exists yet", name, compiled.CRD.Name)
-		return out, p.objectChanges(ctx, out, nil, fw, compiled)
+		return out, p.objectChanges(ctx, out, nil, fw, compiled, crd)
 	}
-	crd := &apiextensionsv1.CustomResourceDefinition{}
-	switch err := p.c.Client.Get(ctx, client.ObjectKey{Name: compiled.CRD.Name}, crd); {
-	case apierrors.IsNotFound(err):
-		crd = nil
-	case err != nil:
-		return nil, fmt.Errorf("reading CRD %s: %w", compiled.CRD.Name, err)
-	}
-	allow := fw.Annotations[v1alpha1.AnnotationAllowBreakingChanges] == "true"
-	if reason, msg := crdgen.Against(crd, compiled.CRD, name, allow); reason != "" {
+	if reason, msg := crdgen.Against(crd, compiled.CRD, fw); reason != "" {
 		out.refused = []string{fmt.Sprintf("Framework %s would not be served: %s", name, reason), msg}
 		return out, nil
 	}
-	if err := p.objectChanges(ctx, out, live, fw, compiled); err != nil {
+	if err := p.objectChanges(ctx, out, live, fw, compiled, crd); err != nil {
 		return nil, err
 	}
 	list := &metav1.PartialObjectMetadataList{}
@@ -190,9 +186,10 @@ func (p previewer) preview(ctx context.Context, name string, write frameworkWrit
 	return out, err
 }
 
-// objectChanges records the Framework's change, live to fw, and its CRD's:
-// what a dry run of the controller's apply of the CRD answers.
-func (p previewer) objectChanges(ctx context.Context, out *fleetPreview, live, fw *v1alpha1.Framework, compiled *compile.Framework) error {
+// objectChanges records the Framework's change, live to fw, and its CRD's,
+// existing (nil: none) to what a dry run of the controller's apply of the
+// CRD answers.
+func (p previewer) objectChanges(ctx context.Context, out *fleetPreview, live, fw *v1alpha1.Framework, compiled *compile.Framework, existing *apiextensionsv1.CustomResourceDefinition) error {
 	change := tasks.Change{Resource: "Framework"}
 	var err error
 	if change.Before, change.After, err = beforeAfter(live, fw, v1alpha1.GroupVersion.WithKind("Framework")); err != nil {
@@ -204,13 +201,6 @@ func (p previewer) objectChanges(ctx context.Context, out *fleetPreview, live, f
 	crd := compiled.CRD.DeepCopy()
 	crd.SetGroupVersionKind(crdKind)
 	change = tasks.Change{Resource: "CRD"}
-	existing := &apiextensionsv1.CustomResourceDefinition{}
-	switch err := p.c.Client.Get(ctx, client.ObjectKey{Name: crd.Name}, existing); {
-	case apierrors.IsNotFound(err):
-		existing = nil
-	case err != nil:
-		return fmt.Errorf("reading CRD %s: %w", crd.Name, err)
-	}
 	if err := client.NewDryRunClient(p.c.Client).Patch(ctx, crd, client.Apply, client.FieldOwner(v1alpha1.FieldManager), client.ForceOwnership); err != nil {
 		return fmt.Errorf("a dry run of applying CRD %s: %w", crd.Name, err)
 	}
@@ -242,12 +232,10 @@ func beforeAfter[T any](before, after *T, gvk schema.GroupVersionKind) (*unstruc
 // instances previews every instance of fw's kind, in every namespace, under
 // compiled (the revision they would move to), in parallel.
 func (p previewer) instances(ctx context.Context, fw *v1alpha1.Framework, compiled *compile.Framework) ([]instancePreview, error) {
-	list := &unstructured.UnstructuredList{}
-	list.SetGroupVersionKind(compiled.GVK.GroupVersion().WithKind(compiled.GVK.Kind + "List"))
-	if err := p.c.Client.List(ctx, list, client.InNamespace(p.namespace)); err != nil {
-		return nil, fmt.Errorf("listing %s instances: %w", compiled.GVK.Kind, err)
+	items, err := instance.List(ctx, p.c.Client, compiled.GVK, client.InNamespace(p.namespace))
+	if err != nil {
+		return nil, err
 	}
-	items := list.Items
 	s, err := schemaOf(compiled.CRD)
 	if err != nil {
 		return nil, err

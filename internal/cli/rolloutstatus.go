@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"operetta.dev/operetta/api/v1alpha1"
@@ -136,15 +137,7 @@ func (o *options) rolloutStep(ctx context.Context, c *Cluster, name string, sel 
 // names, else in all.
 func (o *options) instancesOf(ctx context.Context, c *Cluster, fw *v1alpha1.Framework, sel labels.Selector) ([]unstructured.Unstructured, error) {
 	names := crdgen.NamesOf(fw)
-	list := &unstructured.UnstructuredList{}
-	list.SetAPIVersion(names.Group + "/" + names.Version)
-	list.SetKind(names.Kind + "List")
-	opts := []client.ListOption{client.MatchingLabelsSelector{Selector: sel}}
-	if ns := o.namespaceFlag(); ns != "" {
-		opts = append(opts, client.InNamespace(ns))
-	}
-	if err := c.Client.List(ctx, list, opts...); err != nil {
-		return nil, fmt.Errorf("listing the %s instances: %w", names.Kind, err)
-	}
-	return list.Items, nil
+	gvk := schema.GroupVersionKind{Group: names.Group, Version: names.Version, Kind: names.Kind}
+	// InNamespace("") is every namespace.
+	return instance.List(ctx, c.Client, gvk, client.MatchingLabelsSelector{Selector: sel}, client.InNamespace(o.namespaceFlag()))
 }

@@ -99,17 +99,12 @@ func (o *options) verifyOne(ctx context.Context, c *Cluster, d document) bool {
 		return false
 	}
 	if c != nil {
-		crd := &apiextensionsv1.CustomResourceDefinition{}
-		err := c.Client.Get(ctx, client.ObjectKey{Name: compiled.CRD.Name}, crd)
-		switch {
-		case apierrors.IsNotFound(err):
-			crd = nil
-		case err != nil:
-			fmt.Fprintf(out, "%s: reading CRD %s: %v\n", where, compiled.CRD.Name, err)
+		crd, err := liveCRD(ctx, c.Client, compiled.CRD.Name)
+		if err != nil {
+			fmt.Fprintf(out, "%s: %v\n", where, err)
 			return false
 		}
-		allow := fw.Annotations[v1alpha1.AnnotationAllowBreakingChanges] == "true"
-		if reason, msg := crdgen.Against(crd, compiled.CRD, fw.Name, allow); reason != "" {
+		if reason, msg := crdgen.Against(crd, compiled.CRD, fw); reason != "" {
 			fmt.Fprintf(out, "%s: %s\n  %s\n", where, reason, msg)
 			return false
 		}
@@ -129,6 +124,18 @@ func (o *options) verifyOne(ctx context.Context, c *Cluster, d document) bool {
 		}
 	}
 	return true
+}
+
+// liveCRD reads CRD name from the cluster; nil if there is none.
+func liveCRD(ctx context.Context, c client.Client, name string) (*apiextensionsv1.CustomResourceDefinition, error) {
+	crd := &apiextensionsv1.CustomResourceDefinition{}
+	switch err := c.Get(ctx, client.ObjectKey{Name: name}, crd); {
+	case apierrors.IsNotFound(err):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("reading CRD %s: %w", name, err)
+	}
+	return crd, nil
 }
 
 // encodedSize is obj's size as JSON, or 0 if it cannot be encoded.

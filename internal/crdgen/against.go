@@ -23,13 +23,15 @@ func Owner(crd *apiextensionsv1.CustomResourceDefinition, ifNone string) string 
 	}
 }
 
-// Against checks generated, the CRD of Framework framework, against existing,
-// the one the cluster has (nil: none), as the Framework controller does
-// before applying it, and as `kubectl operetta verify --existing` does: a CRD
-// another owner holds is a conflict, and changes that would break existing
-// instances are refused unless allowed. It returns the condition's reason
-// and message, or "" when generated may be applied.
-func Against(existing, generated *apiextensionsv1.CustomResourceDefinition, framework string, allowBreaking bool) (reason conditions.Reason, message string) {
+// Against checks generated, the CRD of Framework fw, against existing, the
+// one the cluster has (nil: none), as the Framework controller does before
+// applying it, and as `kubectl operetta verify --existing` and `kubectl
+// operetta diff` do: a CRD another owner holds is a conflict, and changes
+// that would break existing instances are refused unless fw's
+// operetta.dev/allow-breaking-changes annotation allows them. It returns the
+// condition's reason and message, or "" when generated may be applied.
+func Against(existing, generated *apiextensionsv1.CustomResourceDefinition, fw *v1alpha1.Framework) (reason conditions.Reason, message string) {
+	framework, allowBreaking := fw.Name, fw.Annotations[v1alpha1.AnnotationAllowBreakingChanges] == "true"
 	if owner := Owner(existing, framework); owner != framework {
 		if owner == "" {
 			return conditions.CRDConflict, fmt.Sprintf("CRD %s exists and was not created by operetta; operetta never adopts or changes it: rename the kind or group", generated.Name)

@@ -41,8 +41,7 @@ func (r *Reconciler) install(ctx context.Context, fw *v1alpha1.Framework) (ctrl.
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	allowBreaking := fw.Annotations[v1alpha1.AnnotationAllowBreakingChanges] == "true"
-	if reason, msg := crdgen.Against(existing, compiled.CRD, fw.Name, allowBreaking); reason != "" {
+	if reason, msg := crdgen.Against(existing, compiled.CRD, fw); reason != "" {
 		refused(fw, reason, msg)
 		return ctrl.Result{}, nil
 	}

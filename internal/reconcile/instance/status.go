@@ -28,13 +28,13 @@ func ReadStatus(u *unstructured.Unstructured) v1alpha1.InstanceStatus {
 	return st
 }
 
-// List lists the instances of a generated kind through reader: the loop's
-// informer cache, or the API server itself. What a cache returns is shared
-// with it and must not be changed.
-func List(ctx context.Context, reader client.Reader, gvk schema.GroupVersionKind) ([]unstructured.Unstructured, error) {
+// List lists the instances of a generated kind through reader, narrowed
+// by opts: the loop's informer cache, or the API server itself. What a
+// cache returns is shared with it and must not be changed.
+func List(ctx context.Context, reader client.Reader, gvk schema.GroupVersionKind, opts ...client.ListOption) ([]unstructured.Unstructured, error) {
 	list := &unstructured.UnstructuredList{}
 	list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
-	if err := reader.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
+	if err := reader.List(ctx, list, append(opts, client.UnsafeDisableDeepCopy)...); err != nil {
 		return nil, fmt.Errorf("listing %s instances: %w", gvk.Kind, err)
 	}
 	return list.Items, nil
