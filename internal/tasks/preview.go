@@ -70,7 +70,8 @@ func (r *Executor) Preview(ctx context.Context, plan string) (changes []Change, 
 func (r *Executor) previewTask(ctx context.Context, t *compile.Task, by string) ([]Change, string, error) {
 	switch t.Kind {
 	case v1alpha1.TaskApply:
-		return r.previewApply(ctx, t.Resources, by)
+		changes, err := r.previewApply(ctx, t.Resources, by)
+		return changes, "", err
 	case v1alpha1.TaskDelete:
 		changes, err := r.previewDelete(ctx, t.Resources, by)
 		return changes, "", err
@@ -79,10 +80,12 @@ func (r *Executor) previewTask(ctx context.Context, t *compile.Task, by string) 
 		if err != nil {
 			return nil, "", kube.Fail("when: %w", err)
 		}
+		var changes []Change
 		if on {
-			return r.previewApply(ctx, t.Resources, by)
+			changes, err = r.previewApply(ctx, t.Resources, by)
+		} else {
+			changes, err = r.previewDelete(ctx, t.Resources, by)
 		}
-		changes, err := r.previewDelete(ctx, t.Resources, by)
 		return changes, "", err
 	case v1alpha1.TaskWait:
 		return nil, "waits until " + strings.TrimSpace(t.Condition), nil
@@ -103,17 +106,17 @@ func (r *Executor) previewTask(ctx context.Context, t *compile.Task, by string) 
 	return nil, "", nil // a Dummy: nothing to do
 }
 
-func (r *Executor) previewApply(ctx context.Context, ids []string, by string) ([]Change, string, error) {
+func (r *Executor) previewApply(ctx context.Context, ids []string, by string) ([]Change, error) {
 	var changes []Change
 	for _, id := range ids {
 		objs, err := r.renderer.renderAll(id)
 		if err != nil {
-			return changes, "", err
+			return changes, err
 		}
 		for _, obj := range objs {
 			change, err := r.previewChild(ctx, id, obj, by)
 			if err != nil {
-				return changes, "", err
+				return changes, err
 			}
 			changes = append(changes, change)
 		}
@@ -121,7 +124,7 @@ func (r *Executor) previewApply(ctx context.Context, ids []string, by string) ([
 			r.renderer.supersede(id, objs)
 		}
 	}
-	return changes, "", nil
+	return changes, nil
 }
 
 // previewChild applies obj through the dry-running writer, as a plan's
