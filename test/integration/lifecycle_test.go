@@ -204,13 +204,7 @@ func TestARejectedChildIsFatalUntilTheSpecIsFixed(t *testing.T) {
 	if stalled == nil || stalled.Status != metav1.ConditionTrue || !strings.Contains(stalled.Message, "spec.ports[0].port") {
 		t.Fatalf("Stalled is %+v", stalled)
 	}
-	eventually(t, 30*time.Second, func() error {
-		reasons, err := eventReasons(t, ns, "s")
-		if err != nil || !reasons["PlanFailed"] {
-			return fmt.Errorf("events %v (%v), want a PlanFailed warning", reasons, err)
-		}
-		return nil
-	})
+	waitForEvents(t, ns, "s", "PlanFailed")
 	patchInstance(t, thingGVK(group), ns, "s", `{"spec":{"value":8080}}`)
 	waitForPlan(t, thingGVK(group), ns, "s", "deploy", "COMPLETE")
 	st = instanceStatus(t, thingGVK(group), ns, "s")

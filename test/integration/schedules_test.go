@@ -103,13 +103,7 @@ func TestSchedulesRunPlansAtTheirTimes(t *testing.T) {
 	if !strings.Contains(skipped.Message, "plan hold is running (concurrencyPolicy Forbid)") {
 		t.Fatalf("skipped: %q", skipped.Message)
 	}
-	eventually(t, 30*time.Second, func() error {
-		reasons, err := eventReasons(t, ns, "s")
-		if err != nil || !reasons["ScheduledRun"] || !reasons["ScheduledRunSkipped"] {
-			return fmt.Errorf("events %v (%v)", reasons, err)
-		}
-		return nil
-	})
+	waitForEvents(t, ns, "s", "ScheduledRun", "ScheduledRunSkipped")
 	if st := instanceStatus(t, gvk, ns, "s"); st.ActivePlan != "hold" || st.Plans["hold"].Cause != "operetta.dev/run-plan=hold@1" {
 		t.Fatalf("a skipped time touched the running plan: active %s, cause %q", st.ActivePlan, st.Plans["hold"].Cause)
 	}
@@ -190,13 +184,7 @@ func TestARestartCatchesUpOnceOrMisses(t *testing.T) {
 	if !strings.Contains(late.Message, "earlier scheduled times passed unrun; only the latest runs") || late.LastRunUID == before.LastRunUID {
 		t.Fatalf("after the restart: %+v", late)
 	}
-	eventually(t, 30*time.Second, func() error {
-		reasons, err := eventReasons(t, ns, "c")
-		if err != nil || !reasons["ScheduledRunMissed"] {
-			return fmt.Errorf("events %v (%v)", reasons, err)
-		}
-		return nil
-	})
+	waitForEvents(t, ns, "c", "ScheduledRunMissed")
 	// The times that passed while it was down did not run, but for the
 	// latest, which the catch-up above ran: no burst.
 	burst := 0

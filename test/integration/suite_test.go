@@ -334,6 +334,24 @@ func eventReasons(t *testing.T, ns, name string) (map[string]bool, error) {
 	return out, nil
 }
 
+// waitForEvents waits until there were events of every reason about the
+// object ns/name.
+func waitForEvents(t *testing.T, ns, name string, reasons ...string) {
+	t.Helper()
+	eventually(t, 30*time.Second, func() error {
+		got, err := eventReasons(t, ns, name)
+		if err != nil {
+			return err
+		}
+		for _, r := range reasons {
+			if !got[r] {
+				return fmt.Errorf("no %s event about %s/%s, only %v", r, ns, name, got)
+			}
+		}
+		return nil
+	})
+}
+
 // frameworkEvents counts the events about Framework name by reason (an
 // event repeated into a series counts as often as it happened), and keeps
 // their notes.
