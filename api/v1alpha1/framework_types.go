@@ -91,6 +91,13 @@ type FrameworkSpec struct {
 	// +optional
 	Schedules []Schedule `json:"schedules,omitempty"`
 
+	// Triggers run plans when the data of objects an instance names
+	// changes.
+	// +listType=map
+	// +listMapKey=name
+	// +optional
+	Triggers []Trigger `json:"triggers,omitempty"`
+
 	// Rollout bounds how a Framework change reaches existing instances.
 	// +optional
 	Rollout Rollout `json:"rollout,omitempty"`

@@ -151,6 +151,11 @@ type InstanceStatus struct {
 	// instance.
 	// +optional
 	Schedules []ScheduleStatus `json:"schedules,omitempty"`
+
+	// Triggers say what each of the Framework's triggers watches on the
+	// instance and the data it last saw.
+	// +optional
+	Triggers []TriggerStatus `json:"triggers,omitempty"`
 }
 
 // PlanStatus is the progress of one run of a plan.

@@ -69,6 +69,11 @@ type Framework struct {
 	KUDO *v1alpha1.KUDO
 	// Schedules run plans at cron times, in the Framework's order.
 	Schedules []*Schedule
+	// WatchTriggers run plans when watched data changes, in the
+	// Framework's order.
+	WatchTriggers []*WatchTrigger
+	// WatchedKinds are the kinds the triggers watch, in their order.
+	WatchedKinds []schema.GroupVersionKind
 }
 
 // Emits says whether resource r may render an object of kind gvk.
@@ -202,6 +207,7 @@ func Compile(fw *v1alpha1.Framework) (*Framework, field.ErrorList) {
 	errs = append(errs, compileTasks(fw.Spec.Tasks, env, out, spec.Child("tasks"))...)
 	errs = append(errs, checkPlans(fw.Spec.Plans, out, spec.Child("plans"))...)
 	errs = append(errs, compileSchedules(fw.Spec.Schedules, env, out, spec.Child("schedules"))...)
+	errs = append(errs, compileTriggers(fw.Spec.Triggers, env, out, spec.Child("triggers"))...)
 	fields, perrs := compileProjections(fw.Spec.Status, env, out, spec.Child("status"))
 	errs = append(errs, perrs...)
 	if len(errs) == 0 && len(fields) > 0 {

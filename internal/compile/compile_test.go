@@ -8,6 +8,7 @@ import (
 	"time"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/yaml"
 
@@ -264,6 +265,39 @@ func TestCompileRefusesInvalidFrameworks(t *testing.T) {
 			fw.Spec.Plans["backup"] = v1alpha1.Plan{Phases: []v1alpha1.Phase{{Name: "p", Steps: []v1alpha1.Step{{Name: "s", Tasks: []string{"dump"}}}}}}
 			fw.Spec.Schedules = []v1alpha1.Schedule{{Name: "nightly", Plan: "backup", Schedule: "@daily", ConcurrencyPolicy: v1alpha1.ReplaceConcurrent}}
 		}, `spec.schedules[0].concurrencyPolicy: Invalid value: "Replace": plan backup has task dump, which runs a pod or an instance that operetta cannot cut and start again safely: use Forbid`},
+		{"a trigger of a plan the Framework lacks", func(fw *v1alpha1.Framework) {
+			fw.Spec.Triggers = []v1alpha1.Trigger{{Name: "tls", Plan: "rotate", Watch: v1alpha1.Watch{APIVersion: "v1", Kind: "Secret", Name: "tls"}}}
+		}, `spec.triggers[0].plan: Not found: "rotate"`},
+		{"a trigger with both a name and a selector", func(fw *v1alpha1.Framework) {
+			fw.Spec.Triggers = []v1alpha1.Trigger{{Name: "tls", Plan: "update", Watch: v1alpha1.Watch{APIVersion: "v1", Kind: "Secret", Name: "tls",
+				Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"a": "b"}}}}}
+		}, `spec.triggers[0].watch: Invalid value: "name: \"tls\", selector: &LabelSelector{MatchLabels:map[string]string{a: b,},MatchExpressions:[]LabelSelectorRequirement{},}": set exactly one of name`},
+		{"a trigger with neither", func(fw *v1alpha1.Framework) {
+			fw.Spec.Triggers = []v1alpha1.Trigger{{Name: "tls", Plan: "update", Watch: v1alpha1.Watch{APIVersion: "v1", Kind: "Secret"}}}
+		}, `spec.triggers[0].watch: Invalid value: "name: \"\", selector: nil": set exactly one of name`},
+		{"a trigger without a kind", func(fw *v1alpha1.Framework) {
+			fw.Spec.Triggers = []v1alpha1.Trigger{{Name: "tls", Plan: "update", Watch: v1alpha1.Watch{APIVersion: "v1", Name: "tls"}}}
+		}, `spec.triggers[0].watch.kind: Required value`},
+		{"a trigger's bad apiVersion", func(fw *v1alpha1.Framework) {
+			fw.Spec.Triggers = []v1alpha1.Trigger{{Name: "tls", Plan: "update", Watch: v1alpha1.Watch{APIVersion: "a/b/c", Kind: "Secret", Name: "tls"}}}
+		}, `spec.triggers[0].watch.apiVersion: Invalid value: "a/b/c"`},
+		{"a trigger's name expression that is no string", func(fw *v1alpha1.Framework) {
+			fw.Spec.Triggers = []v1alpha1.Trigger{{Name: "tls", Plan: "update", Watch: v1alpha1.Watch{APIVersion: "v1", Kind: "Secret", Name: "${instance.spec.replicas}"}}}
+		}, `spec.triggers[0].watch.name: Invalid value: "${instance.spec.replicas}": the expression's type is integer; it must give a name, a string`},
+		{"a trigger's name expression with a typo", func(fw *v1alpha1.Framework) {
+			fw.Spec.Triggers = []v1alpha1.Trigger{{Name: "tls", Plan: "update", Watch: v1alpha1.Watch{APIVersion: "v1", Kind: "Secret", Name: "${instance.spec.imgae}"}}}
+		}, `spec.triggers[0].watch.name: Invalid value: "${instance.spec.imgae}"`},
+		{"a trigger's name that is no name", func(fw *v1alpha1.Framework) {
+			fw.Spec.Triggers = []v1alpha1.Trigger{{Name: "tls", Plan: "update", Watch: v1alpha1.Watch{APIVersion: "v1", Kind: "Secret", Name: "TLS_Secret"}}}
+		}, `spec.triggers[0].watch.name: Invalid value: "TLS_Secret": a lowercase RFC 1123 subdomain`},
+		{"a trigger's bad selector", func(fw *v1alpha1.Framework) {
+			fw.Spec.Triggers = []v1alpha1.Trigger{{Name: "cfg", Plan: "update", Watch: v1alpha1.Watch{APIVersion: "v1", Kind: "ConfigMap",
+				Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"a b": "c"}}}}}
+		}, `spec.triggers[0].watch.selector: Invalid value`},
+		{"two triggers of one name", func(fw *v1alpha1.Framework) {
+			w := v1alpha1.Watch{APIVersion: "v1", Kind: "Secret", Name: "tls"}
+			fw.Spec.Triggers = []v1alpha1.Trigger{{Name: "tls", Plan: "update", Watch: w}, {Name: "tls", Plan: "update", Watch: w}}
+		}, `spec.triggers[1].name: Duplicate value: "tls"`},
 		{"group without a dot", func(fw *v1alpha1.Framework) {
 			fw.Spec.Names.Group = "apps"
 		}, `spec.names.group: Invalid value: "apps": must be a DNS subdomain with at least one dot`},

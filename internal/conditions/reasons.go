@@ -39,6 +39,9 @@ const (
 	WaitingForCRD Reason = "WaitingForCRD"
 	// NotLeading: this manager is not the elected leader yet.
 	NotLeading Reason = "WaitingForLeaderElection"
+	// WaitingForWatchedKind: a trigger watches a kind the API server does
+	// not serve yet.
+	WaitingForWatchedKind Reason = "WaitingForWatchedKind"
 	// Deleting: the Framework is being deleted; the message says what it
 	// waits for.
 	Deleting Reason = "Deleting"
@@ -65,4 +68,8 @@ const (
 	// ServiceAccountRequired: the manager runs with
 	// --require-service-account and the Framework names none.
 	ServiceAccountRequired Reason = "ServiceAccountRequired"
+	// TriggerNotAllowed: a trigger watches a cluster-scoped kind, or one
+	// the Framework's account may not list and watch everywhere. A grant
+	// helps too: it is looked at again every minute.
+	TriggerNotAllowed Reason = "TriggerNotAllowed"
 )

@@ -99,6 +99,21 @@ func statusSchema() apiextensionsv1.JSONSchemaProps {
 			"nextScheduleTime": timestamp("When the next run is due, its jitter included."),
 		},
 	}
+	triggerStatus := apiextensionsv1.JSONSchemaProps{
+		Type:        "object",
+		Description: "What one of the Framework's triggers watches on the instance and the data it last saw.",
+		Required:    []string{"name"},
+		Properties: map[string]apiextensionsv1.JSONSchemaProps{
+			"name":            str("The trigger's name in the Framework."),
+			"watching":        str("What it watches on this instance: a kind and a name, or a kind and a selector."),
+			"digest":          str("A short hash of the watched data as last seen, salted with each object's uid; empty when nothing it watches exists."),
+			"lastTriggerTime": timestamp("When a change last triggered the plan."),
+			"lastRunUID":      str("The plan run a change last started."),
+			"lastOutcome": {Type: "string", Description: "What became of the last change.",
+				Enum: jsonStrings("Started", "Queued", "Invalid")},
+			"message": str("Why the last change was queued, or why the trigger is invalid here."),
+		},
+	}
 	return apiextensionsv1.JSONSchemaProps{
 		Type: "object",
 		Description: "Written by operetta only. Its default makes an instance operetta has not reconciled yet " +
@@ -131,6 +146,9 @@ func statusSchema() apiextensionsv1.JSONSchemaProps {
 			"schedules": {Type: "array", Description: "Where each of the Framework's schedules stands on the instance.",
 				XListType: ptrString("map"), XListMapKeys: []string{"name"},
 				Items: &apiextensionsv1.JSONSchemaPropsOrArray{Schema: &scheduleStatus}},
+			"triggers": {Type: "array", Description: "What each of the Framework's triggers watches on the instance and the data it last saw.",
+				XListType: ptrString("map"), XListMapKeys: []string{"name"},
+				Items: &apiextensionsv1.JSONSchemaPropsOrArray{Schema: &triggerStatus}},
 			"inventory": {Type: "array", Description: "The children operetta applied and has not deleted.",
 				Items: &apiextensionsv1.JSONSchemaPropsOrArray{Schema: &inventoryItem}},
 			"plans": {

@@ -65,6 +65,7 @@ type Engine[R reconcile.Reconciler] struct {
 	log      logr.Logger
 	opts     Options
 	children *Children
+	watched  *Watched
 
 	mu    sync.Mutex
 	base  context.Context // the elected manager's context; nil before
@@ -131,6 +132,16 @@ func New[R reconcile.Reconciler](mgr manager.Manager, opts Options) (*Engine[R],
 		return nil, err
 	}
 	e.children = children
+	e.watched = &Watched{
+		scheme: mgr.GetScheme(), mapper: mgr.GetRESTMapper(),
+		base: func() context.Context {
+			e.mu.Lock()
+			defer e.mu.Unlock()
+			return e.base
+		},
+		wake: e.wake, watchers: e.watchersOf,
+		caches: map[string]*watchCache{}, loops: map[string]watchUse{},
+	}
 	if err := watchCRDs(mgr, children.served); err != nil {
 		return nil, err
 	}
@@ -154,6 +165,23 @@ func (e *Engine[R]) Cache() cache.Cache { return e.cache }
 
 // Children is the shared cache of children.
 func (e *Engine[R]) Children() *Children { return e.children }
+
+// Watched are the informers of what loops' triggers watch; a loop stops
+// watching when it stops.
+func (e *Engine[R]) Watched() *Watched { return e.watched }
+
+// watchersOf asks the loop named name which of its instances watch obj.
+func (e *Engine[R]) watchersOf(name string, gvk schema.GroupVersionKind, obj metav1.Object) []types.NamespacedName {
+	l, ok := e.Reconciler(name)
+	if !ok {
+		return nil
+	}
+	f, ok := any(l).(WatchFilter)
+	if !ok {
+		return nil
+	}
+	return f.WatchersOf(gvk, obj)
+}
 
 // Start runs the loop named name for kind gvk, watching children of the
 // given kinds, and returns its reconciler. A loop that runs for the same kind
@@ -232,6 +260,7 @@ func (e *Engine[R]) Start(name string, gvk schema.GroupVersionKind, childKinds [
 		e.mu.Unlock()
 		if current {
 			e.children.Release(name)
+			e.watched.Release(name)
 			_ = e.cache.RemoveInformer(context.Background(), kube.Unstructured(gvk))
 		}
 		e.lifecycle.Unlock()
@@ -363,6 +392,9 @@ func (e *Engine[R]) stop(name string) {
 	delete(e.loops, name)
 	metrics.RunningLoops.Set(float64(len(e.loops)))
 	e.mu.Unlock()
+	// What a loop watches is set up before it starts: a loop that never
+	// started may have it too.
+	e.watched.Release(name)
 	if !ok {
 		return
 	}

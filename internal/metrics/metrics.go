@@ -24,6 +24,13 @@ var (
 		Help: "Scheduled times that passed, by framework, schedule and outcome (Started, Skipped, Missed).",
 	}, []string{"framework", "schedule", "outcome"})
 
+	// TriggeredRuns counts the data changes triggers saw by what became
+	// of them.
+	TriggeredRuns = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "operetta_triggered_runs_total",
+		Help: "Changes of watched data that triggered a plan, by framework, trigger and outcome (Started, Queued).",
+	}, []string{"framework", "trigger", "outcome"})
+
 	// PlanDuration observes how long finished plan runs took.
 	PlanDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "operetta_plan_duration_seconds",
@@ -46,7 +53,7 @@ var (
 )
 
 func init() {
-	ctrlmetrics.Registry.MustRegister(PlanRuns, ScheduledRuns, PlanDuration, ChildEventsSkipped, RunningLoops, stateCollector{})
+	ctrlmetrics.Registry.MustRegister(PlanRuns, ScheduledRuns, TriggeredRuns, PlanDuration, ChildEventsSkipped, RunningLoops, stateCollector{})
 }
 
 // InstanceState is what the instance gauge tells apart.

@@ -58,12 +58,12 @@ type Run struct {
 }
 
 // CauseKind is the kind of a run's cause, for metrics: created, parameter,
-// revision, annotation, schedule, or unknown (a run started before causes
+// revision, annotation, schedule, trigger, or unknown (a run started before causes
 // were recorded).
 func CauseKind(cause string) string {
 	for _, k := range []struct{ prefix, kind string }{
 		{"instance created", "created"}, {"parameter ", "parameter"}, {"revision ", "revision"},
-		{v1alpha1.AnnotationRunPlan + "=", "annotation"}, {"schedule ", "schedule"},
+		{v1alpha1.AnnotationRunPlan + "=", "annotation"}, {"schedule ", "schedule"}, {"trigger ", "trigger"},
 	} {
 		if strings.HasPrefix(cause, k.prefix) {
 			return k.kind

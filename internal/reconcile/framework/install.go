@@ -2,7 +2,9 @@ package framework
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -69,7 +71,15 @@ func (r *Reconciler) install(ctx context.Context, fw *v1alpha1.Framework) (ctrl.
 		return ctrl.Result{}, err
 	}
 	if err := r.startLoop(ctx, compiled, revision); err != nil {
-		if kube.Classify(err) == kube.Waiting {
+		var refusedTrigger *triggerError
+		switch {
+		case errors.As(err, &refusedTrigger) && kube.Classify(err) == kube.Terminal:
+			refused(fw, conditions.TriggerNotAllowed, err.Error())
+			return ctrl.Result{RequeueAfter: time.Minute}, nil // a grant needs no change of the Framework
+		case errors.As(err, &refusedTrigger) && kube.Classify(err) == kube.Waiting:
+			working(fw, conditions.WaitingForWatchedKind, err.Error())
+			return ctrl.Result{RequeueAfter: deletionPoll}, nil
+		case kube.Classify(err) == kube.Waiting:
 			working(fw, conditions.NotLeading, err.Error())
 			return ctrl.Result{RequeueAfter: deletionPoll}, nil
 		}
@@ -108,6 +118,12 @@ func (r *Reconciler) startLoop(ctx context.Context, compiled *compile.Framework,
 		return err
 	}
 	name := compiled.Name
+	// The triggers' watches have their first lists in before the loop
+	// starts: an instance's first reconcile records what it watches, so a
+	// change after it is a change.
+	if err := r.watch(ctx, compiled); err != nil {
+		return err
+	}
 	fresh := !r.Engine.IsRunning(name)
 	rec, err := r.Engine.Start(name, compiled.GVK, compiled.ChildKinds, func() *instance.Reconciler {
 		// The reconciler has its generation before its loop's first
@@ -126,6 +142,7 @@ func (r *Reconciler) startLoop(ctx context.Context, compiled *compile.Framework,
 			PipeImage:      r.PipeImage,
 			WriterFor:      r.writer,
 			Revisions:      r.APIReader,
+			Watched:        r.Engine.Watched().For(name),
 		})
 	})
 	if err != nil {
@@ -134,7 +151,58 @@ func (r *Reconciler) startLoop(ctx context.Context, compiled *compile.Framework,
 	if fresh {
 		go r.adopt(compiled, writer)
 	}
+	// Again: a loop restarted for a new kind let go of them. Nothing to do
+	// otherwise.
+	if err := r.watch(ctx, compiled); err != nil {
+		return err
+	}
 	return rec.RollOut(ctx, compiled, writer)
+}
+
+// triggerError is why the kinds a Framework's triggers watch cannot be
+// watched: a wait or a refusal, as kube classifies it.
+type triggerError struct{ err error }
+
+func (e *triggerError) Error() string { return e.err.Error() }
+func (e *triggerError) Unwrap() error { return e.err }
+
+// watch makes the loop of compiled watch what its triggers watch, read as
+// the Framework's own account, once that account may.
+func (r *Reconciler) watch(ctx context.Context, compiled *compile.Framework) error {
+	kinds := compiled.WatchedKinds
+	if len(kinds) == 0 {
+		r.Engine.Watched().Release(compiled.Name)
+		return nil
+	}
+	cfg, who, err := r.configFor(compiled.ServiceAccount)
+	if err != nil {
+		return err
+	}
+	if err := r.Engine.Watched().Allowed(ctx, cfg, who, kinds); err != nil {
+		if c := kube.Classify(err); c == kube.Terminal || c == kube.Waiting {
+			return &triggerError{err}
+		}
+		return err
+	}
+	return r.Engine.Watched().Watch(ctx, compiled.Name, who, cfg, kinds)
+}
+
+// configFor is the rest.Config requests as service account sa are made
+// with (the manager's own for none), and who that is, for messages.
+func (r *Reconciler) configFor(sa types.NamespacedName) (*rest.Config, string, error) {
+	if r.Config == nil {
+		return nil, "", fmt.Errorf("no rest.Config to make requests as %s with", sa)
+	}
+	if sa.Name == "" {
+		return r.Config, "operetta's own account", nil
+	}
+	cfg := rest.CopyConfig(r.Config)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: serviceAccountUser(sa)}
+	return cfg, "service account " + sa.String(), nil
+}
+
+func serviceAccountUser(sa types.NamespacedName) string {
+	return "system:serviceaccount:" + sa.Namespace + ":" + sa.Name
 }
 
 // writer returns the client a Framework's children are written with: the
@@ -176,8 +244,10 @@ func (r *Reconciler) newWriter(sa types.NamespacedName) (*kube.Writer, error) {
 		}
 		return kube.NewWriter(r.Client, r.Config, hc), nil
 	}
-	cfg := rest.CopyConfig(r.Config)
-	cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + sa.Namespace + ":" + sa.Name}
+	cfg, _, err := r.configFor(sa)
+	if err != nil {
+		return nil, err
+	}
 	hc, err := rest.HTTPClientFor(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("an HTTP client impersonating %s: %w", sa, err)

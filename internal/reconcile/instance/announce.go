@@ -29,6 +29,10 @@ const (
 	EventScheduledSkipped = "ScheduledRunSkipped"
 	EventScheduledMissed  = "ScheduledRunMissed"
 	EventInvalidSchedule  = "InvalidSchedule"
+	// A change of watched data started or queued its plan, or an
+	// instance's trigger names no object.
+	EventTriggeredRun   = "TriggeredRun"
+	EventInvalidTrigger = "InvalidTrigger"
 )
 
 // announce emits an event and records metrics for every outcome between the
@@ -43,6 +47,7 @@ func announce(rec recorder.EventRecorder, framework string, instance *unstructur
 		rec.Eventf(instance, nil, corev1.EventTypeWarning, EventUnknownPlan, "RunPlan", "%s", st.RunPlanError)
 	}
 	announceSchedules(rec, framework, instance, old.Schedules, st)
+	announceTriggers(rec, framework, instance, old.Triggers, st)
 	for name, now := range st.Plans {
 		before, seen := old.Plans[name]
 		if !seen || before.UID != now.UID {
@@ -93,6 +98,32 @@ func announceSchedules(rec recorder.EventRecorder, framework string, instance *u
 			rec.Eventf(instance, nil, corev1.EventTypeWarning, EventScheduledMissed, "Schedule", "schedule %s missed %s: %s", e.Name, at, e.Message)
 		}
 		metrics.ScheduledRuns.WithLabelValues(framework, e.Name, string(e.LastOutcome)).Inc()
+	}
+}
+
+// announceTriggers tells of each change a trigger acted on since the
+// status that was read, and of a trigger that turned invalid.
+func announceTriggers(rec recorder.EventRecorder, framework string, instance *unstructured.Unstructured, old []v1alpha1.TriggerStatus, st v1alpha1.InstanceStatus) {
+	before := map[string]v1alpha1.TriggerStatus{}
+	for _, e := range old {
+		before[e.Name] = e
+	}
+	for _, e := range st.Triggers {
+		was := before[e.Name]
+		switch {
+		case e.LastOutcome == v1alpha1.TriggerInvalid:
+			if was.LastOutcome != e.LastOutcome || was.Message != e.Message {
+				rec.Eventf(instance, nil, corev1.EventTypeWarning, EventInvalidTrigger, "Trigger", "%s", e.Message)
+			}
+			continue
+		case e.LastTriggerTime == nil || was.LastTriggerTime != nil && was.LastTriggerTime.Equal(e.LastTriggerTime) && was.Digest == e.Digest:
+			continue
+		case e.LastOutcome == v1alpha1.TriggerStarted:
+			rec.Eventf(instance, nil, corev1.EventTypeNormal, EventTriggeredRun, "Trigger", "trigger %s: %s changed; plan %s started (run %s)", e.Name, e.Watching, runOf(st, e.LastRunUID), e.LastRunUID)
+		default:
+			rec.Eventf(instance, nil, corev1.EventTypeNormal, EventTriggeredRun, "Trigger", "trigger %s: %s", e.Name, e.Message)
+		}
+		metrics.TriggeredRuns.WithLabelValues(framework, e.Name, string(e.LastOutcome)).Inc()
 	}
 }
 

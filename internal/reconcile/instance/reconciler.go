@@ -57,6 +57,9 @@ type Config struct {
 	// Revisions reads a FrameworkRevision from the API server: only a
 	// loop that finds an instance on a generation it never ran reads one.
 	Revisions client.Reader
+	// Watched reads what the Framework's triggers watch; nil: nothing is
+	// watched.
+	Watched WatchedReader
 	// WriterFor returns the client children are written with for a
 	// Framework that names service account sa (none: the zero value): a
 	// revision loaded from its FrameworkRevision needs one.
@@ -81,6 +84,8 @@ type Reconciler struct {
 	// written tells a reconcile whose cache lacks this loop's last status
 	// write of the instance.
 	written stale.Guard[types.NamespacedName]
+	// watching says which instances watch which objects, for triggers.
+	watching watchIndex
 }
 
 // generation is one compiled Framework generation and the client its
@@ -326,6 +331,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	exec := tasks.NewExecutor(r.clients(gen), fw, instance, &st)
 	r.schedule(ctx, fw, recorded, instance, &st)
 	nextScheduled := r.runSchedules(fw, instance, &st)
+	r.runTriggers(ctx, fw, instance, &st)
 	r.advance(ctx, fw, exec, &st)
 	// What keeping the children finds wrong is retried, but never keeps
 	// the plans' progress from being written.
@@ -610,6 +616,7 @@ func (r *Reconciler) recordStanding(key types.NamespacedName, current int64, st 
 func (r *Reconciler) forgetInstance(key types.NamespacedName) {
 	r.renders.Forget(key)
 	r.written.Forget(key)
+	r.watching.set(key, nil)
 	r.wake(r.rollout.done(key))
 	if r.progress.forget(key) && r.cfg.RolloutChanged != nil {
 		r.cfg.RolloutChanged(r.Report())
