@@ -53,6 +53,10 @@ func sample() v1alpha1.InstanceStatus {
 		QueuedCauses: map[string]string{"backup": "operetta.dev/run-plan=backup@now"},
 		Schedules: []v1alpha1.ScheduleStatus{{Name: "nightly", Schedule: "0 11 * * *", LastScheduleTime: at("2026-11-22T11:00:00Z"),
 			LastOutcome: v1alpha1.ScheduleStarted, LastRunUID: "run-2", NextScheduleTime: at("2026-11-23T11:00:00Z")}},
+		Triggers: []v1alpha1.TriggerStatus{
+			{Name: "tls", Watching: "Secret zk-tls", Digest: "84af6f6f1a1a2bb6", LastTriggerTime: at("2026-11-22T09:00:00Z"), LastOutcome: v1alpha1.TriggerStarted, LastRunUID: "run-0"},
+			{Name: "settings", Watching: "ConfigMap shared=zk", Digest: "0b5f4c2a9e1d7c33"},
+		},
 		Plans: map[string]v1alpha1.PlanStatus{
 			"deploy": {Status: v1alpha1.Complete, UID: "run-1", Cause: "instance created", StartedAt: at("2026-11-22T10:00:00Z"), FinishedAt: at("2026-11-22T10:01:30Z"),
 				Phases: []v1alpha1.PhaseStatus{{Name: "main", Status: v1alpha1.Complete, Steps: []v1alpha1.StepStatus{
@@ -261,6 +265,14 @@ func TestVerifyRefusesWhatTheAPIServerWould(t *testing.T) {
 	if err == nil || !strings.Contains(out, `  spec.schedules[0].plan: Not found: "backup"`) ||
 		!strings.Contains(out, `  spec.schedules[1].schedule: Invalid value: "0 * * *": expected exactly 5 fields, found 4`) {
 		t.Fatalf("schedules of no plan and of no cron: %v\n%s", err, out)
+	}
+	triggers := write("triggers.yaml", "apiVersion: operetta.dev/v1alpha1\nkind: Framework\nmetadata: {name: x}\nspec:\n  names: {group: x.example.com, kind: X}\n"+
+		"  tasks: [{name: noop, kind: Dummy, done: true}]\n  plans: {deploy: {phases: [{name: p, steps: [{name: s, tasks: [noop]}]}]}}\n"+
+		"  triggers:\n  - {name: tls, plan: rotate, watch: {apiVersion: v1, kind: Secret, name: '${instance.spec.tls}'}}\n")
+	out, err = run(t, "verify", triggers)
+	if err == nil || !strings.Contains(out, `  spec.triggers[0].plan: Not found: "rotate"`) ||
+		!strings.Contains(out, `  spec.triggers[0].watch.name: Invalid value: "${instance.spec.tls}"`) {
+		t.Fatalf("a trigger of no plan, naming a field the kind lacks: %v\n%s", err, out)
 	}
 }
 

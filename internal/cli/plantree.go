@@ -82,6 +82,28 @@ func PlanTree(w io.Writer, ref string, st v1alpha1.InstanceStatus, now time.Time
 	for _, s := range st.Schedules {
 		fmt.Fprintf(w, "Schedule %s (%s): %s\n", s.Name, s.Schedule, scheduleLine(s, now))
 	}
+	for _, t := range st.Triggers {
+		fmt.Fprintf(w, "Trigger %s (%s): %s\n", t.Name, t.Watching, triggerLine(t))
+	}
+}
+
+// triggerLine says what a trigger last did: the change it last acted on,
+// or that it has seen none since it first looked.
+func triggerLine(t v1alpha1.TriggerStatus) string {
+	switch {
+	case t.LastOutcome == v1alpha1.TriggerInvalid:
+		return "invalid; " + t.Message
+	case t.LastTriggerTime == nil:
+		return "no change seen yet"
+	}
+	last := fmt.Sprintf("last change %s %s", t.LastTriggerTime.UTC().Format(time.RFC3339), strings.ToLower(string(t.LastOutcome)))
+	if t.LastOutcome == v1alpha1.TriggerStarted {
+		last += " run " + string(t.LastRunUID)
+	}
+	if t.Message != "" {
+		last += "; " + t.Message
+	}
+	return last
 }
 
 // scheduleLine says where a schedule stands: its last time and outcome,

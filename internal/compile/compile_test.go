@@ -61,11 +61,15 @@ func TestCompileExample(t *testing.T) {
 	if c.GVK.String() != "apps.example.com/v1, Kind=ZooKeeper" || c.CRD.Name != "zookeepers.apps.example.com" {
 		t.Fatalf("gvk %s crd %s", c.GVK, c.CRD.Name)
 	}
-	if len(c.Resources) != 5 || c.Resources["servers"].ReadyWhen == nil || c.Resources["config"].ReadyWhen != nil {
+	if len(c.Resources) != 6 || !c.Resources["servers"].ReadsResources || c.Resources["servers"].ReadyWhen == nil || c.Resources["config"].ReadyWhen != nil {
 		t.Fatalf("resources %v", c.Resources)
 	}
 	if len(c.Schedules) != 1 || c.Schedules[0].Expr == nil || c.Schedules[0].Jitter != 10*time.Minute || c.Schedules[0].Deadline != time.Hour {
 		t.Fatalf("schedules %+v", c.Schedules)
+	}
+	if len(c.WatchTriggers) != 1 || c.WatchTriggers[0].ObjectExpr == nil || c.WatchTriggers[0].Plan != "rotate" ||
+		len(c.WatchedKinds) != 1 || c.WatchedKinds[0].Kind != "Secret" {
+		t.Fatalf("triggers %+v, kinds %v", c.WatchTriggers, c.WatchedKinds)
 	}
 }
 
@@ -215,10 +219,10 @@ func TestCompileRefusesInvalidFrameworks(t *testing.T) {
 		}, "spec.tasks[0].when: Required value: a Toggle task needs a condition"},
 		{"wait with a condition that is not boolean", func(fw *v1alpha1.Framework) {
 			fw.Spec.Tasks = append(fw.Spec.Tasks, v1alpha1.Task{Name: "w", Kind: v1alpha1.TaskWait, Condition: "${instance.spec.replicas + 1}"})
-		}, "spec.tasks[4].condition: Invalid value: \"${instance.spec.replicas + 1}\": must be a boolean expression"},
+		}, "spec.tasks[5].condition: Invalid value: \"${instance.spec.replicas + 1}\": must be a boolean expression"},
 		{"instance task without a framework", func(fw *v1alpha1.Framework) {
 			fw.Spec.Tasks = append(fw.Spec.Tasks, v1alpha1.Task{Name: "zk", Kind: v1alpha1.TaskInstance})
-		}, "spec.tasks[4].framework: Required value"},
+		}, "spec.tasks[5].framework: Required value"},
 		{"unknown strategy", func(fw *v1alpha1.Framework) {
 			fw.Spec.Plans["deploy"].Phases[0].Strategy = "random"
 		}, `spec.plans[deploy].phases[0].strategy: Unsupported value: "random"`},
@@ -266,8 +270,8 @@ func TestCompileRefusesInvalidFrameworks(t *testing.T) {
 			fw.Spec.Schedules = []v1alpha1.Schedule{{Name: "nightly", Plan: "backup", Schedule: "@daily", ConcurrencyPolicy: v1alpha1.ReplaceConcurrent}}
 		}, `spec.schedules[0].concurrencyPolicy: Invalid value: "Replace": plan backup has task dump, which runs a pod or an instance that operetta cannot cut and start again safely: use Forbid`},
 		{"a trigger of a plan the Framework lacks", func(fw *v1alpha1.Framework) {
-			fw.Spec.Triggers = []v1alpha1.Trigger{{Name: "tls", Plan: "rotate", Watch: v1alpha1.Watch{APIVersion: "v1", Kind: "Secret", Name: "tls"}}}
-		}, `spec.triggers[0].plan: Not found: "rotate"`},
+			fw.Spec.Triggers = []v1alpha1.Trigger{{Name: "tls", Plan: "restore", Watch: v1alpha1.Watch{APIVersion: "v1", Kind: "Secret", Name: "tls"}}}
+		}, `spec.triggers[0].plan: Not found: "restore"`},
 		{"a trigger with both a name and a selector", func(fw *v1alpha1.Framework) {
 			fw.Spec.Triggers = []v1alpha1.Trigger{{Name: "tls", Plan: "update", Watch: v1alpha1.Watch{APIVersion: "v1", Kind: "Secret", Name: "tls",
 				Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"a": "b"}}}}}

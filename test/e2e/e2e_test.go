@@ -129,6 +129,15 @@ func kubectl(args ...string) error {
 	return nil
 }
 
+// kubectlOutput runs kubectl and returns what it printed.
+func kubectlOutput(args ...string) (string, error) {
+	out, err := exec.Command("kubectl", append([]string{"--kubeconfig", kubeconfig}, args...)...).CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out), nil
+}
+
 func eventually(t *testing.T, timeout time.Duration, check func() error) {
 	t.Helper()
 	testutil.Eventually(t, timeout, 250*time.Millisecond, check)
@@ -542,4 +551,65 @@ func TestTheZooKeeperBackupRunsOnItsSchedule(t *testing.T) {
 		t.Fatalf("plan status after scheduled runs: %v\n%s", err, out)
 	}
 	t.Logf("kubectl operetta plan status zookeeper/zk-backup:\n%s", out)
+}
+
+// TestTheZooKeeperRotatesWhenItsCertificateIsRenewed: renewing the data of
+// the TLS Secret an instance names runs the example's rotate plan, which
+// rolls the servers (their pod template carries the rotation); a label on
+// the Secret rolls nothing.
+func TestTheZooKeeperRotatesWhenItsCertificateIsRenewed(t *testing.T) {
+	if err := kubectl("apply", "-f", filepath.Join(root, "examples/zookeeper/framework.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	if err := kubectl("wait", "framework/zookeeper", "--for=condition=Ready", "--timeout=60s"); err != nil {
+		t.Fatal(err)
+	}
+	if err := kubectl("create", "secret", "generic", "zk-rotate-tls", "-n", "default", "--from-literal=tls.crt=first"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = kubectl("delete", "secret", "zk-rotate-tls", "-n", "default", "--wait=false") })
+	gvk := schema.GroupVersionKind{Group: "apps.example.com", Version: "v1", Kind: "ZooKeeper"}
+	zk := newInstance(gvk, "zk-rotate")
+	zk.SetNamespace("default")
+	zk.Object["spec"] = map[string]any{"replicas": int64(3), "backupSchedule": "", "tlsSecret": "zk-rotate-tls"}
+	if err := k8s.Create(context.Background(), zk); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = kubectl("delete", "zookeepers.apps.example.com", "zk-rotate", "--wait=false") })
+	if err := kubectl("wait", "zookeepers.apps.example.com/zk-rotate", "--for=condition=Ready", "--timeout=3m"); err != nil {
+		t.Fatal(err)
+	}
+	if err := kubectl("wait", "zookeepers.apps.example.com/zk-rotate", "--for=jsonpath={.status.triggers[0].watching}=Secret zk-rotate-tls", "--timeout=60s"); err != nil {
+		t.Fatal(err)
+	}
+	if err := kubectl("label", "secret", "zk-rotate-tls", "-n", "default", "renewed-by=hand"); err != nil {
+		t.Fatal(err)
+	}
+	if err := kubectl("patch", "secret", "zk-rotate-tls", "-n", "default", "--type=merge", "-p", `{"stringData":{"tls.crt":"second"}}`); err != nil {
+		t.Fatal(err)
+	}
+	if err := kubectl("wait", "zookeepers.apps.example.com/zk-rotate", "--for=jsonpath={.status.plans.rotate.status}=COMPLETE", "--timeout=3m"); err != nil {
+		t.Fatal(err)
+	}
+	run, err := kubectlOutput("get", "zookeepers.apps.example.com", "zk-rotate", "-o", "jsonpath={.status.plans.rotate.uid} {.status.plans.rotate.cause} {.status.triggers[0].lastRunUID}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(run)
+	if len(f) != 4 || f[1]+" "+f[2] != "trigger tls" || f[3] != f[0] {
+		t.Fatalf("rotate run, cause and the trigger's run: %q", run)
+	}
+	annotation, err := kubectlOutput("get", "statefulset", "zk-rotate", "-n", "default", "-o", `jsonpath={.spec.template.metadata.annotations.apps\.example\.com/tls-rotation}`)
+	if err != nil || annotation != f[0] {
+		t.Fatalf("the servers' pod template carries rotation %q (%v), want run %s", annotation, err, f[0])
+	}
+	runs, err := kubectlOutput("get", "events", "-n", "default", "--field-selector", "involvedObject.name=zk-rotate,reason=TriggeredRun", "-o", "name")
+	if err != nil || len(strings.Fields(runs)) != 1 {
+		t.Fatalf("TriggeredRun events (a label and one data change): %v\n%s", err, runs)
+	}
+	out, err := operetta("plan", "status", "zookeeper/zk-rotate")
+	if err != nil || !strings.Contains(out, "Trigger tls (Secret zk-rotate-tls): last change ") || !strings.Contains(out, "(trigger tls)") {
+		t.Fatalf("plan status after a rotation: %v\n%s", err, out)
+	}
+	t.Logf("kubectl operetta plan status zookeeper/zk-rotate:\n%s", out)
 }
