@@ -121,10 +121,11 @@ func (r *applier) ensure(ctx context.Context, id string, obj *unstructured.Unstr
 		if current {
 			return live, r.expose(id, live)
 		}
-		// Just applied by this loop and not in the cache yet: its add
-		// event comes and wakes the instance. (A plan that is done
-		// corrects drift at once instead: nothing else would wake it.)
-		if live == nil && justApplied {
+		// Just applied by this loop and not in the cache yet, or an older
+		// version there: its event comes and wakes the instance. (A plan
+		// that is done corrects drift at once instead: nothing else would
+		// wake it.)
+		if live == nil && justApplied || r.cacheBehind(item, live) {
 			return nil, nil
 		}
 	}
@@ -148,6 +149,15 @@ func (r *applier) current(ctx context.Context, item v1alpha1.InventoryItem) (cli
 	}
 	r.c.Renders.shown(client.ObjectKeyFromObject(r.instance), u.GroupVersionKind(), live)
 	return live, observedVersion(live) == item.Observed, nil
+}
+
+// cacheBehind says whether live, a child the cache holds, is older than
+// this loop's last apply of it answered: no drift, the cache catching up.
+func (r *applier) cacheBehind(item v1alpha1.InventoryItem, live client.Object) bool {
+	if live == nil {
+		return false
+	}
+	return r.c.Renders.ahead(client.ObjectKeyFromObject(r.instance), r.inventory.objectOf(item).GroupVersionKind(), live)
 }
 
 // applyChild server-side applies obj, rendered from id with digest hash, if

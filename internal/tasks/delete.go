@@ -167,6 +167,11 @@ func (r *pruner) keep(ctx context.Context) (Kept, error) {
 			kept.health(r.applier, item, live)
 			continue
 		}
+		if r.applier.cacheBehind(item, live) {
+			// Applied a moment ago by a plan: the event that shows it
+			// wakes the instance, and its health is judged then.
+			continue
+		}
 		if res.ReadsResources {
 			if err := r.applier.observe(ctx); err != nil {
 				return kept, err

@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/resourceversion"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"operetta.dev/operetta/api/v1alpha1"
@@ -155,6 +156,32 @@ func (m *Renders) await(instance types.NamespacedName, obj *unstructured.Unstruc
 	key := keyOf(obj.GroupVersionKind(), obj)
 	a, ok := m.applied[instance][key]
 	if !ok || time.Since(a.at) >= cacheGrace {
+		return false
+	}
+	a.awaited = true
+	m.applied[instance][key] = a
+	return true
+}
+
+// ahead says whether this loop's last apply of instance's child live, of
+// kind gvk, answered with a newer version of the same object than live,
+// the cache's: the cache has not caught up with that apply, and live is
+// no drift. It marks the apply awaited, so the event that catches up wakes
+// the instance. Versions are compared as the API server allows
+// (resourceversion.CompareResourceVersion); where it does not, live is
+// taken for drift, as before.
+func (m *Renders) ahead(instance types.NamespacedName, gvk schema.GroupVersionKind, live client.Object) bool {
+	if m == nil {
+		return false
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	key := keyOf(gvk, live)
+	a, ok := m.applied[instance][key]
+	if !ok || a.uid == "" || a.uid != live.GetUID() {
+		return false
+	}
+	if cmp, err := resourceversion.CompareResourceVersion(a.resourceVersion, live.GetResourceVersion()); err != nil || cmp <= 0 {
 		return false
 	}
 	a.awaited = true

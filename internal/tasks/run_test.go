@@ -116,7 +116,7 @@ type harness struct {
 	fw       *compile.Framework
 	server   client.WithWatch // the API server, as everyone but the Run sees it
 	writer   client.Client    // the Run's client: every request is logged
-	children *informer
+	children tasks.ChildCache
 	instance *unstructured.Unstructured
 	status   v1alpha1.InstanceStatus
 	requests []string       // what the Run sent to the API server since sent()
@@ -959,4 +959,60 @@ func TestAnInstanceTaskWaitsForTheCacheToShowItsChild(t *testing.T) {
 	if !strings.Contains(out.Message, "to be reconciled") {
 		t.Errorf("the cache caught up: message %q; want it to wait for the child to be reconciled", out.Message)
 	}
+}
+
+// staleCache is a children cache that still shows, for the one object it
+// holds back, the version it had when held: an informer whose event of
+// the latest apply has not come yet.
+type staleCache struct {
+	tasks.ChildCache
+	held client.Object
+}
+
+func (c *staleCache) Get(ctx context.Context, gvk schema.GroupVersionKind, key client.ObjectKey) (client.Object, bool, error) {
+	if c.held != nil && key == client.ObjectKeyFromObject(c.held) {
+		return c.held.DeepCopyObject().(client.Object), true, nil
+	}
+	return c.ChildCache.Get(ctx, gvk, key)
+}
+
+// TestKeepTakesAnOlderCachedVersionOfItsOwnApplyForTheCacheBehind: a plan
+// applies new content, and Keep runs before the cache shows it (the
+// scheduled backup of one reconcile): the older version the cache shows is
+// not drift, so nothing is applied again; once the cache catches up,
+// nothing either. Real drift after that is still corrected.
+func TestKeepTakesAnOlderCachedVersionOfItsOwnApplyForTheCacheBehind(t *testing.T) {
+	h := newHarness(t)
+	h.renders = tasks.NewRenders()
+	h.deployed()
+	old, found, err := h.children.Get(context.Background(), corev1.SchemeGroupVersion.WithKind("ConfigMap"), client.ObjectKey{Namespace: namespace, Name: configMap})
+	if err != nil || !found {
+		t.Fatalf("the deployed ConfigMap: %v", err)
+	}
+	stale := &staleCache{ChildCache: h.children, held: old}
+	h.children = stale
+	if err := unstructured.SetNestedField(h.instance.Object, "bonjour", "spec", "greeting"); err != nil {
+		t.Fatal(err)
+	}
+	h.instance.SetResourceVersion("edited") // what the render memory keys on
+	h.step(v1alpha1.PlanDeploy)
+	h.expectSent("the new content", "apply ConfigMap "+configMap)
+	h.keep()
+	h.expectSent("keep, with the cache behind the apply")
+	stale.held = nil
+	h.keep()
+	h.expectSent("keep, with the cache caught up")
+
+	cm := &corev1.ConfigMap{}
+	if err := h.server.Get(context.Background(), client.ObjectKey{Namespace: namespace, Name: configMap}, cm); err != nil {
+		t.Fatal(err)
+	}
+	cm.Data["greeting"] = "hacked"
+	if err := h.server.Update(context.Background(), cm); err != nil {
+		t.Fatal(err)
+	}
+	if kept := h.keep(); !slices.Contains(kept.Corrected, "ConfigMap/"+configMap) {
+		t.Fatalf("drift after the cache caught up: kept %+v", kept)
+	}
+	h.expectSent("keep, after someone changed it", "apply ConfigMap "+configMap)
 }
