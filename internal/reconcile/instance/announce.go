@@ -40,14 +40,26 @@ const (
 // completed, hit an error or failed, and a run-plan request that named no
 // plan. A plan's start is in the status (startedAt) and not announced: an
 // event costs a request per instance, and what users act on is the outcome,
-// which says how long the run took. It runs after the status write
+// which says how long the run took; a run a schedule or trigger started is
+// told when it starts, and, when it also completed in the same reconcile,
+// by that one event. It runs after the status write
 // succeeded, so what it tells matches what the instance shows.
 func announce(rec recorder.EventRecorder, framework string, instance *unstructured.Unstructured, old, st v1alpha1.InstanceStatus) {
 	if st.RunPlanError != "" && st.RunPlanError != old.RunPlanError {
 		rec.Eventf(instance, nil, corev1.EventTypeWarning, EventUnknownPlan, "RunPlan", "%s", st.RunPlanError)
 	}
-	announceSchedules(rec, framework, instance, old.Schedules, st)
-	announceTriggers(rec, framework, instance, old.Triggers, st)
+	// A run a schedule or trigger started that completed in the same
+	// reconcile is told by one event, its start's, saying both: an event
+	// costs a request, and a fleet's nightly runs are many.
+	completed := map[types.UID]v1alpha1.PlanStatus{}
+	for name, now := range st.Plans {
+		if now.Status == v1alpha1.Complete && old.Plans[name].UID != now.UID {
+			completed[now.UID] = now
+		}
+	}
+	told := map[types.UID]bool{}
+	announceSchedules(rec, framework, instance, old.Schedules, st, completed, told)
+	announceTriggers(rec, framework, instance, old.Triggers, st, completed, told)
 	for name, now := range st.Plans {
 		before, seen := old.Plans[name]
 		if !seen || before.UID != now.UID {
@@ -58,7 +70,9 @@ func announce(rec recorder.EventRecorder, framework string, instance *unstructur
 		}
 		switch now.Status {
 		case v1alpha1.Complete:
-			rec.Eventf(instance, nil, corev1.EventTypeNormal, EventPlanComplete, "RunPlan", "plan %s is complete%s (run %s)", name, took(now), now.UID)
+			if !told[now.UID] {
+				rec.Eventf(instance, nil, corev1.EventTypeNormal, EventPlanComplete, "RunPlan", "plan %s is complete%s (run %s)", name, took(now), now.UID)
+			}
 			observe(framework, name, "complete", now)
 		case v1alpha1.FatalError:
 			rec.Eventf(instance, nil, corev1.EventTypeWarning, EventPlanFailed, "RunPlan", "plan %s failed: %s", name, now.Message)
@@ -71,7 +85,8 @@ func announce(rec recorder.EventRecorder, framework string, instance *unstructur
 
 // announceSchedules tells what became of each scheduled time that passed
 // since the status that was read, and of a schedule that turned invalid.
-func announceSchedules(rec recorder.EventRecorder, framework string, instance *unstructured.Unstructured, old []v1alpha1.ScheduleStatus, st v1alpha1.InstanceStatus) {
+func announceSchedules(rec recorder.EventRecorder, framework string, instance *unstructured.Unstructured, old []v1alpha1.ScheduleStatus, st v1alpha1.InstanceStatus,
+	completed map[types.UID]v1alpha1.PlanStatus, told map[types.UID]bool) {
 	before := map[string]v1alpha1.ScheduleStatus{}
 	for _, e := range old {
 		before[e.Name] = e
@@ -91,7 +106,7 @@ func announceSchedules(rec recorder.EventRecorder, framework string, instance *u
 		switch e.LastOutcome {
 		case v1alpha1.ScheduleStarted:
 			plan := runOf(st, e.LastRunUID)
-			rec.Eventf(instance, nil, corev1.EventTypeNormal, EventScheduledRun, "Schedule", "schedule %s started plan %s for %s (run %s)", e.Name, plan, at, e.LastRunUID)
+			rec.Eventf(instance, nil, corev1.EventTypeNormal, EventScheduledRun, "Schedule", "schedule %s started plan %s for %s (run %s)%s", e.Name, plan, at, e.LastRunUID, completedToo(completed, told, e.LastRunUID))
 		case v1alpha1.ScheduleSkipped:
 			rec.Eventf(instance, nil, corev1.EventTypeNormal, EventScheduledSkipped, "Schedule", "schedule %s skipped %s: %s", e.Name, at, e.Message)
 		case v1alpha1.ScheduleMissed:
@@ -103,7 +118,8 @@ func announceSchedules(rec recorder.EventRecorder, framework string, instance *u
 
 // announceTriggers tells of each change a trigger acted on since the
 // status that was read, and of a trigger that turned invalid.
-func announceTriggers(rec recorder.EventRecorder, framework string, instance *unstructured.Unstructured, old []v1alpha1.TriggerStatus, st v1alpha1.InstanceStatus) {
+func announceTriggers(rec recorder.EventRecorder, framework string, instance *unstructured.Unstructured, old []v1alpha1.TriggerStatus, st v1alpha1.InstanceStatus,
+	completed map[types.UID]v1alpha1.PlanStatus, told map[types.UID]bool) {
 	before := map[string]v1alpha1.TriggerStatus{}
 	for _, e := range old {
 		before[e.Name] = e
@@ -119,12 +135,24 @@ func announceTriggers(rec recorder.EventRecorder, framework string, instance *un
 		case e.LastTriggerTime == nil || was.LastTriggerTime != nil && was.LastTriggerTime.Equal(e.LastTriggerTime) && was.Digest == e.Digest:
 			continue
 		case e.LastOutcome == v1alpha1.TriggerStarted:
-			rec.Eventf(instance, nil, corev1.EventTypeNormal, EventTriggeredRun, "Trigger", "trigger %s: %s changed; plan %s started (run %s)", e.Name, e.Watching, runOf(st, e.LastRunUID), e.LastRunUID)
+			rec.Eventf(instance, nil, corev1.EventTypeNormal, EventTriggeredRun, "Trigger", "trigger %s: %s changed; plan %s started (run %s)%s", e.Name, e.Watching, runOf(st, e.LastRunUID), e.LastRunUID, completedToo(completed, told, e.LastRunUID))
 		default:
 			rec.Eventf(instance, nil, corev1.EventTypeNormal, EventTriggeredRun, "Trigger", "trigger %s: %s", e.Name, e.Message)
 		}
 		metrics.TriggeredRuns.WithLabelValues(framework, e.Name, string(e.LastOutcome)).Inc()
 	}
+}
+
+// completedToo says, for a start event of run uid, that the run completed
+// too when it did in the same reconcile, and notes it told, so no
+// PlanComplete event repeats it.
+func completedToo(completed map[types.UID]v1alpha1.PlanStatus, told map[types.UID]bool, uid types.UID) string {
+	run, ok := completed[uid]
+	if !ok {
+		return ""
+	}
+	told[uid] = true
+	return "; it is complete" + took(run)
 }
 
 // runOf names the plan whose run has uid.

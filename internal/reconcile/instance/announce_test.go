@@ -83,6 +83,46 @@ func TestAnnounceTellsEachOutcomeOnce(t *testing.T) {
 	}
 }
 
+// A scheduled or triggered run that starts and completes in one reconcile
+// is one event, its start's, saying both; one that completes later gets
+// its PlanComplete then.
+func TestARunStartedAndCompletedAtOnceIsOneEvent(t *testing.T) {
+	at := stamp(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
+	before := run("r1", v1alpha1.Complete, "")
+	scheduled := func(s v1alpha1.ExecutionStatus) v1alpha1.InstanceStatus {
+		st := run("r2", s, "")
+		st.Schedules = []v1alpha1.ScheduleStatus{{Name: "nightly", LastScheduleTime: at, LastOutcome: v1alpha1.ScheduleStarted, LastRunUID: "r2"}}
+		return st
+	}
+	triggered := func(s v1alpha1.ExecutionStatus) v1alpha1.InstanceStatus {
+		st := run("r2", s, "")
+		st.Triggers = []v1alpha1.TriggerStatus{{Name: "tls", Watching: "Secret zk-tls", Digest: "b", LastTriggerTime: at, LastOutcome: v1alpha1.TriggerStarted, LastRunUID: "r2"}}
+		return st
+	}
+	for _, tc := range []struct {
+		name    string
+		old, st v1alpha1.InstanceStatus
+		want    []string
+	}{
+		{"a scheduled run done at once", before, scheduled(v1alpha1.Complete),
+			[]string{"Normal ScheduledRun schedule nightly started plan deploy for 2030-01-01T00:00:00Z (run r2); it is complete after 1m30s"}},
+		{"a scheduled run that goes on", before, scheduled(v1alpha1.InProgress),
+			[]string{"Normal ScheduledRun schedule nightly started plan deploy for 2030-01-01T00:00:00Z (run r2)"}},
+		{"a scheduled run that completes later", scheduled(v1alpha1.InProgress), scheduled(v1alpha1.Complete),
+			[]string{"Normal PlanComplete plan deploy is complete after 1m30s (run r2)"}},
+		{"a triggered run done at once", before, triggered(v1alpha1.Complete),
+			[]string{"Normal TriggeredRun trigger tls: Secret zk-tls changed; plan deploy started (run r2); it is complete after 1m30s"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := newRecorder()
+			announce(rec, "announce-at-once", thing("a"), tc.old, tc.st)
+			if got := testutil.Drain(rec); !slices.Equal(got, tc.want) {
+				t.Fatalf("events:\n got %q\nwant %q", got, tc.want)
+			}
+		})
+	}
+}
+
 func TestAnnouncedOutcomesSayWhatHappened(t *testing.T) {
 	duration := metrics.PlanDuration.WithLabelValues("announce-notes", v1alpha1.PlanDeploy, "complete").(prometheus.Metric)
 	observed := value(t, duration)
