@@ -343,9 +343,33 @@ type Resource struct {
 	// ReadyWhen is a CEL expression, written as ${...}, that decides when the
 	// object is ready instead of its kstatus health, for example
 	// "${resources.zk.status.readyReplicas == instance.spec.replicas}".
-	// Only for a template: a goTemplate's objects are ready by kstatus.
+	// Only for a template: a goTemplate's objects are ready by kstatus. For
+	// a collection (forEach) it decides for the whole collection, which
+	// resources.<id> is then: the list of its objects.
 	// +optional
 	ReadyWhen string `json:"readyWhen,omitempty"`
+
+	// ForEach makes the template a collection: one object per element of
+	// a list (or map), or per combination of elements when there are
+	// several iterators (their product, the first varying slowest). Each
+	// element is bound to the iterator's name in the template, typed as
+	// the list's elements are, and its position (a map's key) to the name
+	// followed by "Index": "${topic.name}", "${topicIndex}".
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=4
+	// +optional
+	ForEach []Iterator `json:"forEach,omitempty"`
+}
+
+// Iterator binds each element of a collection to a name.
+type Iterator struct {
+	// Name of the element's variable: a CEL identifier.
+	// +kubebuilder:validation:MinLength=1
+	Name string `json:"name"`
+	// In is the list or map iterated over: "${instance.spec.topics}".
+	// +kubebuilder:validation:MinLength=1
+	In string `json:"in"`
 }
 
 // GoTemplate is a resource rendered the way KUDO rendered its packages: Go

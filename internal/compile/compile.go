@@ -100,7 +100,21 @@ type Resource struct {
 	// (resources.<id>): its render then depends on more than the instance,
 	// the Framework and the plan run.
 	ReadsResources bool
+	// ForEach makes a CEL template a collection: one object per element of
+	// the product of its iterators.
+	ForEach []*Iterator
 }
+
+// Iterator binds each element of a collection to a variable, Name, and
+// its index to Name+"Index".
+type Iterator struct {
+	Name string
+	In   *expr.Collection
+}
+
+// Collection says whether the resource renders any number of objects
+// rather than exactly one: a Go template, or a CEL template with forEach.
+func (r *Resource) Collection() bool { return r.Go != nil || len(r.ForEach) > 0 }
 
 // AllowsNamespace says whether templates may create objects in ns, given the
 // instance's namespace.
@@ -350,6 +364,9 @@ func compileResources(resources []v1alpha1.Resource, params []v1alpha1.Parameter
 		case (r.Template == nil) == (r.GoTemplate == nil):
 			errs = append(errs, field.Invalid(rp, r.ID, "a resource has either a template or a goTemplate"))
 			continue
+		case r.GoTemplate != nil && len(r.ForEach) > 0:
+			errs = append(errs, field.Invalid(rp.Child("forEach"), r.ID, "is for a template: a goTemplate ranges over what it likes itself"))
+			continue
 		case r.GoTemplate != nil:
 			res, rerrs = compileGoResource(r, params, rp)
 		default:
@@ -385,9 +402,14 @@ func compileResource(r v1alpha1.Resource, env *expr.Env, path *field.Path) (*Res
 	if md, _ := obj["metadata"].(map[string]any); md == nil || md["name"] == nil {
 		errs = append(errs, field.Required(tp.Child("metadata", "name"), `for example "${instance.metadata.name}-config"`))
 	}
-	tpl, terrs := env.CompileTemplate(obj, tp)
+	each, ferrs := compileForEach(r.ForEach, env, res, path.Child("forEach"))
+	errs = append(errs, ferrs...)
+	if each == nil {
+		return res, errs
+	}
+	tpl, terrs := each.CompileTemplate(obj, tp)
 	errs = append(errs, expressionErrors(terrs)...)
-	res.Template, res.ReadsResources = tpl, tpl.Reads(expr.VarResources)
+	res.Template, res.ReadsResources = tpl, res.ReadsResources || tpl.Reads(expr.VarResources)
 	if r.ReadyWhen != "" {
 		prg, err := env.CompileCondition(r.ReadyWhen)
 		if err != nil {

@@ -365,3 +365,57 @@ func TestWhatLooksInsideChildrenIsKnown(t *testing.T) {
 		})
 	}
 }
+
+// topicsFramework is the ZooKeeper example with a list parameter of typed
+// topics and a collection of ConfigMaps over it.
+func topicsFramework(t *testing.T, name string, iterators ...v1alpha1.Iterator) *v1alpha1.Framework {
+	fw := zookeeper(t)
+	fw.Spec.Parameters = append(fw.Spec.Parameters, v1alpha1.Parameter{Name: "topics", Type: v1alpha1.TypeArray,
+		Schema: &apiextensionsv1.JSON{Raw: []byte(`{"items":{"type":"object","properties":{"name":{"type":"string"},"partitions":{"type":"integer"}}}}`)}})
+	fw.Spec.Resources = append(fw.Spec.Resources, v1alpha1.Resource{ID: "topics", ForEach: iterators,
+		Template: raw(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"` + name + `"},"data":{"partitions":"${string(topic.partitions)}"}}`)})
+	return fw
+}
+
+func TestACollectionIsTypeCheckedAtApply(t *testing.T) {
+	topics := v1alpha1.Iterator{Name: "topic", In: "${instance.spec.topics}"}
+	c, errs := compile.Compile(topicsFramework(t, "${instance.metadata.name}-${topic.name}-${string(topicIndex)}", topics))
+	if len(errs) > 0 {
+		t.Fatal(compile.Message(errs))
+	}
+	if res := c.Resources["topics"]; !res.Collection() || len(res.ForEach) != 1 || res.ForEach[0].In.Element.String() == "dyn" {
+		t.Fatalf("the collection: %+v", res)
+	}
+	for _, tc := range []struct {
+		name string
+		fw   *v1alpha1.Framework
+		want string
+	}{
+		{"a misspelt field of the element", topicsFramework(t, "${topic.nmae}", topics),
+			`spec.resources[6].template.metadata.name: Invalid value: "${topic.nmae}": ERROR: <input>:1:6: undefined field 'nmae'`},
+		{"an index used as a string", topicsFramework(t, "${topicIndex + 'x'}", topics), `found no matching overload for '_+_' applied to '(int, string)'`},
+		{"a collection of no list", topicsFramework(t, "x", v1alpha1.Iterator{Name: "topic", In: "${instance.spec.replicas}"}),
+			`spec.resources[6].forEach[0].in: Invalid value: "${instance.spec.replicas}": its type is int; a collection iterates over a list or a map`},
+		{"a field the instance lacks", topicsFramework(t, "x", v1alpha1.Iterator{Name: "topic", In: "${instance.spec.topix}"}),
+			`spec.resources[6].forEach[0].in: Invalid value: "${instance.spec.topix}"`},
+		{"an iterator named like a variable", topicsFramework(t, "x", v1alpha1.Iterator{Name: "instance", In: "${instance.spec.topics}"}),
+			`spec.resources[6].forEach[0].name: Invalid value: "instance": is a variable every expression has`},
+		{"two iterators of one name", topicsFramework(t, "x", topics, topics), `spec.resources[6].forEach[1].name: Duplicate value: "topic"`},
+		{"an iterator's name that is no identifier", topicsFramework(t, "x", v1alpha1.Iterator{Name: "my-topic", In: "${instance.spec.topics}"}),
+			`spec.resources[6].forEach[0].name: Invalid value: "my-topic": must be a CEL identifier`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, errs := compile.Compile(tc.fw); !strings.Contains(compile.Message(errs), tc.want) {
+				t.Fatalf("got %q, want %q", compile.Message(errs), tc.want)
+			}
+		})
+	}
+	t.Run("forEach on a goTemplate", func(t *testing.T) {
+		fw := zookeeper(t)
+		fw.Spec.Resources = append(fw.Spec.Resources, goResource("nodes", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n"))
+		fw.Spec.Resources[len(fw.Spec.Resources)-1].ForEach = []v1alpha1.Iterator{topics}
+		if _, errs := compile.Compile(fw); !strings.Contains(compile.Message(errs), "spec.resources[6].forEach: Invalid value: \"nodes\": is for a template") {
+			t.Fatalf("got %q", compile.Message(errs))
+		}
+	})
+}

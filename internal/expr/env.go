@@ -264,6 +264,9 @@ type Vars struct {
 	// Plan has the string fields name, uid, phase and step of the run in
 	// progress, if any. A field it lacks is "".
 	Plan map[string]any
+	// Extra binds the variables an extended environment declares (Extend):
+	// a collection's element and index, as Elements returns them.
+	Extra map[string]any
 }
 
 // activation binds the variables; a typed instance is converted with its
@@ -279,12 +282,16 @@ func (v Vars) activation(instance common.Schema) map[string]any {
 	if instance != nil {
 		inst = common.UnstructuredToVal(inst, instance)
 	}
-	return map[string]any{
+	out := map[string]any{
 		VarInstance:  inst,
 		VarResources: orEmpty(v.Resources),
 		VarFramework: withZeros(v.Framework, frameworkFields),
 		VarPlan:      withZeros(v.Plan, planFields),
 	}
+	for name, val := range v.Extra {
+		out[name] = val
+	}
+	return out
 }
 
 // withZeros is m with the declared fields only, each it lacks at its zero

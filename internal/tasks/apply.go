@@ -32,6 +32,14 @@ func (r *applier) apply(ctx context.Context, ids []string) plans.Outcome {
 				return outcome(err)
 			}
 		}
+		if len(r.fw.Resources[id].ForEach) > 0 {
+			more, err := r.collectionHealth(id, lives)
+			if err != nil {
+				return outcome(err)
+			}
+			waiting = append(waiting, more...)
+			continue
+		}
 		for _, live := range lives {
 			ready, msg, err := r.health(id, live)
 			if err != nil {
@@ -67,7 +75,7 @@ func (r *applier) ensureAll(ctx context.Context, id string, objs []*unstructured
 		}
 		lives = append(lives, live)
 	}
-	if res.Go != nil {
+	if res.Collection() {
 		r.renderer.supersede(id, objs)
 	}
 	if !res.ReadsResources {

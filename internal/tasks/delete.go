@@ -139,6 +139,9 @@ func (r *pruner) keep(ctx context.Context) (Kept, error) {
 	var kept Kept
 	items := append([]v1alpha1.InventoryItem(nil), r.status.Inventory...)
 	prune := r.prunable(items)
+	// A collection's health is its readyWhen over all its objects, or
+	// each one's: judged once they are all read.
+	collections := map[string][]client.Object{}
 	for i, item := range items {
 		res, rendered := r.fw.Resources[item.ID]
 		if prune[i] {
@@ -164,6 +167,10 @@ func (r *pruner) keep(ctx context.Context) (Kept, error) {
 			return kept, err
 		}
 		if current {
+			if len(res.ForEach) > 0 {
+				collections[item.ID] = append(collections[item.ID], live)
+				continue
+			}
 			kept.health(r.applier, item, live)
 			continue
 		}
@@ -194,6 +201,17 @@ func (r *pruner) keep(ctx context.Context) (Kept, error) {
 		}
 		kept.Corrected = append(kept.Corrected, item.Kind+"/"+item.Name)
 	}
+	for id, lives := range collections {
+		waiting, err := r.applier.collectionHealth(id, lives)
+		if err != nil && Classify(err) == plans.Fatal {
+			kept.Failed = append(kept.Failed, err.Error())
+			continue
+		}
+		if err != nil {
+			return kept, err
+		}
+		kept.NotReady = append(kept.NotReady, waiting...)
+	}
 	return kept, nil
 }
 
@@ -216,7 +234,7 @@ func (r *pruner) prunable(items []v1alpha1.InventoryItem) []bool {
 		// keep its child.
 		task, isTask := r.fw.Tasks[item.ID]
 		taskWrote := isTask && (task.Kind == v1alpha1.TaskInstance || task.Kind == v1alpha1.TaskPipe)
-		stale := item.Superseded || (rendered && res.Go == nil && last[item.ID] != i)
+		stale := item.Superseded || (rendered && !res.Collection() && last[item.ID] != i)
 		prune[i] = stale || (!rendered && !taskWrote)
 	}
 	return prune

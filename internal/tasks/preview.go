@@ -120,7 +120,7 @@ func (r *Executor) previewApply(ctx context.Context, ids []string, by string) ([
 			}
 			changes = append(changes, change)
 		}
-		if r.fw.Resources[id].Go != nil {
+		if r.fw.Resources[id].Collection() {
 			r.renderer.supersede(id, objs)
 		}
 	}

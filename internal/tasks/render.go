@@ -14,10 +14,13 @@ import (
 )
 
 // renderAll renders resource id for this instance into its objects: one for
-// a CEL template, any number for a Go template.
+// a CEL template, any number for a Go template or a collection.
 func (r *renderer) renderAll(id string) ([]*unstructured.Unstructured, error) {
-	if res := r.fw.Resources[id]; res.Go != nil {
+	switch res := r.fw.Resources[id]; {
+	case res.Go != nil:
 		return r.renderGo(id, res)
+	case len(res.ForEach) > 0:
+		return r.renderEach(id, res)
 	}
 	obj, err := r.render(id)
 	if err != nil {

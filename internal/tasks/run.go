@@ -233,7 +233,7 @@ func (r *applier) observe(ctx context.Context) error {
 		}
 		r.vars.Resources[item.ID] = live.Object
 	}
-	return nil
+	return r.observeCollections(ctx)
 }
 
 func waitingFor(waiting []string) plans.Outcome {
