@@ -233,6 +233,10 @@ func renderOffline(compiled *compile.Framework, id string, inst *unstructured.Un
 		uid, _ := vars.Plan["uid"].(string)
 		return tasks.RenderGo(compiled, id, inst, tasks.Where{Plan: plan, Phase: phase, Step: step, PlanUID: uid})
 	}
+	if res := compiled.Resources[id]; len(res.ForEach) > 0 {
+		objs, _, err := tasks.RenderEach(res, id, vars)
+		return objs, err
+	}
 	m, err := compiled.Resources[id].Template.RenderObject(vars)
 	if err != nil {
 		return nil, err
@@ -248,7 +252,12 @@ func writeChild(w io.Writer, compiled *compile.Framework, inst *unstructured.Uns
 		return nil
 	}
 	tasks.Label(obj, compiled.Name, inst.GetName(), inst.GetNamespace())
-	vars.Resources[id] = obj.Object
+	if len(compiled.Resources[id].ForEach) > 0 {
+		list, _ := vars.Resources[id].([]any)
+		vars.Resources[id] = append(list, obj.Object)
+	} else {
+		vars.Resources[id] = obj.Object
+	}
 	fmt.Fprintf(w, "---\n# %s: resource %s\n", at, id)
 	return writeYAML(w, obj.Object)
 }

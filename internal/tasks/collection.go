@@ -31,34 +31,48 @@ type combination struct {
 // iterators' elements, each placed as any child. Two combinations that
 // render the same object are an error naming both.
 func (r *renderer) renderEach(id string, res *compile.Resource) ([]*unstructured.Unstructured, error) {
-	combos, err := combinations(r.vars, res.ForEach)
+	objs, names, err := RenderEach(res, id, r.vars)
 	if err != nil {
-		return nil, kube.Fail("rendering resource %s: %w", id, err)
+		return nil, err
 	}
-	objs := make([]*unstructured.Unstructured, 0, len(combos))
 	by := map[v1alpha1.InventoryItem]string{}
-	for _, c := range combos {
-		vars := r.vars
-		vars.Extra = c.vars
-		m, err := res.Template.RenderObject(vars)
-		if err != nil {
-			return nil, kube.Fail("rendering resource %s for %s: %w", id, c.name, err)
-		}
-		if !manifest.Within(m, manifest.MaxObjectBytes) {
-			return nil, kube.Fail("rendering resource %s for %s: the object is larger than the API server's limit of %d bytes", id, c.name, manifest.MaxObjectBytes)
-		}
-		obj := &unstructured.Unstructured{Object: m}
+	for i, obj := range objs {
 		if err := r.place(id, obj); err != nil {
 			return nil, err
 		}
 		key := r.inventory.itemOf(obj)
 		if other, dup := by[key]; dup {
-			return nil, kube.Fail("resource %s: %s and %s both render %s %s: give each element its own name", id, other, c.name, obj.GetKind(), obj.GetName())
+			return nil, kube.Fail("resource %s: %s and %s both render %s %s: give each element its own name", id, other, names[i], obj.GetKind(), obj.GetName())
 		}
-		by[key] = c.name
-		objs = append(objs, obj)
+		by[key] = names[i]
 	}
 	return objs, nil
+}
+
+// RenderEach renders collection res (resource id) with vars, as they are,
+// unplaced: its objects, and for each the elements it was rendered for
+// ("topic[0], zone[1]").
+func RenderEach(res *compile.Resource, id string, vars expr.Vars) ([]*unstructured.Unstructured, []string, error) {
+	combos, err := combinations(vars, res.ForEach)
+	if err != nil {
+		return nil, nil, kube.Fail("rendering resource %s: %w", id, err)
+	}
+	objs := make([]*unstructured.Unstructured, 0, len(combos))
+	names := make([]string, 0, len(combos))
+	for _, c := range combos {
+		each := vars
+		each.Extra = c.vars
+		m, err := res.Template.RenderObject(each)
+		if err != nil {
+			return nil, nil, kube.Fail("rendering resource %s for %s: %w", id, c.name, err)
+		}
+		if !manifest.Within(m, manifest.MaxObjectBytes) {
+			return nil, nil, kube.Fail("rendering resource %s for %s: the object is larger than the API server's limit of %d bytes", id, c.name, manifest.MaxObjectBytes)
+		}
+		objs = append(objs, &unstructured.Unstructured{Object: m})
+		names = append(names, c.name)
+	}
+	return objs, names, nil
 }
 
 // combinations is the product of the iterators' elements, the first
