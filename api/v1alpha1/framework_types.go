@@ -360,6 +360,36 @@ type Resource struct {
 	// +kubebuilder:validation:MaxItems=4
 	// +optional
 	ForEach []Iterator `json:"forEach,omitempty"`
+
+	// ExternalRef makes the resource an object operetta reads and never
+	// writes or deletes: a shared ConfigMap of settings, a Secret the
+	// platform team provides. An Apply task of it waits until it exists;
+	// after that resources.<id> is the object (a list, with a selector).
+	// A resource has a template, a goTemplate or an externalRef.
+	// +optional
+	ExternalRef *ExternalRef `json:"externalRef,omitempty"`
+}
+
+// ExternalRef names an object, or objects, a Framework reads.
+type ExternalRef struct {
+	// APIVersion of the kind, "v1" for a ConfigMap.
+	// +kubebuilder:validation:MinLength=1
+	APIVersion string `json:"apiVersion"`
+	// Kind of the object.
+	// +kubebuilder:validation:MinLength=1
+	Kind string `json:"kind"`
+	// Name of the object: a name, or an expression over the instance.
+	// Exactly one of name and selector is set.
+	// +optional
+	Name string `json:"name,omitempty"`
+	// Namespace of the object: the instance's if unset; another only if
+	// spec.allow.namespaces lists it. It may be an expression.
+	// +optional
+	Namespace string `json:"namespace,omitempty"`
+	// Selector picks objects by their labels, in the namespace: then
+	// resources.<id> is the list of them, by name, and none is no wait.
+	// +optional
+	Selector *metav1.LabelSelector `json:"selector,omitempty"`
 }
 
 // Iterator binds each element of a collection to a name.

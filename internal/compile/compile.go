@@ -74,6 +74,8 @@ type Framework struct {
 	WatchTriggers []*WatchTrigger
 	// WatchedKinds are the kinds the triggers watch, in their order.
 	WatchedKinds []schema.GroupVersionKind
+	// ReferencedKinds are the kinds externalRefs read, sorted.
+	ReferencedKinds []schema.GroupVersionKind
 }
 
 // Emits says whether resource r may render an object of kind gvk.
@@ -103,6 +105,9 @@ type Resource struct {
 	// ForEach makes a CEL template a collection: one object per element of
 	// the product of its iterators.
 	ForEach []*Iterator
+	// External, if set, makes the resource an object read, never written:
+	// it has no template.
+	External *External
 }
 
 // Iterator binds each element of a collection to a variable, Name, and
@@ -236,11 +241,17 @@ func Compile(fw *v1alpha1.Framework) (*Framework, field.ErrorList) {
 	out.CRD = crd
 	out.GVK = schema.GroupVersionKind{Group: names.Group, Version: names.Version, Kind: names.Kind}
 	kinds := map[schema.GroupVersionKind]bool{}
+	referenced := map[schema.GroupVersionKind]bool{}
 	for _, r := range out.Resources {
 		for _, k := range r.Kinds {
 			kinds[k] = true
 		}
+		if r.External != nil && !referenced[r.External.GVK] {
+			referenced[r.External.GVK] = true
+			out.ReferencedKinds = append(out.ReferencedKinds, r.External.GVK)
+		}
 	}
+	sort.Slice(out.ReferencedKinds, func(i, j int) bool { return out.ReferencedKinds[i].String() < out.ReferencedKinds[j].String() })
 	for _, t := range out.Tasks {
 		for _, f := range t.Pipe {
 			kinds[schema.GroupVersionKind{Version: "v1", Kind: f.Kind}] = true
@@ -360,10 +371,18 @@ func compileResources(resources []v1alpha1.Resource, params []v1alpha1.Parameter
 		}
 		var res *Resource
 		var rerrs field.ErrorList
+		kinds := 0
+		for _, set := range []bool{r.Template != nil, r.GoTemplate != nil, r.ExternalRef != nil} {
+			if set {
+				kinds++
+			}
+		}
 		switch {
-		case (r.Template == nil) == (r.GoTemplate == nil):
-			errs = append(errs, field.Invalid(rp, r.ID, "a resource has either a template or a goTemplate"))
+		case kinds != 1:
+			errs = append(errs, field.Invalid(rp, r.ID, "a resource has exactly one of template, goTemplate and externalRef"))
 			continue
+		case r.ExternalRef != nil:
+			res, rerrs = compileExternal(r, env, rp)
 		case r.GoTemplate != nil && len(r.ForEach) > 0:
 			errs = append(errs, field.Invalid(rp.Child("forEach"), r.ID, "is for a template: a goTemplate ranges over what it likes itself"))
 			continue
@@ -543,8 +562,13 @@ func compileTask(t v1alpha1.Task, env *expr.Env, out *Framework, path *field.Pat
 		errs = append(errs, field.Invalid(path.Child("timeout"), t.Timeout.Duration.String(), "must be positive, for example 5m"))
 	}
 	for j, id := range t.Resources {
-		if _, ok := out.Resources[id]; !ok {
+		res, ok := out.Resources[id]
+		switch {
+		case !ok:
 			errs = append(errs, field.NotFound(path.Child("resources").Index(j), id))
+		case res != nil && res.External != nil && t.Kind != v1alpha1.TaskApply:
+			errs = append(errs, field.Invalid(path.Child("resources").Index(j), id,
+				fmt.Sprintf("is an externalRef, which operetta reads and never deletes: a %s task cannot have it", t.Kind)))
 		}
 	}
 	return task, errs

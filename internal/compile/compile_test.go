@@ -186,7 +186,7 @@ func TestCompileRefusesInvalidFrameworks(t *testing.T) {
 		}, `spec.tasks[0].pod: Invalid value: "gen": only a Pipe task has pod and pipe`},
 		{"a resource with both templates", func(fw *v1alpha1.Framework) {
 			fw.Spec.Resources[0].GoTemplate = goResource("config", "kind: ConfigMap\n").GoTemplate
-		}, `spec.resources[0]: Invalid value: "config": a resource has either a template or a goTemplate`},
+		}, `spec.resources[0]: Invalid value: "config": a resource has exactly one of template, goTemplate and externalRef`},
 		{"done on a task that is no Dummy", func(fw *v1alpha1.Framework) {
 			fw.Spec.Tasks[0].Done = true
 		}, "spec.tasks[0].done: Invalid value: true: only a Dummy task has done"},

@@ -140,7 +140,7 @@ func New[R reconcile.Reconciler](mgr manager.Manager, opts Options) (*Engine[R],
 			return e.base
 		},
 		wake: e.wake, watchers: e.watchersOf,
-		caches: map[string]*watchCache{}, loops: map[string]watchUse{},
+		caches: map[cacheKey]*watchCache{}, loops: map[string]map[bool]watchUse{},
 	}
 	if err := watchCRDs(mgr, children.served); err != nil {
 		return nil, err

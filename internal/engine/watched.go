@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sort"
 	"sync"
 	"time"
 
@@ -24,13 +25,16 @@ import (
 	"operetta.dev/operetta/internal/kube"
 )
 
-// Watched keeps the informers of the kinds Frameworks' triggers watch: one
-// cache per identity they are read as (the manager's own, or a Framework's
-// service account, so a trigger reads no more than its Framework may), one
-// informer per kind in it, shared by the loops of that identity. An object
-// is held as its identity, labels and data digest only (kube.ThinData): a
-// Secret's data never stays in memory. An event is handed to the loops
-// that watch the kind, which name the instances it concerns (WatchFilter).
+// Watched keeps the informers of the kinds Frameworks watch but do not own:
+// what triggers watch, and what externalRefs read. One cache per identity
+// they are read as (the manager's own, or a Framework's service account, so
+// a Framework reads no more than its account may) and per form, one
+// informer per kind in it, shared by the loops of that identity. A kind
+// only triggers watch is held thin, as its identity, labels and data digest
+// (kube.ThinData): a Secret's data never stays in memory; a kind an
+// externalRef reads is held whole, since templates read it. An event is
+// handed to the loops that watch the kind, which name the instances it
+// concerns (WatchFilter).
 type Watched struct {
 	scheme *runtime.Scheme
 	mapper meta.RESTMapper
@@ -43,13 +47,20 @@ type Watched struct {
 	// list; mu guards the maps, which events and reads look at meanwhile.
 	lifecycle sync.Mutex
 	mu        sync.Mutex
-	caches    map[string]*watchCache // identity → cache
-	loops     map[string]watchUse    // loop → what it watches
+	caches    map[cacheKey]*watchCache
+	loops     map[string]map[bool]watchUse // loop → full → what it watches
+}
+
+// cacheKey is one cache's identity and form: whole objects (full) or thin.
+type cacheKey struct {
+	identity string
+	full     bool
 }
 
 type watchCache struct {
 	cache  cache.Cache
 	cancel context.CancelFunc
+	full   bool
 	users  map[schema.GroupVersionKind]map[string]bool // kind → loops
 }
 
@@ -84,12 +95,12 @@ func (w *Watched) Allowed(ctx context.Context, cfg *rest.Config, who string, kin
 		m, err := w.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
 		if err != nil {
 			if meta.IsNoMatchError(err) {
-				return kube.Wait(fmt.Sprintf("spec.triggers watch %s, which the API server does not serve", gvk))
+				return kube.Wait(fmt.Sprintf("spec.triggers or an externalRef name %s, which the API server does not serve", gvk))
 			}
 			return fmt.Errorf("looking up %s: %w", gvk, err)
 		}
 		if m.Scope.Name() != meta.RESTScopeNameNamespace {
-			return kube.Fail("spec.triggers watch %s, which is cluster-scoped: a trigger watches objects in its instance's namespace", gvk.Kind)
+			return kube.Fail("spec.triggers or an externalRef name %s, which is cluster-scoped: they read objects in a namespace", gvk.Kind)
 		}
 		for _, verb := range []string{"list", "watch"} {
 			review := &authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{
@@ -99,7 +110,7 @@ func (w *Watched) Allowed(ctx context.Context, cfg *rest.Config, who string, kin
 				return fmt.Errorf("asking whether %s may %s %s: %w", who, verb, m.Resource.Resource, err)
 			}
 			if !review.Status.Allowed {
-				return kube.Fail("%s may not %s %s in every namespace, which spec.triggers watch: grant it (a ClusterRole with list and watch on %s) or remove the trigger",
+				return kube.Fail("%s may not %s %s in every namespace, which spec.triggers or an externalRef read: grant it (a ClusterRole with list and watch on %s) or remove them",
 					who, verb, m.Resource.GroupResource(), m.Resource.GroupResource())
 			}
 		}
@@ -107,27 +118,51 @@ func (w *Watched) Allowed(ctx context.Context, cfg *rest.Config, who string, kin
 	return nil
 }
 
-// Watch makes loop watch kinds as identity (whose requests cfg makes),
-// waiting until each new kind's first list is in, and lets go of what it
-// watched before and no longer does.
-func (w *Watched) Watch(ctx context.Context, loop, identity string, cfg *rest.Config, kinds []schema.GroupVersionKind) error {
+// Watch makes loop watch kinds as identity (whose requests cfg makes):
+// thin for triggers, whole (full) for externalRefs, a kind in both held
+// whole only. It waits until each new kind's first list is in, and lets go
+// of what loop watched before and no longer does.
+func (w *Watched) Watch(ctx context.Context, loop, identity string, cfg *rest.Config, thin, full []schema.GroupVersionKind) error {
 	w.lifecycle.Lock()
 	defer w.lifecycle.Unlock()
+	whole := map[schema.GroupVersionKind]bool{}
+	for _, k := range full {
+		whole[k] = true
+	}
+	var thinOnly []schema.GroupVersionKind
+	for _, k := range thin {
+		if !whole[k] {
+			thinOnly = append(thinOnly, k)
+		}
+	}
+	for _, form := range []struct {
+		full  bool
+		kinds []schema.GroupVersionKind
+	}{{true, full}, {false, thinOnly}} {
+		if err := w.watchLocked(ctx, loop, cacheKey{identity, form.full}, cfg, form.kinds); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// watchLocked makes loop watch kinds in the cache of key.
+func (w *Watched) watchLocked(ctx context.Context, loop string, key cacheKey, cfg *rest.Config, kinds []schema.GroupVersionKind) error {
 	want := map[schema.GroupVersionKind]bool{}
 	for _, k := range kinds {
 		want[k] = true
 	}
 	w.mu.Lock()
-	was := w.loops[loop]
-	if was.identity != identity || len(want) == 0 {
-		w.releaseLocked(loop)
+	was := w.loops[loop][key.full]
+	if was.identity != key.identity || len(want) == 0 {
+		w.releaseFormLocked(loop, key.full)
 		was = watchUse{}
 	}
 	if len(want) == 0 {
 		w.mu.Unlock()
 		return nil
 	}
-	wc, err := w.cacheLocked(identity, cfg)
+	wc, err := w.cacheLocked(key, cfg)
 	var fresh []schema.GroupVersionKind
 	for gvk := range want {
 		if err == nil && wc.users[gvk] == nil {
@@ -145,7 +180,7 @@ func (w *Watched) Watch(ctx context.Context, loop, identity string, cfg *rest.Co
 			w.mu.Lock()
 			if len(wc.users) == 0 { // made for this call: nobody else uses it
 				wc.cancel()
-				delete(w.caches, identity)
+				delete(w.caches, key)
 			}
 			w.mu.Unlock()
 			return err
@@ -161,34 +196,41 @@ func (w *Watched) Watch(ctx context.Context, loop, identity string, cfg *rest.Co
 	}
 	for gvk := range was.kinds {
 		if !want[gvk] {
-			w.dropLocked(wc, identity, gvk, loop)
+			w.dropLocked(wc, key, gvk, loop)
 		}
 	}
-	w.loops[loop] = watchUse{identity: identity, kinds: want}
+	if w.loops[loop] == nil {
+		w.loops[loop] = map[bool]watchUse{}
+	}
+	w.loops[loop][key.full] = watchUse{identity: key.identity, kinds: want}
 	return nil
 }
 
-// cacheLocked is identity's cache, started if it was not.
-func (w *Watched) cacheLocked(identity string, cfg *rest.Config) (*watchCache, error) {
-	if wc, ok := w.caches[identity]; ok {
+// cacheLocked is key's cache, started if it was not.
+func (w *Watched) cacheLocked(key cacheKey, cfg *rest.Config) (*watchCache, error) {
+	if wc, ok := w.caches[key]; ok {
 		return wc, nil
 	}
 	base := w.base()
 	if base == nil {
 		return nil, ErrNotLeading
 	}
+	transform := kube.ThinData
+	if key.full {
+		transform = kube.StripManagedFields
+	}
 	c, err := cache.New(cfg, cache.Options{
 		Scheme: w.scheme, Mapper: w.mapper,
 		ReaderFailOnMissingInformer: true,
-		DefaultTransform:            kube.ThinData,
+		DefaultTransform:            transform,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("a cache of watched objects as %s: %w", identity, err)
+		return nil, fmt.Errorf("a cache of watched objects as %s: %w", key.identity, err)
 	}
 	ctx, cancel := context.WithCancel(base)
 	go func() { _ = c.Start(ctx) }()
-	wc := &watchCache{cache: c, cancel: cancel, users: map[schema.GroupVersionKind]map[string]bool{}}
-	w.caches[identity] = wc
+	wc := &watchCache{cache: c, cancel: cancel, full: key.full, users: map[schema.GroupVersionKind]map[string]bool{}}
+	w.caches[key] = wc
 	return wc, nil
 }
 
@@ -230,8 +272,7 @@ func (w *Watched) dispatch(wc *watchCache, gvk schema.GroupVersionKind, old, obj
 	}
 	objs := []metav1.Object{o}
 	if before, ok := old.(*unstructured.Unstructured); ok {
-		if before.GetAnnotations()[kube.AnnotationDataDigest] == o.GetAnnotations()[kube.AnnotationDataDigest] &&
-			maps.Equal(before.GetLabels(), o.GetLabels()) {
+		if digestOf(before) == digestOf(o) && maps.Equal(before.GetLabels(), o.GetLabels()) {
 			return // a resync, or a change of what triggers do not see
 		}
 		objs = append(objs, before) // a selector may have chosen it before only
@@ -252,6 +293,14 @@ func (w *Watched) dispatch(wc *watchCache, gvk schema.GroupVersionKind, old, obj
 	}
 }
 
+// digestOf is the data digest of an object a cache holds, thin or whole.
+func digestOf(o *unstructured.Unstructured) string {
+	if d, ok := o.GetAnnotations()[kube.AnnotationDataDigest]; ok && len(o.Object) <= 3 {
+		return d
+	}
+	return kube.DataDigest(o)
+}
+
 // Release lets go of everything loop watched.
 func (w *Watched) Release(loop string) {
 	if w == nil { // an engine made in a unit test, which never watched
@@ -265,21 +314,30 @@ func (w *Watched) Release(loop string) {
 }
 
 func (w *Watched) releaseLocked(loop string) {
-	use, ok := w.loops[loop]
+	w.releaseFormLocked(loop, true)
+	w.releaseFormLocked(loop, false)
+}
+
+func (w *Watched) releaseFormLocked(loop string, full bool) {
+	use, ok := w.loops[loop][full]
 	if !ok {
 		return
 	}
-	delete(w.loops, loop)
-	if wc, ok := w.caches[use.identity]; ok {
+	delete(w.loops[loop], full)
+	if len(w.loops[loop]) == 0 {
+		delete(w.loops, loop)
+	}
+	key := cacheKey{use.identity, full}
+	if wc, ok := w.caches[key]; ok {
 		for gvk := range use.kinds {
-			w.dropLocked(wc, use.identity, gvk, loop)
+			w.dropLocked(wc, key, gvk, loop)
 		}
 	}
 }
 
 // dropLocked removes loop from gvk's users, the informer with its last
 // user and the cache with its last informer.
-func (w *Watched) dropLocked(wc *watchCache, identity string, gvk schema.GroupVersionKind, loop string) {
+func (w *Watched) dropLocked(wc *watchCache, key cacheKey, gvk schema.GroupVersionKind, loop string) {
 	delete(wc.users[gvk], loop)
 	if len(wc.users[gvk]) > 0 {
 		return
@@ -288,17 +346,21 @@ func (w *Watched) dropLocked(wc *watchCache, identity string, gvk schema.GroupVe
 	_ = wc.cache.RemoveInformer(context.Background(), kube.Unstructured(gvk))
 	if len(wc.users) == 0 {
 		wc.cancel()
-		delete(w.caches, identity)
+		delete(w.caches, key)
 	}
 }
 
 // Kinds lists, for tests and debugging, the kinds watched as each
-// identity.
+// identity (and "(whole objects)" after it for externalRefs').
 func (w *Watched) Kinds() map[string][]string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	out := map[string][]string{}
-	for id, wc := range w.caches {
+	for key, wc := range w.caches {
+		id := key.identity
+		if key.full {
+			id += " (whole objects)"
+		}
 		for gvk := range wc.users {
 			out[id] = append(out[id], gvk.String())
 		}
@@ -316,28 +378,30 @@ type LoopWatched struct {
 	loop string
 }
 
-// reader is the cache loop reads gvk from, if it watches gvk.
-func (l LoopWatched) reader(gvk schema.GroupVersionKind) (cache.Cache, bool) {
+// reader is the cache loop reads gvk from, if it watches gvk: the one of
+// whole objects if it has the kind, since it tells digests too.
+func (l LoopWatched) reader(gvk schema.GroupVersionKind, needWhole bool) (cache.Cache, bool) {
 	if l.w == nil {
 		return nil, false
 	}
 	l.w.mu.Lock()
 	defer l.w.mu.Unlock()
-	use, ok := l.w.loops[l.loop]
-	if !ok || !use.kinds[gvk] {
-		return nil, false
+	for _, full := range []bool{true, false} {
+		use, ok := l.w.loops[l.loop][full]
+		if !ok || !use.kinds[gvk] || needWhole && !full {
+			continue
+		}
+		if wc, ok := l.w.caches[cacheKey{use.identity, full}]; ok {
+			return wc.cache, true
+		}
 	}
-	wc, ok := l.w.caches[use.identity]
-	if !ok {
-		return nil, false
-	}
-	return wc.cache, true
+	return nil, false
 }
 
 // Digest is the data digest of the object key of kind gvk, "" if there is
 // none; ok is false if the loop does not watch gvk (yet).
 func (l LoopWatched) Digest(ctx context.Context, gvk schema.GroupVersionKind, key types.NamespacedName) (digest string, ok bool, err error) {
-	c, ok := l.reader(gvk)
+	c, ok := l.reader(gvk, false)
 	if !ok {
 		return "", false, nil
 	}
@@ -348,24 +412,57 @@ func (l LoopWatched) Digest(ctx context.Context, gvk schema.GroupVersionKind, ke
 		}
 		return "", true, err
 	}
-	return obj.GetAnnotations()[kube.AnnotationDataDigest], true, nil
+	return digestOf(obj), true, nil
 }
 
 // Selected is the combined data digest of the objects of kind gvk in
 // namespace ns that sel picks, "" if none; ok as for Digest.
 func (l LoopWatched) Selected(ctx context.Context, gvk schema.GroupVersionKind, ns string, sel labels.Selector) (digest string, ok bool, err error) {
-	c, ok := l.reader(gvk)
+	items, ok, err := l.list(ctx, gvk, ns, sel, false)
+	if !ok || err != nil {
+		return "", ok, err
+	}
+	byName := make(map[string]string, len(items))
+	for i := range items {
+		byName[items[i].GetName()] = digestOf(&items[i])
+	}
+	return kube.CombinedDigest(byName), true, nil
+}
+
+func (l LoopWatched) list(ctx context.Context, gvk schema.GroupVersionKind, ns string, sel labels.Selector, whole bool) ([]unstructured.Unstructured, bool, error) {
+	c, ok := l.reader(gvk, whole)
 	if !ok {
-		return "", false, nil
+		return nil, false, nil
 	}
 	list := &unstructured.UnstructuredList{}
 	list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
 	if err := c.List(ctx, list, client.InNamespace(ns), client.MatchingLabelsSelector{Selector: sel}); err != nil {
-		return "", true, err
+		return nil, true, err
 	}
-	byName := make(map[string]string, len(list.Items))
-	for _, o := range list.Items {
-		byName[o.GetName()] = o.GetAnnotations()[kube.AnnotationDataDigest]
+	return list.Items, true, nil
+}
+
+// Object reads an object an externalRef names, whole: found is false if
+// it does not exist, ok false if the loop does not read its kind (yet).
+func (l LoopWatched) Object(ctx context.Context, gvk schema.GroupVersionKind, key types.NamespacedName) (obj *unstructured.Unstructured, found, ok bool, err error) {
+	c, ok := l.reader(gvk, true)
+	if !ok {
+		return nil, false, false, nil
 	}
-	return kube.CombinedDigest(byName), true, nil
+	obj = kube.Unstructured(gvk)
+	if err := c.Get(ctx, key, obj); err != nil {
+		if kube.Gone(err) {
+			return nil, false, true, nil
+		}
+		return nil, false, true, err
+	}
+	return obj, true, true, nil
+}
+
+// Objects lists, whole, the objects an externalRef's selector picks in
+// namespace ns, sorted by name; ok as for Object.
+func (l LoopWatched) Objects(ctx context.Context, gvk schema.GroupVersionKind, ns string, sel labels.Selector) ([]unstructured.Unstructured, bool, error) {
+	items, ok, err := l.list(ctx, gvk, ns, sel, true)
+	sort.Slice(items, func(i, j int) bool { return items[i].GetName() < items[j].GetName() })
+	return items, ok, err
 }

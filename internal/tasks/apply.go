@@ -19,6 +19,16 @@ import (
 func (r *applier) apply(ctx context.Context, ids []string) plans.Outcome {
 	var waiting []string
 	for _, id := range ids {
+		if ext := r.fw.Resources[id].External; ext != nil {
+			what, err := r.readExternal(ctx, id, ext)
+			if err != nil {
+				return outcome(err)
+			}
+			if what != "" {
+				waiting = append(waiting, what)
+			}
+			continue
+		}
 		lives, err := r.unchanged(ctx, id)
 		if err != nil {
 			return outcome(err)

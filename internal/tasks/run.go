@@ -48,6 +48,9 @@ type Clients struct {
 	// Shard labels every child applied, so only this manager shard's
 	// child informers hold it (internal/shard).
 	Shard string
+	// References reads what externalRefs name; nil reads nothing (an
+	// Apply task of one waits).
+	References ReferenceReader
 }
 
 // Executor executes the tasks of one instance during one reconcile. Every
@@ -232,6 +235,9 @@ func (r *applier) observe(ctx context.Context) error {
 			return err
 		}
 		r.vars.Resources[item.ID] = live.Object
+	}
+	if err := r.observeExternals(ctx); err != nil {
+		return err
 	}
 	return r.observeCollections(ctx)
 }

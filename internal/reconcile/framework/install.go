@@ -10,6 +10,7 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -166,10 +167,11 @@ type triggerError struct{ err error }
 func (e *triggerError) Error() string { return e.err.Error() }
 func (e *triggerError) Unwrap() error { return e.err }
 
-// watch makes the loop of compiled watch what its triggers watch, read as
-// the Framework's own account, once that account may.
+// watch makes the loop of compiled watch what its triggers watch and read
+// what its externalRefs read, as the Framework's own account, once that
+// account may.
 func (r *Reconciler) watch(ctx context.Context, compiled *compile.Framework) error {
-	kinds := compiled.WatchedKinds
+	kinds := append(append([]schema.GroupVersionKind(nil), compiled.WatchedKinds...), compiled.ReferencedKinds...)
 	if len(kinds) == 0 {
 		r.Engine.Watched().Release(compiled.Name)
 		return nil
@@ -184,7 +186,7 @@ func (r *Reconciler) watch(ctx context.Context, compiled *compile.Framework) err
 		}
 		return err
 	}
-	return r.Engine.Watched().Watch(ctx, compiled.Name, who, cfg, kinds)
+	return r.Engine.Watched().Watch(ctx, compiled.Name, who, cfg, compiled.WatchedKinds, compiled.ReferencedKinds)
 }
 
 // configFor is the rest.Config requests as service account sa are made

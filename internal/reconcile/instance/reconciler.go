@@ -473,7 +473,11 @@ func (r *Reconciler) wake(keys []types.NamespacedName) {
 }
 
 func (r *Reconciler) clients(gen generation) tasks.Clients {
-	return tasks.Clients{Writer: gen.writer, Children: r.cfg.Children, Frameworks: r.cfg.Frameworks, Renders: r.renders, Verdicts: r.verdicts, Shard: r.cfg.Shard, PipeImage: r.cfg.PipeImage}
+	c := tasks.Clients{Writer: gen.writer, Children: r.cfg.Children, Frameworks: r.cfg.Frameworks, Renders: r.renders, Verdicts: r.verdicts, Shard: r.cfg.Shard, PipeImage: r.cfg.PipeImage}
+	if r.cfg.Watched != nil {
+		c.References = r.cfg.Watched
+	}
+	return c
 }
 
 // schedule starts or queues the plans the instance's changes trigger and

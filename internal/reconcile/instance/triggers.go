@@ -3,6 +3,8 @@ package instance
 import (
 	"context"
 	"fmt"
+	"slices"
+	"sort"
 	"strings"
 	"sync"
 
@@ -25,39 +27,79 @@ import (
 // (engine.LoopWatched). ok is false while the loop does not watch the kind:
 // nothing is decided then.
 type WatchedReader interface {
+	tasks.ReferenceReader
 	Digest(ctx context.Context, gvk schema.GroupVersionKind, key types.NamespacedName) (digest string, ok bool, err error)
 	Selected(ctx context.Context, gvk schema.GroupVersionKind, ns string, sel labels.Selector) (digest string, ok bool, err error)
 }
 
+// watchSpec is what an instance watches for one trigger, or for one
+// externalRef (whose data changing runs the update plan), and what a change
+// runs.
+type watchSpec struct {
+	name, plan, cause string
+	gvk               schema.GroupVersionKind
+	selector          labels.Selector
+	// target renders what the instance watches: a named object, or (name
+	// "") the namespace a selector picks in; "" watching for nothing.
+	target func(fw *compile.Framework, instance *unstructured.Unstructured) (key watchKey, watching string, err error)
+}
+
+// watchSpecs are what fw's instances watch: its triggers, then its
+// externalRefs by id.
+func watchSpecs(fw *compile.Framework) []watchSpec {
+	var out []watchSpec
+	for _, t := range fw.WatchTriggers {
+		out = append(out, watchSpec{name: t.Name, plan: t.Plan, cause: "trigger " + t.Name, gvk: t.GVK, selector: t.Selector,
+			target: func(fw *compile.Framework, instance *unstructured.Unstructured) (watchKey, string, error) {
+				return triggerTarget(fw, t, instance)
+			}})
+	}
+	ids := make([]string, 0, len(fw.Resources))
+	for id, res := range fw.Resources {
+		if res.External != nil {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		ext := fw.Resources[id].External
+		out = append(out, watchSpec{name: "resources." + id, plan: plans.DefaultTrigger(fw.Plans), cause: "reference " + id, gvk: ext.GVK, selector: ext.Selector,
+			target: func(fw *compile.Framework, instance *unstructured.Unstructured) (watchKey, string, error) {
+				return referenceTarget(fw, id, ext, instance)
+			}})
+	}
+	return out
+}
+
 // runTriggers starts, or queues, the plan of every trigger of fw whose
-// watched data changed since the instance last saw it, and records what
-// each watches and the digest it saw in st.Triggers. What a trigger sees
-// first on an instance (a new trigger, a new name) is recorded, not run.
+// watched data changed since the instance last saw it, and the update plan
+// when the data of an object an externalRef reads changed; it records what
+// each watches and the digest it saw in st.Triggers. What is seen first on
+// an instance (a new trigger, a new name) is recorded, not run.
 func (r *Reconciler) runTriggers(ctx context.Context, fw *compile.Framework, instance *unstructured.Unstructured, st *v1alpha1.InstanceStatus) {
 	key := client.ObjectKeyFromObject(instance)
-	if len(fw.WatchTriggers) == 0 && len(st.Triggers) == 0 {
+	specs := watchSpecs(fw)
+	if len(specs) == 0 && len(st.Triggers) == 0 {
 		r.watching.set(key, nil)
 		return
 	}
 	var kept []v1alpha1.TriggerStatus
 	var targets []watchKey
-	for _, t := range fw.WatchTriggers {
-		entry, found := triggerEntry(st.Triggers, t.Name)
-		target, watching, err := watchTarget(fw, t, instance)
+	for _, w := range specs {
+		entry, found := triggerEntry(st.Triggers, w.name)
+		target, watching, err := w.target(fw, instance)
 		switch {
 		case err != nil:
-			entry = v1alpha1.TriggerStatus{Name: t.Name, Watching: watching, LastOutcome: v1alpha1.TriggerInvalid, Message: err.Error()}
+			entry = v1alpha1.TriggerStatus{Name: w.name, Watching: watching, LastOutcome: v1alpha1.TriggerInvalid, Message: err.Error()}
 			kept = append(kept, entry)
 			continue
 		case watching == "":
 			continue // the instance named nothing: the trigger is off for it
 		}
-		if target.name != "" {
-			targets = append(targets, target)
-		}
-		digest, ok, err := r.digestOf(ctx, t, instance.GetNamespace(), target)
+		targets = append(targets, target)
+		digest, ok, err := r.digestOf(ctx, w, target)
 		if err != nil {
-			ctrl.LoggerFrom(ctx).Error(err, "reading what a trigger watches", "trigger", t.Name)
+			ctrl.LoggerFrom(ctx).Error(err, "reading what a trigger watches", "trigger", w.name)
 		}
 		switch {
 		case !ok || err != nil:
@@ -67,10 +109,10 @@ func (r *Reconciler) runTriggers(ctx context.Context, fw *compile.Framework, ins
 			}
 			continue
 		case !found || entry.Watching != watching:
-			entry = v1alpha1.TriggerStatus{Name: t.Name, Watching: watching, Digest: digest}
+			entry = v1alpha1.TriggerStatus{Name: w.name, Watching: watching, Digest: digest}
 		case entry.Digest != digest:
 			entry.Digest, entry.LastTriggerTime = digest, stamp(r.cfg.Now())
-			r.startTriggered(fw, t, st, &entry)
+			r.startTriggered(fw, w, st, &entry)
 		}
 		kept = append(kept, entry)
 	}
@@ -78,27 +120,29 @@ func (r *Reconciler) runTriggers(ctx context.Context, fw *compile.Framework, ins
 	r.watching.set(key, targets)
 }
 
-// startTriggered starts the run a change of t's data asks for, or queues
+// startTriggered starts the run a change of w's data asks for, or queues
 // it behind the plan that runs: a change is never skipped, since the data
 // it brings (a renewed certificate) is there until some run takes it up.
-func (r *Reconciler) startTriggered(fw *compile.Framework, t *compile.WatchTrigger, st *v1alpha1.InstanceStatus, entry *v1alpha1.TriggerStatus) {
-	before := st.Plans[t.Plan].UID
-	plans.Schedule(st, []plans.Run{{Plan: t.Plan, Cause: "trigger " + t.Name}}, r.startPlan(fw))
-	if run := st.Plans[t.Plan]; st.ActivePlan == t.Plan && run.UID != before {
+func (r *Reconciler) startTriggered(fw *compile.Framework, w watchSpec, st *v1alpha1.InstanceStatus, entry *v1alpha1.TriggerStatus) {
+	before := st.Plans[w.plan].UID
+	plans.Schedule(st, []plans.Run{{Plan: w.plan, Cause: w.cause}}, r.startPlan(fw))
+	if run := st.Plans[w.plan]; st.ActivePlan == w.plan && run.UID != before {
 		entry.LastRunUID, entry.LastOutcome, entry.Message = run.UID, v1alpha1.TriggerStarted, ""
 		return
 	}
 	entry.LastRunUID, entry.LastOutcome = "", v1alpha1.TriggerQueued
-	entry.Message = fmt.Sprintf("%s changed while plan %s runs: plan %s runs after it", entry.Watching, st.ActivePlan, t.Plan)
+	entry.Message = fmt.Sprintf("%s changed while plan %s runs: plan %s runs after it", entry.Watching, st.ActivePlan, w.plan)
 }
 
-// watchTarget is what t watches on instance: one named object (target) or
-// a selector's choice, and how the status says it ("" when the instance
-// names nothing). A name the instance gives is checked: a value of the
-// instance's author is a name in its namespace, nothing else.
-func watchTarget(fw *compile.Framework, t *compile.WatchTrigger, instance *unstructured.Unstructured) (target watchKey, watching string, err error) {
+// triggerTarget is what t watches on instance: one named object, or what
+// its selector picks in the instance's namespace, and how the status says
+// it ("" when the instance names nothing). A name the instance gives is
+// checked: a value of the instance's author is a name in its namespace,
+// nothing else.
+func triggerTarget(fw *compile.Framework, t *compile.WatchTrigger, instance *unstructured.Unstructured) (target watchKey, watching string, err error) {
+	ns := instance.GetNamespace()
 	if t.Selector != nil {
-		return watchKey{}, t.GVK.Kind + " " + t.Selector.String(), nil
+		return watchKey{gvk: t.GVK, namespace: ns, selector: t.Selector.String()}, t.GVK.Kind + " " + t.Selector.String(), nil
 	}
 	name := t.Object
 	if t.ObjectExpr != nil {
@@ -119,19 +163,38 @@ func watchTarget(fw *compile.Framework, t *compile.WatchTrigger, instance *unstr
 	if msgs := validation.IsDNS1123Subdomain(name); len(msgs) > 0 {
 		return watchKey{}, watching, fmt.Errorf("trigger %s: %q is not a name: %s", t.Name, name, strings.Join(msgs, "; "))
 	}
-	return watchKey{gvk: t.GVK, namespace: instance.GetNamespace(), name: name}, watching, nil
+	return watchKey{gvk: t.GVK, namespace: ns, name: name}, watching, nil
 }
 
-// digestOf reads the digest of what t watches: target, or in the
-// instance's namespace what t's selector picks.
-func (r *Reconciler) digestOf(ctx context.Context, t *compile.WatchTrigger, ns string, target watchKey) (string, bool, error) {
+// referenceTarget is what externalRef id reads for instance, in a
+// namespace the Framework allows.
+func referenceTarget(fw *compile.Framework, id string, ext *compile.External, instance *unstructured.Unstructured) (watchKey, string, error) {
+	ns, name, err := ext.Target(tasks.NewVars(fw, instance), instance.GetNamespace())
+	if err != nil {
+		return watchKey{}, "", fmt.Errorf("resource %s: %w", id, err)
+	}
+	if !fw.AllowsNamespace(ns, instance.GetNamespace()) {
+		return watchKey{}, "", fmt.Errorf("resource %s: namespace %q is not the instance's and not in the Framework's spec.allow.namespaces", id, ns)
+	}
+	where := ns + "/"
+	if ns == instance.GetNamespace() {
+		where = ""
+	}
+	if ext.Selector != nil {
+		return watchKey{gvk: ext.GVK, namespace: ns, selector: ext.Selector.String()}, ext.GVK.Kind + " " + where + ext.Selector.String(), nil
+	}
+	return watchKey{gvk: ext.GVK, namespace: ns, name: name}, ext.GVK.Kind + " " + where + name, nil
+}
+
+// digestOf reads the digest of what w watches at target.
+func (r *Reconciler) digestOf(ctx context.Context, w watchSpec, target watchKey) (string, bool, error) {
 	if r.cfg.Watched == nil {
 		return "", false, nil
 	}
-	if t.Selector != nil {
-		return r.cfg.Watched.Selected(ctx, t.GVK, ns, t.Selector)
+	if w.selector != nil {
+		return r.cfg.Watched.Selected(ctx, w.gvk, target.namespace, w.selector)
 	}
-	return r.cfg.Watched.Digest(ctx, t.GVK, types.NamespacedName{Namespace: target.namespace, Name: target.name})
+	return r.cfg.Watched.Digest(ctx, w.gvk, types.NamespacedName{Namespace: target.namespace, Name: target.name})
 }
 
 func triggerEntry(list []v1alpha1.TriggerStatus, name string) (v1alpha1.TriggerStatus, bool) {
@@ -144,41 +207,37 @@ func triggerEntry(list []v1alpha1.TriggerStatus, name string) (v1alpha1.TriggerS
 }
 
 // WatchersOf names the instances that watch obj of kind gvk: those whose
-// trigger names it, and, in its namespace, every instance when a trigger's
-// selector picks it (engine.WatchFilter).
+// trigger or externalRef names it, and those whose selector in its
+// namespace picks it (engine.WatchFilter).
 func (r *Reconciler) WatchersOf(gvk schema.GroupVersionKind, obj metav1.Object) []types.NamespacedName {
 	out := r.watching.of(watchKey{gvk: gvk, namespace: obj.GetNamespace(), name: obj.GetName()})
-	if r.selects(gvk, labels.Set(obj.GetLabels())) {
-		items, err := List(context.Background(), r.cfg.Instances, r.cfg.GVK, client.InNamespace(obj.GetNamespace()))
-		if err != nil {
-			return out
-		}
-		for i := range items {
-			out = append(out, client.ObjectKeyFromObject(&items[i]))
+	for _, sel := range r.selectors(gvk, labels.Set(obj.GetLabels())) {
+		out = append(out, r.watching.of(watchKey{gvk: gvk, namespace: obj.GetNamespace(), selector: sel})...)
+	}
+	return out
+}
+
+// selectors are the selectors of kind gvk, of a generation this loop
+// runs, that pick an object with these labels.
+func (r *Reconciler) selectors(gvk schema.GroupVersionKind, set labels.Set) []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var out []string
+	for _, g := range r.generations {
+		for _, w := range watchSpecs(g.fw) {
+			if w.selector != nil && w.gvk == gvk && w.selector.Matches(set) && !slices.Contains(out, w.selector.String()) {
+				out = append(out, w.selector.String())
+			}
 		}
 	}
 	return out
 }
 
-// selects says whether a trigger of a generation this loop runs picks,
-// by its selector, an object of kind gvk with these labels.
-func (r *Reconciler) selects(gvk schema.GroupVersionKind, set labels.Set) bool {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	for _, g := range r.generations {
-		for _, t := range g.fw.WatchTriggers {
-			if t.Selector != nil && t.GVK == gvk && t.Selector.Matches(set) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// watchKey is an object a trigger watches by name.
+// watchKey is what an instance watches: an object by name, or in a
+// namespace what a selector picks.
 type watchKey struct {
-	gvk             schema.GroupVersionKind
-	namespace, name string
+	gvk                       schema.GroupVersionKind
+	namespace, name, selector string
 }
 
 // watchIndex indexes which instances watch which named objects, as their

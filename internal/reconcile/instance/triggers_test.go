@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
@@ -27,6 +28,14 @@ func (f *fakeWatched) Digest(_ context.Context, _ schema.GroupVersionKind, key t
 
 func (f *fakeWatched) Selected(context.Context, schema.GroupVersionKind, string, labels.Selector) (string, bool, error) {
 	return f.selected, f.watching, nil
+}
+
+func (f *fakeWatched) Object(context.Context, schema.GroupVersionKind, types.NamespacedName) (*unstructured.Unstructured, bool, bool, error) {
+	return nil, false, f.watching, nil
+}
+
+func (f *fakeWatched) Objects(context.Context, schema.GroupVersionKind, string, labels.Selector) ([]unstructured.Unstructured, bool, error) {
+	return nil, f.watching, nil
 }
 
 func TestRunTriggers(t *testing.T) {
