@@ -108,6 +108,9 @@ type Resource struct {
 	// External, if set, makes the resource an object read, never written:
 	// it has no template.
 	External *External
+	// DependsOn are the other resources its template (or forEach) reads:
+	// in a step it is rendered after them, once they are ready.
+	DependsOn []string
 }
 
 // Iterator binds each element of a collection to a variable, Name, and
@@ -224,6 +227,7 @@ func Compile(fw *v1alpha1.Framework) (*Framework, field.ErrorList) {
 	}
 	errs = append(errs, compileResources(fw.Spec.Resources, fw.Spec.Parameters, env, out, spec.Child("resources"))...)
 	errs = append(errs, compileTasks(fw.Spec.Tasks, env, out, spec.Child("tasks"))...)
+	errs = append(errs, checkDependencies(fw.Spec.Resources, out, spec.Child("resources"))...)
 	errs = append(errs, checkPlans(fw.Spec.Plans, out, spec.Child("plans"))...)
 	errs = append(errs, compileSchedules(fw.Spec.Schedules, env, out, spec.Child("schedules"))...)
 	errs = append(errs, compileTriggers(fw.Spec.Triggers, env, out, spec.Child("triggers"))...)

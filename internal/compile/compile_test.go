@@ -3,6 +3,7 @@ package compile_test
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -418,4 +419,33 @@ func TestACollectionIsTypeCheckedAtApply(t *testing.T) {
 			t.Fatalf("got %q", compile.Message(errs))
 		}
 	})
+}
+
+func TestDependenciesAreInferredAndACycleIsRefused(t *testing.T) {
+	cm := func(id, data string) v1alpha1.Resource {
+		return v1alpha1.Resource{ID: id, Template: raw(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"${instance.metadata.name}-` + id + `"},"data":{"v":"` + data + `"}}`)}
+	}
+	with := func(resources ...v1alpha1.Resource) *v1alpha1.Framework {
+		fw := zookeeper(t)
+		fw.Spec.Resources = append(fw.Spec.Resources, resources...)
+		return fw
+	}
+	c, errs := compile.Compile(with(cm("app", "${resources.db.data.v}-${resources.?cache.data.v.orValue('')}"), cm("db", "x"), cm("cache", "${resources.db.data.v}")))
+	if len(errs) > 0 {
+		t.Fatal(compile.Message(errs))
+	}
+	if got := c.Resources["app"].DependsOn; !slices.Equal(got, []string{"cache", "db"}) {
+		t.Fatalf("app depends on %v", got)
+	}
+	if got := c.Ordered([]string{"app", "cache", "db", "config"}); !slices.Equal(got, []string{"db", "cache", "app", "config"}) {
+		t.Fatalf("ordered %v", got)
+	}
+	_, errs = compile.Compile(with(cm("a", "${resources.b.data.v}"), cm("b", "${resources.c.data.v}"), cm("c", "${resources.a.data.v}")))
+	if msg := compile.Message(errs); !strings.Contains(msg, `spec.resources[6]: Invalid value: "a": its template and 2 other(s) read each other in a cycle, a → b → c → a`) {
+		t.Fatalf("a cycle: %s", msg)
+	}
+	_, errs = compile.Compile(with(cm("a", "${resources.nope.data.v}")))
+	if msg := compile.Message(errs); !strings.Contains(msg, `spec.resources[6]: Invalid value: "a": reads resources.nope, which is no resource or task of the Framework`) {
+		t.Fatalf("an unknown resource: %s", msg)
+	}
 }

@@ -106,3 +106,28 @@ func TestOnlyAListOrAMapIsACollection(t *testing.T) {
 		}
 	}
 }
+
+func TestAnExpressionSaysWhichChildrenItReads(t *testing.T) {
+	env := newEnv(t)
+	for src, want := range map[string]struct {
+		ids     string
+		dynamic bool
+	}{
+		"${resources.db.status.host}:${string(resources.cache.spec.port)}": {"cache,db", false},
+		"${resources.?db.status.host.orValue('')}":                         {"db", false},
+		"${resources['db'].status.host}":                                   {"db", false},
+		"${resources[instance.spec.name].status}":                          {"", true},
+		"${size(resources) > 0}":                                           {"", true},
+		"${instance.spec.resources}":                                       {"", false},
+		"${has(resources.db) ? 1 : 0}":                                     {"db", false},
+	} {
+		tpl, errs := env.CompileTemplate(src, field.NewPath("t"))
+		if len(errs) > 0 {
+			t.Fatal(errs)
+		}
+		ids, dynamic := tpl.ResourceIDs()
+		if strings.Join(ids, ",") != want.ids || dynamic != want.dynamic {
+			t.Errorf("%s: %v, %v; want %s, %v", src, ids, dynamic, want.ids, want.dynamic)
+		}
+	}
+}

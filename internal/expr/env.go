@@ -139,6 +139,7 @@ func (e *Env) Compile(src string) (*Program, error) {
 		return nil, err
 	}
 	p := &Program{Source: src, prg: prg, output: ast.OutputType(), instance: e.instance, reads: map[string]bool{}}
+	p.resourceIDs, p.anyResource = resourceRefs(ast)
 	for _, ref := range ast.NativeRep().ReferenceMap() {
 		if len(ref.OverloadIDs) == 0 { // a variable, not a function
 			p.reads[ref.Name] = true
@@ -201,6 +202,10 @@ type Program struct {
 	output   *cel.Type
 	instance common.Schema
 	reads    map[string]bool // the variables it names
+	// resourceIDs are the children it names (resources.<id>); anyResource
+	// says it reads one known only when it runs.
+	resourceIDs map[string]bool
+	anyResource bool
 }
 
 // Reads says whether the expression names variable (VarResources, say).

@@ -11,56 +11,82 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"operetta.dev/operetta/api/v1alpha1"
+	"operetta.dev/operetta/internal/compile"
 	"operetta.dev/operetta/internal/kube"
 	"operetta.dev/operetta/internal/plans"
 )
 
 // apply applies every resource, then waits until all of them are healthy.
+// Each resource comes after those it reads, and only once they are ready:
+// a template that reads resources.db.status renders from a db that has one.
 func (r *applier) apply(ctx context.Context, ids []string) plans.Outcome {
 	var waiting []string
-	for _, id := range ids {
-		if ext := r.fw.Resources[id].External; ext != nil {
-			what, err := r.readExternal(ctx, id, ext)
-			if err != nil {
-				return outcome(err)
-			}
-			if what != "" {
-				waiting = append(waiting, what)
-			}
+	notReady := map[string]bool{}
+	for _, id := range r.fw.Ordered(ids) {
+		if dep := waitsFor(r.fw.Resources[id], notReady); dep != "" {
+			waiting = append(waiting, fmt.Sprintf("resource %s: waiting for resource %s, which it reads, to be ready", id, dep))
+			notReady[id] = true
 			continue
 		}
-		lives, err := r.unchanged(ctx, id)
+		more, err := r.applyOne(ctx, id)
 		if err != nil {
 			return outcome(err)
 		}
-		if lives == nil {
-			objs, err := r.renderer.renderAll(id)
-			if err != nil {
-				return outcome(err)
-			}
-			if lives, waiting, err = r.ensureAll(ctx, id, objs, waiting); err != nil {
-				return outcome(err)
-			}
-		}
-		if len(r.fw.Resources[id].ForEach) > 0 {
-			more, err := r.collectionHealth(id, lives)
-			if err != nil {
-				return outcome(err)
-			}
-			waiting = append(waiting, more...)
-			continue
-		}
-		for _, live := range lives {
-			ready, msg, err := r.health(id, live)
-			if err != nil {
-				return outcome(err)
-			}
-			if !ready {
-				waiting = append(waiting, fmt.Sprintf("%s %s: %s", live.GetObjectKind().GroupVersionKind().Kind, live.GetName(), msg))
-			}
-		}
+		notReady[id] = len(more) > 0
+		waiting = append(waiting, more...)
 	}
 	return waitingFor(waiting)
+}
+
+// waitsFor names a resource res reads that is not ready yet in this step
+// ("" if none).
+func waitsFor(res *compile.Resource, notReady map[string]bool) string {
+	for _, dep := range res.DependsOn {
+		if notReady[dep] {
+			return dep
+		}
+	}
+	return ""
+}
+
+// applyOne applies resource id (or reads it, for an externalRef) and says
+// what of it is not ready yet.
+func (r *applier) applyOne(ctx context.Context, id string) ([]string, error) {
+	if ext := r.fw.Resources[id].External; ext != nil {
+		what, err := r.readExternal(ctx, id, ext)
+		if err != nil || what == "" {
+			return nil, err
+		}
+		return []string{what}, nil
+	}
+	var waiting []string
+	lives, err := r.unchanged(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if lives == nil {
+		objs, err := r.renderer.renderAll(id)
+		if err != nil {
+			return nil, err
+		}
+		if lives, waiting, err = r.ensureAll(ctx, id, objs, waiting); err != nil {
+			return nil, err
+		}
+	}
+	if len(r.fw.Resources[id].ForEach) > 0 {
+		more, err := r.collectionHealth(id, lives)
+		return append(waiting, more...), err
+	}
+	for _, live := range lives {
+		ready, msg, err := r.health(id, live)
+		if err != nil {
+			return nil, err
+		}
+		if !ready {
+			waiting = append(waiting, fmt.Sprintf("%s %s: %s", live.GetObjectKind().GroupVersionKind().Kind, live.GetName(), msg))
+		}
+	}
+	return waiting, nil
 }
 
 // ensureAll ensures the objects resource id rendered to and remembers the

@@ -130,3 +130,22 @@ func TestACollectionsReadyWhenJudgesItWhole(t *testing.T) {
 		t.Fatalf("keep judged it %+v", kept)
 	}
 }
+
+// TestAStepRendersWhatReadsAChildAfterItIsReady: a step lists a template
+// that reads the Deployment before the Deployment: the Deployment is
+// applied first, and the reader only once the Deployment is ready.
+func TestAStepRendersWhatReadsAChildAfterItIsReady(t *testing.T) {
+	h := newHarnessWith(t, func(fw *v1alpha1.Framework) {
+		fw.Spec.Resources = append(fw.Spec.Resources, v1alpha1.Resource{ID: "reader", Template: &runtime.RawExtension{Raw: []byte(`{"apiVersion":"v1","kind":"ConfigMap",
+			"metadata":{"name":"${instance.metadata.name}-reader"},"data":{"ready":"${string(resources.web.status.readyReplicas)}"}}`)}})
+		fw.Spec.Tasks[0].Resources = []string{"reader", "web"}
+	})
+	out := h.step(v1alpha1.PlanDeploy)
+	h.expectSent("first", "apply Deployment "+deployment)
+	if out.Result != plans.Waiting || !strings.Contains(out.Message, "resource reader: waiting for resource web, which it reads, to be ready") {
+		t.Fatalf("first: %v %s", out.Result, out.Message)
+	}
+	h.rollOut()
+	expectResult(t, "after the rollout", h.step(v1alpha1.PlanDeploy), plans.Done)
+	h.expectSent("after the rollout", "apply ConfigMap demo-1-reader")
+}
