@@ -211,10 +211,24 @@ func TestRenderTheExamples(t *testing.T) {
 			golden(t, "render-"+ex+".yaml", []byte(out))
 		})
 	}
+	t.Run("collections, with and without the external ConfigMap", func(t *testing.T) {
+		dir := filepath.Join("..", "..", "examples", "collections")
+		args := []string{"render", filepath.Join(dir, "framework.yaml"), "--instance", filepath.Join(dir, "instance.yaml")}
+		out, err := run(t, append(args, "--external", filepath.Join(dir, "external.yaml"))...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		golden(t, "render-collections.yaml", []byte(out))
+		out, err = run(t, args...)
+		if err != nil || !strings.Contains(out, "reads ConfigMap default/messaging-defaults (externalRef defaults), not given with --external") ||
+			strings.Contains(out, "kind: ConfigMap") {
+			t.Fatalf("without --external: %v\n%s", err, out)
+		}
+	})
 }
 
 func TestVerifyAndCRDOfTheExamples(t *testing.T) {
-	for _, ex := range []string{"zookeeper", "kafka", "webapp"} {
+	for _, ex := range []string{"zookeeper", "kafka", "webapp", "collections"} {
 		fw := filepath.Join("..", "..", "examples", ex, "framework.yaml")
 		out, err := run(t, "verify", fw)
 		if err != nil || !strings.Contains(out, ": OK, serves ") {

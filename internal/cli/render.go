@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/yaml"
 
@@ -40,14 +41,17 @@ func (o *options) crdCommand() *cobra.Command {
 
 func (o *options) renderCommand() *cobra.Command {
 	var instanceFile, plan string
+	var externalFiles []string
 	cmd := &cobra.Command{
 		Use:   "render FRAMEWORK-FILE --instance FILE [--plan PLAN]",
 		Short: "Print the children an instance would get from a plan, without a cluster",
 		Long: "render admits the instance as the API server would (the generated CRD's schema and defaults; CEL\n" +
 			"validation rules are not run), then renders the resources the plan's tasks apply, in the order they run,\n" +
 			"with the labels operetta adds. A template that reads what only a cluster has (another child's status) is\n" +
-			"named and skipped. Owner references need the instance's UID and are left out.",
-		Example: "  kubectl operetta render examples/zookeeper/framework.yaml --instance examples/zookeeper/instance.yaml",
+			"named and skipped. Owner references need the instance's UID and are left out. The objects externalRefs\n" +
+			"read come from --external files; one not given leaves what reads it unrendered, named.",
+		Example: "  kubectl operetta render examples/zookeeper/framework.yaml --instance examples/zookeeper/instance.yaml\n" +
+			"  kubectl operetta render examples/collections/framework.yaml --instance examples/collections/instance.yaml --external examples/collections/external.yaml",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if instanceFile == "" {
@@ -61,10 +65,21 @@ func (o *options) renderCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return Render(o.streams.Out, compiled, fw, inst, plan)
+			var externals []*unstructured.Unstructured
+			for _, f := range externalFiles {
+				docs, err := readDocuments(f, o.streams.In)
+				if err != nil {
+					return err
+				}
+				for _, d := range docs {
+					externals = append(externals, &unstructured.Unstructured{Object: d.obj})
+				}
+			}
+			return Render(o.streams.Out, compiled, fw, inst, plan, externals...)
 		},
 	}
 	cmd.Flags().StringVar(&instanceFile, "instance", "", "a file holding the instance")
+	cmd.Flags().StringArrayVar(&externalFiles, "external", nil, "a file holding objects externalRefs read (repeatable)")
 	cmd.Flags().StringVar(&plan, "plan", v1alpha1.PlanDeploy, "the plan whose tasks to render")
 	return cmd
 }
@@ -135,13 +150,21 @@ func (o *options) admitInstance(compiled *compile.Framework, file string) (*unst
 }
 
 // Render writes, as YAML documents, the children the tasks of plan would
-// apply for instance inst, in the order they run.
-func Render(w io.Writer, compiled *compile.Framework, fw *v1alpha1.Framework, inst *unstructured.Unstructured, plan string) error {
+// apply for instance inst, in the order they run; externals are the
+// objects its externalRefs may read.
+func Render(w io.Writer, compiled *compile.Framework, fw *v1alpha1.Framework, inst *unstructured.Unstructured, plan string, externals ...*unstructured.Unstructured) error {
 	spec, ok := compiled.Plans[plan]
 	if !ok {
 		return fmt.Errorf("--plan %q: Framework %s has no such plan; its plans are: %s", plan, fw.Name, strings.Join(planNames(fw), ", "))
 	}
 	vars := offlineVars(compiled, inst, plan, "rendered-offline")
+	for id, res := range compiled.Resources {
+		if res.External != nil {
+			if got, _ := findExternal(res.External, vars, inst.GetNamespace(), externals); got != nil {
+				vars.Resources[id] = got
+			}
+		}
+	}
 	for _, phase := range spec.Phases {
 		for _, step := range phase.Steps {
 			vars.Plan["phase"], vars.Plan["step"] = phase.Name, step.Name
@@ -194,7 +217,16 @@ func renderTask(w io.Writer, compiled *compile.Framework, inst *unstructured.Uns
 		fmt.Fprintf(w, "# %s: creates an instance of Framework %s (render that Framework to see its children)\n", at, t.Framework)
 		return nil
 	}
-	for _, id := range ids {
+	for _, id := range compiled.Ordered(ids) {
+		if ext := compiled.Resources[id].External; ext != nil {
+			_, what := findExternal(ext, vars, inst.GetNamespace(), nil)
+			if _, given := vars.Resources[id]; given {
+				fmt.Fprintf(w, "# %s: reads %s (externalRef %s, from --external)\n", at, what, id)
+			} else {
+				fmt.Fprintf(w, "# %s: reads %s (externalRef %s), not given with --external: what reads it is not rendered\n", at, what, id)
+			}
+			continue
+		}
 		objs, err := renderOffline(compiled, id, inst, vars)
 		if err != nil {
 			fmt.Fprintf(w, "# %s: resource %s is not rendered offline: %v\n", at, id, err)
@@ -207,6 +239,39 @@ func renderTask(w io.Writer, compiled *compile.Framework, inst *unstructured.Uns
 		}
 	}
 	return nil
+}
+
+// findExternal is what ext reads among externals, as the controller would
+// read it from the cluster (nil when not there), and how messages name it.
+func findExternal(ext *compile.External, vars expr.Vars, instanceNS string, externals []*unstructured.Unstructured) (any, string) {
+	ns, name, err := ext.Target(vars, instanceNS)
+	if err != nil {
+		return nil, fmt.Sprintf("%s (%v)", ext.GVK.Kind, err)
+	}
+	what := fmt.Sprintf("%s %s/%s", ext.GVK.Kind, ns, name)
+	if ext.Selector != nil {
+		what = fmt.Sprintf("%s in %s with %s", ext.GVK.Kind, ns, ext.Selector)
+	}
+	var picked []any
+	for _, u := range externals {
+		objNS := u.GetNamespace()
+		if objNS == "" {
+			objNS = instanceNS
+		}
+		if u.GroupVersionKind() != ext.GVK || objNS != ns {
+			continue
+		}
+		switch {
+		case ext.Selector == nil && u.GetName() == name:
+			return u.Object, what
+		case ext.Selector != nil && ext.Selector.Matches(labels.Set(u.GetLabels())):
+			picked = append(picked, u.Object)
+		}
+	}
+	if ext.Selector != nil && len(externals) > 0 {
+		return picked, what
+	}
+	return nil, what
 }
 
 // offlineVars are the variables the controller's expressions would see for

@@ -613,3 +613,48 @@ func TestTheZooKeeperRotatesWhenItsCertificateIsRenewed(t *testing.T) {
 	}
 	t.Logf("kubectl operetta plan status zookeeper/zk-rotate:\n%s", out)
 }
+
+// TestTheCollectionsExampleRuns: the collections example, applied as its
+// files are, gets one ConfigMap per topic carrying the retention of the
+// external ConfigMap; a topic removed from the list loses its ConfigMap.
+func TestTheCollectionsExampleRuns(t *testing.T) {
+	dir := filepath.Join(root, "examples/collections")
+	if err := kubectl("apply", "-f", filepath.Join(dir, "framework.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = kubectl("delete", "framework", "topics", "--wait=false") })
+	if err := kubectl("wait", "framework/topics", "--for=condition=Ready", "--timeout=60s"); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"external.yaml", "instance.yaml"} {
+		if err := kubectl("apply", "-f", filepath.Join(dir, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		_ = kubectl("delete", "topicsets.messaging.example.com", "orders", "--wait=false")
+		_ = kubectl("delete", "configmap", "messaging-defaults", "--wait=false")
+	})
+	if err := kubectl("wait", "topicsets.messaging.example.com/orders", "--for=jsonpath={.status.plans.deploy.status}=COMPLETE", "--timeout=2m"); err != nil {
+		t.Fatal(err)
+	}
+	topics := func() string {
+		out, err := kubectlOutput("get", "configmaps", "-n", "default", "-l", "operetta.dev/instance=orders", "-o", `jsonpath={range .items[*]}{.metadata.name}={.data.retention\.ms} {end}`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(out)
+	}
+	if got := topics(); got != "orders-created=604800000 orders-paid=604800000 orders-shipped=604800000" {
+		t.Fatalf("topic ConfigMaps: %q", got)
+	}
+	if err := kubectl("patch", "topicsets.messaging.example.com", "orders", "--type=json", "-p", `[{"op":"remove","path":"/spec/topics/1"}]`); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 2*time.Minute, func() error {
+		if got := topics(); got != "orders-created=604800000 orders-shipped=604800000" {
+			return fmt.Errorf("after removing paid: %q", got)
+		}
+		return nil
+	})
+}
