@@ -17,6 +17,7 @@
 #   BENCH_ROLLOUT=500      instances a Framework change is previewed with kubectl operetta diff
 #                          and rolled out over, maxConcurrent BENCH_ROLLOUT_CONCURRENT=50 (0: not measured)
 #   BENCH_SCHEDULES=1000   instances on one per-minute schedule, jitter BENCH_SCHEDULE_JITTER=30s (0: not measured)
+#   BENCH_COLLECTION=100   elements of one instance's collection (0: not measured)
 #   CLUSTER_NODES=10       simulated nodes (110 pods each)
 #   OPERETTA_SRC           a checkout to build the manager and take the Framework CRD
 #                          from (default: this one), e.g. a `git worktree` of a commit
@@ -77,4 +78,5 @@ bin/bench-cluster --kubeconfig "$KUBECONFIG" --manager "$manager" --manager-flag
   --shards "${BENCH_SHARDS:-2}" --failover "${BENCH_FAILOVER:-200}" \
   --frameworks "${BENCH_FRAMEWORKS:-20}" --apiserver-pid "${apiserver:-0}" \
   --rollout "${BENCH_ROLLOUT:-500}" --rollout-max-concurrent "${BENCH_ROLLOUT_CONCURRENT:-50}" \
-  --schedules "${BENCH_SCHEDULES:-1000}" --schedule-jitter "${BENCH_SCHEDULE_JITTER:-30s}"
+  --schedules "${BENCH_SCHEDULES:-1000}" --schedule-jitter "${BENCH_SCHEDULE_JITTER:-30s}" \
+  --collection "${BENCH_COLLECTION:-100}"

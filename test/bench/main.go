@@ -71,12 +71,12 @@ type bench struct {
 
 func run(ctx context.Context) error {
 	var (
-		kubeconfig, fwPath, instPath, sizes, managerFlags string
-		firstRepeats, shards, failoverN, frameworks       int
-		rolloutN, rolloutConcurrent, scheduledN           int
-		scheduleJitter                                    time.Duration
-		b                                                 bench
-		l                                                 launcher
+		kubeconfig, fwPath, instPath, sizes, managerFlags    string
+		firstRepeats, shards, failoverN, frameworks          int
+		rolloutN, rolloutConcurrent, scheduledN, collectionN int
+		scheduleJitter                                       time.Duration
+		b                                                    bench
+		l                                                    launcher
 	)
 	// controller-runtime's config package, which the plugin's code
 	// imports, defines its own -kubeconfig on the default set.
@@ -97,6 +97,7 @@ func run(ctx context.Context) error {
 	flag.IntVar(&rolloutConcurrent, "rollout-max-concurrent", 50, "spec.rollout.maxConcurrent of that rollout")
 	flag.IntVar(&scheduledN, "schedules", 1000, "instances on one per-minute schedule (0: not measured)")
 	flag.DurationVar(&scheduleJitter, "schedule-jitter", 30*time.Second, "that schedule's jitter")
+	flag.IntVar(&collectionN, "collection", 100, "elements of one instance's collection (0: not measured)")
 	flag.IntVar(&frameworks, "frameworks", 20, "Frameworks without instances, for what each costs (0: not measured)")
 	flag.IntVar(&b.apiserverPID, "apiserver-pid", 0, "process id of the API server, for its RSS as Frameworks are added (0: not measured)")
 	flag.DurationVar(&b.runTimeout, "run-timeout", 20*time.Minute, "longest a run may take until everything is ready")
@@ -223,6 +224,13 @@ func run(ctx context.Context) error {
 			return fmt.Errorf("%d instances on a schedule: %w", scheduledN, err)
 		}
 		rep.schedules = &r
+	}
+	if collectionN > 0 {
+		r, err := b.collection(ctx, collectionN)
+		if err != nil {
+			return fmt.Errorf("a collection of %d: %w", collectionN, err)
+		}
+		rep.collection = &r
 	}
 	if failoverN > 0 {
 		f, err := b.failover(ctx, failoverN)

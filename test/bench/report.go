@@ -114,6 +114,7 @@ type report struct {
 	frameworks   *frameworksResult
 	rollout      *rolloutResult
 	schedules    *schedulesResult
+	collection   *collectionResult
 }
 
 func verdict(ok bool) string {
@@ -235,6 +236,16 @@ func (rep report) print(w io.Writer, idle time.Duration) {
 		perRun := r.perTick.total() / float64(max(r.started, 1))
 		fmt.Fprintf(w, "| manager requests per scheduled run | %.2f (%s) | the plan's own work (1) + ≤ 2 | %s |\n", perRun, r.perTick.byMethod(1), verdict(perRun <= 3))
 		fmt.Fprintf(w, "| manager requests between ticks | %.0f | 0 | %s |\n", r.between.total(), verdict(r.between.total() == 0))
+	}
+	if r := rep.collection; r != nil {
+		fmt.Fprintf(w, "\n== One instance with a collection of %d objects (issue 25)\n\n", r.n)
+		fmt.Fprintln(w, "| figure | result | target | |")
+		fmt.Fprintln(w, "| --- | --- | --- | --- |")
+		per := r.create.total() / float64(r.n)
+		fmt.Fprintf(w, "| manager requests on create, per element | %.2f (%s) | ≤ 1.1 | %s |\n", per, r.create.byMethod(1), verdict(per <= 1.1))
+		fmt.Fprintf(w, "| manager requests in the %s after, nothing changed | %.0f | 0 | %s |\n", r.idleFor, r.idle.total(), verdict(r.idle.total() == 0))
+		fmt.Fprintf(w, "| create → all %d ready (deploy COMPLETE) | %s | – | |\n", r.n, secs(r.ready))
+		fmt.Fprintf(w, "| direct client, %d creates | %s | – | |\n", r.n, secs(r.direct))
 	}
 	if f := rep.failover; f != nil {
 		fmt.Fprintf(w, "\n== Failover (issue 11: within one Lease duration, 15 s, plus a few seconds)\n\n")
