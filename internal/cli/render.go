@@ -52,7 +52,7 @@ func (o *options) renderCommand() *cobra.Command {
 			"read come from --external files; one not given leaves what reads it unrendered, named.",
 		Example: "  kubectl operetta render examples/zookeeper/framework.yaml --instance examples/zookeeper/instance.yaml\n" +
 			"  kubectl operetta render examples/collections/framework.yaml --instance examples/collections/instance.yaml --external examples/collections/external.yaml",
-		Args:    cobra.ExactArgs(1),
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if instanceFile == "" {
 				return fmt.Errorf("--instance: the instance to render for is required")
