@@ -17,6 +17,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
+	"k8s.io/apiserver/pkg/cel/openapi/resolver"
+
 	"operetta.dev/operetta/api/v1alpha1"
 	"operetta.dev/operetta/internal/conditions"
 	"operetta.dev/operetta/internal/crdgen"
@@ -190,6 +192,20 @@ func IsIdentifier(name string) bool { return identifier.MatchString(name) }
 // against the generated kind's schema; if the CRD cannot be generated they are
 // still checked, untyped, so every mistake shows at once.
 func Compile(fw *v1alpha1.Framework) (*Framework, field.ErrorList) {
+	return CompileWith(fw, Options{})
+}
+
+// Options are what a compilation may know beyond the Framework.
+type Options struct {
+	// Schemas resolves the schema of a kind an externalRef reads, so its
+	// fields are typed in expressions (the API server's OpenAPI, say:
+	// resolver.ClientDiscoveryResolver). nil, or a kind it cannot
+	// resolve, leaves that reference dynamic.
+	Schemas resolver.SchemaResolver
+}
+
+// CompileWith is Compile knowing what opts gives.
+func CompileWith(fw *v1alpha1.Framework, opts Options) (*Framework, field.ErrorList) {
 	spec := field.NewPath("spec")
 	out := &Framework{
 		Name:       fw.Name,
@@ -221,7 +237,7 @@ func Compile(fw *v1alpha1.Framework) (*Framework, field.ErrorList) {
 			specSchema = &s
 		}
 	}
-	env, err := expr.NewEnv(specSchema)
+	env, err := expr.NewEnvWith(specSchema, resourceTypes(fw, opts.Schemas))
 	if err != nil {
 		return nil, append(errs, field.InternalError(spec, err))
 	}

@@ -4,6 +4,10 @@ import (
 	"fmt"
 	"strings"
 
+	"k8s.io/apiserver/pkg/cel/common"
+	"k8s.io/apiserver/pkg/cel/openapi"
+	"k8s.io/apiserver/pkg/cel/openapi/resolver"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -118,4 +122,38 @@ func compileExternal(r v1alpha1.Resource, env *expr.Env, path *field.Path) (*Res
 		errs = append(errs, field.Invalid(path.Child("forEach"), r.ID, "is for a template: an externalRef with a selector reads a list"))
 	}
 	return res, errs
+}
+
+// resourceTypes types the resources variable when schemas knows the kind
+// of an externalRef: every resource id and task name is a field of it, the
+// references schemas resolves typed by their kind's schema. nil (a dynamic
+// map) when none is typed.
+func resourceTypes(fw *v1alpha1.Framework, schemas resolver.SchemaResolver) *expr.Resources {
+	if schemas == nil {
+		return nil
+	}
+	res := &expr.Resources{Typed: map[string]common.Schema{}}
+	for _, r := range fw.Spec.Resources {
+		res.IDs = append(res.IDs, r.ID)
+		ref := r.ExternalRef
+		if ref == nil || ref.Selector != nil || ref.Kind == "" {
+			continue // a selector's list, or no kind: dynamic
+		}
+		gv, err := schema.ParseGroupVersion(ref.APIVersion)
+		if err != nil {
+			continue
+		}
+		s, err := schemas.ResolveSchema(gv.WithKind(ref.Kind))
+		if err != nil || s == nil {
+			continue
+		}
+		res.Typed[r.ID] = &openapi.Schema{Schema: s}
+	}
+	for _, t := range fw.Spec.Tasks {
+		res.IDs = append(res.IDs, t.Name)
+	}
+	if len(res.Typed) == 0 {
+		return nil
+	}
+	return res
 }

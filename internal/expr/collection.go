@@ -29,7 +29,7 @@ func (e *Env) Extend(vars ...Variable) (*Env, error) {
 	if err != nil {
 		return nil, fmt.Errorf("declaring %v: %w", vars, err)
 	}
-	return &Env{cel: ext, instance: e.instance}, nil
+	return &Env{cel: ext, instance: e.instance, resources: e.resources}, nil
 }
 
 // Collection is a compiled expression whose value is iterated: a list, or a
@@ -77,7 +77,7 @@ type Element struct {
 // Elements evaluates the collection and returns its elements, at most max
 // (more is an error): a list's in order, a map's by key.
 func (c *Collection) Elements(vars Vars, max int) ([]Element, error) {
-	out, _, err := c.prg.Eval((&binding{vars: vars}).activation(c.instance))
+	out, _, err := c.prg.Eval((&binding{vars: vars}).activation(c.instance, c.resources))
 	if err != nil {
 		return nil, fmt.Errorf("evaluating %q: %w", c.Source, err)
 	}

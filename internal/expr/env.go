@@ -62,6 +62,9 @@ type Env struct {
 	// instance is the structural schema of the instance variable, nil when
 	// it is untyped; evaluation converts instances with it.
 	instance common.Schema
+	// resources are the schemas of the children whose type is known (an
+	// externalRef's kind), by id; nil when resources is a dynamic map.
+	resources *typedResources
 
 	// programs holds every expression compiled in this environment by its
 	// source: a cel.Program carries a table of every function of the
@@ -82,6 +85,24 @@ type Env struct {
 // error. Without it (nil), instance is dynamic and only syntax and unknown
 // variables are checked.
 func NewEnv(spec *apiextensionsv1.JSONSchemaProps) (*Env, error) {
+	return NewEnvWith(spec, nil)
+}
+
+// Resources types the resources variable: IDs are every name it may have
+// (resource ids and task names), Typed the schemas of those whose kind's
+// schema is known. With none typed, resources stays a dynamic map; with
+// some, it is an object of those fields, so resources.<id> of a typed one
+// is checked field by field, and an unknown id is an error.
+type Resources struct {
+	IDs   []string
+	Typed map[string]common.Schema
+}
+
+// typedResources are the schemas values of resources are converted with.
+type typedResources struct{ schemas map[string]common.Schema }
+
+// NewEnvWith is NewEnv with the resources variable typed as res says.
+func NewEnvWith(spec *apiextensionsv1.JSONSchemaProps, res *Resources) (*Env, error) {
 	e := &Env{}
 	instanceType := cel.DynType
 	// A type named like its variable would shadow it: CEL resolves
@@ -99,11 +120,30 @@ func NewEnv(spec *apiextensionsv1.JSONSchemaProps) (*Env, error) {
 		instanceType = declType.CelType()
 		declTypes = append(declTypes, declType)
 	}
+	resourcesType := cel.MapType(cel.StringType, cel.DynType)
+	if res != nil && len(res.Typed) > 0 {
+		fields := make(map[string]*apiservercel.DeclField, len(res.IDs))
+		for _, id := range res.IDs {
+			t := apiservercel.DynType
+			if s, ok := res.Typed[id]; ok {
+				dt := common.SchemaDeclType(s, true)
+				if dt != nil {
+					t = dt.MaybeAssignTypeName("operettaResource_" + id)
+					declTypes = append(declTypes, t)
+				}
+			}
+			fields[id] = apiservercel.NewDeclField(id, t, false, nil, nil)
+		}
+		rt := apiservercel.NewObjectType("operettaResourcesType", fields)
+		declTypes = append(declTypes, rt)
+		resourcesType = rt.CelType()
+		e.resources = &typedResources{schemas: res.Typed}
+	}
 	set, err := environment.MustBaseEnvSet(environment.DefaultCompatibilityVersion()).Extend(environment.VersionedOptions{
 		IntroducedVersion: version.MajorMinor(1, 0),
 		EnvOptions: []cel.EnvOption{
 			cel.Variable(VarInstance, instanceType),
-			cel.Variable(VarResources, cel.MapType(cel.StringType, cel.DynType)),
+			cel.Variable(VarResources, resourcesType),
 			cel.Variable(VarFramework, frameworkType.CelType()),
 			cel.Variable(VarPlan, planType.CelType()),
 			ext.Math(),
@@ -138,7 +178,7 @@ func (e *Env) Compile(src string) (*Program, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Program{Source: src, prg: prg, output: ast.OutputType(), instance: e.instance, reads: map[string]bool{}}
+	p := &Program{Source: src, prg: prg, output: ast.OutputType(), instance: e.instance, resources: e.resources, reads: map[string]bool{}}
 	p.resourceIDs, p.anyResource = resourceRefs(ast)
 	for _, ref := range ast.NativeRep().ReferenceMap() {
 		if len(ref.OverloadIDs) == 0 { // a variable, not a function
@@ -200,8 +240,9 @@ type Program struct {
 	Source   string
 	prg      cel.Program
 	output   *cel.Type
-	instance common.Schema
-	reads    map[string]bool // the variables it names
+	instance  common.Schema
+	resources *typedResources
+	reads     map[string]bool // the variables it names
 	// resourceIDs are the children it names (resources.<id>); anyResource
 	// says it reads one known only when it runs.
 	resourceIDs map[string]bool
@@ -220,20 +261,21 @@ func (p *Program) Eval(vars Vars) (any, error) {
 // binding is the variables of one render, converted once for all the
 // expressions of a template rather than once per expression.
 type binding struct {
-	vars   Vars
-	schema common.Schema
-	bound  map[string]any
+	vars      Vars
+	schema    common.Schema
+	resources *typedResources
+	bound     map[string]any
 }
 
-func (b *binding) activation(instance common.Schema) map[string]any {
-	if b.bound == nil || b.schema != instance {
-		b.bound, b.schema = b.vars.activation(instance), instance
+func (b *binding) activation(instance common.Schema, resources *typedResources) map[string]any {
+	if b.bound == nil || b.schema != instance || b.resources != resources {
+		b.bound, b.schema, b.resources = b.vars.activation(instance, resources), instance, resources
 	}
 	return b.bound
 }
 
 func (p *Program) evalIn(b *binding) (any, error) {
-	out, _, err := p.prg.Eval(b.activation(p.instance))
+	out, _, err := p.prg.Eval(b.activation(p.instance, p.resources))
 	if err != nil {
 		return nil, fmt.Errorf("evaluating %q: %w", p.Source, err)
 	}
@@ -276,7 +318,7 @@ type Vars struct {
 
 // activation binds the variables; a typed instance is converted with its
 // schema, so that, say, a number field holding 1 is the double 1.0.
-func (v Vars) activation(instance common.Schema) map[string]any {
+func (v Vars) activation(instance common.Schema, resources *typedResources) map[string]any {
 	orEmpty := func(m map[string]any) map[string]any {
 		if m == nil {
 			return map[string]any{}
@@ -287,9 +329,23 @@ func (v Vars) activation(instance common.Schema) map[string]any {
 	if instance != nil {
 		inst = common.UnstructuredToVal(inst, instance)
 	}
+	res := orEmpty(v.Resources)
+	if resources != nil {
+		// A typed child is converted with its schema, as the instance is.
+		converted := make(map[string]any, len(res))
+		for id, val := range res {
+			if s, ok := resources.schemas[id]; ok {
+				if m, isMap := val.(map[string]any); isMap {
+					val = common.UnstructuredToVal(m, s)
+				}
+			}
+			converted[id] = val
+		}
+		res = converted
+	}
 	out := map[string]any{
 		VarInstance:  inst,
-		VarResources: orEmpty(v.Resources),
+		VarResources: res,
 		VarFramework: withZeros(v.Framework, frameworkFields),
 		VarPlan:      withZeros(v.Plan, planFields),
 	}

@@ -4,6 +4,8 @@
 package manager
 
 import (
+	"k8s.io/apiserver/pkg/cel/openapi/resolver"
+	"k8s.io/client-go/discovery"
 	"context"
 	"fmt"
 	"time"
@@ -122,7 +124,13 @@ func Setup(mgr ctrlmanager.Manager, opts Options) (*Engine, error) {
 		opts.MaxBackoff = DefaultMaxBackoff
 	}
 	fr := &framework.Reconciler{}
-	compiled := &framework.Compiled{}
+	// An externalRef's fields are typed by the kind's schema the API server
+	// publishes (OpenAPI v3), read when a Framework generation compiles.
+	dc, err := discovery.NewDiscoveryClientForConfigAndClient(mgr.GetConfig(), mgr.GetHTTPClient())
+	if err != nil {
+		return nil, fmt.Errorf("a discovery client: %w", err)
+	}
+	compiled := &framework.Compiled{Schemas: &resolver.ClientDiscoveryResolver{Discovery: dc}}
 	e, err := engine.New[*instance.Reconciler](mgr, engine.Options{
 		Workers:     opts.WorkersPerKind,
 		RateLimiter: func() workqueue.TypedRateLimiter[reconcile.Request] { return rateLimiter(opts.MaxBackoff) },

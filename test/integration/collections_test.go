@@ -145,3 +145,21 @@ func TestACollectionFollowsItsListAndAnExternalRefIsOnlyRead(t *testing.T) {
 	})
 	expectTopics(t, ns, "c", "30d", "c")
 }
+
+// TestAnExternalRefsFieldsAreTypedByTheAPIServersSchema: the controller
+// types an externalRef of a ConfigMap by the schema the API server
+// publishes, so a misspelt field of it is refused when the Framework is
+// applied, naming it.
+func TestAnExternalRefsFieldsAreTypedByTheAPIServersSchema(t *testing.T) {
+	startManager(t)
+	fw := collectionFramework("typedref", "typedref.test.operetta.dev")
+	fw.Spec.Resources[1].Template.Raw = []byte(strings.Replace(string(fw.Spec.Resources[1].Template.Raw), "resources.settings.data.retention", "resources.settings.dta.retention", 1))
+	createFramework(t, fw)
+	eventually(t, 30*time.Second, func() error {
+		c := frameworkReady(t, "typedref", metav1.ConditionFalse)
+		if c.Reason != "InvalidExpression" || !strings.Contains(c.Message, "undefined field 'dta'") {
+			return fmt.Errorf("ready is false for %s: %s", c.Reason, c.Message)
+		}
+		return nil
+	})
+}

@@ -4,6 +4,7 @@ import (
 	"sync"
 
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apiserver/pkg/cel/openapi/resolver"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"operetta.dev/operetta/api/v1alpha1"
@@ -16,6 +17,10 @@ import (
 // the spec only, which only a new generation changes. The zero value is
 // ready to use; it is safe for concurrent use.
 type Compiled struct {
+	// Schemas resolves the kinds externalRefs read, for typed expressions
+	// (compile.Options); nil leaves them dynamic.
+	Schemas resolver.SchemaResolver
+
 	mu sync.Mutex
 	m  map[string]compilation
 }
@@ -35,7 +40,7 @@ func (c *Compiled) Of(fw *v1alpha1.Framework) (*compile.Framework, field.ErrorLi
 	if ok && got.uid == fw.UID && got.generation == fw.Generation {
 		return got.fw, got.errs
 	}
-	compiled, errs := compile.Compile(fw)
+	compiled, errs := compile.CompileWith(fw, compile.Options{Schemas: c.Schemas})
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil {
