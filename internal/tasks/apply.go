@@ -73,10 +73,18 @@ func (r *applier) applyOne(ctx context.Context, id string) ([]string, error) {
 			return nil, err
 		}
 	}
+	var more []string
 	if len(r.fw.Resources[id].ForEach) > 0 {
-		more, err := r.collectionHealth(id, lives)
-		return append(waiting, more...), err
+		more, err = r.collectionHealth(id, lives)
+	} else {
+		more, err = r.eachHealth(id, lives)
 	}
+	return append(waiting, more...), err
+}
+
+// eachHealth says which of resource id's objects are not ready, and why.
+func (r *applier) eachHealth(id string, lives []client.Object) ([]string, error) {
+	var waiting []string
 	for _, live := range lives {
 		ready, msg, err := r.health(id, live)
 		if err != nil {

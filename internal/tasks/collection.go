@@ -144,17 +144,7 @@ func (r *applier) collectionHealth(id string, lives []client.Object) ([]string, 
 		}
 		return nil, nil
 	}
-	var waiting []string
-	for _, live := range lives {
-		ready, msg, err := r.health(id, live)
-		if err != nil {
-			return nil, err
-		}
-		if !ready {
-			waiting = append(waiting, fmt.Sprintf("%s %s: %s", live.GetObjectKind().GroupVersionKind().Kind, live.GetName(), msg))
-		}
-	}
-	return waiting, nil
+	return r.eachHealth(id, lives)
 }
 
 // observeCollections makes resources.<id> of every collection the list

@@ -87,10 +87,7 @@ func announce(rec recorder.EventRecorder, framework string, instance *unstructur
 // since the status that was read, and of a schedule that turned invalid.
 func announceSchedules(rec recorder.EventRecorder, framework string, instance *unstructured.Unstructured, old []v1alpha1.ScheduleStatus, st v1alpha1.InstanceStatus,
 	completed map[types.UID]v1alpha1.PlanStatus, told map[types.UID]bool) {
-	before := map[string]v1alpha1.ScheduleStatus{}
-	for _, e := range old {
-		before[e.Name] = e
-	}
+	before := byName(old, func(e v1alpha1.ScheduleStatus) string { return e.Name })
 	for _, e := range st.Schedules {
 		was := before[e.Name]
 		if e.LastOutcome == v1alpha1.ScheduleInvalid {
@@ -120,10 +117,7 @@ func announceSchedules(rec recorder.EventRecorder, framework string, instance *u
 // status that was read, and of a trigger that turned invalid.
 func announceTriggers(rec recorder.EventRecorder, framework string, instance *unstructured.Unstructured, old []v1alpha1.TriggerStatus, st v1alpha1.InstanceStatus,
 	completed map[types.UID]v1alpha1.PlanStatus, told map[types.UID]bool) {
-	before := map[string]v1alpha1.TriggerStatus{}
-	for _, e := range old {
-		before[e.Name] = e
-	}
+	before := byName(old, func(e v1alpha1.TriggerStatus) string { return e.Name })
 	for _, e := range st.Triggers {
 		was := before[e.Name]
 		switch {
@@ -141,6 +135,15 @@ func announceTriggers(rec recorder.EventRecorder, framework string, instance *un
 		}
 		metrics.TriggeredRuns.WithLabelValues(framework, e.Name, string(e.LastOutcome)).Inc()
 	}
+}
+
+// byName indexes list by name.
+func byName[T any](list []T, name func(T) string) map[string]T {
+	out := make(map[string]T, len(list))
+	for _, e := range list {
+		out[name(e)] = e
+	}
+	return out
 }
 
 // completedToo says, for a start event of run uid, that the run completed
