@@ -25,9 +25,9 @@ func (configMapSchema) ResolveSchema(gvk schema.GroupVersionKind) (*spec.Schema,
 	str := spec.Schema{SchemaProps: spec.SchemaProps{Type: []string{"string"}}}
 	return &spec.Schema{SchemaProps: spec.SchemaProps{Type: []string{"object"}, Properties: map[string]spec.Schema{
 		"apiVersion": str, "kind": str,
-		"metadata":   {SchemaProps: spec.SchemaProps{Type: []string{"object"}, Properties: map[string]spec.Schema{"name": str, "namespace": str}}},
-		"data":       {SchemaProps: spec.SchemaProps{Type: []string{"object"}, AdditionalProperties: &spec.SchemaOrBool{Allows: true, Schema: &str}}},
-		"immutable":  {SchemaProps: spec.SchemaProps{Type: []string{"boolean"}}},
+		"metadata":  {SchemaProps: spec.SchemaProps{Type: []string{"object"}, Properties: map[string]spec.Schema{"name": str, "namespace": str}}},
+		"data":      {SchemaProps: spec.SchemaProps{Type: []string{"object"}, AdditionalProperties: &spec.SchemaOrBool{Allows: true, Schema: &str}}},
+		"immutable": {SchemaProps: spec.SchemaProps{Type: []string{"boolean"}}},
 	}}}, nil
 }
 
@@ -49,8 +49,8 @@ func TestAnExternalRefIsTypedByItsKindsSchema(t *testing.T) {
 		t.Fatalf("copy depends on %v", got)
 	}
 	for expr, want := range map[string]string{
-		"${resources.defaults.dta}":                 "undefined field 'dta'",
-		"${resources.defaults.immutable + 'x'}":     "found no matching overload for '_+_' applied to '(bool, string)'",
+		"${resources.defaults.dta}":                  "undefined field 'dta'",
+		"${resources.defaults.immutable + 'x'}":      "found no matching overload for '_+_' applied to '(bool, string)'",
 		"${string(resources.servers.spec.replicas)}": "", // a child of the Framework's own: dynamic
 	} {
 		_, errs := compile.CompileWith(withDefaults(t, expr), opts)

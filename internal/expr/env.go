@@ -237,9 +237,9 @@ func (e *Env) CompileBool(src string) (*Program, error) {
 
 // Program is a compiled expression.
 type Program struct {
-	Source   string
-	prg      cel.Program
-	output   *cel.Type
+	Source    string
+	prg       cel.Program
+	output    *cel.Type
 	instance  common.Schema
 	resources *typedResources
 	reads     map[string]bool // the variables it names

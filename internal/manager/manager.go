@@ -4,10 +4,10 @@
 package manager
 
 import (
-	"k8s.io/apiserver/pkg/cel/openapi/resolver"
-	"k8s.io/client-go/discovery"
 	"context"
 	"fmt"
+	"k8s.io/apiserver/pkg/cel/openapi/resolver"
+	"k8s.io/client-go/discovery"
 	"time"
 
 	"golang.org/x/time/rate"

@@ -4,8 +4,8 @@ import (
 	"sync"
 
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apiserver/pkg/cel/openapi/resolver"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/apiserver/pkg/cel/openapi/resolver"
 
 	"operetta.dev/operetta/api/v1alpha1"
 	"operetta.dev/operetta/internal/compile"
