@@ -65,6 +65,8 @@ type Env struct {
 	// resources are the schemas of the children whose type is known (an
 	// externalRef's kind), by id; nil when resources is a dynamic map.
 	resources *typedResources
+	// self is the schema of self, in a conversion's environment.
+	self common.Schema
 
 	// programs holds every expression compiled in this environment by its
 	// source: a cel.Program carries a table of every function of the
@@ -139,24 +141,46 @@ func NewEnvWith(spec *apiextensionsv1.JSONSchemaProps, res *Resources) (*Env, er
 		resourcesType = rt.CelType()
 		e.resources = &typedResources{schemas: res.Typed}
 	}
+	opts := []cel.EnvOption{
+		cel.Variable(VarInstance, instanceType),
+		cel.Variable(VarResources, resourcesType),
+		cel.Variable(VarFramework, frameworkType.CelType()),
+		cel.Variable(VarPlan, planType.CelType()),
+	}
+	var err error
+	e.cel, err = celEnv(opts, declTypes)
+	return e, err
+}
+
+// celEnv is the API server's CEL environment, with cel-go's math, encoders
+// and bindings, and the variables vars of types declTypes.
+func celEnv(vars []cel.EnvOption, declTypes []*apiservercel.DeclType) (*cel.Env, error) {
 	set, err := environment.MustBaseEnvSet(environment.DefaultCompatibilityVersion()).Extend(environment.VersionedOptions{
 		IntroducedVersion: version.MajorMinor(1, 0),
-		EnvOptions: []cel.EnvOption{
-			cel.Variable(VarInstance, instanceType),
-			cel.Variable(VarResources, resourcesType),
-			cel.Variable(VarFramework, frameworkType.CelType()),
-			cel.Variable(VarPlan, planType.CelType()),
-			ext.Math(),
-			ext.Encoders(),
-			ext.Bindings(),
-		},
-		DeclTypes: declTypes,
+		EnvOptions:        append(vars, ext.Math(), ext.Encoders(), ext.Bindings()),
+		DeclTypes:         declTypes,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("building the CEL environment: %w", err)
 	}
-	e.cel = set.NewExpressionsEnv()
-	return e, nil
+	return set.NewExpressionsEnv(), nil
+}
+
+// VarSelf is the variable of a conversion's expressions: the object (its
+// spec) in the version converted from.
+const VarSelf = "self"
+
+// NewSelfEnv returns an environment whose expressions see one variable,
+// self, typed by schema: the spec of a version a conversion maps from.
+func NewSelfEnv(schema *apiextensionsv1.JSONSchemaProps) (*Env, error) {
+	structural, err := structuralOf(schema)
+	if err != nil {
+		return nil, err
+	}
+	declType := model.SchemaDeclType(structural, false).MaybeAssignTypeName("operettaSelfType")
+	e := &Env{self: newMemoSchema(structural)}
+	e.cel, err = celEnv([]cel.EnvOption{cel.Variable(VarSelf, declType.CelType())}, []*apiservercel.DeclType{declType})
+	return e, err
 }
 
 // Compile parses and checks one expression (without ${ }). The same source
@@ -178,7 +202,7 @@ func (e *Env) Compile(src string) (*Program, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Program{Source: src, prg: prg, output: ast.OutputType(), instance: e.instance, resources: e.resources, reads: map[string]bool{}}
+	p := &Program{Source: src, prg: prg, output: ast.OutputType(), instance: e.instance, resources: e.resources, self: e.self, reads: map[string]bool{}}
 	p.resourceIDs, p.anyResource = resourceRefs(ast)
 	for _, ref := range ast.NativeRep().ReferenceMap() {
 		if len(ref.OverloadIDs) == 0 { // a variable, not a function
@@ -242,6 +266,7 @@ type Program struct {
 	output    *cel.Type
 	instance  common.Schema
 	resources *typedResources
+	self      common.Schema
 	reads     map[string]bool // the variables it names
 	// resourceIDs are the children it names (resources.<id>); anyResource
 	// says it reads one known only when it runs.
@@ -285,6 +310,24 @@ func (p *Program) evalIn(b *binding) (any, error) {
 	}
 	return v, nil
 }
+
+// EvalSelf evaluates an expression of a conversion's environment
+// (NewSelfEnv) with self, converted with its schema as the API server
+// would, and returns plain Go data.
+func (p *Program) EvalSelf(self map[string]any) (any, error) {
+	var v any = self
+	if p.self != nil {
+		v = common.UnstructuredToVal(self, p.self)
+	}
+	out, _, err := p.prg.Eval(map[string]any{VarSelf: v})
+	if err != nil {
+		return nil, fmt.Errorf("evaluating %q: %w", p.Source, err)
+	}
+	return toNative(out)
+}
+
+// Output is the schema of the expression's values.
+func (p *Program) Output() apiextensionsv1.JSONSchemaProps { return schemaOf(p.output) }
 
 // EvalBool evaluates an expression that must be true or false.
 func (p *Program) EvalBool(vars Vars) (bool, error) {

@@ -34,13 +34,19 @@ func instanceSchema(spec *apiextensionsv1.JSONSchemaProps) (*structuralschema.St
 			"status": {Type: "object", XPreserveUnknownFields: &preserve},
 		},
 	}
+	return structuralOf(v1)
+}
+
+// structuralOf is the structural form of a schema, which CEL types and
+// values are made from.
+func structuralOf(v1 *apiextensionsv1.JSONSchemaProps) (*structuralschema.Structural, error) {
 	internal := &apiextensions.JSONSchemaProps{}
 	if err := apiextensionsv1.Convert_v1_JSONSchemaProps_To_apiextensions_JSONSchemaProps(v1, internal, nil); err != nil {
-		return nil, fmt.Errorf("converting the instance schema: %w", err)
+		return nil, fmt.Errorf("converting the schema: %w", err)
 	}
 	s, err := structuralschema.NewStructural(internal)
 	if err != nil {
-		return nil, fmt.Errorf("the instance schema is not structural: %w", err)
+		return nil, fmt.Errorf("the schema is not structural: %w", err)
 	}
 	return s, nil
 }
