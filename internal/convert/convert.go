@@ -94,7 +94,9 @@ func carry(v any, from, to *apiextensionsv1.JSONSchemaProps) any {
 	if v == nil || from == nil || to == nil {
 		return nil
 	}
-	preserve := func(s *apiextensionsv1.JSONSchemaProps) bool { return s.XPreserveUnknownFields != nil && *s.XPreserveUnknownFields }
+	preserve := func(s *apiextensionsv1.JSONSchemaProps) bool {
+		return s.XPreserveUnknownFields != nil && *s.XPreserveUnknownFields
+	}
 	switch {
 	case from.Type != to.Type && !(numeric(from.Type) && numeric(to.Type)):
 		return nil
