@@ -137,6 +137,57 @@ type FrameworkSpec struct {
 	// after operetta's own Ready, Plan and Status columns.
 	// +optional
 	PrinterColumns []PrinterColumn `json:"printerColumns,omitempty"`
+
+	// Versions are the kind's other versions, served beside
+	// names.version, which is the one stored and the one templates and
+	// plans are written against. Each converts to and from the next in
+	// this list, and the last to and from names.version, by CEL mappings
+	// a conversion webhook of the manager runs.
+	// +listType=map
+	// +listMapKey=name
+	// +optional
+	Versions []Version `json:"versions,omitempty"`
+}
+
+// Version is one more version of the generated kind: its own parameters
+// (its spec's schema) and printer columns, and how it converts.
+type Version struct {
+	// Name of the version, v1beta1 say.
+	// +kubebuilder:validation:MinLength=1
+	Name string `json:"name"`
+
+	// Served says whether the API server serves it; true if unset.
+	// +optional
+	Served *bool `json:"served,omitempty"`
+
+	// Deprecated makes the API server warn every client that uses it,
+	// with DeprecationWarning if given.
+	// +optional
+	Deprecated bool `json:"deprecated,omitempty"`
+	// +optional
+	DeprecationWarning string `json:"deprecationWarning,omitempty"`
+
+	// Parameters are this version's spec, as spec.parameters are the
+	// stored version's.
+	// +optional
+	Parameters []Parameter `json:"parameters,omitempty"`
+
+	// PrinterColumns of this version, after operetta's own.
+	// +optional
+	PrinterColumns []PrinterColumn `json:"printerColumns,omitempty"`
+
+	// ToNext maps this version's spec to the next version's: each key is
+	// a field path of the next version's spec ("replicas",
+	// "resources.memory"), each value one ${...} over self, this version's
+	// spec. A field of the next version that no key names is carried
+	// across when this version has it with the same type.
+	// +optional
+	ToNext map[string]string `json:"toNext,omitempty"`
+
+	// FromNext maps the next version's spec back to this one's, the same
+	// way.
+	// +optional
+	FromNext map[string]string `json:"fromNext,omitempty"`
 }
 
 // Allow lists what templates may create beyond namespaced objects in the

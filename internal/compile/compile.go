@@ -78,6 +78,9 @@ type Framework struct {
 	WatchedKinds []schema.GroupVersionKind
 	// ReferencedKinds are the kinds externalRefs read, sorted.
 	ReferencedKinds []schema.GroupVersionKind
+	// Versions are the kind's other versions, in the Framework's order:
+	// each converts to the next, the last to GVK.Version, the stored one.
+	Versions []*Version
 }
 
 // Emits says whether resource r may render an object of kind gvk.
@@ -222,6 +225,7 @@ func CompileWith(fw *v1alpha1.Framework, opts Options) (*Framework, field.ErrorL
 		errs = append(errs, field.Invalid(field.NewPath("metadata", "name"), fw.Name, msg))
 	}
 	errs = append(errs, checkNames(fw.Spec.Names, spec.Child("names"))...)
+	errs = append(errs, checkVersionNames(fw, spec.Child("versions"))...)
 	errs = append(errs, checkParameters(fw.Spec.Parameters, fw.Spec.Plans, spec.Child("parameters"))...)
 	if (fw.Spec.ServiceAccountName == "") != (fw.Spec.ServiceAccountNamespace == "") {
 		errs = append(errs, field.Required(spec.Child("serviceAccountNamespace"), "serviceAccountName and serviceAccountNamespace go together"))
@@ -244,6 +248,7 @@ func CompileWith(fw *v1alpha1.Framework, opts Options) (*Framework, field.ErrorL
 	errs = append(errs, compileResources(fw.Spec.Resources, fw.Spec.Parameters, env, out, spec.Child("resources"))...)
 	errs = append(errs, compileTasks(fw.Spec.Tasks, env, out, spec.Child("tasks"))...)
 	errs = append(errs, checkDependencies(fw.Spec.Resources, out, spec.Child("resources"))...)
+	errs = append(errs, compileVersions(fw, crd, out, spec.Child("versions"))...)
 	errs = append(errs, checkPlans(fw.Spec.Plans, out, spec.Child("plans"))...)
 	errs = append(errs, compileSchedules(fw.Spec.Schedules, env, out, spec.Child("schedules"))...)
 	errs = append(errs, compileTriggers(fw.Spec.Triggers, env, out, spec.Child("triggers"))...)

@@ -72,4 +72,7 @@ const (
 	// the Framework's account may not list and watch everywhere. A grant
 	// helps too: it is looked at again every minute.
 	TriggerNotAllowed Reason = "TriggerNotAllowed"
+	// ConversionNotServed: the Framework serves several versions of its
+	// kind, and this manager runs no conversion webhook.
+	ConversionNotServed Reason = "ConversionNotServed"
 )

@@ -47,35 +47,59 @@ func Generate(fw *v1alpha1.Framework) (*apiextensionsv1.CustomResourceDefinition
 				Categories: []string{v1alpha1.CategoryAllKinds},
 			},
 			Scope: apiextensionsv1.NamespaceScoped,
-			Versions: []apiextensionsv1.CustomResourceDefinitionVersion{{
-				Name:    names.Version,
-				Served:  true,
-				Storage: true,
-				Schema: &apiextensionsv1.CustomResourceValidation{OpenAPIV3Schema: &apiextensionsv1.JSONSchemaProps{
-					Type:        "object",
-					Description: description(fw),
-					// Required rather than defaulted to {}: the API server checks
-					// a default against the rules without applying the defaults
-					// inside it, so {} would fail every rule over a parameter.
-					Required: []string{"spec"},
-					Properties: map[string]apiextensionsv1.JSONSchemaProps{
-						"apiVersion": {Type: "string"},
-						"kind":       {Type: "string"},
-						"metadata":   {Type: "object"},
-						"spec":       spec,
-						"status":     statusSchema(),
-					},
-				}},
-				Subresources:             &apiextensionsv1.CustomResourceSubresources{Status: &apiextensionsv1.CustomResourceSubresourceStatus{}},
-				AdditionalPrinterColumns: printerColumns(fw),
-			}},
+			Versions: []apiextensionsv1.CustomResourceDefinitionVersion{
+				version(names.Version, fw, spec, fw.Spec.PrinterColumns),
+			},
 			Conversion: &apiextensionsv1.CustomResourceConversion{Strategy: apiextensionsv1.NoneConverter},
 		},
+	}
+	// The other versions come after the stored one, in their order: the
+	// translation of the API server's errors counts on versions[0].
+	for i, v := range fw.Spec.Versions {
+		vpath := specPath.Child("versions").Index(i)
+		vspec, verrs := parametersSchema(fw, v.Parameters, nil, vpath)
+		errs = append(errs, verrs...)
+		cv := version(v.Name, fw, vspec, v.PrinterColumns)
+		cv.Storage, cv.Served = false, v.Served == nil || *v.Served
+		cv.Deprecated = v.Deprecated
+		if v.DeprecationWarning != "" {
+			cv.DeprecationWarning = &v.DeprecationWarning
+		}
+		crd.Spec.Versions = append(crd.Spec.Versions, cv)
+	}
+	if len(errs) > 0 {
+		return nil, errs
 	}
 	if errs := validate(crd, fw); len(errs) > 0 {
 		return nil, errs
 	}
 	return crd, nil
+}
+
+// version is one version of the CRD, stored and served, whose spec is spec.
+func version(name string, fw *v1alpha1.Framework, spec apiextensionsv1.JSONSchemaProps, columns []v1alpha1.PrinterColumn) apiextensionsv1.CustomResourceDefinitionVersion {
+	return apiextensionsv1.CustomResourceDefinitionVersion{
+		Name:    name,
+		Served:  true,
+		Storage: true,
+		Schema: &apiextensionsv1.CustomResourceValidation{OpenAPIV3Schema: &apiextensionsv1.JSONSchemaProps{
+			Type:        "object",
+			Description: description(fw),
+			// Required rather than defaulted to {}: the API server checks
+			// a default against the rules without applying the defaults
+			// inside it, so {} would fail every rule over a parameter.
+			Required: []string{"spec"},
+			Properties: map[string]apiextensionsv1.JSONSchemaProps{
+				"apiVersion": {Type: "string"},
+				"kind":       {Type: "string"},
+				"metadata":   {Type: "object"},
+				"spec":       spec,
+				"status":     statusSchema(),
+			},
+		}},
+		Subresources:             &apiextensionsv1.CustomResourceSubresources{Status: &apiextensionsv1.CustomResourceSubresourceStatus{}},
+		AdditionalPrinterColumns: printerColumns(columns),
+	}
 }
 
 func description(fw *v1alpha1.Framework) string {
@@ -86,16 +110,26 @@ func description(fw *v1alpha1.Framework) string {
 	return d
 }
 
-// specSchema builds the generated kind's .spec from the parameters.
+// specSchema builds the stored version's .spec from the parameters.
 func specSchema(fw *v1alpha1.Framework, specPath *field.Path) (apiextensionsv1.JSONSchemaProps, field.ErrorList) {
+	spec, errs := parametersSchema(fw, fw.Spec.Parameters, scheduleParameters(fw), specPath)
+	for _, v := range fw.Spec.Validations {
+		spec.XValidations = append(spec.XValidations, apiextensionsv1.ValidationRule{Rule: v.Rule, Message: v.Message})
+	}
+	return spec, errs
+}
+
+// parametersSchema builds a version's .spec from its parameters, path
+// being where they are (spec, or spec.versions[i]); schedules are those a
+// schedule reads whole.
+func parametersSchema(fw *v1alpha1.Framework, params []v1alpha1.Parameter, schedules map[string]bool, specPath *field.Path) (apiextensionsv1.JSONSchemaProps, field.ErrorList) {
 	var errs field.ErrorList
 	spec := apiextensionsv1.JSONSchemaProps{
 		Type:        "object",
 		Description: "Parameters of the " + fw.Spec.Names.Kind + ".",
 		Properties:  map[string]apiextensionsv1.JSONSchemaProps{},
 	}
-	schedules := scheduleParameters(fw)
-	for i, p := range fw.Spec.Parameters {
+	for i, p := range params {
 		path := specPath.Child("parameters").Index(i)
 		prop, perrs := parameterSchema(p, path)
 		errs = append(errs, perrs...)
@@ -108,9 +142,6 @@ func specSchema(fw *v1alpha1.Framework, specPath *field.Path) (apiextensionsv1.J
 		if p.Required {
 			spec.Required = append(spec.Required, p.Name)
 		}
-	}
-	for _, v := range fw.Spec.Validations {
-		spec.XValidations = append(spec.XValidations, apiextensionsv1.ValidationRule{Rule: v.Rule, Message: v.Message})
 	}
 	return spec, errs
 }
@@ -176,13 +207,13 @@ func parameterSchema(p v1alpha1.Parameter, path *field.Path) (apiextensionsv1.JS
 	return prop, nil
 }
 
-func printerColumns(fw *v1alpha1.Framework) []apiextensionsv1.CustomResourceColumnDefinition {
+func printerColumns(own []v1alpha1.PrinterColumn) []apiextensionsv1.CustomResourceColumnDefinition {
 	cols := []apiextensionsv1.CustomResourceColumnDefinition{
 		{Name: "Ready", Type: "string", JSONPath: `.status.conditions[?(@.type=="Ready")].status`},
 		{Name: "Plan", Type: "string", JSONPath: ".status.activePlan"},
 		{Name: "Status", Type: "string", JSONPath: ".status.activePlanStatus"},
 	}
-	for _, c := range fw.Spec.PrinterColumns {
+	for _, c := range own {
 		t := c.Type
 		if t == "" {
 			t = "string"
@@ -207,7 +238,7 @@ func validate(crd *apiextensionsv1.CustomResourceDefinition, fw *v1alpha1.Framew
 	if err := apiextensionsv1.Convert_v1_CustomResourceDefinition_To_apiextensions_CustomResourceDefinition(crd, internal, nil); err != nil {
 		return field.ErrorList{field.InternalError(field.NewPath("spec"), err)}
 	}
-	// Validation also checks status; a new CRD stores its only version.
+	// Validation also checks status; a new CRD stores its stored version.
 	internal.Status.StoredVersions = []string{crd.Spec.Versions[0].Name}
 	errs := validation.ValidateCustomResourceDefinition(context.Background(), internal)
 	return translate(errs, fw)

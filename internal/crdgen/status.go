@@ -202,11 +202,15 @@ func IsReservedStatusField(name string) bool {
 // result with the API server's validation again.
 func WithStatusFields(crd *apiextensionsv1.CustomResourceDefinition, fw *v1alpha1.Framework, fields map[string]apiextensionsv1.JSONSchemaProps) (*apiextensionsv1.CustomResourceDefinition, field.ErrorList) {
 	out := crd.DeepCopy()
-	status := out.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["status"]
-	for name, schema := range fields {
-		status.Properties[name] = schema
+	// Status is operetta's, the same in every version.
+	for i := range out.Spec.Versions {
+		props := out.Spec.Versions[i].Schema.OpenAPIV3Schema.Properties
+		status := props["status"]
+		for name, schema := range fields {
+			status.Properties[name] = schema
+		}
+		props["status"] = status
 	}
-	out.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["status"] = status
 	if errs := validate(out, fw); len(errs) > 0 {
 		return nil, errs
 	}

@@ -32,6 +32,16 @@ func translate(errs field.ErrorList, fw *v1alpha1.Framework) field.ErrorList {
 			fmt.Sprintf("spec.parameters[%d]", i),
 		})
 	}
+	// The other versions follow the stored one in the CRD.
+	for i, v := range fw.Spec.Versions {
+		rules = append(rules, struct{ from, to string }{fmt.Sprintf("spec.versions[%d].name", i+1), fmt.Sprintf("spec.versions[%d].name", i)})
+		for j, p := range v.Parameters {
+			rules = append(rules, struct{ from, to string }{
+				fmt.Sprintf("spec.versions[%d].schema.openAPIV3Schema.properties[spec].properties[%s]", i+1, p.Name),
+				fmt.Sprintf("spec.versions[%d].parameters[%d]", i, j),
+			})
+		}
+	}
 	for i := range fw.Spec.PrinterColumns {
 		rules = append(rules, struct{ from, to string }{
 			// operetta's own Ready, Plan and Status columns come first.

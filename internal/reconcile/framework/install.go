@@ -40,6 +40,12 @@ func (r *Reconciler) install(ctx context.Context, fw *v1alpha1.Framework) (ctrl.
 		return ctrl.Result{}, nil
 	}
 
+	if len(compiled.Versions) > 0 && !r.ServesConversion {
+		refused(fw, conditions.ConversionNotServed,
+			"spec.versions: a kind served in several versions needs the manager's conversion webhook, which this manager does not run; the kind stays as it is")
+		return ctrl.Result{}, nil
+	}
+
 	existing, err := r.existingCRD(ctx, compiled.CRD.Name)
 	if err != nil {
 		return ctrl.Result{}, err

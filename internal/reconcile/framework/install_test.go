@@ -107,6 +107,13 @@ func TestANewFrameworkGetsItsFinalizerThenItsCRDThenWaitsForIt(t *testing.T) {
 	}
 }
 
+// twoVersionGreeters are greeters served as v1 too, its spec the same.
+func twoVersionGreeters() *v1alpha1.Framework {
+	fw := greeters()
+	fw.Spec.Versions = []v1alpha1.Version{{Name: "v1alpha1", Parameters: fw.Spec.Parameters}}
+	return fw
+}
+
 func TestAFrameworkThatCannotBeInstalledIsRefusedAndNothingIsApplied(t *testing.T) {
 	foreign := &apiextensionsv1.CustomResourceDefinition{ObjectMeta: metav1.ObjectMeta{Name: greetersCRD}}
 	invalid := greeters()
@@ -121,6 +128,7 @@ func TestAFrameworkThatCannotBeInstalledIsRefusedAndNothingIsApplied(t *testing.
 		{"invalid", invalid, nil, false, conditions.InvalidFramework},
 		{"its CRD is someone else's", greeters(), []client.Object{foreign}, false, conditions.CRDConflict},
 		{"it names no service account", greeters(), nil, true, conditions.ServiceAccountRequired},
+		{"it serves two versions, and this manager converts none", twoVersionGreeters(), nil, false, conditions.ConversionNotServed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			server := newAPIServer(t, append(tc.objs, tc.fw)...)

@@ -54,6 +54,10 @@ type Reconciler struct {
 	Recorder   recorder.EventRecorder
 	// RequireServiceAccount refuses Frameworks without serviceAccountName.
 	RequireServiceAccount bool
+	// ServesConversion says the manager runs the conversion webhook that a
+	// kind of several versions needs; without it, a Framework with
+	// spec.versions is refused.
+	ServesConversion bool
 	// UserRoles grants each generated kind to namespace users through
 	// ClusterRoles aggregated into the built-in admin, edit and view.
 	UserRoles bool
