@@ -109,3 +109,46 @@ func (f *Framework) ConvertSpec(spec map[string]any, from, to string) (map[strin
 	}
 	return spec, err
 }
+
+// Unheld is what of spec, in version from, converting it to version to
+// and back would not give back: the fields to has no place for. A
+// conversion keeps them aside (an annotation) for the way back.
+func (f *Framework) Unheld(spec map[string]any, from, to string) map[string]any {
+	there, err := f.ConvertSpec(spec, from, to)
+	if err != nil {
+		return nil
+	}
+	back, err := f.ConvertSpec(there, to, from)
+	if err != nil {
+		return nil
+	}
+	return absentFrom(spec, back)
+}
+
+// absentFrom is what of orig back lacks, field by field.
+func absentFrom(orig, back map[string]any) map[string]any {
+	var out map[string]any
+	for k, v := range orig {
+		b, has := back[k]
+		var lost any
+		switch {
+		case !has:
+			lost = v
+		default:
+			om, ok1 := v.(map[string]any)
+			bm, ok2 := b.(map[string]any)
+			if ok1 && ok2 {
+				if sub := absentFrom(om, bm); len(sub) > 0 {
+					lost = sub
+				}
+			}
+		}
+		if lost != nil {
+			if out == nil {
+				out = map[string]any{}
+			}
+			out[k] = lost
+		}
+	}
+	return out
+}
