@@ -6,8 +6,7 @@ package manager
 import (
 	"context"
 	"fmt"
-	"k8s.io/apiserver/pkg/cel/openapi/resolver"
-	"k8s.io/client-go/discovery"
+	"strings"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -16,8 +15,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apiserver/pkg/cel/openapi/resolver"
+	"k8s.io/client-go/discovery"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrlmanager "sigs.k8s.io/controller-runtime/pkg/manager"
@@ -26,6 +29,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"operetta.dev/operetta/api/v1alpha1"
+	"operetta.dev/operetta/internal/compile"
+	"operetta.dev/operetta/internal/conversion"
+	"operetta.dev/operetta/internal/crdgen"
 	"operetta.dev/operetta/internal/engine"
 	"operetta.dev/operetta/internal/kube"
 	"operetta.dev/operetta/internal/metrics"
@@ -100,7 +106,16 @@ type Options struct {
 	// PipeImage is the image of the container Pipe tasks read files out
 	// of; default tasks.DefaultPipeImage.
 	PipeImage string
+	// Conversion, if set, makes this manager serve the conversion webhook
+	// on the manager's webhook server (every replica, leader or not), and
+	// install kinds of several versions with it: ClientConfig says how the
+	// API server reaches it, a Service or a URL, and its CA bundle; its
+	// path is ConvertPath.
+	Conversion *apiextensionsv1.WebhookClientConfig
 }
+
+// ConvertPath is where the webhook server answers ConversionReviews.
+const ConvertPath = "/convert"
 
 const (
 	// DefaultResync is the safety resync of a waiting plan: what it waits
@@ -146,6 +161,17 @@ func Setup(mgr ctrlmanager.Manager, opts Options) (*Engine, error) {
 		Recorder: boundedRecorder{mgr.GetEventRecorder(v1alpha1.FieldManager)}, RequireServiceAccount: opts.RequireServiceAccount,
 		UserRoles: !opts.SkipUserRoles, Resync: opts.Resync, Shard: opts.Shard, PipeImage: opts.PipeImage, Compiled: compiled,
 	}
+	if cc := opts.Conversion; cc != nil {
+		served := cc.DeepCopy()
+		switch {
+		case served.Service != nil:
+			served.Service.Path = ptr.To(ConvertPath)
+		case served.URL != nil:
+			served.URL = ptr.To(strings.TrimSuffix(*served.URL, "/") + ConvertPath)
+		}
+		fr.Conversion = served
+		mgr.GetWebhookServer().Register(ConvertPath, &conversion.Handler{Lookup: servedBy(mgr.GetCache(), compiled)})
+	}
 	if err := fr.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the Framework controller: %w", err)
 	}
@@ -165,6 +191,29 @@ func Setup(mgr ctrlmanager.Manager, opts Options) (*Engine, error) {
 		Frameworks: func() map[[2]string]int { return frameworkConditions(mgr.GetCache()) },
 	})
 	return e, nil
+}
+
+// servedBy finds the Framework that serves a kind among those the manager's
+// cache holds, compiled: every replica answers conversions, and only the
+// leader reconciles Frameworks.
+func servedBy(c client.Reader, compiled *framework.Compiled) func(schema.GroupKind) (*compile.Framework, bool) {
+	return func(gk schema.GroupKind) (*compile.Framework, bool) {
+		list := &v1alpha1.FrameworkList{}
+		if err := c.List(context.Background(), list); err != nil {
+			return nil, false
+		}
+		for i := range list.Items {
+			fw := &list.Items[i]
+			names := crdgen.NamesOf(fw)
+			if names.Group != gk.Group || names.Kind != gk.Kind || fw.DeletionTimestamp != nil {
+				continue
+			}
+			if c, errs := compiled.Of(fw); len(errs) == 0 {
+				return c, true
+			}
+		}
+		return nil, false
+	}
 }
 
 // rateLimiter is controller-runtime's default with a cap that suits causes

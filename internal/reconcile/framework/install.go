@@ -40,22 +40,26 @@ func (r *Reconciler) install(ctx context.Context, fw *v1alpha1.Framework) (ctrl.
 		return ctrl.Result{}, nil
 	}
 
-	if len(compiled.Versions) > 0 && !r.ServesConversion {
-		refused(fw, conditions.ConversionNotServed,
-			"spec.versions: a kind served in several versions needs the manager's conversion webhook, which this manager does not run; the kind stays as it is")
-		return ctrl.Result{}, nil
+	crdWanted := compiled.CRD
+	if len(compiled.Versions) > 0 {
+		if r.Conversion == nil {
+			refused(fw, conditions.ConversionNotServed,
+				"spec.versions: a kind served in several versions needs the manager's conversion webhook, which this manager does not run; the kind stays as it is")
+			return ctrl.Result{}, nil
+		}
+		crdWanted = withConversion(crdWanted, r.Conversion)
 	}
 
 	existing, err := r.existingCRD(ctx, compiled.CRD.Name)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	if reason, msg := crdgen.Against(existing, compiled.CRD, fw); reason != "" {
+	if reason, msg := crdgen.Against(existing, crdWanted, fw); reason != "" {
 		refused(fw, reason, msg)
 		return ctrl.Result{}, nil
 	}
 
-	crd, err := r.applyCRD(ctx, compiled.CRD)
+	crd, err := r.applyCRD(ctx, crdWanted)
 	if err != nil {
 		if kube.Classify(err) == kube.Terminal {
 			refused(fw, conditions.InstallFailed, fmt.Sprintf("the API server refused CRD %s: %v", compiled.CRD.Name, err))
@@ -112,6 +116,17 @@ func (r *Reconciler) install(ctx context.Context, fw *v1alpha1.Framework) (ctrl.
 	}
 	r.remember(fw.Name, installation{generation: fw.Generation, crdGeneration: crd.GetGeneration()})
 	return untilDeadline(report), nil
+}
+
+// withConversion is crd converted by the manager's webhook, which cc
+// reaches.
+func withConversion(crd *apiextensionsv1.CustomResourceDefinition, cc *apiextensionsv1.WebhookClientConfig) *apiextensionsv1.CustomResourceDefinition {
+	out := crd.DeepCopy()
+	out.Spec.Conversion = &apiextensionsv1.CustomResourceConversion{
+		Strategy: apiextensionsv1.WebhookConverter,
+		Webhook:  &apiextensionsv1.WebhookConversion{ClientConfig: cc.DeepCopy(), ConversionReviewVersions: []string{"v1"}},
+	}
+	return out
 }
 
 // startLoop starts the loop of compiled's kind, or hands the running one the new

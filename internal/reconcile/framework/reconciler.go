@@ -54,10 +54,11 @@ type Reconciler struct {
 	Recorder   recorder.EventRecorder
 	// RequireServiceAccount refuses Frameworks without serviceAccountName.
 	RequireServiceAccount bool
-	// ServesConversion says the manager runs the conversion webhook that a
-	// kind of several versions needs; without it, a Framework with
-	// spec.versions is refused.
-	ServesConversion bool
+	// Conversion is how the API server reaches this manager's conversion
+	// webhook, which a kind of several versions is installed with; nil:
+	// the manager serves none, and a Framework with spec.versions is
+	// refused.
+	Conversion *apiextensionsv1.WebhookClientConfig
 	// UserRoles grants each generated kind to namespace users through
 	// ClusterRoles aggregated into the built-in admin, edit and view.
 	UserRoles bool
