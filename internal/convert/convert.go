@@ -2,10 +2,12 @@ package convert
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"operetta.dev/operetta/internal/expr"
@@ -35,13 +37,8 @@ func Compile(from, to string, fromSchema, toSchema *apiextensionsv1.JSONSchemaPr
 	if err != nil {
 		return nil, field.ErrorList{field.InternalError(path, err)}
 	}
-	keys := make([]string, 0, len(mappings))
-	for k := range mappings {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
 	var errs field.ErrorList
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(mappings)) {
 		kp := path.Key(k)
 		target, ok := fieldSchema(toSchema, strings.Split(k, "."))
 		if !ok {
@@ -106,7 +103,7 @@ func carry(v any, from, to *apiextensionsv1.JSONSchemaProps) any {
 			return nil
 		}
 		if preserve(from) && preserve(to) && len(to.Properties) == 0 {
-			return deepCopy(m)
+			return runtime.DeepCopyJSONValue(m)
 		}
 		out := map[string]any{}
 		for k, tp := range to.Properties {
@@ -211,22 +208,4 @@ func typeName(s apiextensionsv1.JSONSchemaProps) string {
 		return "any type"
 	}
 	return "a value of type " + s.Type
-}
-
-func deepCopy(v any) any {
-	switch v := v.(type) {
-	case map[string]any:
-		out := make(map[string]any, len(v))
-		for k, e := range v {
-			out[k] = deepCopy(e)
-		}
-		return out
-	case []any:
-		out := make([]any, len(v))
-		for i, e := range v {
-			out[i] = deepCopy(e)
-		}
-		return out
-	}
-	return v
 }

@@ -4,7 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -83,13 +84,8 @@ func CombinedDigest(byName map[string]string) string {
 	if len(byName) == 0 {
 		return ""
 	}
-	names := make([]string, 0, len(byName))
-	for n := range byName {
-		names = append(names, n)
-	}
-	sort.Strings(names)
 	var b strings.Builder
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(byName)) {
 		b.WriteString(n)
 		b.WriteByte('=')
 		b.WriteString(byName[n])
