@@ -122,13 +122,24 @@ func TestACollectionFollowsItsListAndAnExternalRefIsOnlyRead(t *testing.T) {
 	setTopics(t, u, "c")
 	expectTopics(t, ns, "c", "7d", "c")
 
-	waitForPlan(t, gvk, ns, "c", "update", "COMPLETE")
+	// Settled: no plan runs or waits, so the next update is the
+	// reference's own (a change while a queued update waits is that
+	// update's to apply, not a run of its own).
+	waitForInstance(t, gvk, ns, "c", func(u *unstructured.Unstructured) error {
+		st := instanceStatus(t, gvk, ns, "c")
+		if st.ActivePlanStatus != v1alpha1.Complete || len(st.PlanQueue) > 0 {
+			return fmt.Errorf("active %s %s, queued %v", st.ActivePlan, st.ActivePlanStatus, st.PlanQueue)
+		}
+		return nil
+	})
 	edit(t, settings, func() { settings.Data["retention"] = "30d" })
 	expectTopics(t, ns, "c", "30d", "c")
-	u = waitForPlan(t, gvk, ns, "c", "update", "COMPLETE")
-	if cause, _, _ := unstructuredString(u, "status", "plans", "update", "cause"); cause != "reference settings" {
-		t.Fatalf("the update's cause %q", cause)
-	}
+	waitForInstance(t, gvk, ns, "c", func(u *unstructured.Unstructured) error {
+		if cause, _, _ := unstructuredString(u, "status", "plans", "update", "cause"); cause != "reference settings" || planStatus(u, "update") != "COMPLETE" {
+			return fmt.Errorf("update %s, cause %q", planStatus(u, "update"), cause)
+		}
+		return nil
+	})
 	if err := k8s.Get(ctx(t), client.ObjectKeyFromObject(settings), settings); err != nil || settings.Labels[v1alpha1.LabelManagedBy] != "" || len(settings.OwnerReferences) > 0 {
 		t.Fatalf("the external ConfigMap was written: %+v (%v)", settings.ObjectMeta, err)
 	}
