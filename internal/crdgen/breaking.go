@@ -13,19 +13,47 @@ import (
 // instances written against the old one: a version dropped, a field removed or
 // retyped, a new required field without a default, an enum narrowed, a bound
 // tightened or a pattern changed. Each entry names the field.
+//
+// Of a kind served in several versions, each version still served is
+// compared with itself; one no longer served breaks its clients, and the
+// stored one (or one objects may still be stored as, storedVersions)
+// cannot go. The stored version may move to another served version: that
+// is a migration, not a break.
 func BreakingChanges(old, new *apiextensionsv1.CustomResourceDefinition) []string {
 	var out []string
-	oldVersion, newVersion := old.Spec.Versions[0], new.Spec.Versions[0]
-	if oldVersion.Name != newVersion.Name {
-		out = append(out, fmt.Sprintf("version %s is replaced by %s: stored instances are %s", oldVersion.Name, newVersion.Name, oldVersion.Name))
-	}
 	if old.Spec.Names.Kind != new.Spec.Names.Kind {
 		out = append(out, fmt.Sprintf("kind %s is renamed %s", old.Spec.Names.Kind, new.Spec.Names.Kind))
 	}
-	oldSpec := specOf(oldVersion)
-	newSpec := specOf(newVersion)
-	if oldSpec != nil && newSpec != nil {
-		out = append(out, compareSchemas("spec", oldSpec, newSpec)...)
+	served := map[string]apiextensionsv1.CustomResourceDefinitionVersion{}
+	for _, v := range new.Spec.Versions {
+		served[v.Name] = v
+	}
+	stored := map[string]bool{}
+	for _, name := range old.Status.StoredVersions {
+		stored[name] = true
+	}
+	newStorage := new.Spec.Versions[0].Name
+	for _, ov := range old.Spec.Versions {
+		stored[ov.Name] = stored[ov.Name] || ov.Storage
+		nv, ok := served[ov.Name]
+		switch {
+		case !ok && len(old.Spec.Versions) == 1 && len(new.Spec.Versions) == 1:
+			out = append(out, fmt.Sprintf("version %s is replaced by %s: stored instances are %s", ov.Name, newStorage, ov.Name))
+			continue
+		case !ok && stored[ov.Name]:
+			out = append(out, fmt.Sprintf("version %s is dropped, and instances may be stored as %s (status.storedVersions)", ov.Name, ov.Name))
+			continue
+		case !ok:
+			out = append(out, fmt.Sprintf("version %s is dropped: its clients get 404", ov.Name))
+			continue
+		}
+		path := "spec"
+		if len(old.Spec.Versions) > 1 || len(new.Spec.Versions) > 1 {
+			path = ov.Name + " spec"
+		}
+		if oldSpec, newSpec := specOf(ov), specOf(nv); oldSpec != nil && newSpec != nil {
+			out = append(out, compareSchemas(path, oldSpec, newSpec)...)
+		}
 	}
 	return out
 }

@@ -57,6 +57,18 @@ func TestBreakingChanges(t *testing.T) {
 		{"a new version", func(fw *v1alpha1.Framework) {
 			fw.Spec.Names.Version = "v2"
 		}, []string{"version v1beta1 is replaced by v2: stored instances are v1beta1"}},
+		{"the stored version moves to v2, v1beta1 still served: a migration, no break", func(fw *v1alpha1.Framework) {
+			fw.Spec.Versions = []v1alpha1.Version{{Name: "v1beta1", Parameters: fw.Spec.Parameters}}
+			fw.Spec.Names.Version = "v2"
+		}, nil},
+		{"the stored version moves to v2 and v1beta1 is dropped", func(fw *v1alpha1.Framework) {
+			fw.Spec.Versions = []v1alpha1.Version{{Name: "v1alpha1", Parameters: fw.Spec.Parameters}}
+			fw.Spec.Names.Version = "v2"
+		}, []string{"version v1beta1 is dropped, and instances may be stored as v1beta1 (status.storedVersions)"}},
+		{"a served version loses a field", func(fw *v1alpha1.Framework) {
+			fw.Spec.Versions = []v1alpha1.Version{{Name: "v1beta1", Parameters: fw.Spec.Parameters[1:]}}
+			fw.Spec.Names.Version = "v2"
+		}, []string{"v1beta1 spec: field title is removed"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
