@@ -688,6 +688,12 @@ type FrameworkStatus struct {
 	// +optional
 	Instances *InstanceCounts `json:"instances,omitempty"`
 
+	// StorageMigration is how far the instances are rewritten in the
+	// stored version, after it changed; absent when none is stored in
+	// another.
+	// +optional
+	StorageMigration *StorageMigration `json:"storageMigration,omitempty"`
+
 	// Conditions, as kstatus reads them: Ready says whether the generated
 	// kind is installed and its loop runs the current generation;
 	// Reconciling is present while that is on its way (installing, waiting
@@ -697,6 +703,20 @@ type FrameworkStatus struct {
 	// +listMapKey=type
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// StorageMigration is a rewrite of every instance in the stored version.
+type StorageMigration struct {
+	// To is the version instances are rewritten in.
+	To string `json:"to"`
+	// From are the versions instances may still be stored in.
+	From []string `json:"from,omitempty"`
+	// Migrated counts the instances rewritten so far.
+	Migrated int64 `json:"migrated"`
+	// After is the last instance rewritten, namespace/name: the rewrite
+	// goes on after it, in that order, also after a restart.
+	// +optional
+	After string `json:"after,omitempty"`
 }
 
 // +kubebuilder:object:root=true

@@ -39,6 +39,9 @@ const (
 	WaitingForCRD Reason = "WaitingForCRD"
 	// NotLeading: this manager is not the elected leader yet.
 	NotLeading Reason = "WaitingForLeaderElection"
+	// MigratingStorage: instances are being rewritten in the kind's new
+	// stored version.
+	MigratingStorage Reason = "MigratingStorage"
 	// WaitingForWatchedKind: a trigger watches a kind the API server does
 	// not serve yet.
 	WaitingForWatchedKind Reason = "WaitingForWatchedKind"

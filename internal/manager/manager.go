@@ -112,6 +112,9 @@ type Options struct {
 	// API server reaches it, a Service or a URL, and its CA bundle; its
 	// path is ConvertPath.
 	Conversion *apiextensionsv1.WebhookClientConfig
+	// MigrationBatch is how many instances a reconcile rewrites when the
+	// stored version of a kind changed; framework.DefaultMigrationBatch if 0.
+	MigrationBatch int
 }
 
 // ConvertPath is where the webhook server answers ConversionReviews.
@@ -160,6 +163,7 @@ func Setup(mgr ctrlmanager.Manager, opts Options) (*Engine, error) {
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Engine: e, Config: mgr.GetConfig(), HTTPClient: mgr.GetHTTPClient(),
 		Recorder: boundedRecorder{mgr.GetEventRecorder(v1alpha1.FieldManager)}, RequireServiceAccount: opts.RequireServiceAccount,
 		UserRoles: !opts.SkipUserRoles, Resync: opts.Resync, Shard: opts.Shard, PipeImage: opts.PipeImage, Compiled: compiled,
+		MigrationBatch: opts.MigrationBatch,
 	}
 	if cc := opts.Conversion; cc != nil {
 		served := cc.DeepCopy()

@@ -3,6 +3,7 @@ package integration
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -27,13 +28,21 @@ import (
 // local port, with a certificate envtest makes, reached by URL.
 func startConverting(t *testing.T) *manager {
 	t.Helper()
+	return startConvertingWith(t, 0)
+}
+
+// startConvertingWith is startConverting rewriting batch instances per
+// reconcile in a storage migration (0: the default).
+func startConvertingWith(t *testing.T, batch int) *manager {
+	t.Helper()
 	wio := &envtest.WebhookInstallOptions{}
 	if err := wio.PrepWithoutInstalling(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = wio.Cleanup() })
 	url := "https://" + wio.LocalServingHost + ":" + strconv.Itoa(wio.LocalServingPort)
-	return startManagerElecting(t, operetta.Options{WorkersPerKind: 2, Conversion: &apiextensionsv1.WebhookClientConfig{URL: ptr.To(url), CABundle: wio.LocalServingCAData}},
+	return startManagerElecting(t, operetta.Options{WorkersPerKind: 2, MigrationBatch: batch,
+		Conversion: &apiextensionsv1.WebhookClientConfig{URL: ptr.To(url), CABundle: wio.LocalServingCAData}},
 		nil, func(o *ctrl.Options) {
 			o.WebhookServer = webhook.NewServer(webhook.Options{Host: wio.LocalServingHost, Port: wio.LocalServingPort, CertDir: wio.LocalServingCertDir})
 		})
@@ -149,4 +158,104 @@ func show(v any) string {
 		return fmt.Sprint(v)
 	}
 	return string(b)
+}
+
+// TestAStorageMigrationRewritesEveryInstanceAndResumes: 200 instances stored
+// as v1; the stored version moves to v2 (v1 still served). The manager
+// rewrites them in batches of 10, shows how far it got, goes on where it
+// was after a restart, then trims storedVersions to v2, after which v1 can
+// be dropped and every instance still reads.
+func TestAStorageMigrationRewritesEveryInstanceAndResumes(t *testing.T) {
+	const n = 200
+	m := startConvertingWith(t, 10)
+	ns := namespace(t, "migrate")
+	group := "migrate.test.operetta.dev"
+	fw := versionedFramework("migrate", group)
+	stored := *fw.DeepCopy()
+	// First only v1, with v1's parameters, as the kind was before.
+	fw.Spec.Names.Version, fw.Spec.Parameters, fw.Spec.Versions = "v1", fw.Spec.Versions[0].Parameters, nil
+	fw.Spec.Resources, fw.Spec.Tasks = nil, []v1alpha1.Task{{Name: "config", Kind: v1alpha1.TaskDummy, Done: true}}
+	createFramework(t, fw)
+	frameworkReady(t, "migrate", metav1.ConditionTrue)
+	v1 := schema.GroupVersionKind{Group: group, Version: "v1", Kind: "Thing"}
+	for i := range n {
+		if err := k8s.Create(ctx(t), instance(v1, ns, fmt.Sprintf("t%03d", i), map[string]any{"size": int64(i%5 + 1)})); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	editFramework(t, "migrate", fw, func() {
+		fw.Spec.Names.Version, fw.Spec.Parameters, fw.Spec.Versions = "v2", stored.Spec.Parameters, stored.Spec.Versions
+	})
+	progress := func() *v1alpha1.StorageMigration {
+		f := &v1alpha1.Framework{}
+		if err := k8s.Get(ctx(t), client.ObjectKey{Name: "migrate"}, f); err != nil {
+			t.Fatal(err)
+		}
+		return f.Status.StorageMigration
+	}
+	var at int64
+	eventually(t, 60*time.Second, func() error {
+		p := progress()
+		if p == nil || p.Migrated < 10 || p.After == "" {
+			return fmt.Errorf("migration %+v", p)
+		}
+		at = p.Migrated
+		return nil
+	})
+	m.stop()
+	if p := progress(); p == nil || p.Migrated >= n || p.To != "v2" || !slices.Equal(p.From, []string{"v1"}) {
+		t.Fatalf("stopped at %+v, want a migration to v2 under way", p)
+	}
+	startConvertingWith(t, 10)
+	eventually(t, 30*time.Second, func() error {
+		p := progress()
+		if p != nil && p.Migrated < at {
+			t.Fatalf("the migration started again from %d after a restart at %d", p.Migrated, at)
+		}
+		if p == nil || p.Migrated <= at {
+			return fmt.Errorf("not resumed yet: %+v", p)
+		}
+		return nil
+	})
+	crd := &apiextensionsv1.CustomResourceDefinition{}
+	eventually(t, 2*time.Minute, func() error {
+		if err := k8s.Get(ctx(t), client.ObjectKey{Name: "things." + group}, crd); err != nil {
+			return err
+		}
+		if p := progress(); p != nil || !slices.Equal(crd.Status.StoredVersions, []string{"v2"}) {
+			return fmt.Errorf("migration %+v, storedVersions %v", p, crd.Status.StoredVersions)
+		}
+		return nil
+	})
+
+	// Nothing is stored as v1 any more: v1 can go, and all still read.
+	editFramework(t, "migrate", fw, func() {
+		fw.Spec.Versions = nil
+		fw.Annotations = map[string]string{v1alpha1.AnnotationAllowBreakingChanges: "true"}
+	})
+	v2 := v1
+	v2.Version = "v2"
+	eventually(t, 60*time.Second, func() error {
+		if err := k8s.Get(ctx(t), client.ObjectKey{Name: "things." + group}, crd); err != nil {
+			return err
+		}
+		if len(crd.Spec.Versions) != 1 {
+			return fmt.Errorf("versions %d", len(crd.Spec.Versions))
+		}
+		list := &unstructured.UnstructuredList{}
+		list.SetGroupVersionKind(v2.GroupVersion().WithKind("ThingList"))
+		if err := k8s.List(ctx(t), list, client.InNamespace(ns)); err != nil {
+			return err
+		}
+		if len(list.Items) != n {
+			return fmt.Errorf("%d instances read as v2", len(list.Items))
+		}
+		for _, u := range list.Items {
+			if r, _, _ := unstructured.NestedInt64(u.Object, "spec", "replicas"); r < 1 {
+				return fmt.Errorf("%s has no replicas: %v", u.GetName(), u.Object["spec"])
+			}
+		}
+		return nil
+	})
 }

@@ -114,9 +114,21 @@ func (r *Reconciler) install(ctx context.Context, fw *v1alpha1.Framework) (ctrl.
 	if err := r.pruneRevisions(ctx, fw, compiled.GVK); err != nil {
 		return ctrl.Result{}, err
 	}
+	// Not remembered as installed until every instance is stored in the
+	// stored version: the next reconcile comes back here and goes on.
+	if done, err := r.migrateStorage(ctx, fw, crd, compiled); err != nil || !done {
+		if err == nil {
+			conditions.SetReconciling(&fw.Status.Conditions, fw.Generation, true, conditions.MigratingStorage,
+				fmt.Sprintf("rewriting instances in %s; status.storageMigration counts them", compiled.GVK.Version))
+		}
+		return ctrl.Result{RequeueAfter: migrationPace}, err
+	}
 	r.remember(fw.Name, installation{generation: fw.Generation, crdGeneration: crd.GetGeneration()})
 	return untilDeadline(report), nil
 }
+
+// migrationPace is the pause between two batches of a storage migration.
+const migrationPace = time.Second
 
 // withConversion is crd converted by the manager's webhook, which cc
 // reaches.

@@ -54,6 +54,9 @@ type Reconciler struct {
 	Recorder   recorder.EventRecorder
 	// RequireServiceAccount refuses Frameworks without serviceAccountName.
 	RequireServiceAccount bool
+	// MigrationBatch is how many instances a reconcile rewrites during a
+	// storage migration; DefaultMigrationBatch if 0.
+	MigrationBatch int
 	// Conversion is how the API server reaches this manager's conversion
 	// webhook, which a kind of several versions is installed with; nil:
 	// the manager serves none, and a Framework with spec.versions is
