@@ -78,11 +78,12 @@ func watchSpecs(fw *compile.Framework) []watchSpec {
 // an instance (a new trigger, a new name) is recorded, not run.
 func (r *Reconciler) runTriggers(ctx context.Context, fw *compile.Framework, instance *unstructured.Unstructured, st *v1alpha1.InstanceStatus) {
 	key := client.ObjectKeyFromObject(instance)
-	specs := watchSpecs(fw)
-	if len(specs) == 0 && len(st.Triggers) == 0 {
+	if len(fw.WatchTriggers) == 0 && len(fw.ReferencedKinds) == 0 && len(st.Triggers) == 0 {
+		// Most Frameworks watch nothing: no work on every reconcile.
 		r.watching.set(key, nil)
 		return
 	}
+	specs := watchSpecs(fw)
 	var kept []v1alpha1.TriggerStatus
 	var targets []watchKey
 	for _, w := range specs {
