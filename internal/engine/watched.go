@@ -272,7 +272,7 @@ func (w *Watched) dispatch(wc *watchCache, gvk schema.GroupVersionKind, old, obj
 	}
 	objs := []metav1.Object{o}
 	if before, ok := old.(*unstructured.Unstructured); ok {
-		if digestOf(before) == digestOf(o) && maps.Equal(before.GetLabels(), o.GetLabels()) {
+		if kube.DigestOf(before) == kube.DigestOf(o) && maps.Equal(before.GetLabels(), o.GetLabels()) {
 			return // a resync, or a change of what triggers do not see
 		}
 		objs = append(objs, before) // a selector may have chosen it before only
@@ -291,14 +291,6 @@ func (w *Watched) dispatch(wc *watchCache, gvk schema.GroupVersionKind, old, obj
 			}
 		}
 	}
-}
-
-// digestOf is the data digest of an object a cache holds, thin or whole.
-func digestOf(o *unstructured.Unstructured) string {
-	if d, ok := o.GetAnnotations()[kube.AnnotationDataDigest]; ok && len(o.Object) <= 3 {
-		return d
-	}
-	return kube.DataDigest(o)
 }
 
 // Release lets go of everything loop watched.
@@ -412,7 +404,7 @@ func (l LoopWatched) Digest(ctx context.Context, gvk schema.GroupVersionKind, ke
 		}
 		return "", true, err
 	}
-	return digestOf(obj), true, nil
+	return kube.DigestOf(obj), true, nil
 }
 
 // Selected is the combined data digest of the objects of kind gvk in
@@ -424,7 +416,7 @@ func (l LoopWatched) Selected(ctx context.Context, gvk schema.GroupVersionKind, 
 	}
 	byName := make(map[string]string, len(items))
 	for i := range items {
-		byName[items[i].GetName()] = digestOf(&items[i])
+		byName[items[i].GetName()] = kube.DigestOf(&items[i])
 	}
 	return kube.CombinedDigest(byName), true, nil
 }

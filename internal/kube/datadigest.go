@@ -63,6 +63,15 @@ func ThinData(in any) (any, error) {
 	return thin, nil
 }
 
+// DigestOf is the DataDigest of obj, whether a cache holds it thinned
+// (ThinData: the digest it carries) or whole.
+func DigestOf(obj *unstructured.Unstructured) string {
+	if thinned(obj) {
+		return obj.GetAnnotations()[AnnotationDataDigest]
+	}
+	return DataDigest(obj)
+}
+
 // thinned says whether obj is ThinData's already: an informer may hand a
 // stored object to the transform again, and the digest of a digest is not
 // the data's.

@@ -92,3 +92,11 @@ func TestThinDataIsIdempotent(t *testing.T) {
 		t.Fatalf("thinned twice: digest %q, want %q", got, DataDigest(in))
 	}
 }
+
+func TestDigestOfAThinOrAWholeObjectIsTheData(t *testing.T) {
+	whole := secret("u1", "a", "", map[string]any{"tls.key": "c2VjcmV0"})
+	thin, _ := ThinData(whole.DeepCopy())
+	if DigestOf(whole) != DataDigest(whole) || DigestOf(thin.(*unstructured.Unstructured)) != DataDigest(whole) {
+		t.Fatalf("whole %s, thin %s, want %s", DigestOf(whole), DigestOf(thin.(*unstructured.Unstructured)), DataDigest(whole))
+	}
+}
