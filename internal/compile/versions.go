@@ -110,14 +110,10 @@ func (f *Framework) ConvertSpec(spec map[string]any, from, to string) (map[strin
 	return spec, err
 }
 
-// Unheld is what of spec, in version from, converting it to version to
-// and back would not give back: the fields to has no place for. A
+// Unheld is what of spec, in version from, its conversion there (in
+// version to) would not give back: the fields to has no place for. A
 // conversion keeps them aside (an annotation) for the way back.
-func (f *Framework) Unheld(spec map[string]any, from, to string) map[string]any {
-	there, err := f.ConvertSpec(spec, from, to)
-	if err != nil {
-		return nil
-	}
+func (f *Framework) Unheld(spec, there map[string]any, from, to string) map[string]any {
 	back, err := f.ConvertSpec(there, to, from)
 	if err != nil {
 		return nil

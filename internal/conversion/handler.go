@@ -109,6 +109,9 @@ func (h *Handler) convert(obj *unstructured.Unstructured, to schema.GroupVersion
 	if err != nil {
 		return err
 	}
+	// What version to cannot hold of spec, judged before kept fields fill
+	// converted, is kept aside for the way back.
+	lost := fw.Unheld(spec, converted, gvk.Version, to.Version)
 	annotations := obj.GetAnnotations()
 	if annotations == nil {
 		annotations = map[string]string{}
@@ -123,8 +126,7 @@ func (h *Handler) convert(obj *unstructured.Unstructured, to schema.GroupVersion
 		fillAbsent(converted, fields)
 		delete(annotations, keptPrefix+to.Version)
 	}
-	// What version to cannot hold of spec is kept aside for the way back.
-	if lost := fw.Unheld(spec, gvk.Version, to.Version); len(lost) > 0 {
+	if len(lost) > 0 {
 		b, err := json.Marshal(lost)
 		if err != nil {
 			return err
