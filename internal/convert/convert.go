@@ -46,7 +46,7 @@ func Compile(from, to string, fromSchema, toSchema *apiextensionsv1.JSONSchemaPr
 			continue
 		}
 		src := mappings[k]
-		prg, err := compileOne(env, src)
+		prg, err := env.CompileOne(strings.TrimSpace(src), `over self, such as "${self.size}"`)
 		if err != nil {
 			errs = append(errs, field.Invalid(kp, src, err.Error()))
 			continue
@@ -58,15 +58,6 @@ func Compile(from, to string, fromSchema, toSchema *apiextensionsv1.JSONSchemaPr
 		d.mappings = append(d.mappings, mapping{path: strings.Split(k, "."), prg: prg})
 	}
 	return d, errs
-}
-
-// compileOne compiles "${expr}".
-func compileOne(env *expr.Env, src string) (*expr.Program, error) {
-	s := strings.TrimSpace(src)
-	if !strings.HasPrefix(s, "${") || !strings.HasSuffix(s, "}") {
-		return nil, fmt.Errorf(`must be one ${...} expression over self, such as "${self.size}"`)
-	}
-	return env.Compile(s[2 : len(s)-1])
 }
 
 // Convert converts spec from d.From to d.To. It never changes spec.

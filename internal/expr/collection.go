@@ -41,16 +41,22 @@ type Collection struct {
 	Element, Index *cel.Type
 }
 
-// CompileCollection compiles "${expr}" whose value is a list or a map.
-func (e *Env) CompileCollection(s string) (*Collection, error) {
+// CompileOne compiles s, which must be exactly one ${...}; what says, in
+// the error otherwise, what it must be ("of a list or a map, such as ...").
+func (e *Env) CompileOne(s, what string) (*Program, error) {
 	segs, err := parse(s)
 	if err != nil {
 		return nil, err
 	}
 	if len(segs) != 1 || !segs[0].isExpr {
-		return nil, fmt.Errorf(`must be one ${...} expression of a list or a map, such as "${instance.spec.topics}"`)
+		return nil, fmt.Errorf("must be one ${...} expression %s", what)
 	}
-	p, err := e.Compile(segs[0].text)
+	return e.Compile(segs[0].text)
+}
+
+// CompileCollection compiles "${expr}" whose value is a list or a map.
+func (e *Env) CompileCollection(s string) (*Collection, error) {
+	p, err := e.CompileOne(s, `of a list or a map, such as "${instance.spec.topics}"`)
 	if err != nil {
 		return nil, err
 	}
