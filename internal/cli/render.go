@@ -248,10 +248,7 @@ func findExternal(ext *compile.External, vars expr.Vars, instanceNS string, exte
 	if err != nil {
 		return nil, fmt.Sprintf("%s (%v)", ext.GVK.Kind, err)
 	}
-	what := fmt.Sprintf("%s %s/%s", ext.GVK.Kind, ns, name)
-	if ext.Selector != nil {
-		what = fmt.Sprintf("%s in %s with %s", ext.GVK.Kind, ns, ext.Selector)
-	}
+	what := ext.Describe(ns, name)
 	var picked []any
 	for _, u := range externals {
 		objNS := u.GetNamespace()

@@ -53,6 +53,29 @@ func (e *External) Target(vars expr.Vars, instanceNS string) (namespace, name st
 	return namespace, name, nil
 }
 
+// ReferenceTarget is where externalRef id points for an instance in
+// namespace instanceNS with vars: Target, in a namespace f allows.
+func (f *Framework) ReferenceTarget(id string, vars expr.Vars, instanceNS string) (namespace, name string, err error) {
+	ext := f.Resources[id].External
+	ns, name, err := ext.Target(vars, instanceNS)
+	if err != nil {
+		return "", "", fmt.Errorf("resource %s: %w", id, err)
+	}
+	if !f.AllowsNamespace(ns, instanceNS) {
+		return "", "", fmt.Errorf("resource %s: namespace %q is not the instance's and not in the Framework's spec.allow.namespaces", id, ns)
+	}
+	return ns, name, nil
+}
+
+// Describe names what e reads at namespace/name (name "" for a
+// selector), for messages.
+func (e *External) Describe(namespace, name string) string {
+	if e.Selector != nil {
+		return fmt.Sprintf("%s in %s with %s", e.GVK.Kind, namespace, e.Selector)
+	}
+	return fmt.Sprintf("%s %s/%s", e.GVK.Kind, namespace, name)
+}
+
 func renderName(t *expr.Template, vars expr.Vars, what string) (string, error) {
 	v, err := t.Render(vars)
 	if err != nil {

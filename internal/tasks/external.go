@@ -47,18 +47,11 @@ func (r *applier) readExternal(ctx context.Context, id string, ext *compile.Exte
 // what it waits for). A name or namespace outside what the Framework
 // allows is terminal.
 func (r *applier) external(ctx context.Context, id string, ext *compile.External) (any, string, error) {
-	instanceNS := r.instance.GetNamespace()
-	ns, name, err := ext.Target(r.vars, instanceNS)
+	ns, name, err := r.fw.ReferenceTarget(id, r.vars, r.instance.GetNamespace())
 	if err != nil {
-		return nil, "", kube.Fail("resource %s: %w", id, err)
+		return nil, "", kube.Fail("%w", err)
 	}
-	if !r.fw.AllowsNamespace(ns, instanceNS) {
-		return nil, "", kube.Fail("resource %s: namespace %q is not the instance's and not in the Framework's spec.allow.namespaces", id, ns)
-	}
-	what := fmt.Sprintf("%s %s/%s", ext.GVK.Kind, ns, name)
-	if ext.Selector != nil {
-		what = fmt.Sprintf("%s in %s with %s", ext.GVK.Kind, ns, ext.Selector)
-	}
+	what := ext.Describe(ns, name)
 	if r.c.References == nil {
 		return nil, what + ": not read by this manager", nil
 	}

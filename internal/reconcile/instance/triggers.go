@@ -170,12 +170,9 @@ func triggerTarget(fw *compile.Framework, t *compile.WatchTrigger, instance *uns
 // referenceTarget is what externalRef id reads for instance, in a
 // namespace the Framework allows.
 func referenceTarget(fw *compile.Framework, id string, ext *compile.External, instance *unstructured.Unstructured) (watchKey, string, error) {
-	ns, name, err := ext.Target(tasks.NewVars(fw, instance), instance.GetNamespace())
+	ns, name, err := fw.ReferenceTarget(id, tasks.NewVars(fw, instance), instance.GetNamespace())
 	if err != nil {
-		return watchKey{}, "", fmt.Errorf("resource %s: %w", id, err)
-	}
-	if !fw.AllowsNamespace(ns, instance.GetNamespace()) {
-		return watchKey{}, "", fmt.Errorf("resource %s: namespace %q is not the instance's and not in the Framework's spec.allow.namespaces", id, ns)
+		return watchKey{}, "", err
 	}
 	where := ns + "/"
 	if ns == instance.GetNamespace() {
