@@ -76,6 +76,9 @@ func (e *External) Describe(namespace, name string) string {
 	return fmt.Sprintf("%s %s/%s", e.GVK.Kind, namespace, name)
 }
 
+// renderName renders a name (what: "name", "namespace") an instance may
+// give, and checks it is one; "" is none. On an error it returns what was
+// rendered, as text, for a status to show.
 func renderName(t *expr.Template, vars expr.Vars, what string) (string, error) {
 	v, err := t.Render(vars)
 	if err != nil {
@@ -83,11 +86,11 @@ func renderName(t *expr.Template, vars expr.Vars, what string) (string, error) {
 	}
 	s, ok := v.(string)
 	if !ok {
-		return "", fmt.Errorf("the %s rendered %v, not a string", what, v)
+		return fmt.Sprint(v), fmt.Errorf("the %s rendered %v, not a string", what, v)
 	}
 	if s != "" {
 		if msgs := validation.IsDNS1123Subdomain(s); len(msgs) > 0 {
-			return "", fmt.Errorf("the %s %q is not a name: %s", what, s, strings.Join(msgs, "; "))
+			return s, fmt.Errorf("the %s %q is not a name: %s", what, s, strings.Join(msgs, "; "))
 		}
 	}
 	return s, nil

@@ -28,6 +28,21 @@ type WatchTrigger struct {
 	Selector labels.Selector
 }
 
+// ObjectName is the name of the one object t watches on an instance with
+// vars ("" for none, and for a selector), checked as a name: a value the
+// instance's author gives is a name in its namespace, nothing else. On an
+// error it returns what was rendered, for the status to show.
+func (t *WatchTrigger) ObjectName(vars expr.Vars) (string, error) {
+	if t.ObjectExpr == nil {
+		return t.Object, nil // checked when the Framework was compiled
+	}
+	name, err := renderName(t.ObjectExpr, vars, "name")
+	if err != nil {
+		return name, fmt.Errorf("trigger %s: %w", t.Name, err)
+	}
+	return name, nil
+}
+
 // compileTriggers checks spec.triggers and compiles them into out.
 func compileTriggers(triggers []v1alpha1.Trigger, env *expr.Env, out *Framework, path *field.Path) field.ErrorList {
 	var errs field.ErrorList

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"sort"
-	"strings"
 	"sync"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -13,7 +12,6 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/validation"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -145,26 +143,16 @@ func triggerTarget(fw *compile.Framework, t *compile.WatchTrigger, instance *uns
 	if t.Selector != nil {
 		return watchKey{gvk: t.GVK, namespace: ns, selector: t.Selector.String()}, t.GVK.Kind + " " + t.Selector.String(), nil
 	}
-	name := t.Object
-	if t.ObjectExpr != nil {
-		v, err := t.ObjectExpr.Render(tasks.NewVars(fw, instance))
-		if err != nil {
-			return watchKey{}, "", fmt.Errorf("trigger %s: %w", t.Name, err)
-		}
-		s, ok := v.(string)
-		if !ok {
-			return watchKey{}, fmt.Sprint(v), fmt.Errorf("trigger %s: the name rendered %v, not a string", t.Name, v)
-		}
-		name = s
-	}
-	if name == "" {
+	name, err := t.ObjectName(tasks.NewVars(fw, instance))
+	switch {
+	case err != nil && name == "":
+		return watchKey{}, "", err
+	case err != nil:
+		return watchKey{}, t.GVK.Kind + " " + name, err
+	case name == "":
 		return watchKey{}, "", nil
 	}
-	watching = t.GVK.Kind + " " + name
-	if msgs := validation.IsDNS1123Subdomain(name); len(msgs) > 0 {
-		return watchKey{}, watching, fmt.Errorf("trigger %s: %q is not a name: %s", t.Name, name, strings.Join(msgs, "; "))
-	}
-	return watchKey{gvk: t.GVK, namespace: ns, name: name}, watching, nil
+	return watchKey{gvk: t.GVK, namespace: ns, name: name}, t.GVK.Kind + " " + name, nil
 }
 
 // referenceTarget is what externalRef id reads for instance, in a
