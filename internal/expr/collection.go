@@ -29,7 +29,7 @@ func (e *Env) Extend(vars ...Variable) (*Env, error) {
 	if err != nil {
 		return nil, fmt.Errorf("declaring %v: %w", vars, err)
 	}
-	return &Env{cel: ext, instance: e.instance, resources: e.resources}, nil
+	return &Env{cel: ext, instance: e.instance, resources: e.resources, self: e.self}, nil
 }
 
 // Collection is a compiled expression whose value is iterated: a list, or a

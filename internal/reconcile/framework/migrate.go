@@ -85,7 +85,7 @@ func (r *Reconciler) migrateStorage(ctx context.Context, fw *v1alpha1.Framework,
 // rewrite makes the API server store instance key again, in the stored
 // version: an empty merge patch changes nothing but the encoding.
 func (r *Reconciler) rewrite(ctx context.Context, compiled *compile.Framework, key string) error {
-	ns, name, _ := cutKey(key)
+	ns, name, _ := strings.Cut(key, "/")
 	u := &unstructured.Unstructured{}
 	u.SetGroupVersionKind(compiled.GVK)
 	u.SetNamespace(ns)
@@ -96,5 +96,3 @@ func (r *Reconciler) rewrite(ctx context.Context, compiled *compile.Framework, k
 	}
 	return nil
 }
-
-func cutKey(key string) (ns, name string, ok bool) { return strings.Cut(key, "/") }
