@@ -383,18 +383,21 @@ func (e *Engine[R]) Reconciler(name string) (R, bool) {
 func (e *Engine[R]) Stop(name string) {
 	e.lifecycle.Lock()
 	defer e.lifecycle.Unlock()
+	// What a loop watches is set up before it starts: a loop that never
+	// started may have it too.
+	e.watched.Release(name)
 	e.stop(name)
 }
 
+// stop stops the loop named name and lets go of its kind's informers. What
+// it watches for its Framework's triggers and references stays: a loop
+// restarted for a new kind (Start) goes on with it.
 func (e *Engine[R]) stop(name string) {
 	e.mu.Lock()
 	l, ok := e.loops[name]
 	delete(e.loops, name)
 	metrics.RunningLoops.Set(float64(len(e.loops)))
 	e.mu.Unlock()
-	// What a loop watches is set up before it starts: a loop that never
-	// started may have it too.
-	e.watched.Release(name)
 	if !ok {
 		return
 	}

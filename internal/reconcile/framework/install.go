@@ -185,11 +185,6 @@ func (r *Reconciler) startLoop(ctx context.Context, compiled *compile.Framework,
 	if fresh {
 		go r.adopt(compiled, writer)
 	}
-	// Again: a loop restarted for a new kind let go of them. Nothing to do
-	// otherwise.
-	if err := r.watch(ctx, compiled); err != nil {
-		return err
-	}
 	return rec.RollOut(ctx, compiled, writer)
 }
 
