@@ -1,7 +1,6 @@
 package tasks
 
 import (
-	"context"
 	"fmt"
 	"sort"
 
@@ -147,29 +146,3 @@ func (r *applier) collectionHealth(id string, lives []client.Object) ([]string, 
 	return r.eachHealth(id, lives)
 }
 
-// observeCollections makes resources.<id> of every collection the list
-// of its objects in the cache, after observe has put one of them there.
-func (r *applier) observeCollections(ctx context.Context) error {
-	byID := map[string][]client.Object{}
-	for _, item := range r.status.Inventory {
-		res, ok := r.fw.Resources[item.ID]
-		if !ok || len(res.ForEach) == 0 || item.Superseded {
-			continue
-		}
-		u := r.inventory.objectOf(item)
-		obj, found, err := r.c.Children.Get(ctx, u.GroupVersionKind(), client.ObjectKeyFromObject(u))
-		if err != nil {
-			return fmt.Errorf("reading %s %s: %w", item.Kind, item.Name, err)
-		}
-		if found {
-			obj.GetObjectKind().SetGroupVersionKind(u.GroupVersionKind())
-			byID[item.ID] = append(byID[item.ID], obj)
-		}
-	}
-	for id, lives := range byID {
-		if err := r.exposeCollection(id, lives); err != nil {
-			return err
-		}
-	}
-	return nil
-}

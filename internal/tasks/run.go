@@ -216,10 +216,18 @@ func (r *Executor) wait(ctx context.Context, t *compile.Task) plans.Outcome {
 	return out
 }
 
-// observe is Executor.Observe.
+// observe is Executor.Observe. A collection's objects are read together
+// and exposed as its list; what a step of this reconcile exposed already is
+// not read again.
 func (r *applier) observe(ctx context.Context) error {
+	collections := map[string][]client.Object{}
 	for _, item := range r.status.Inventory {
 		if _, seen := r.vars.Resources[item.ID]; seen {
+			continue
+		}
+		res := r.fw.Resources[item.ID]
+		collection := res != nil && len(res.ForEach) > 0
+		if collection && item.Superseded {
 			continue
 		}
 		u := r.inventory.objectOf(item)
@@ -230,16 +238,23 @@ func (r *applier) observe(ctx context.Context) error {
 		if !found {
 			continue
 		}
+		if collection {
+			obj.GetObjectKind().SetGroupVersionKind(u.GroupVersionKind())
+			collections[item.ID] = append(collections[item.ID], obj)
+			continue
+		}
 		live, err := asUnstructured(u.GroupVersionKind(), obj)
 		if err != nil {
 			return err
 		}
 		r.vars.Resources[item.ID] = live.Object
 	}
-	if err := r.observeExternals(ctx); err != nil {
-		return err
+	for id, lives := range collections {
+		if err := r.exposeCollection(id, lives); err != nil {
+			return err
+		}
 	}
-	return r.observeCollections(ctx)
+	return r.observeExternals(ctx)
 }
 
 func waitingFor(waiting []string) plans.Outcome {
