@@ -145,4 +145,3 @@ func (r *applier) collectionHealth(id string, lives []client.Object) ([]string, 
 	}
 	return r.eachHealth(id, lives)
 }
-
