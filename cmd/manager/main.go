@@ -3,22 +3,20 @@
 package main
 
 import (
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"os"
-	"strconv"
-	"strings"
 	"time"
 
 	"go.uber.org/zap/zapcore"
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	operetta "operetta.dev/operetta/internal/manager"
+	"operetta.dev/operetta/internal/servingcert"
 	"operetta.dev/operetta/internal/shard"
 	"operetta.dev/operetta/internal/tasks"
 )
@@ -51,8 +49,7 @@ func run() error {
 		qps                                                                                    float64
 		burst                                                                                  int
 		resync, maxBackoff                                                                     time.Duration
-		webhookPort                                                                            int
-		webhookCertDir, conversionService, conversionURL, conversionCAFile                     string
+		webhooks                                                                               webhookFlags
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint; 0 disables it")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "address of the /healthz and /readyz probes")
@@ -69,11 +66,7 @@ func run() error {
 	flag.DurationVar(&maxBackoff, "max-backoff", operetta.DefaultMaxBackoff, "the longest wait between retries of an instance whose plan hit an error (exponential from 100ms)")
 	flag.StringVar(&shardName, "shard", "", "run only the Frameworks labelled operetta.dev/shard=NAME, with a leader election of their own (default: the unlabelled ones); see docs/scaling.md")
 	flag.StringVar(&pipeImage, "pipe-image", tasks.DefaultPipeImage, "image of the container a Pipe task's pod keeps running for its files to be read out of (it needs sh, sleep and cat)")
-	flag.IntVar(&webhookPort, "webhook-port", 0, "port of the HTTPS webhook server that converts the kinds Frameworks serve in several versions; 0: none (such Frameworks are refused)")
-	flag.StringVar(&webhookCertDir, "webhook-cert-dir", "", "directory of the webhook server's tls.crt and tls.key")
-	flag.StringVar(&conversionService, "conversion-service", "", "NAMESPACE/NAME:PORT of the Service the API server reaches the webhook server through")
-	flag.StringVar(&conversionURL, "conversion-url", "", "instead of --conversion-service: the URL the API server reaches the webhook server at, https://host:port")
-	flag.StringVar(&conversionCAFile, "conversion-ca-file", "", "PEM file of the CA that signed the webhook server's certificate, given to the API server")
+	webhooks.register(flag.CommandLine)
 	flag.StringVar(&logFormat, "log-format", "json", "log format: json or console")
 	flag.StringVar(&logLevel, "log-level", "info", "log level: info, debug, or a number for more detail (2, 3...)")
 	flag.Parse() // --kubeconfig is registered by controller-runtime
@@ -103,9 +96,19 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	conversion, err := conversionConfig(webhookPort, conversionService, conversionURL, conversionCAFile)
+	conversion, err := webhooks.clientConfig()
 	if err != nil {
 		return err
+	}
+	var (
+		certificate certificateSource
+		served      *servingcert.Source
+	)
+	if conversion != nil {
+		served = &servingcert.Source{}
+		if certificate, err = webhooks.certificate(conversion); err != nil {
+			return err
+		}
 	}
 	lease := 15 * time.Second
 	options := ctrl.Options{
@@ -120,8 +123,10 @@ func run() error {
 		LeaderElectionReleaseOnCancel: true,
 		LeaseDuration:                 &lease,
 	}
-	if webhookPort > 0 {
-		options.WebhookServer = webhook.NewServer(webhook.Options{Port: webhookPort, CertDir: webhookCertDir})
+	if conversion != nil {
+		// The certificate comes from memory at each handshake: see
+		// internal/servingcert.
+		options.WebhookServer = webhook.NewServer(webhook.Options{Port: webhooks.port, TLSOpts: []func(*tls.Config){served.TLS}})
 	}
 	mgr, err := ctrl.NewManager(cfg, options)
 	if err != nil {
@@ -129,9 +134,15 @@ func run() error {
 	}
 	if _, err := operetta.Setup(mgr, operetta.Options{
 		WorkersPerKind: workers, RequireServiceAccount: requireSA, SkipUserRoles: !userRoles,
-		Resync: resync, MaxBackoff: maxBackoff, Shard: shardName, PipeImage: pipeImage, Conversion: conversion,
+		Resync: resync, MaxBackoff: maxBackoff, Shard: shardName, PipeImage: pipeImage, Conversion: conversion, Certificate: served,
 	}); err != nil {
 		return err
+	}
+	ctx := ctrl.SetupSignalHandler()
+	if certificate != nil {
+		if err := certificate.AddTo(ctx, mgr, served); err != nil {
+			return fmt.Errorf("the conversion webhook's certificate: %w", err)
+		}
 	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return err
@@ -140,48 +151,7 @@ func run() error {
 		return err
 	}
 	ctrl.Log.WithName("setup").Info("starting operetta", "leaderElection", leaderElect, "workersPerKind", workers, "shard", shardName)
-	return mgr.Start(ctrl.SetupSignalHandler())
-}
-
-// conversionConfig is how the API server reaches the conversion webhook,
-// from the flags; nil without --webhook-port.
-func conversionConfig(port int, service, url, caFile string) (*apiextensionsv1.WebhookClientConfig, error) {
-	if port <= 0 {
-		if service != "" || url != "" {
-			return nil, fmt.Errorf("--conversion-service and --conversion-url need --webhook-port")
-		}
-		return nil, nil
-	}
-	cc := &apiextensionsv1.WebhookClientConfig{}
-	switch {
-	case (service == "") == (url == ""):
-		return nil, fmt.Errorf("--webhook-port needs exactly one of --conversion-service and --conversion-url")
-	case url != "":
-		cc.URL = &url
-	default:
-		ns, rest, ok := strings.Cut(service, "/")
-		name, portText, hasPort := strings.Cut(rest, ":")
-		if !ok || ns == "" || name == "" {
-			return nil, fmt.Errorf("--conversion-service %q: want NAMESPACE/NAME[:PORT]", service)
-		}
-		cc.Service = &apiextensionsv1.ServiceReference{Namespace: ns, Name: name}
-		if hasPort {
-			p, err := strconv.ParseInt(portText, 10, 32)
-			if err != nil {
-				return nil, fmt.Errorf("--conversion-service %q: port: %w", service, err)
-			}
-			cc.Service.Port = ptr.To(int32(p))
-		}
-	}
-	if caFile == "" {
-		return nil, fmt.Errorf("--webhook-port needs --conversion-ca-file: the API server must trust the webhook's certificate")
-	}
-	ca, err := os.ReadFile(caFile)
-	if err != nil {
-		return nil, fmt.Errorf("--conversion-ca-file: %w", err)
-	}
-	cc.CABundle = ca
-	return cc, nil
+	return mgr.Start(ctx)
 }
 
 func parseLevel(s string) (zapcore.Level, error) {

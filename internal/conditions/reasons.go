@@ -75,6 +75,9 @@ const (
 	// the Framework's account may not list and watch everywhere. A grant
 	// helps too: it is looked at again every minute.
 	TriggerNotAllowed Reason = "TriggerNotAllowed"
+	// WaitingForCertificate: the Framework serves several versions and the
+	// conversion webhook's certificate is not made or read yet.
+	WaitingForCertificate Reason = "WaitingForCertificate"
 	// ConversionNotServed: the Framework serves several versions of its
 	// kind, and this manager runs no conversion webhook.
 	ConversionNotServed Reason = "ConversionNotServed"

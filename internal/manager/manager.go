@@ -37,6 +37,7 @@ import (
 	"operetta.dev/operetta/internal/metrics"
 	"operetta.dev/operetta/internal/reconcile/framework"
 	"operetta.dev/operetta/internal/reconcile/instance"
+	"operetta.dev/operetta/internal/servingcert"
 	"operetta.dev/operetta/internal/shard"
 )
 
@@ -112,6 +113,9 @@ type Options struct {
 	// API server reaches it, a Service or a URL, and its CA bundle; its
 	// path is ConvertPath.
 	Conversion *apiextensionsv1.WebhookClientConfig
+	// Certificate, if set, is the webhook's certificate, whose CA bundle
+	// replaces Conversion's in the CRDs; a new CA is written into each.
+	Certificate *servingcert.Source
 	// MigrationBatch is how many instances a reconcile rewrites when the
 	// stored version of a kind changed; framework.DefaultMigrationBatch if 0.
 	MigrationBatch int
@@ -174,6 +178,10 @@ func Setup(mgr ctrlmanager.Manager, opts Options) (*Engine, error) {
 			served.URL = ptr.To(strings.TrimSuffix(*served.URL, "/") + ConvertPath)
 		}
 		fr.Conversion = served
+		if src := opts.Certificate; src != nil {
+			fr.CABundle = src.CABundle
+			src.OnCAChange(fr.CAChanged)
+		}
 		mgr.GetWebhookServer().Register(ConvertPath, &conversion.Handler{Lookup: servedBy(mgr.GetCache(), compiled)})
 	}
 	if err := fr.SetupWithManager(mgr); err != nil {

@@ -110,6 +110,13 @@ func startManagerWith(t *testing.T, opts operetta.Options, fail func(*http.Reque
 // leader election elect sets up (nil: none).
 func startManagerElecting(t *testing.T, opts operetta.Options, fail func(*http.Request) *http.Response, elect func(*ctrl.Options)) *manager {
 	t.Helper()
+	return startManagerAdding(t, opts, fail, elect, nil)
+}
+
+// startManagerAdding is startManagerElecting with add called on the
+// manager after operetta's Setup, before it starts.
+func startManagerAdding(t *testing.T, opts operetta.Options, fail func(*http.Request) *http.Response, elect func(*ctrl.Options), add func(ctrl.Manager) error) *manager {
+	t.Helper()
 	counted := &requests{fail: fail}
 	cfg := rest.CopyConfig(restConfig)
 	cfg.Wrap(counted.wrap)
@@ -131,6 +138,11 @@ func startManagerElecting(t *testing.T, opts operetta.Options, fail func(*http.R
 	registry, err := operetta.Setup(mgr, opts)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if add != nil {
+		if err := add(mgr); err != nil {
+			t.Fatal(err)
+		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -47,7 +47,22 @@ func (r *Reconciler) install(ctx context.Context, fw *v1alpha1.Framework) (ctrl.
 				"spec.versions: a kind served in several versions needs the manager's conversion webhook, which this manager does not run; the kind stays as it is")
 			return ctrl.Result{}, nil
 		}
-		crdWanted = withConversion(crdWanted, r.Conversion)
+		cc := r.Conversion
+		if r.CABundle != nil {
+			ca := r.CABundle()
+			if len(ca) == 0 {
+				if readyNow(fw) {
+					// Installed with the CA of before; the certificate is
+					// being read as the manager starts. Nothing to say.
+					return ctrl.Result{RequeueAfter: deletionPoll}, nil
+				}
+				working(fw, conditions.WaitingForCertificate, "waiting for the conversion webhook's certificate, which the API server is to trust")
+				return ctrl.Result{RequeueAfter: deletionPoll}, nil
+			}
+			cc = cc.DeepCopy()
+			cc.CABundle = ca
+		}
+		crdWanted = withConversion(crdWanted, cc)
 	}
 
 	existing, err := r.existingCRD(ctx, compiled.CRD.Name)

@@ -62,6 +62,9 @@ type Reconciler struct {
 	// the manager serves none, and a Framework with spec.versions is
 	// refused.
 	Conversion *apiextensionsv1.WebhookClientConfig
+	// CABundle, if set, gives the CA bundle of the webhook's current
+	// certificate in place of Conversion's; empty until there is one.
+	CABundle func() []byte
 	// UserRoles grants each generated kind to namespace users through
 	// ClusterRoles aggregated into the built-in admin, edit and view.
 	UserRoles bool
@@ -159,6 +162,28 @@ func (r *Reconciler) LoopFailed(name string) {
 	r.forget(name)
 	if q := r.queue.Load(); q != nil {
 		(*q).AddRateLimited(reconcile.Request{NamespacedName: types.NamespacedName{Name: name}})
+	}
+}
+
+// CAChanged installs again every Framework of several versions, their CRDs
+// to trust the webhook's new CA.
+func (r *Reconciler) CAChanged() {
+	q := r.queue.Load()
+	if q == nil {
+		return // not leading: a leader installs every Framework as it starts
+	}
+	list := &v1alpha1.FrameworkList{}
+	if err := r.Client.List(context.Background(), list); err != nil {
+		return
+	}
+	for _, fw := range list.Items {
+		if len(fw.Spec.Versions) == 0 {
+			continue
+		}
+		r.mu.Lock()
+		delete(r.installed, fw.Name)
+		r.mu.Unlock()
+		(*q).Add(reconcile.Request{NamespacedName: types.NamespacedName{Name: fw.Name}})
 	}
 }
 
