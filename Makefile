@@ -107,6 +107,11 @@ lint-chart: $(HELM) ## Lint the Helm chart and render both RBAC modes.
 	$(HELM) template operetta charts/operetta --set-string 'shards={,1,yes}' | grep -q 'operetta.dev/shard: "yes"'
 	out=$$($(HELM) template operetta charts/operetta --set 'shards={Kafka}' 2>&1 || true); \
 	  grep -q "'/shards/0': 'Kafka' does not match pattern" <<<"$$out"
+	@# The conversion webhook: a Service per shard, the manager's own certificate or cert-manager's.
+	$(HELM) template operetta charts/operetta --set 'shards={,kafka}' | grep -q 'conversion-service=default/operetta-kafka-webhook:443'
+	$(HELM) template operetta charts/operetta | grep -q -- '--webhook-cert-secret=default/operetta-webhook-cert'
+	$(HELM) template operetta charts/operetta --set conversion.certificate.source=cert-manager | grep -q 'secretName: operetta-webhook-tls'
+	$(HELM) template operetta charts/operetta --set conversion.enabled=false | { ! grep -q -- '--webhook-port'; }
 	@# The schema refuses a misspelt value, naming it.
 	out=$$($(HELM) template operetta charts/operetta --set manager.workersPerKnd=2 2>&1 || true); \
 	  grep -q "additional properties 'workersPerKnd' not allowed" <<<"$$out"

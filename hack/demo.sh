@@ -23,8 +23,11 @@ kubectl apply --server-side -f charts/operetta/crds/ >/dev/null
 if [ -f "$work/manager.pid" ] && kill -0 "$(cat "$work/manager.pid")" 2>/dev/null; then
   kill "$(cat "$work/manager.pid")"; sleep 1
 fi
+# The conversion webhook (docs/versions.md): the API server, a process on
+# this host, reaches it by URL; the manager makes its own certificate.
 bin/manager --leader-election-namespace=kube-system --log-format=console \
   --metrics-bind-address=127.0.0.1:18080 --health-probe-bind-address=127.0.0.1:18081 \
+  --webhook-port=18443 --conversion-url=https://localhost:18443 --webhook-cert-secret=kube-system/operetta-webhook-cert \
   >"$work/manager.log" 2>&1 &
 echo $! >"$work/manager.pid"
 for _ in $(seq 1 50); do curl -sf http://127.0.0.1:18081/readyz >/dev/null 2>&1 && break; sleep 0.2; done

@@ -5,6 +5,7 @@ package main
 import (
 	"crypto/tls"
 	"flag"
+	"net/http"
 	"fmt"
 	"os"
 	"time"
@@ -149,6 +150,19 @@ func run() error {
 	}
 	if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
 		return err
+	}
+	if conversion != nil {
+		// The webhook's Service sends conversions only to a replica that
+		// serves them: its server started, its certificate at hand.
+		if err := mgr.AddReadyzCheck("webhook", mgr.GetWebhookServer().StartedChecker()); err != nil {
+			return err
+		}
+		if err := mgr.AddReadyzCheck("webhook-certificate", func(*http.Request) error {
+			_, err := served.GetCertificate(nil)
+			return err
+		}); err != nil {
+			return err
+		}
 	}
 	ctrl.Log.WithName("setup").Info("starting operetta", "leaderElection", leaderElect, "workersPerKind", workers, "shard", shardName)
 	return mgr.Start(ctx)

@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -92,9 +93,18 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	webhookPort, err := freePort()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	// The conversion webhook as docs/versions.md runs it beside a local
+	// cluster: reached by URL, with a certificate the manager makes.
 	mgr := exec.Command(filepath.Join(root, "bin/manager"), "--kubeconfig", kubeconfig,
 		"--leader-election-namespace=kube-system", "--log-format=console",
-		"--metrics-bind-address=127.0.0.1:0", "--health-probe-bind-address=127.0.0.1:0")
+		"--metrics-bind-address=127.0.0.1:0", "--health-probe-bind-address=127.0.0.1:0",
+		fmt.Sprintf("--webhook-port=%d", webhookPort), fmt.Sprintf("--conversion-url=https://localhost:%d", webhookPort),
+		"--webhook-cert-secret=kube-system/operetta-webhook-cert")
 	mgr.Stdout, mgr.Stderr = log, log
 	// As the chart runs it: GOMEMLIMIT at 90 % of its 512Mi limit.
 	mgr.Env = append(os.Environ(), "GOMEMLIMIT=460MiB")
@@ -110,6 +120,16 @@ func run(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "--- manager log (last 4000 bytes)\n%s\n", tail(b, 4000))
 	}
 	return code
+}
+
+// freePort is a TCP port nothing listens on now.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func tail(b []byte, n int) []byte {
@@ -340,6 +360,8 @@ func TestTheChartInstalls(t *testing.T) {
 		{&corev1.Service{}, ns, "operetta-metrics"},
 		{&policyv1.PodDisruptionBudget{}, ns, "operetta"},
 		{&policyv1.PodDisruptionBudget{}, ns, "operetta-e2e"},
+		{&corev1.Service{}, ns, "operetta-webhook"},
+		{&corev1.Service{}, ns, "operetta-e2e-webhook"},
 	} {
 		if err := k8s.Get(ctx, types.NamespacedName{Namespace: o.ns, Name: o.name}, o.obj); err != nil {
 			t.Errorf("%T %s: %v", o.obj, o.name, err)
@@ -347,9 +369,11 @@ func TestTheChartInstalls(t *testing.T) {
 	}
 	// The ServiceAccount may do what the manager does: checked by the API
 	// server's own authorizer.
-	for _, verb := range []string{"create customresourcedefinitions.apiextensions.k8s.io", "create tokenreviews.authentication.k8s.io", "update frameworks.operetta.dev/status"} {
+	for _, verb := range []string{"create customresourcedefinitions.apiextensions.k8s.io", "create tokenreviews.authentication.k8s.io", "update frameworks.operetta.dev/status",
+		// the conversion webhook's certificate, in the release's namespace
+		"update secrets -n " + ns} {
 		parts := strings.Fields(verb)
-		if err := kubectl("auth", "can-i", parts[0], parts[1], "--as=system:serviceaccount:"+ns+":operetta"); err != nil {
+		if err := kubectl(append([]string{"auth", "can-i"}, append(parts, "--as=system:serviceaccount:"+ns+":operetta")...)...); err != nil {
 			t.Errorf("the chart's account may not %s: %v", verb, err)
 		}
 	}
