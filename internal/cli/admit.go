@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -38,8 +39,17 @@ type crdSchema struct {
 }
 
 func schemaOf(crd *apiextensionsv1.CustomResourceDefinition) (*crdSchema, error) {
+	return versionSchemaOf(crd, crd.Spec.Versions[0].Name)
+}
+
+// versionSchemaOf is the schema of one version of crd.
+func versionSchemaOf(crd *apiextensionsv1.CustomResourceDefinition, version string) (*crdSchema, error) {
+	i := slices.IndexFunc(crd.Spec.Versions, func(v apiextensionsv1.CustomResourceDefinitionVersion) bool { return v.Name == version })
+	if i < 0 {
+		return nil, fmt.Errorf("CRD %s has no version %s", crd.Name, version)
+	}
 	internal := &apiextensions.JSONSchemaProps{}
-	if err := apiextensionsv1.Convert_v1_JSONSchemaProps_To_apiextensions_JSONSchemaProps(crd.Spec.Versions[0].Schema.OpenAPIV3Schema, internal, nil); err != nil {
+	if err := apiextensionsv1.Convert_v1_JSONSchemaProps_To_apiextensions_JSONSchemaProps(crd.Spec.Versions[i].Schema.OpenAPIV3Schema, internal, nil); err != nil {
 		return nil, err
 	}
 	s, err := structuralschema.NewStructural(internal)

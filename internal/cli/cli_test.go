@@ -211,6 +211,14 @@ func TestRenderTheExamples(t *testing.T) {
 			golden(t, "render-"+ex+".yaml", []byte(out))
 		})
 	}
+	t.Run("versions, from an instance in the older version", func(t *testing.T) {
+		dir := filepath.Join("..", "..", "examples", "versions")
+		out, err := run(t, "render", filepath.Join(dir, "framework.yaml"), "--instance", filepath.Join(dir, "instance-v1.yaml"))
+		if err != nil || !strings.Contains(out, "replicas: 2") || !strings.Contains(out, "image: nginx:1.27") {
+			t.Fatalf("v1 size and image reach the template as v2 replicas and image: %v\n%s", err, out)
+		}
+		golden(t, "render-versions.yaml", []byte(out))
+	})
 	t.Run("collections, with and without the external ConfigMap", func(t *testing.T) {
 		dir := filepath.Join("..", "..", "examples", "collections")
 		args := []string{"render", filepath.Join(dir, "framework.yaml"), "--instance", filepath.Join(dir, "instance.yaml")}
@@ -228,7 +236,7 @@ func TestRenderTheExamples(t *testing.T) {
 }
 
 func TestVerifyAndCRDOfTheExamples(t *testing.T) {
-	for _, ex := range []string{"zookeeper", "kafka", "webapp", "collections"} {
+	for _, ex := range []string{"zookeeper", "kafka", "webapp", "collections", "versions"} {
 		fw := filepath.Join("..", "..", "examples", ex, "framework.yaml")
 		out, err := run(t, "verify", fw)
 		if err != nil || !strings.Contains(out, ": OK, serves ") {

@@ -122,7 +122,8 @@ func (o *options) admitInstance(compiled *compile.Framework, file string) (*unst
 		return nil, fmt.Errorf("%s holds %d objects, want one instance", file, len(docs))
 	}
 	inst := &unstructured.Unstructured{Object: docs[0].obj}
-	if gvk := inst.GroupVersionKind(); gvk != compiled.GVK {
+	gvk := inst.GroupVersionKind()
+	if gvk.GroupKind() != compiled.GVK.GroupKind() || !compiled.Serves(gvk.Version) {
 		return nil, fmt.Errorf("%s: a %s, but the Framework serves %s", file, gvk, compiled.GVK)
 	}
 	if inst.GetName() == "" {
@@ -138,6 +139,24 @@ func (o *options) admitInstance(compiled *compile.Framework, file string) (*unst
 			ns = flag
 		}
 		inst.SetNamespace(ns)
+	}
+	if gvk.Version != compiled.GVK.Version {
+		// As the API server stores it: admitted in its version, converted
+		// by the Framework's mappings to the stored one.
+		s, err := versionSchemaOf(compiled.CRD, gvk.Version)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.admit(inst.Object); err != nil {
+			return nil, fmt.Errorf("%s: the API server would refuse %s %s: %w", file, gvk.GroupVersion().WithKind(gvk.Kind), inst.GetName(), err)
+		}
+		spec, _ := inst.Object["spec"].(map[string]any)
+		converted, err := compiled.ConvertSpec(spec, gvk.Version, compiled.GVK.Version)
+		if err != nil {
+			return nil, fmt.Errorf("%s: converting %s %s to %s: %w", file, gvk.Kind, inst.GetName(), compiled.GVK.Version, err)
+		}
+		inst.Object["spec"] = converted
+		inst.SetAPIVersion(compiled.GVK.GroupVersion().String())
 	}
 	s, err := schemaOf(compiled.CRD)
 	if err != nil {

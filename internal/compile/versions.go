@@ -83,6 +83,19 @@ func compileVersions(fw *v1alpha1.Framework, crd *apiextensionsv1.CustomResource
 	return errs
 }
 
+// Serves says whether version is one the kind is served in.
+func (f *Framework) Serves(version string) bool {
+	if version == f.GVK.Version {
+		return true
+	}
+	for _, v := range f.Versions {
+		if v.Name == version {
+			return v.Served
+		}
+	}
+	return false
+}
+
 // ConvertSpec converts spec from version from to version to, through the
 // versions between them.
 func (f *Framework) ConvertSpec(spec map[string]any, from, to string) (map[string]any, error) {
