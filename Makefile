@@ -84,11 +84,12 @@ test: verify fmt vet envtest ## Unit and integration tests (a real kube-apiserve
 # loaded machine delays the workers' stop; a count sets no deadline at all.
 FUZZTIME ?= 20000x
 .PHONY: fuzz
-fuzz: ## Fuzz the template renderer, crdgen, KUDO values and conversion round trips for FUZZTIME inputs each (seed corpora in testdata/fuzz).
+fuzz: ## Fuzz the template renderer, crdgen, KUDO values and conversion round trips (mappings, and objects through the webhook handler) for FUZZTIME inputs each (seed corpora in testdata/fuzz).
 	$(GO) test ./internal/expr -run '^$$' -fuzz FuzzTemplate -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/crdgen -run '^$$' -fuzz FuzzGenerate -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/kudo -run '^$$' -fuzz FuzzValueFillsOneScalar -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/convert -run '^$$' -fuzz FuzzRoundTrip -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/conversion -run '^$$$$' -fuzz FuzzTheHandlerLosesNothing -fuzztime $(FUZZTIME)
 
 .PHONY: e2e
 e2e: build plugin $(HELM) ## End-to-end tests: the manager, the examples and the chart on a local kwok cluster.

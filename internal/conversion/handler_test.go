@@ -20,7 +20,7 @@ import (
 
 // things is stored as v2 ({replicas, resources.memory, tags}) and served
 // as v1 too ({size, memory}): v1 has no place for tags.
-func things(t *testing.T) *compile.Framework {
+func things(t testing.TB) *compile.Framework {
 	t.Helper()
 	raw := func(s string) *apiextensionsv1.JSON { return &apiextensionsv1.JSON{Raw: []byte(s)} }
 	fw := &v1alpha1.Framework{
@@ -48,7 +48,7 @@ func things(t *testing.T) *compile.Framework {
 	return c
 }
 
-func handler(t *testing.T) *Handler {
+func handler(t testing.TB) *Handler {
 	c := things(t)
 	return &Handler{Lookup: func(gk schema.GroupKind) (*compile.Framework, bool) {
 		return c, gk == schema.GroupKind{Group: "things.example.com", Kind: "Thing"}
