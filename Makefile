@@ -89,7 +89,7 @@ fuzz: ## Fuzz the template renderer, crdgen, KUDO values and conversion round tr
 	$(GO) test ./internal/crdgen -run '^$$' -fuzz FuzzGenerate -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/kudo -run '^$$' -fuzz FuzzValueFillsOneScalar -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/convert -run '^$$' -fuzz FuzzRoundTrip -fuzztime $(FUZZTIME)
-	$(GO) test ./internal/conversion -run '^$$$$' -fuzz FuzzTheHandlerLosesNothing -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/conversion -run '^$$' -fuzz FuzzTheHandlerLosesNothing -fuzztime $(FUZZTIME)
 
 .PHONY: e2e
 e2e: build plugin $(HELM) ## End-to-end tests: the manager, the examples and the chart on a local kwok cluster.
