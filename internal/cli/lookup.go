@@ -65,6 +65,13 @@ func (c *Cluster) find(ctx context.Context, arg, kind string) (target, error) {
 		if owner = crdgen.Owner(crd, ""); owner == "" {
 			return target{}, fmt.Errorf("%s is not a kind an operetta Framework generated (its CRD %s has no %s label)", gvk.Kind, crd.Name, v1alpha1.LabelFramework)
 		}
+		// In the stored version, which templates and plans are written
+		// against, whatever version kubectl prefers.
+		for _, v := range crd.Spec.Versions {
+			if v.Storage {
+				gvk.Version = v.Name
+			}
+		}
 	}
 	u := &unstructured.Unstructured{}
 	u.SetGroupVersionKind(gvk)
