@@ -18,6 +18,8 @@
 #                          and rolled out over, maxConcurrent BENCH_ROLLOUT_CONCURRENT=50 (0: not measured)
 #   BENCH_SCHEDULES=1000   instances on one per-minute schedule, jitter BENCH_SCHEDULE_JITTER=30s (0: not measured)
 #   BENCH_COLLECTION=100   elements of one instance's collection (0: not measured)
+#   BENCH_CONVERSION=500   instances of examples/versions read in the version they are not
+#                          stored in, through the manager's conversion webhook (0: not measured)
 #   CLUSTER_NODES=10       simulated nodes (110 pods each)
 #   OPERETTA_SRC           a checkout to build the manager and take the Framework CRD
 #                          from (default: this one), e.g. a `git worktree` of a commit
@@ -79,4 +81,4 @@ bin/bench-cluster --kubeconfig "$KUBECONFIG" --manager "$manager" --manager-flag
   --frameworks "${BENCH_FRAMEWORKS:-20}" --apiserver-pid "${apiserver:-0}" \
   --rollout "${BENCH_ROLLOUT:-500}" --rollout-max-concurrent "${BENCH_ROLLOUT_CONCURRENT:-50}" \
   --schedules "${BENCH_SCHEDULES:-1000}" --schedule-jitter "${BENCH_SCHEDULE_JITTER:-30s}" \
-  --collection "${BENCH_COLLECTION:-100}"
+  --collection "${BENCH_COLLECTION:-100}" --conversion "${BENCH_CONVERSION:-500}"

@@ -57,6 +57,9 @@ func (h *Handler) Review(req *apiextensionsv1.ConversionRequest) *apiextensionsv
 		resp.Result = failure(fmt.Sprintf("desiredAPIVersion %q: %v", req.DesiredAPIVersion, err))
 		return resp
 	}
+	// Looked up once per review: a LIST's review holds hundreds of objects
+	// of one kind.
+	lookup := memo(h.Lookup)
 	for _, raw := range req.Objects {
 		obj := &unstructured.Unstructured{}
 		if err := obj.UnmarshalJSON(raw.Raw); err != nil {
@@ -64,7 +67,7 @@ func (h *Handler) Review(req *apiextensionsv1.ConversionRequest) *apiextensionsv
 			resp.ConvertedObjects = nil
 			return resp
 		}
-		if err := h.convert(obj, to); err != nil {
+		if err := convertObject(lookup, obj, to); err != nil {
 			resp.Result = failure(fmt.Sprintf("%s %s/%s: %v", obj.GetKind(), obj.GetNamespace(), obj.GetName(), err))
 			resp.ConvertedObjects = nil
 			return resp
@@ -85,8 +88,26 @@ func failure(msg string) metav1.Status {
 	return metav1.Status{Status: metav1.StatusFailure, Message: msg}
 }
 
-// convert converts obj in place to version to of its group.
-func (h *Handler) convert(obj *unstructured.Unstructured, to schema.GroupVersion) error {
+// memo is lookup remembering its answers.
+func memo(lookup func(schema.GroupKind) (*compile.Framework, bool)) func(schema.GroupKind) (*compile.Framework, bool) {
+	type answer struct {
+		fw *compile.Framework
+		ok bool
+	}
+	seen := map[schema.GroupKind]answer{}
+	return func(gk schema.GroupKind) (*compile.Framework, bool) {
+		a, done := seen[gk]
+		if !done {
+			a.fw, a.ok = lookup(gk)
+			seen[gk] = a
+		}
+		return a.fw, a.ok
+	}
+}
+
+// convertObject converts obj in place to version to of its group, with the
+// Framework lookup finds.
+func convertObject(lookup func(schema.GroupKind) (*compile.Framework, bool), obj *unstructured.Unstructured, to schema.GroupVersion) error {
 	gvk := obj.GroupVersionKind()
 	if gvk.Group != to.Group {
 		return fmt.Errorf("is of group %s, not %s", gvk.Group, to.Group)
@@ -94,7 +115,7 @@ func (h *Handler) convert(obj *unstructured.Unstructured, to schema.GroupVersion
 	if gvk.Version == to.Version {
 		return nil
 	}
-	fw, ok := h.Lookup(gvk.GroupKind())
+	fw, ok := lookup(gvk.GroupKind())
 	if !ok {
 		return fmt.Errorf("no Framework serves %s", gvk.GroupKind())
 	}

@@ -3,6 +3,7 @@ package conversion
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -152,4 +153,23 @@ func TestTheHandlerAnswersOverHTTP(t *testing.T) {
 func show(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// BenchmarkReview is a review of one object and of a LIST's 500, from the
+// stored version to the older one, as the API server sends them.
+func BenchmarkReview(b *testing.B) {
+	h := handler(b)
+	for _, n := range []int{1, 500} {
+		objects := make([]runtime.RawExtension, n)
+		for i := range objects {
+			objects[i] = thing("v2", map[string]any{"replicas": int64(i), "resources": map[string]any{"memory": "1Gi"}, "tags": []any{"a"}}, nil)
+		}
+		b.Run(fmt.Sprintf("objects=%d", n), func(b *testing.B) {
+			for b.Loop() {
+				if resp := h.Review(&apiextensionsv1.ConversionRequest{UID: "1", DesiredAPIVersion: "things.example.com/v1", Objects: objects}); resp.Result.Status != metav1.StatusSuccess {
+					b.Fatal(resp.Result.Message)
+				}
+			}
+		})
+	}
 }

@@ -210,8 +210,10 @@ func Setup(mgr ctrlmanager.Manager, opts Options) (*Engine, error) {
 // leader reconciles Frameworks.
 func servedBy(c client.Reader, compiled *framework.Compiled) func(schema.GroupKind) (*compile.Framework, bool) {
 	return func(gk schema.GroupKind) (*compile.Framework, bool) {
+		// The cache's own objects, read only: only the one compiled is
+		// copied (compiling once per generation).
 		list := &v1alpha1.FrameworkList{}
-		if err := c.List(context.Background(), list); err != nil {
+		if err := c.List(context.Background(), list, client.UnsafeDisableDeepCopy); err != nil {
 			return nil, false
 		}
 		for i := range list.Items {
@@ -220,7 +222,7 @@ func servedBy(c client.Reader, compiled *framework.Compiled) func(schema.GroupKi
 			if names.Group != gk.Group || names.Kind != gk.Kind || fw.DeletionTimestamp != nil {
 				continue
 			}
-			if c, errs := compiled.Of(fw); len(errs) == 0 {
+			if c, errs := compiled.Of(fw.DeepCopy()); len(errs) == 0 {
 				return c, true
 			}
 		}

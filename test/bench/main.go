@@ -40,6 +40,7 @@ import (
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/clientcmd"
 )
@@ -67,6 +68,9 @@ type bench struct {
 	idle         time.Duration
 	runTimeout   time.Duration
 	nsTimeout    time.Duration
+	// webhookURL is the unsharded manager's conversion webhook, if it runs
+	// one.
+	webhookURL string
 }
 
 func run(ctx context.Context) error {
@@ -74,6 +78,8 @@ func run(ctx context.Context) error {
 		kubeconfig, fwPath, instPath, sizes, managerFlags    string
 		firstRepeats, shards, failoverN, frameworks          int
 		rolloutN, rolloutConcurrent, scheduledN, collectionN int
+		conversionN                                          int
+		versionsPath                                         string
 		scheduleJitter                                       time.Duration
 		b                                                    bench
 		l                                                    launcher
@@ -98,6 +104,8 @@ func run(ctx context.Context) error {
 	flag.IntVar(&scheduledN, "schedules", 1000, "instances on one per-minute schedule (0: not measured)")
 	flag.DurationVar(&scheduleJitter, "schedule-jitter", 30*time.Second, "that schedule's jitter")
 	flag.IntVar(&collectionN, "collection", 100, "elements of one instance's collection (0: not measured)")
+	flag.IntVar(&conversionN, "conversion", 500, "instances of a kind in two versions, read in the one they are not stored in (0: not measured)")
+	flag.StringVar(&versionsPath, "versions-framework", "examples/versions/framework.yaml", "the Framework of two versions the conversion is measured with")
 	flag.IntVar(&frameworks, "frameworks", 20, "Frameworks without instances, for what each costs (0: not measured)")
 	flag.IntVar(&b.apiserverPID, "apiserver-pid", 0, "process id of the API server, for its RSS as Frameworks are added (0: not measured)")
 	flag.DurationVar(&b.runTimeout, "run-timeout", 20*time.Minute, "longest a run may take until everything is ready")
@@ -127,6 +135,9 @@ func run(ctx context.Context) error {
 	}
 	// The client must not be what limits the run: 16 workers, no throttling.
 	cfg.QPS, cfg.Burst = 5000, 10000
+	// A deprecated version's warning, on each of hundreds of requests, is
+	// not a figure.
+	cfg.WarningHandler = rest.NoWarnings{}
 	if b.dyn, err = dynamic.NewForConfig(cfg); err != nil {
 		return err
 	}
@@ -141,7 +152,19 @@ func run(ctx context.Context) error {
 	l.kubeconfig, l.extra = kubeconfig, strings.Fields(managerFlags)
 	b.launch = &l
 	defer l.stopAll()
-	if b.mgr, err = l.start(ctx, "unsharded", "--leader-elect=false"); err != nil {
+	unsharded := []string{"--leader-elect=false"}
+	if conversionN > 0 {
+		// The conversion webhook as beside a local cluster: by URL, with
+		// the manager's own certificate.
+		port, err := freePort()
+		if err != nil {
+			return err
+		}
+		b.webhookURL = fmt.Sprintf("https://localhost:%d", port)
+		unsharded = append(unsharded, fmt.Sprintf("--webhook-port=%d", port), "--conversion-url="+b.webhookURL,
+			"--webhook-cert-secret="+webhookSecret.String())
+	}
+	if b.mgr, err = l.start(ctx, "unsharded", unsharded...); err != nil {
 		return err
 	}
 	idle, err := b.sample(ctx, b.mgr)
@@ -231,6 +254,13 @@ func run(ctx context.Context) error {
 			return fmt.Errorf("a collection of %d: %w", collectionN, err)
 		}
 		rep.collection = &r
+	}
+	if conversionN > 0 {
+		r, err := b.conversion(ctx, versionsPath, conversionN, 20, 200)
+		if err != nil {
+			return fmt.Errorf("%d instances in two versions: %w", conversionN, err)
+		}
+		rep.conversion = &r
 	}
 	if failoverN > 0 {
 		f, err := b.failover(ctx, failoverN)

@@ -72,6 +72,36 @@ func scrape(ctx context.Context, url string) (requests, float64, error) {
 	return out, reconciles, sc.Err()
 }
 
+// metricSum is the sum of the samples of the manager's metrics at url whose
+// line starts with series (a name and labels, up to where they are given).
+func metricSum(ctx context.Context, url, series string) (float64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("scraping %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	var sum float64
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, series) {
+			continue
+		}
+		if f := strings.Fields(line[strings.LastIndexByte(line, '}')+1:]); len(f) > 0 {
+			v, _ := strconv.ParseFloat(f[0], 64)
+			sum += v
+		}
+	}
+	return sum, sc.Err()
+}
+
 func parseLabels(s string) map[string]string {
 	out := map[string]string{}
 	for s != "" {

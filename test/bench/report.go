@@ -115,6 +115,7 @@ type report struct {
 	rollout      *rolloutResult
 	schedules    *schedulesResult
 	collection   *collectionResult
+	conversion   *conversionResult
 }
 
 func verdict(ok bool) string {
@@ -246,6 +247,9 @@ func (rep report) print(w io.Writer, idle time.Duration) {
 		fmt.Fprintf(w, "| manager requests in the %s after, nothing changed | %.0f | 0 | %s |\n", r.idleFor, r.idle.total(), verdict(r.idle.total() == 0))
 		fmt.Fprintf(w, "| create → all %d ready (deploy COMPLETE) | %s | – | |\n", r.n, secs(r.ready))
 		fmt.Fprintf(w, "| direct client, %d creates | %s | – | |\n", r.n, secs(r.direct))
+	}
+	if r := rep.conversion; r != nil {
+		r.report(w)
 	}
 	if f := rep.failover; f != nil {
 		fmt.Fprintf(w, "\n== Failover (issue 11: within one Lease duration, 15 s, plus a few seconds)\n\n")
