@@ -5,8 +5,8 @@ package main
 import (
 	"crypto/tls"
 	"flag"
-	"net/http"
 	"fmt"
+	"net/http"
 	"os"
 	"time"
 

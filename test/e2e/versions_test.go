@@ -29,7 +29,9 @@ func TestTheVersionsExampleConverts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = kubectl("delete", "caches.v2.versions.example.com", "web", "-n", "default", "--wait=false") })
+	t.Cleanup(func() {
+		_ = kubectl("delete", "caches.v2.versions.example.com", "web", "-n", "default", "--wait=false")
+	})
 	// The API server tells the client what the Framework says of v1.
 	if !strings.Contains(out, "Warning: versions.example.com/v1 Cache is deprecated; use v2") {
 		t.Errorf("applying in v1 warned nothing: %s", out)
