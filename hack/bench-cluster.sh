@@ -20,6 +20,10 @@
 #   BENCH_COLLECTION=100   elements of one instance's collection (0: not measured)
 #   BENCH_CONVERSION=500   instances of examples/versions read in the version they are not
 #                          stored in, through the manager's conversion webhook (0: not measured)
+#   BENCH_SCALE=1          the scale mode only (issue 27): BENCH_SCALE_FRAMEWORKS=200 Frameworks of a
+#                          ConfigMap and a headless Service each, the fleet grown to each of
+#                          BENCH_SIZES (default "500 2000 10000") at BENCH_SCALE_RATE=100 per second,
+#                          a restart over it, Framework churn; heap profiles in the log folder
 #   CLUSTER_NODES=10       simulated nodes (110 pods each)
 #   OPERETTA_SRC           a checkout to build the manager and take the Framework CRD
 #                          from (default: this one), e.g. a `git worktree` of a commit
@@ -70,15 +74,21 @@ kubectl wait nodes --all --for=condition=Ready --timeout=120s >/dev/null
 kubectl apply --server-side -f "$src/charts/operetta/crds/" >/dev/null
 kubectl wait crd/frameworks.operetta.dev --for=condition=Established --timeout=60s >/dev/null
 
+default_sizes="200 500"
+scale=()
+if [ -n "${BENCH_SCALE:-}" ]; then
+  default_sizes="500 2000 10000"
+  scale=(--scale --scale-frameworks "${BENCH_SCALE_FRAMEWORKS:-200}" --scale-rate "${BENCH_SCALE_RATE:-100}")
+fi
 apiserver=$(pgrep -f "^$work/kwok/clusters/$CLUSTER_NAME/bin/kube-apiserver " | head -n 1 || true)
 say "running the benchmark (manager logs: $OPERETTA_WORKDIR/bench-manager-*.log)"
 bin/bench-cluster --kubeconfig "$KUBECONFIG" --manager "$manager" --manager-flags "${MANAGER_FLAGS:-}" \
   --log-dir "$OPERETTA_WORKDIR" --port "${BENCH_PORT:-18480}" \
   --framework examples/webapp/framework.yaml --instance examples/webapp/instance.yaml \
-  --sizes "${BENCH_SIZES:-200 500}" --idle "${BENCH_IDLE:-60s}" --workers "${BENCH_WORKERS:-16}" \
+  --sizes "${BENCH_SIZES:-$default_sizes}" --idle "${BENCH_IDLE:-60s}" --workers "${BENCH_WORKERS:-16}" \
   --run-timeout "${BENCH_TIMEOUT:-20m}" --first-repeats "${BENCH_FIRST:-3}" \
   --shards "${BENCH_SHARDS:-2}" --failover "${BENCH_FAILOVER:-200}" \
   --frameworks "${BENCH_FRAMEWORKS:-20}" --apiserver-pid "${apiserver:-0}" \
   --rollout "${BENCH_ROLLOUT:-500}" --rollout-max-concurrent "${BENCH_ROLLOUT_CONCURRENT:-50}" \
   --schedules "${BENCH_SCHEDULES:-1000}" --schedule-jitter "${BENCH_SCHEDULE_JITTER:-30s}" \
-  --collection "${BENCH_COLLECTION:-100}" --conversion "${BENCH_CONVERSION:-500}"
+  --collection "${BENCH_COLLECTION:-100}" --conversion "${BENCH_CONVERSION:-500}" ${scale[@]+"${scale[@]}"}

@@ -288,6 +288,13 @@ func (w *Children) startServed(group string) (done bool) {
 	return done
 }
 
+// Informers counts the child kinds with a running informer.
+func (w *Children) Informers() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.users) - len(w.pending)
+}
+
 // Watched lists the child kinds with an informer, for tests and debugging.
 func (w *Children) Watched() []string {
 	w.mu.Lock()

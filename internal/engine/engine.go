@@ -166,6 +166,13 @@ func (e *Engine[R]) Cache() cache.Cache { return e.cache }
 // Children is the shared cache of children.
 func (e *Engine[R]) Children() *Children { return e.children }
 
+// Informers counts the informers the engine runs: one of instances per
+// running loop, one per child kind shared by every loop, one per kind and
+// identity a trigger or externalRef reads. A stopped loop leaves none.
+func (e *Engine[R]) Informers() int {
+	return len(e.Running()) + e.children.Informers() + e.watched.Informers()
+}
+
 // Watched are the informers of what loops' triggers watch; a loop stops
 // watching when it stops.
 func (e *Engine[R]) Watched() *Watched { return e.watched }

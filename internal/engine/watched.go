@@ -342,6 +342,17 @@ func (w *Watched) dropLocked(wc *watchCache, key cacheKey, gvk schema.GroupVersi
 	}
 }
 
+// Informers counts the informers of every identity's cache.
+func (w *Watched) Informers() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := 0
+	for _, wc := range w.caches {
+		n += len(wc.users)
+	}
+	return n
+}
+
 // Kinds lists, for tests and debugging, the kinds watched as each
 // identity (and "(whole objects)" after it for externalRefs').
 func (w *Watched) Kinds() map[string][]string {

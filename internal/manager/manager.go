@@ -201,6 +201,7 @@ func Setup(mgr ctrlmanager.Manager, opts Options) (*Engine, error) {
 			return out
 		},
 		Frameworks: func() map[[2]string]int { return frameworkConditions(mgr.GetCache()) },
+		Informers:  e.Informers,
 	})
 	return e, nil
 }

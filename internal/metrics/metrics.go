@@ -69,12 +69,17 @@ type Sources struct {
 	Instances func() map[string]map[InstanceState]int
 	// Frameworks counts Frameworks by condition type and status.
 	Frameworks func() map[[2]string]int
+	// Informers counts the informers the engine runs.
+	Informers func() int
 }
 
 var (
 	instancesDesc = prometheus.NewDesc("operetta_instances",
 		"Instances by framework, Ready condition and active plan status.",
 		[]string{"framework", "ready", "plan_status"}, nil)
+	informersDesc = prometheus.NewDesc("operetta_informers",
+		"Informers the engine runs: instances of each running loop, each child kind, each kind triggers and externalRefs read.",
+		nil, nil)
 	frameworksDesc = prometheus.NewDesc("operetta_frameworks",
 		"Frameworks by condition (Ready, Reconciling, Stalled) and its status.",
 		[]string{"condition", "status"}, nil)
@@ -93,6 +98,7 @@ type stateCollector struct{}
 func (stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- instancesDesc
 	ch <- frameworksDesc
+	ch <- informersDesc
 }
 
 func (stateCollector) Collect(ch chan<- prometheus.Metric) {
@@ -107,6 +113,9 @@ func (stateCollector) Collect(ch chan<- prometheus.Metric) {
 					fw, strconv.FormatBool(st.Ready), st.PlanStatus)
 			}
 		}
+	}
+	if s.Informers != nil {
+		ch <- prometheus.MustNewConstMetric(informersDesc, prometheus.GaugeValue, float64(s.Informers()))
 	}
 	if s.Frameworks != nil {
 		for cond, n := range s.Frameworks() {

@@ -78,7 +78,9 @@ func run(ctx context.Context) error {
 		kubeconfig, fwPath, instPath, sizes, managerFlags    string
 		firstRepeats, shards, failoverN, frameworks          int
 		rolloutN, rolloutConcurrent, scheduledN, collectionN int
-		conversionN                                          int
+		conversionN, scaleFrameworks                         int
+		scale                                                bool
+		scaleRate                                            float64
 		versionsPath                                         string
 		scheduleJitter                                       time.Duration
 		b                                                    bench
@@ -106,6 +108,9 @@ func run(ctx context.Context) error {
 	flag.IntVar(&collectionN, "collection", 100, "elements of one instance's collection (0: not measured)")
 	flag.IntVar(&conversionN, "conversion", 500, "instances of a kind in two versions, read in the one they are not stored in (0: not measured)")
 	flag.StringVar(&versionsPath, "versions-framework", "examples/versions/framework.yaml", "the Framework of two versions the conversion is measured with")
+	flag.BoolVar(&scale, "scale", false, "the scale mode only (issue 27): --scale-frameworks Frameworks, the fleet grown to each of --sizes")
+	flag.IntVar(&scaleFrameworks, "scale-frameworks", 200, "Frameworks of the scale mode")
+	flag.Float64Var(&scaleRate, "scale-rate", 100, "instances created per second in the scale mode")
 	flag.IntVar(&frameworks, "frameworks", 20, "Frameworks without instances, for what each costs (0: not measured)")
 	flag.IntVar(&b.apiserverPID, "apiserver-pid", 0, "process id of the API server, for its RSS as Frameworks are added (0: not measured)")
 	flag.DurationVar(&b.runTimeout, "run-timeout", 20*time.Minute, "longest a run may take until everything is ready")
@@ -152,6 +157,11 @@ func run(ctx context.Context) error {
 	l.kubeconfig, l.extra = kubeconfig, strings.Fields(managerFlags)
 	b.launch = &l
 	defer l.stopAll()
+	if scale {
+		res, err := b.scale(ctx, scaleFrameworks, ns, scaleRate)
+		res.print(os.Stdout)
+		return err
+	}
 	unsharded := []string{"--leader-elect=false"}
 	if conversionN > 0 {
 		// The conversion webhook as beside a local cluster: by URL, with

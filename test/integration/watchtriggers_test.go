@@ -86,6 +86,10 @@ func TestTriggersRunOnceForEachDataChange(t *testing.T) {
 	if got := m.registry.Watched().Kinds()["operetta's own account"]; strings.Join(got, ",") != "/v1, Kind=ConfigMap,/v1, Kind=Secret" {
 		t.Fatalf("watched kinds %v", m.registry.Watched().Kinds())
 	}
+	// Its instances', its children's kinds' and the two watched kinds'.
+	if n := m.registry.Informers(); n < 4 {
+		t.Fatalf("%d informers for a running loop", n)
+	}
 	if err := k8s.Create(ctx(t), instance(gvk, ns, "w", map[string]any{"tlsSecret": "w-tls"})); err != nil {
 		t.Fatal(err)
 	}
@@ -151,6 +155,9 @@ func TestTriggersRunOnceForEachDataChange(t *testing.T) {
 	eventually(t, 30*time.Second, func() error {
 		if k := m.registry.Watched().Kinds(); len(k) != 0 {
 			return fmt.Errorf("still watched after the Framework went: %v", k)
+		}
+		if n := m.registry.Informers(); n != 0 {
+			return fmt.Errorf("%d informers left after the only Framework went (children: %v)", n, m.registry.Children().Watched())
 		}
 		return nil
 	})

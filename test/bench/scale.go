@@ -1,0 +1,701 @@
+//go:build benchcluster
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/watch"
+
+	"operetta.dev/operetta/api/v1alpha1"
+	"operetta.dev/operetta/internal/shard"
+)
+
+// The scale mode (issue 27): k Frameworks, each its own kind of a ConfigMap
+// and a headless Service without selector (no pod, no endpoint, no IP, so
+// the cluster's own machinery does not bound the run), and instances spread
+// over them, grown to each size in turn.
+const (
+	scaleShard = "scale"
+	scaleGroup = "scale.bench.operetta.dev"
+	floorGroup = "floor.bench.operetta.dev"
+	// scaleNamespace holds every instance of the scale mode.
+	scaleNamespace = "bench-scale"
+)
+
+// scaleBatch is one growth of the fleet: from the previous size to n.
+type scaleBatch struct {
+	n, added int
+	// lags are created → Ready of each instance added, sorted.
+	lags     []time.Duration
+	took     time.Duration // the first create → the last Ready
+	requests requests      // the manager's, over the batch
+	fwWrites int           // writes of the Frameworks (their rollout reports) among them
+	cpu      float64       // the manager's, over the batch
+	settled  mem           // the manager's RSS once settled, after a GC
+	heap     float64       // its heap in use then
+	profile  string        // the heap profile saved then
+}
+
+// scaleRestart is a manager restarted over the whole fleet.
+type scaleRestart struct {
+	n          int
+	steady     time.Duration // start → every instance reconciled once and the queues empty
+	reconciles float64
+	requests   requests
+	readyLost  int // instances whose Ready turned False meanwhile
+	timedOut   bool
+}
+
+type scaleResult struct {
+	k int
+	// floor is the API server establishing k CRDs created at once;
+	// installed is k Frameworks applied at once → all Ready.
+	floor, installed time.Duration
+	// Manager memory before the Frameworks and with them Ready, settled.
+	before, withFrameworks mem
+	// Goroutines and informers: before the Frameworks, with them, after
+	// they are deleted.
+	goroutines, informers [3]float64
+	batches               []scaleBatch
+	restart               *scaleRestart
+}
+
+// scale runs the scale mode with k Frameworks over the given sizes.
+func (b *bench) scale(ctx context.Context, k int, sizes []int, rate float64) (scaleResult, error) {
+	res := scaleResult{k: k}
+	pprofPort, err := freePort()
+	if err != nil {
+		return res, err
+	}
+	pprof := fmt.Sprintf("http://127.0.0.1:%d/debug/pprof", pprofPort)
+	args := []string{"--leader-elect=false", "--shard=" + scaleShard, fmt.Sprintf("--pprof-bind-address=127.0.0.1:%d", pprofPort)}
+	mgr, err := b.launch.start(ctx, scaleShard, args...)
+	if err != nil {
+		return res, err
+	}
+	defer func() { mgr.stop() }()
+
+	fmt.Printf("\n== the API server alone: %d CRDs created at once → all established\n", k)
+	if res.floor, err = b.crdFloor(ctx, k); err != nil {
+		return res, err
+	}
+	fmt.Printf("  %s\n", secs(res.floor))
+
+	fmt.Printf("\n== %d Frameworks applied at once, then deleted, then applied again for the fleet\n", k)
+	if res.before, err = settledMemory(ctx, mgr, pprof); err != nil {
+		return res, err
+	}
+	if res.goroutines[0], res.informers[0], err = b.threads(ctx, mgr); err != nil {
+		return res, err
+	}
+	if res.installed, err = b.applyScaleFrameworks(ctx, k); err != nil {
+		return res, err
+	}
+	if res.withFrameworks, err = settledMemory(ctx, mgr, pprof); err != nil {
+		return res, err
+	}
+	if res.goroutines[1], res.informers[1], err = b.threads(ctx, mgr); err != nil {
+		return res, err
+	}
+	fmt.Printf("  applied → all Ready %s (%.2f× the API server's floor); manager private RSS %.1f → %.1f MB, %.3f MB per Framework\n",
+		secs(res.installed), ratio(res.installed, res.floor), res.before.anon/1e6, res.withFrameworks.anon/1e6,
+		(res.withFrameworks.anon-res.before.anon)/1e6/float64(k))
+	if err := b.deleteScaleFrameworks(ctx, k); err != nil {
+		return res, err
+	}
+	time.Sleep(5 * time.Second) // stopped loops' goroutines end
+	if res.goroutines[2], res.informers[2], err = b.threads(ctx, mgr); err != nil {
+		return res, err
+	}
+	fmt.Printf("  goroutines %.0f → %.0f → %.0f after deleting them; informers %.0f → %.0f → %.0f\n",
+		res.goroutines[0], res.goroutines[1], res.goroutines[2], res.informers[0], res.informers[1], res.informers[2])
+	if _, err := b.applyScaleFrameworks(ctx, k); err != nil {
+		return res, err
+	}
+
+	gvrs := make([]schema.GroupVersionResource, k)
+	for i := range k {
+		gvrs[i] = schema.GroupVersionResource{Group: scaleGroup, Version: "v1", Resource: fmt.Sprintf("scale%03ds", i)}
+	}
+	if _, err := b.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: scaleNamespace}}, metav1.CreateOptions{}); err != nil {
+		return res, err
+	}
+	tr := newReadyTracker()
+	stop, err := tr.watch(ctx, b, gvrs)
+	if err != nil {
+		return res, err
+	}
+	defer stop()
+	have := 0
+	for _, n := range sizes {
+		if n <= have {
+			continue
+		}
+		batch, err := b.scaleTo(ctx, mgr, pprof, tr, gvrs, have, n, rate)
+		if err != nil {
+			return res, err
+		}
+		res.batches = append(res.batches, batch)
+		have = n
+	}
+
+	fmt.Printf("\n== the manager restarted over %d instances\n", have)
+	mgr.stop()
+	again, err := b.restartOver(ctx, tr, have, args)
+	if again != nil {
+		mgr = again.managerProc
+		res.restart = again.result
+	}
+	return res, err
+}
+
+// crdFloor creates k CRDs at once, as a Framework would generate them, and
+// returns how long until the API server establishes all; it deletes them
+// again.
+func (b *bench) crdFloor(ctx context.Context, k int) (time.Duration, error) {
+	c := b.dyn.Resource(apiextensionsv1.SchemeGroupVersion.WithResource("customresourcedefinitions"))
+	names := make([]string, k)
+	start := time.Now()
+	if err := b.create(ctx, k, func(ctx context.Context, i int) error {
+		kind := fmt.Sprintf("Floor%03d", i)
+		plural := strings.ToLower(kind) + "s"
+		names[i] = plural + "." + floorGroup
+		crd := &apiextensionsv1.CustomResourceDefinition{
+			TypeMeta:   metav1.TypeMeta{APIVersion: "apiextensions.k8s.io/v1", Kind: "CustomResourceDefinition"},
+			ObjectMeta: metav1.ObjectMeta{Name: names[i]},
+			Spec: apiextensionsv1.CustomResourceDefinitionSpec{
+				Group: floorGroup, Scope: apiextensionsv1.NamespaceScoped,
+				Names: apiextensionsv1.CustomResourceDefinitionNames{Kind: kind, Plural: plural, ListKind: kind + "List", Singular: strings.ToLower(kind)},
+				Versions: []apiextensionsv1.CustomResourceDefinitionVersion{{Name: "v1", Served: true, Storage: true,
+					Subresources: &apiextensionsv1.CustomResourceSubresources{Status: &apiextensionsv1.CustomResourceSubresourceStatus{}},
+					Schema: &apiextensionsv1.CustomResourceValidation{OpenAPIV3Schema: &apiextensionsv1.JSONSchemaProps{
+						Type: "object", Properties: map[string]apiextensionsv1.JSONSchemaProps{
+							"spec":   {Type: "object", Properties: map[string]apiextensionsv1.JSONSchemaProps{"value": {Type: "string"}}},
+							"status": {Type: "object", XPreserveUnknownFields: ptrTo(true)},
+						}}}}},
+			},
+		}
+		m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(crd)
+		if err != nil {
+			return err
+		}
+		_, err = c.Create(ctx, &unstructured.Unstructured{Object: m}, metav1.CreateOptions{})
+		return err
+	}); err != nil {
+		return 0, fmt.Errorf("creating the floor's CRDs: %w", err)
+	}
+	err := poll(ctx, 5*time.Minute, 100*time.Millisecond, func() (bool, error) {
+		list, err := c.List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, err
+		}
+		established := 0
+		for _, u := range list.Items {
+			if strings.HasSuffix(u.GetName(), "."+floorGroup) && crdEstablished(&u) {
+				established++
+			}
+		}
+		return established == k, nil
+	}, fmt.Sprintf("%d CRDs established", k))
+	took := time.Since(start)
+	for _, name := range names {
+		_ = c.Delete(context.WithoutCancel(ctx), name, metav1.DeleteOptions{})
+	}
+	return took, err
+}
+
+func crdEstablished(u *unstructured.Unstructured) bool {
+	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+	for _, c := range conds {
+		if m, _ := c.(map[string]any); m["type"] == "Established" && m["status"] == "True" {
+			return true
+		}
+	}
+	return false
+}
+
+func ptrTo[T any](v T) *T { return &v }
+
+// scaleFramework is Framework i of the scale mode: kind Scale<i>, whose
+// deploy applies a ConfigMap and a headless Service without selector.
+func scaleFramework(i int) *unstructured.Unstructured {
+	fw := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "operetta.dev/v1alpha1", "kind": "Framework",
+		"metadata": map[string]any{"name": fmt.Sprintf("scale-%03d", i)},
+		"spec": map[string]any{
+			"names":      map[string]any{"group": scaleGroup, "kind": fmt.Sprintf("Scale%03d", i), "version": "v1"},
+			"parameters": []any{map[string]any{"name": "value", "type": "string", "default": "x"}},
+			"resources": []any{
+				map[string]any{"id": "config", "template": map[string]any{"apiVersion": "v1", "kind": "ConfigMap",
+					"metadata": map[string]any{"name": "${instance.metadata.name}"},
+					"data":     map[string]any{"value": "${instance.spec.value}"}}},
+				map[string]any{"id": "service", "template": map[string]any{"apiVersion": "v1", "kind": "Service",
+					"metadata": map[string]any{"name": "${instance.metadata.name}"},
+					"spec":     map[string]any{"clusterIP": "None", "ports": []any{map[string]any{"name": "app", "port": int64(80)}}}}},
+			},
+			"tasks": []any{map[string]any{"name": "apply", "kind": "Apply", "resources": []any{"config", "service"}}},
+			"plans": map[string]any{"deploy": map[string]any{"phases": []any{map[string]any{"name": "main",
+				"steps": []any{map[string]any{"name": "apply", "tasks": []any{"apply"}}}}}}},
+		},
+	}}
+	shard.Label(fw, scaleShard)
+	return fw
+}
+
+// applyScaleFrameworks applies the k Frameworks at once and returns how
+// long until all are Ready.
+func (b *bench) applyScaleFrameworks(ctx context.Context, k int) (time.Duration, error) {
+	c := b.dyn.Resource(frameworkGVR)
+	start := time.Now()
+	if err := b.create(ctx, k, func(ctx context.Context, i int) error {
+		fw := scaleFramework(i)
+		_, err := c.Apply(ctx, fw.GetName(), fw, metav1.ApplyOptions{FieldManager: "bench", Force: true})
+		return err
+	}); err != nil {
+		return 0, fmt.Errorf("applying the Frameworks: %w", err)
+	}
+	err := poll(ctx, 10*time.Minute, 200*time.Millisecond, func() (bool, error) {
+		list, err := c.List(ctx, metav1.ListOptions{LabelSelector: v1alpha1.LabelShard + "=" + scaleShard})
+		if err != nil {
+			return false, err
+		}
+		ready := 0
+		for i := range list.Items {
+			if readyCondition(&list.Items[i]) {
+				ready++
+			}
+		}
+		return ready == k, nil
+	}, fmt.Sprintf("%d Frameworks Ready", k))
+	return time.Since(start), err
+}
+
+// deleteScaleFrameworks deletes the k Frameworks (their kinds and instances
+// stay: deletionPolicy Retain) and waits until they are gone.
+func (b *bench) deleteScaleFrameworks(ctx context.Context, k int) error {
+	c := b.dyn.Resource(frameworkGVR)
+	for i := range k {
+		if err := c.Delete(ctx, fmt.Sprintf("scale-%03d", i), metav1.DeleteOptions{}); err != nil {
+			return err
+		}
+	}
+	return poll(ctx, 5*time.Minute, 200*time.Millisecond, func() (bool, error) {
+		list, err := c.List(ctx, metav1.ListOptions{LabelSelector: v1alpha1.LabelShard + "=" + scaleShard})
+		return err == nil && len(list.Items) == 0, err
+	}, "the Frameworks deleted")
+}
+
+// threads reads the manager's goroutines and informers from its metrics.
+func (b *bench) threads(ctx context.Context, mgr *managerProc) (goroutines, informers float64, err error) {
+	if goroutines, err = metricSum(ctx, mgr.metrics, "go_goroutines "); err != nil {
+		return 0, 0, err
+	}
+	informers, err = metricSum(ctx, mgr.metrics, "operetta_informers")
+	return goroutines, informers, err
+}
+
+// settledMemory collects the manager's garbage (its heap profile with gc=1),
+// waits for the runtime to return freed pages, and reads its RSS.
+func settledMemory(ctx context.Context, mgr *managerProc, pprof string) (mem, error) {
+	if _, err := fetch(ctx, pprof+"/heap?gc=1"); err != nil {
+		return mem{}, err
+	}
+	time.Sleep(3 * time.Second)
+	return residentMemory(mgr.pid())
+}
+
+func fetch(ctx context.Context, url string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return io.ReadAll(resp.Body)
+}
+
+// scaleTo grows the fleet from have to n instances, created at rate per
+// second round-robin over the kinds, and measures the batch.
+func (b *bench) scaleTo(ctx context.Context, mgr *managerProc, pprof string, tr *readyTracker, gvrs []schema.GroupVersionResource, have, n int, rate float64) (scaleBatch, error) {
+	batch := scaleBatch{n: n, added: n - have}
+	fmt.Printf("\n== the fleet grown from %d to %d instances over %d kinds, %.0f created per second\n", have, n, len(gvrs), rate)
+	fwWrites, err := countFrameworkWrites(ctx, b, scaleShard)
+	if err != nil {
+		return batch, err
+	}
+	defer fwWrites.stop()
+	before, err := b.sample(ctx, mgr)
+	if err != nil {
+		return batch, err
+	}
+	start := time.Now()
+	tick := time.NewTicker(time.Duration(float64(time.Second) / rate))
+	defer tick.Stop()
+	next := make(chan int)
+	errs := make(chan error, b.workers)
+	var wg sync.WaitGroup
+	for range b.workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				gvr := gvrs[i%len(gvrs)]
+				name := fmt.Sprintf("i-%05d", i)
+				u := &unstructured.Unstructured{Object: map[string]any{
+					"apiVersion": gvr.GroupVersion().String(), "kind": fmt.Sprintf("Scale%03d", i%len(gvrs)),
+					"metadata": map[string]any{"name": name, "namespace": scaleNamespace},
+					"spec":     map[string]any{"value": name},
+				}}
+				tr.created(gvr.Resource + "/" + name)
+				if _, err := b.dyn.Resource(gvr).Namespace(scaleNamespace).Apply(ctx, name, u, metav1.ApplyOptions{FieldManager: "bench", Force: true}); err != nil {
+					select {
+					case errs <- err:
+					default:
+					}
+				}
+			}
+		}()
+	}
+	for i := have; i < n; i++ {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+		}
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return batch, fmt.Errorf("creating instances: %w", err)
+	default:
+	}
+	fmt.Printf("  created in %s\n", secs(time.Since(start)))
+	if err := tr.waitReady(ctx, n, b.runTimeout); err != nil {
+		return batch, err
+	}
+	batch.took = time.Since(start)
+	time.Sleep(2 * time.Second) // the last status writes' events, the rollout reports
+	after, err := b.sample(ctx, mgr)
+	if err != nil {
+		return batch, err
+	}
+	batch.requests, batch.cpu = after.requests.minus(before.requests), after.cpu-before.cpu
+	batch.fwWrites = fwWrites.count()
+	batch.lags = tr.lags(have, n)
+	if batch.settled, err = settledMemory(ctx, mgr, pprof); err != nil {
+		return batch, err
+	}
+	if batch.heap, err = metricSum(ctx, mgr.metrics, "go_memstats_heap_inuse_bytes "); err != nil {
+		return batch, err
+	}
+	profile, err := fetch(ctx, pprof+"/heap")
+	if err != nil {
+		return batch, err
+	}
+	batch.profile = filepath.Join(b.launch.logDir, fmt.Sprintf("bench-scale-heap-%d.pprof", n))
+	if err := os.WriteFile(batch.profile, profile, 0o644); err != nil {
+		return batch, err
+	}
+	fmt.Printf("  all Ready after %s; created → Ready p50 %s p99 %s; manager %.2f requests per instance (%s), %.2f ms CPU per instance, %d Framework writes\n",
+		secs(batch.took), secs(percentile(batch.lags, 50)), secs(percentile(batch.lags, 99)),
+		batch.requests.total()/float64(batch.added), batch.requests.byMethod(batch.added), batch.cpu*1000/float64(batch.added), batch.fwWrites)
+	fmt.Printf("  settled: manager RSS %.1f MB, private %.1f MB, heap in use %.1f MB; heap profile %s\n",
+		batch.settled.rss/1e6, batch.settled.anon/1e6, batch.heap/1e6, batch.profile)
+	if top, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-nodecount=12", "-sample_index=inuse_space", b.launch.bin, batch.profile).Output(); err == nil {
+		fmt.Printf("%s\n", indent(string(top)))
+	}
+	return batch, nil
+}
+
+func indent(s string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	for i := range lines {
+		lines[i] = "    " + lines[i]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// restarted is a manager started over the fleet, and what it did.
+type restarted struct {
+	*managerProc
+	result *scaleRestart
+}
+
+// restartOver starts a manager (args) over n Ready instances and measures
+// until every instance was reconciled once and its queues are empty.
+func (b *bench) restartOver(ctx context.Context, tr *readyTracker, n int, args []string) (*restarted, error) {
+	r := &scaleRestart{n: n}
+	lostBefore := tr.lost()
+	start := time.Now()
+	mgr, err := b.launch.start(ctx, scaleShard+"-restarted", args...)
+	if err != nil {
+		return nil, err
+	}
+	out := &restarted{managerProc: mgr, result: r}
+	err = poll(ctx, 5*time.Minute, 100*time.Millisecond, func() (bool, error) {
+		reconciles, err := metricSum(ctx, mgr.metrics, `controller_runtime_reconcile_total{controller="Scale`)
+		if err != nil {
+			return false, err
+		}
+		depth, err := metricSum(ctx, mgr.metrics, `workqueue_depth{controller="Scale`)
+		if err != nil {
+			return false, err
+		}
+		r.reconciles = reconciles
+		return reconciles >= float64(n) && depth == 0, nil
+	}, fmt.Sprintf("%d instances reconciled", n))
+	r.steady = time.Since(start)
+	if err != nil {
+		r.timedOut = true
+		fmt.Printf("  TIMED OUT: %v\n", err)
+	}
+	time.Sleep(2 * time.Second)
+	s, err := b.sample(ctx, mgr)
+	if err != nil {
+		return out, err
+	}
+	r.requests = s.requests
+	r.readyLost = tr.lost() - lostBefore
+	writes := 0.0
+	for k, v := range r.requests {
+		if k[0] != "GET" {
+			writes += v
+		}
+	}
+	fmt.Printf("  start → every instance reconciled once, queues empty: %s (%.0f reconciles); requests %s (%.0f writes); %d instances lost Ready\n",
+		secs(r.steady), r.reconciles, r.requests.byMethod(1), writes, r.readyLost)
+	return out, nil
+}
+
+// readyTracker records, per instance, when it was created and when it was
+// first seen Ready, and counts Ready turning False.
+type readyTracker struct {
+	mu      sync.Mutex
+	order   []string
+	started map[string]time.Time
+	ready   map[string]time.Time
+	isReady map[string]bool
+	lostN   int
+	cond    *sync.Cond
+}
+
+func newReadyTracker() *readyTracker {
+	t := &readyTracker{started: map[string]time.Time{}, ready: map[string]time.Time{}, isReady: map[string]bool{}}
+	t.cond = sync.NewCond(&t.mu)
+	return t
+}
+
+// created records that the client is about to create key.
+func (t *readyTracker) created(key string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.order = append(t.order, key)
+	t.started[key] = time.Now()
+}
+
+func (t *readyTracker) observe(key string, ready bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	was := t.isReady[key]
+	t.isReady[key] = ready
+	switch {
+	case ready && !was:
+		if _, seen := t.ready[key]; !seen {
+			t.ready[key] = time.Now()
+		}
+		t.cond.Broadcast()
+	case !ready && was:
+		t.lostN++
+	}
+}
+
+func (t *readyTracker) lost() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.lostN
+}
+
+// lags are created → Ready of the instances created from index from to to,
+// sorted.
+func (t *readyTracker) lags(from, to int) []time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []time.Duration
+	for _, key := range t.order[from:min(to, len(t.order))] {
+		if r, ok := t.ready[key]; ok {
+			out = append(out, r.Sub(t.started[key]))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// waitReady waits until n instances were seen Ready.
+func (t *readyTracker) waitReady(ctx context.Context, n int, timeout time.Duration) error {
+	return poll(ctx, timeout, 200*time.Millisecond, func() (bool, error) {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		return len(t.ready) >= n, nil
+	}, fmt.Sprintf("%d instances Ready", n))
+}
+
+// watch watches the instances of every kind; stop ends the watches.
+func (t *readyTracker) watch(ctx context.Context, b *bench, gvrs []schema.GroupVersionResource) (stop func(), err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	for _, gvr := range gvrs {
+		go t.follow(ctx, b, gvr)
+	}
+	return cancel, nil
+}
+
+// follow keeps a watch of one kind's instances, started again when the API
+// server ends it.
+func (t *readyTracker) follow(ctx context.Context, b *bench, gvr schema.GroupVersionResource) {
+	rv := ""
+	for ctx.Err() == nil {
+		w, err := b.dyn.Resource(gvr).Namespace(scaleNamespace).Watch(ctx, metav1.ListOptions{ResourceVersion: rv, AllowWatchBookmarks: true})
+		if err != nil {
+			time.Sleep(time.Second)
+			continue
+		}
+		for ev := range w.ResultChan() {
+			u, ok := ev.Object.(*unstructured.Unstructured)
+			if !ok {
+				continue
+			}
+			rv = u.GetResourceVersion()
+			if ev.Type == watch.Bookmark {
+				continue
+			}
+			t.observe(gvr.Resource+"/"+u.GetName(), ev.Type != watch.Deleted && readyCondition(u))
+		}
+	}
+}
+
+// frameworkWrites counts writes of the Frameworks of a shard.
+type frameworkWrites struct {
+	mu     sync.Mutex
+	writes int
+	cancel func()
+}
+
+func countFrameworkWrites(ctx context.Context, b *bench, shardName string) (*frameworkWrites, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	w, err := b.dyn.Resource(frameworkGVR).Watch(ctx, metav1.ListOptions{LabelSelector: v1alpha1.LabelShard + "=" + shardName})
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	fw := &frameworkWrites{cancel: cancel}
+	go func() {
+		for ev := range w.ResultChan() {
+			if ev.Type == watch.Modified {
+				fw.mu.Lock()
+				fw.writes++
+				fw.mu.Unlock()
+			}
+		}
+	}()
+	return fw, nil
+}
+
+func (f *frameworkWrites) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.writes
+}
+
+func (f *frameworkWrites) stop() { f.cancel() }
+
+// print writes the scale mode's figures beside issue 27's targets.
+func (r scaleResult) print(w io.Writer) {
+	fmt.Fprintf(w, "\n== Scale (issue 27): %d Frameworks, sizes %v\n\n", r.k, r.sizes())
+	fmt.Fprintln(w, "| figure | result | target | |")
+	fmt.Fprintln(w, "| --- | --- | --- | --- |")
+	perFw := (r.withFrameworks.anon - r.before.anon) / 1e6 / float64(r.k)
+	fmt.Fprintf(w, "| private RSS per Framework | %.3f MB (%.1f → %.1f MB) | ≤ 0.3 MB | %s |\n", perFw, r.before.anon/1e6, r.withFrameworks.anon/1e6, verdict(perFw <= 0.3))
+	if n := len(r.batches); n >= 2 {
+		a, b := r.batches[n-2], r.batches[n-1]
+		slope := (b.settled.anon - a.settled.anon) / float64(b.n-a.n) / 1e3
+		fmt.Fprintf(w, "| private RSS per instance, %d → %d | %.1f kB (%.1f → %.1f MB) | ≤ 20 kB | %s |\n", a.n, b.n, slope, a.settled.anon/1e6, b.settled.anon/1e6, verdict(slope <= 20))
+		heapSlope := (b.heap - a.heap) / float64(b.n-a.n) / 1e3
+		fmt.Fprintf(w, "| heap in use per instance, %d → %d | %.1f kB | – | |\n", a.n, b.n, heapSlope)
+	}
+	if n := len(r.batches); n > 0 {
+		last := r.batches[n-1]
+		const limit = 512 << 20
+		fmt.Fprintf(w, "| RSS at %d instances, %d Frameworks | %.1f MB | the chart's limit, 512 MiB | %s |\n", last.n, r.k, last.settled.rss/1e6, verdict(last.settled.rss <= limit))
+		first := r.batches[0]
+		within := func(a, b float64) bool { return b <= a*1.1 }
+		p99a, p99b := percentile(first.lags, 99), percentile(last.lags, 99)
+		fmt.Fprintf(w, "| created → Ready p99, batch to %d vs to %d | %s vs %s | within 10 %% | %s |\n", first.n, last.n, secs(p99a), secs(p99b), verdict(within(p99a.Seconds(), p99b.Seconds())))
+		ra, rb := first.perInstance(), last.perInstance()
+		fmt.Fprintf(w, "| requests per instance (Framework writes apart) | %.2f vs %.2f | within 10 %% | %s |\n", ra, rb, verdict(within(ra, rb)))
+		ca, cb := first.cpu/float64(first.added)*1000, last.cpu/float64(last.added)*1000
+		fmt.Fprintf(w, "| manager CPU per instance | %.2f ms vs %.2f ms | within 10 %% | %s |\n", ca, cb, verdict(within(ca, cb)))
+		for _, b := range r.batches {
+			fmt.Fprintf(w, "| batch to %d: created → Ready p50 / p99; requests; Framework writes | %s / %s; %s; %d | – | |\n",
+				b.n, secs(percentile(b.lags, 50)), secs(percentile(b.lags, 99)), b.requests.byMethod(b.added), b.fwWrites)
+		}
+	}
+	if s := r.restart; s != nil {
+		writes, gets := 0.0, 0.0
+		for k, v := range s.requests {
+			if k[0] == "GET" {
+				gets += v
+			} else {
+				writes += v
+			}
+		}
+		fmt.Fprintf(w, "| restart over %d: writes | %.0f | 0 | %s |\n", s.n, writes, verdict(writes == 0))
+		fmt.Fprintf(w, "| restart: GETs (LISTs and WATCHes included) | %.0f | no GET per object (≪ %d) | %s |\n", gets, s.n, verdict(gets < float64(s.n)/10))
+		fmt.Fprintf(w, "| restart → every instance reconciled, queues empty | %s | ≤ 60 s | %s |\n", secs(s.steady), verdict(!s.timedOut && s.steady <= time.Minute))
+		fmt.Fprintf(w, "| instances that lost Ready over the restart | %d | 0 | %s |\n", s.readyLost, verdict(s.readyLost == 0))
+	}
+	fmt.Fprintf(w, "| %d Frameworks applied → all Ready | %s (the API server's floor for %d CRDs: %s; %.2f×) | ≤ 2× the floor | %s |\n",
+		r.k, secs(r.installed), r.k, secs(r.floor), ratio(r.installed, r.floor), verdict(r.installed <= 2*r.floor))
+	fmt.Fprintf(w, "| goroutines before, with, after deleting them | %.0f, %.0f, %.0f | none left behind | %s |\n",
+		r.goroutines[0], r.goroutines[1], r.goroutines[2], verdict(r.goroutines[2] <= r.goroutines[0]))
+	fmt.Fprintf(w, "| informers before, with, after deleting them | %.0f, %.0f, %.0f | none left behind | %s |\n",
+		r.informers[0], r.informers[1], r.informers[2], verdict(r.informers[2] <= r.informers[0]))
+}
+
+func (r scaleResult) sizes() []int {
+	var out []int
+	for _, b := range r.batches {
+		out = append(out, b.n)
+	}
+	return out
+}
+
+// perInstance is the batch's requests per instance added, without the
+// Frameworks' own writes.
+func (b scaleBatch) perInstance() float64 {
+	return (b.requests.total() - float64(b.fwWrites)) / float64(b.added)
+}
