@@ -20,6 +20,8 @@ type Files struct {
 	Dir string
 	// CAFile is the CA bundle's PEM; ca.crt in Dir if "".
 	CAFile string
+	// Every is how often the files are read again; Poll if 0.
+	Every time.Duration
 }
 
 // Poll is how often Files reads its files again.
@@ -62,10 +64,14 @@ func (p pollFiles) Start(ctx context.Context) error {
 				last = append(append(bytes.Clone(cert), key...), ca...)
 			}
 		}
+		every := f.Every
+		if every <= 0 {
+			every = Poll
+		}
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(Poll):
+		case <-time.After(every):
 		}
 	}
 }
