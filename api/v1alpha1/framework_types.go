@@ -680,6 +680,12 @@ type FrameworkStatus struct {
 	// +optional
 	CRDName string `json:"crdName,omitempty"`
 
+	// CRDGeneration is the CRD's generation as operetta last applied it:
+	// a manager that starts and finds the CRD at it, and this generation
+	// Ready, installs nothing again.
+	// +optional
+	CRDGeneration int64 `json:"crdGeneration,omitempty"`
+
 	// Rollout is how far the running generation has reached the instances.
 	// +optional
 	Rollout *RolloutStatus `json:"rollout,omitempty"`

@@ -33,6 +33,9 @@ const (
 	// AnnotationSpecHash on a FrameworkRevision digests what of its spec
 	// reaches instances.
 	AnnotationSpecHash = "operetta.dev/spec-hash"
+	// AnnotationConversionCA on a generated CRD digests the CA bundle its
+	// conversion webhook is trusted with.
+	AnnotationConversionCA = "operetta.dev/conversion-ca"
 	// AnnotationReturnsTo on a FrameworkRevision names the older revision
 	// whose spec it has again: going back to it.
 	AnnotationReturnsTo            = "operetta.dev/returns-to"

@@ -3,14 +3,19 @@ package crdgen
 import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	"sync"
 
 	"operetta.dev/operetta/api/v1alpha1"
 )
 
 // statusSchema is the schema of v1alpha1.InstanceStatus, the status every
 // generated kind shares. A test round-trips a filled InstanceStatus through it
-// so the two cannot drift apart.
-func statusSchema() apiextensionsv1.JSONSchemaProps {
+// so the two cannot drift apart. It is built once and shared by every CRD
+// generated (it is most of a small Framework's CRD): nothing writes into a
+// generated CRD without copying it first (WithStatusFields does).
+var statusSchema = sync.OnceValue(buildStatusSchema)
+
+func buildStatusSchema() apiextensionsv1.JSONSchemaProps {
 	str := func(what string) apiextensionsv1.JSONSchemaProps {
 		return apiextensionsv1.JSONSchemaProps{Type: "string", Description: what}
 	}

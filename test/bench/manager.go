@@ -94,8 +94,16 @@ func metricSum(ctx context.Context, url, series string) (float64, error) {
 		if !strings.HasPrefix(line, series) {
 			continue
 		}
-		if f := strings.Fields(line[strings.LastIndexByte(line, '}')+1:]); len(f) > 0 {
-			v, _ := strconv.ParseFloat(f[0], 64)
+		// The value follows the labels, or the name of a series without.
+		rest := line[strings.LastIndexByte(line, '}')+1:]
+		if !strings.Contains(line, "{") {
+			_, rest, _ = strings.Cut(line, " ")
+		}
+		if f := strings.Fields(rest); len(f) > 0 {
+			v, err := strconv.ParseFloat(f[0], 64)
+			if err != nil {
+				return 0, fmt.Errorf("scraping %s: %q: %w", url, line, err)
+			}
 			sum += v
 		}
 	}

@@ -68,6 +68,12 @@ func rolloutCondition(fw *v1alpha1.Framework, rollingOut bool) {
 		fmt.Sprintf("generation %d is rolling out to the instances; status.rollout counts them", fw.Generation))
 }
 
+// rollingOutNow says whether fw's status says a rollout goes on.
+func rollingOutNow(fw *v1alpha1.Framework) bool {
+	c := meta.FindStatusCondition(fw.Status.Conditions, v1alpha1.ConditionReconciling)
+	return c != nil && c.Status == metav1.ConditionTrue && c.Reason == string(conditions.RollingOut)
+}
+
 // rolloutGates tells, beside a serving Ready, what the rollout's gates do:
 // a paused rollout keeps Reconciling with its own reason; a halted one sets
 // Stalled, naming the instances that failed, until the Framework changes.

@@ -2,12 +2,15 @@ package framework
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -65,32 +68,17 @@ func (r *Reconciler) install(ctx context.Context, fw *v1alpha1.Framework) (ctrl.
 		crdWanted = withConversion(crdWanted, cc)
 	}
 
-	existing, err := r.existingCRD(ctx, compiled.CRD.Name)
-	if err != nil {
-		return ctrl.Result{}, err
-	}
-	if reason, msg := crdgen.Against(existing, crdWanted, fw); reason != "" {
-		refused(fw, reason, msg)
-		return ctrl.Result{}, nil
-	}
-
-	crd, err := r.applyCRD(ctx, crdWanted)
-	if err != nil {
-		if kube.Classify(err) == kube.Terminal {
-			refused(fw, conditions.InstallFailed, fmt.Sprintf("the API server refused CRD %s: %v", compiled.CRD.Name, err))
-			return ctrl.Result{}, nil
+	crd, recalled := r.recall(ctx, fw, crdWanted)
+	if !recalled {
+		var (
+			done bool
+			err  error
+		)
+		if crd, done, err = r.installCRD(ctx, fw, compiled, crdWanted); done || err != nil {
+			return ctrl.Result{}, err
 		}
-		return ctrl.Result{}, err
 	}
-	if msg, no := namesRefused(crd); no {
-		refused(fw, conditions.CRDNotAccepted, fmt.Sprintf(
-			"the API server does not accept the names of CRD %s: %s; change spec.names", crd.GetName(), msg))
-		return ctrl.Result{}, nil // the CRD's watch event brings us back
-	}
-	if !established(crd) {
-		working(fw, conditions.WaitingForCRD, fmt.Sprintf("waiting for CRD %s to be established", crd.GetName()))
-		return ctrl.Result{}, nil // the CRD's watch event brings us back
-	}
+	fw.Status.CRDGeneration = crd.GetGeneration()
 
 	revision, err := r.keepRevision(ctx, fw)
 	if err != nil {
@@ -114,11 +102,13 @@ func (r *Reconciler) install(ctx context.Context, fw *v1alpha1.Framework) (ctrl.
 	report := r.reportRollout(fw)
 	serving(fw, fmt.Sprintf("%s is served as %s and its instances are reconciled", compiled.GVK.Kind, compiled.GVK.GroupVersion()),
 		report.RollingOut)
-	rolloutGates(fw, report)
+	if report.Primed {
+		rolloutGates(fw, report)
+	}
 	// The kind is served whether or not its user roles could be applied;
 	// until they are, the generation is not remembered as installed, so
 	// the next reconcile tries again.
-	if r.UserRoles {
+	if r.UserRoles && !recalled {
 		if err := r.applyRoles(ctx, fw, compiled); err != nil {
 			if r.Recorder != nil {
 				r.Recorder.Eventf(fw, nil, corev1.EventTypeWarning, EventUserRolesFailed, "Install", "granting %s to namespace users: %v", compiled.GVK.Kind, err)
@@ -142,6 +132,62 @@ func (r *Reconciler) install(ctx context.Context, fw *v1alpha1.Framework) (ctrl.
 	return untilDeadline(report), nil
 }
 
+// installCRD checks crdWanted against the CRD there is, applies it and says
+// whether it is established; done means fw's status says why not, and this
+// reconcile ends.
+func (r *Reconciler) installCRD(ctx context.Context, fw *v1alpha1.Framework, compiled *compile.Framework, crdWanted *apiextensionsv1.CustomResourceDefinition) (crd *unstructured.Unstructured, done bool, err error) {
+	existing, err := r.existingCRD(ctx, compiled.CRD.Name)
+	if err != nil {
+		return nil, true, err
+	}
+	if reason, msg := crdgen.Against(existing, crdWanted, fw); reason != "" {
+		refused(fw, reason, msg)
+		return nil, true, nil
+	}
+
+	crd, err = r.applyCRD(ctx, crdWanted)
+	if err != nil {
+		if kube.Classify(err) == kube.Terminal {
+			refused(fw, conditions.InstallFailed, fmt.Sprintf("the API server refused CRD %s: %v", compiled.CRD.Name, err))
+			return nil, true, nil
+		}
+		return nil, true, err
+	}
+	if msg, no := namesRefused(crd); no {
+		refused(fw, conditions.CRDNotAccepted, fmt.Sprintf(
+			"the API server does not accept the names of CRD %s: %s; change spec.names", crd.GetName(), msg))
+		return nil, true, nil // the CRD's watch event brings us back
+	}
+	if !established(crd) {
+		working(fw, conditions.WaitingForCRD, fmt.Sprintf("waiting for CRD %s to be established", crd.GetName()))
+		return nil, true, nil // the CRD's watch event brings us back
+	}
+	return crd, false, nil
+}
+
+// recall says whether fw's status shows its generation installed, on a CRD
+// the cache shows as operetta left it (and trusting the webhook's current
+// CA, for a kind of several versions): a manager that starts over a
+// settled fleet then starts the loops and writes nothing.
+func (r *Reconciler) recall(ctx context.Context, fw *v1alpha1.Framework, wanted *apiextensionsv1.CustomResourceDefinition) (*unstructured.Unstructured, bool) {
+	if !readyNow(fw) || fw.Status.StorageMigration != nil || fw.Status.CRDGeneration == 0 {
+		return nil, false
+	}
+	meta := &metav1.PartialObjectMetadata{}
+	meta.SetGroupVersionKind(apiextensionsv1.SchemeGroupVersion.WithKind("CustomResourceDefinition"))
+	if err := r.Client.Get(ctx, client.ObjectKey{Name: wanted.Name}, meta); err != nil {
+		return nil, false
+	}
+	if meta.Generation != fw.Status.CRDGeneration || meta.DeletionTimestamp != nil ||
+		meta.Annotations[v1alpha1.AnnotationConversionCA] != wanted.Annotations[v1alpha1.AnnotationConversionCA] {
+		return nil, false
+	}
+	crd := &unstructured.Unstructured{}
+	crd.SetName(meta.Name)
+	crd.SetGeneration(meta.Generation)
+	return crd, true
+}
+
 // migrationPace is the pause between two batches of a storage migration.
 const migrationPace = time.Second
 
@@ -149,6 +195,11 @@ const migrationPace = time.Second
 // reaches.
 func withConversion(crd *apiextensionsv1.CustomResourceDefinition, cc *apiextensionsv1.WebhookClientConfig) *apiextensionsv1.CustomResourceDefinition {
 	out := crd.DeepCopy()
+	if out.Annotations == nil {
+		out.Annotations = map[string]string{}
+	}
+	sum := sha256.Sum256(cc.CABundle)
+	out.Annotations[v1alpha1.AnnotationConversionCA] = hex.EncodeToString(sum[:8])
 	out.Spec.Conversion = &apiextensionsv1.CustomResourceConversion{
 		Strategy: apiextensionsv1.WebhookConverter,
 		Webhook:  &apiextensionsv1.WebhookConversion{ClientConfig: cc.DeepCopy(), ConversionReviewVersions: []string{"v1"}},

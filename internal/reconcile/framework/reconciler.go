@@ -19,6 +19,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
@@ -127,8 +128,14 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 			return nil
 		})).
 		Named("framework").
+		// Frameworks install independently; a few at a time, so 200
+		// applied at once do not wait on each other's CRD and first list.
+		WithOptions(controller.Options{MaxConcurrentReconciles: FrameworkWorkers}).
 		Complete(r)
 }
+
+// FrameworkWorkers is how many Frameworks are reconciled at once.
+const FrameworkWorkers = 4
 
 // While instances are still on their way, their progress is gathered into
 // one status write of the Framework every rolloutReportDelay: a rollout of
@@ -308,6 +315,13 @@ func (r *Reconciler) reportRollout(fw *v1alpha1.Framework) instance.Report {
 		return instance.Report{}
 	}
 	report := rec.Report()
+	if !report.Primed {
+		// A loop just started has not seen every instance yet: the status
+		// keeps what it says until it has, so a restart over settled
+		// instances writes nothing (the loop tells again once primed).
+		report.RollingOut = rollingOutNow(fw)
+		return report
+	}
 	fw.Status.Rollout = &report.Rollout
 	fw.Status.Instances = &report.Instances
 	rolloutCondition(fw, report.RollingOut)

@@ -114,6 +114,9 @@ type Report struct {
 	Rollout v1alpha1.RolloutStatus
 	// Instances counts the instances by readiness.
 	Instances v1alpha1.InstanceCounts
+	// Primed: the loop has reconciled every instance its cache holds at
+	// least once; until then the counts are partial (a loop just started).
+	Primed bool
 	// RollingOut: the generation has not reached every instance yet: some
 	// still stand on an older one, or are being moved to it. New instances
 	// and plans run for other reasons (a spec change) are no rollout.

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -79,6 +80,8 @@ type Reconciler struct {
 
 	rollout  rollout
 	progress progress
+	// isPrimed: every instance in the cache was reconciled once.
+	isPrimed atomic.Bool
 	renders  *tasks.Renders
 	verdicts *tasks.Verdicts
 	// written tells a reconcile whose cache lacks this loop's last status
@@ -211,12 +214,28 @@ func (r *Reconciler) Report() Report {
 	current := r.currentGeneration()
 	fw := current.fw
 	report := r.progress.report(fw.Generation)
+	report.Primed = r.primed(int(report.Rollout.Total))
 	report.Paused = fw.RolloutPaused && report.RollingOut
 	if fw.ProgressDeadline > 0 && report.RollingOut {
 		report.Deadline = current.since.Add(fw.ProgressDeadline)
 	}
 	report.Halted, report.Late = r.halted(current)
 	return report
+}
+
+// primed says whether the loop has reconciled every instance its cache
+// holds, given how many it has counted; once true it stays true. Until
+// then a report counts only some of them.
+func (r *Reconciler) primed(counted int) bool {
+	if r.isPrimed.Load() {
+		return true
+	}
+	items, err := List(context.Background(), r.cfg.Instances, r.cfg.GVK)
+	if err != nil || counted < len(items) {
+		return false
+	}
+	r.isPrimed.Store(true)
+	return true
 }
 
 // halted says whether the current generation's rollout halted: as many
