@@ -19,7 +19,7 @@ import (
 // object and no write (issue 27's restart target, at a small size).
 func TestARestartOverASettledFleetOnlyReads(t *testing.T) {
 	first := startManager(t)
-	ns := namespace(t, "restart")
+	ns := namespace(t, "settled-fleet")
 	group := "restart.test.operetta.dev"
 	fw := framework("restart", group, nil,
 		[]v1alpha1.Resource{resource("config", `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"${instance.metadata.name}-config"},"data":{"a":"b"}}`)},

@@ -230,7 +230,11 @@ func (r *Reconciler) primed(counted int) bool {
 	if r.isPrimed.Load() {
 		return true
 	}
-	items, err := List(context.Background(), r.cfg.Instances, r.cfg.GVK)
+	// A read that never waits: a cache not synced yet (the loop just
+	// started, or its kind not served) answers an error, not later.
+	now, cancel := context.WithCancel(context.Background())
+	cancel()
+	items, err := List(now, r.cfg.Instances, r.cfg.GVK)
 	if err != nil || counted < len(items) {
 		return false
 	}
