@@ -62,7 +62,7 @@ func newChildren(mgr manager.Manager, selector labels.Selector, ownerOf func(met
 		Mapper:                      mgr.GetRESTMapper(),
 		DefaultLabelSelector:        selector,
 		ReaderFailOnMissingInformer: true,
-		DefaultTransform:            kube.StripManagedFields,
+		DefaultTransform:            kube.StripUnread,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating the children cache: %w", err)

@@ -27,7 +27,7 @@ func watchCRDs(mgr manager.Manager, served func(group string)) error {
 	}
 	informers := metadatainformer.NewSharedInformerFactory(client, 0)
 	informer := informers.ForResource(apiextensionsv1.SchemeGroupVersion.WithResource("customresourcedefinitions")).Informer()
-	if err := informer.SetTransform(kube.StripManagedFields); err != nil {
+	if err := informer.SetTransform(kube.StripUnread); err != nil {
 		return err
 	}
 	on := func(obj any) {

@@ -217,7 +217,7 @@ func (w *Watched) cacheLocked(key cacheKey, cfg *rest.Config) (*watchCache, erro
 	}
 	transform := kube.ThinData
 	if key.full {
-		transform = kube.StripManagedFields
+		transform = kube.StripUnread
 	}
 	c, err := cache.New(cfg, cache.Options{
 		Scheme: w.scheme, Mapper: w.mapper,

@@ -8,21 +8,37 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// StripManagedFields is a cache transform that drops managed fields, most of
-// a small object, which nothing in operetta reads. controller-runtime's own
-// (cache.TransformStripManagedFields) asks an unstructured object for its
-// managed fields first, which decodes every entry only to throw it away.
-func StripManagedFields(in any) (any, error) {
+// StripUnread is a cache transform that drops what nothing in operetta reads
+// and costs memory per object: managed fields (most of a small object) and
+// kubectl's last-applied-configuration annotation (a second copy of what a
+// client-side kubectl apply, or Argo CD, wrote: a Framework's whole spec).
+// controller-runtime's own (cache.TransformStripManagedFields) asks an
+// unstructured object for its managed fields first, which decodes every
+// entry only to throw it away.
+func StripUnread(in any) (any, error) {
 	switch obj := in.(type) {
 	case *unstructured.Unstructured:
 		if md, ok := obj.Object["metadata"].(map[string]any); ok {
 			delete(md, "managedFields")
+			if a, ok := md["annotations"].(map[string]any); ok {
+				delete(a, LastApplied)
+				if len(a) == 0 {
+					delete(md, "annotations")
+				}
+			}
 		}
 	case metav1.Object:
 		obj.SetManagedFields(nil)
+		if a := obj.GetAnnotations(); a[LastApplied] != "" {
+			delete(a, LastApplied)
+			obj.SetAnnotations(a)
+		}
 	}
 	return in, nil
 }
+
+// LastApplied is the annotation client-side kubectl apply keeps.
+const LastApplied = "kubectl.kubernetes.io/last-applied-configuration"
 
 // Unstructured is an empty object of kind gvk, as the cache of instances
 // holds it.

@@ -11,21 +11,29 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 )
 
-func TestStripManagedFieldsDropsThemFromEitherForm(t *testing.T) {
+func TestStripUnreadDropsManagedFieldsAndLastAppliedFromEitherForm(t *testing.T) {
 	managed := []metav1.ManagedFieldsEntry{{Manager: "operetta", Operation: metav1.ManagedFieldsOperationApply}}
-	typed := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "web", ManagedFields: managed}}
+	typed := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "web", ManagedFields: managed,
+		Annotations: map[string]string{LastApplied: `{"spec":{}}`, "team": "a"}}}
 	u := &unstructured.Unstructured{Object: map[string]any{"metadata": map[string]any{
 		"name": "web", "managedFields": []any{map[string]any{"manager": "operetta"}},
+		"annotations": map[string]any{LastApplied: `{"spec":{}}`, "team": "a"},
+	}}}
+	alone := &unstructured.Unstructured{Object: map[string]any{"metadata": map[string]any{
+		"name": "web", "annotations": map[string]any{LastApplied: `{"spec":{}}`},
 	}}}
 	for _, obj := range []metav1.Object{typed, u} {
-		if _, err := StripManagedFields(obj); err != nil {
+		if _, err := StripUnread(obj); err != nil {
 			t.Fatal(err)
 		}
-		if obj.GetManagedFields() != nil || obj.GetName() != "web" {
-			t.Errorf("%T: managed fields %v, name %q; want none and web", obj, obj.GetManagedFields(), obj.GetName())
+		if obj.GetManagedFields() != nil || obj.GetName() != "web" || len(obj.GetAnnotations()) != 1 || obj.GetAnnotations()["team"] != "a" {
+			t.Errorf("%T: managed fields %v, name %q, annotations %v; want none, web and team only", obj, obj.GetManagedFields(), obj.GetName(), obj.GetAnnotations())
 		}
 	}
-	if _, err := StripManagedFields("not an object"); err != nil {
+	if _, err := StripUnread(alone); err != nil || alone.GetAnnotations() != nil {
+		t.Errorf("only last-applied: annotations %v, %v; want none", alone.GetAnnotations(), err)
+	}
+	if _, err := StripUnread("not an object"); err != nil {
 		t.Errorf("a value that is not an object: %v; want it passed through", err)
 	}
 }

@@ -62,7 +62,7 @@ func NewScheme() (*runtime.Scheme, error) {
 func CacheOptions() cache.Options {
 	return cache.Options{
 		ReaderFailOnMissingInformer: true,
-		DefaultTransform:            kube.StripManagedFields,
+		DefaultTransform:            kube.StripUnread,
 		ByObject: map[client.Object]cache.ByObject{
 			&apiextensionsv1.CustomResourceDefinition{}: {
 				Label: labels.SelectorFromSet(labels.Set{v1alpha1.LabelManagedBy: v1alpha1.ManagedByValue}),
