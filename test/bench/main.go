@@ -43,6 +43,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"operetta.dev/operetta/internal/testutil"
 )
 
 func main() {
@@ -166,7 +168,7 @@ func run(ctx context.Context) error {
 	if conversionN > 0 {
 		// The conversion webhook as beside a local cluster: by URL, with
 		// the manager's own certificate.
-		port, err := freePort()
+		port, err := testutil.FreePort()
 		if err != nil {
 			return err
 		}

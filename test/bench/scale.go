@@ -25,6 +25,7 @@ import (
 
 	"operetta.dev/operetta/api/v1alpha1"
 	"operetta.dev/operetta/internal/shard"
+	"operetta.dev/operetta/internal/testutil"
 )
 
 // The scale mode (issue 27): k Frameworks, each its own kind of a ConfigMap
@@ -80,7 +81,7 @@ type scaleResult struct {
 // scale runs the scale mode with k Frameworks over the given sizes.
 func (b *bench) scale(ctx context.Context, k int, sizes []int, rate float64) (scaleResult, error) {
 	res := scaleResult{k: k}
-	pprofPort, err := freePort()
+	pprofPort, err := testutil.FreePort()
 	if err != nil {
 		return res, err
 	}
