@@ -27,6 +27,7 @@
 #   CLUSTER_NODES=10       simulated nodes (110 pods each)
 #   OPERETTA_SRC           a checkout to build the manager and take the Framework CRD
 #                          from (default: this one), e.g. a `git worktree` of a commit
+#   BENCH_GOMEMLIMIT       GOMEMLIMIT of every manager (the chart's: 460MiB); unset by default
 #   MANAGER_FLAGS          extra flags for every manager (with an OPERETTA_SRC older than
 #                          --shard, set BENCH_SHARDS=1 BENCH_FAILOVER=0)
 #   BENCH_PORT=18480       first local port of the managers' metrics and probes (two each)
@@ -83,6 +84,7 @@ fi
 apiserver=$(pgrep -f "^$work/kwok/clusters/$CLUSTER_NAME/bin/kube-apiserver " | head -n 1 || true)
 say "running the benchmark (manager logs: $OPERETTA_WORKDIR/bench-manager-*.log)"
 bin/bench-cluster --kubeconfig "$KUBECONFIG" --manager "$manager" --manager-flags "${MANAGER_FLAGS:-}" \
+  --gomemlimit "${BENCH_GOMEMLIMIT:-}" \
   --log-dir "$OPERETTA_WORKDIR" --port "${BENCH_PORT:-18480}" \
   --framework examples/webapp/framework.yaml --instance examples/webapp/instance.yaml \
   --sizes "${BENCH_SIZES:-$default_sizes}" --idle "${BENCH_IDLE:-60s}" --workers "${BENCH_WORKERS:-16}" \

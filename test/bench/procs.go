@@ -22,6 +22,7 @@ import (
 type launcher struct {
 	bin, kubeconfig, logDir string
 	extra                   []string // flags for every manager
+	goMemLimit              string   // GOMEMLIMIT of every manager, if set
 	port                    int      // the next free metrics port; the probe port follows it
 	started                 []*managerProc
 }
@@ -63,6 +64,9 @@ func (l *launcher) start(ctx context.Context, name string, args ...string) (*man
 		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", metricsPort),
 		fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", probePort)}, append(l.extra, args...)...)...)
 	p.cmd.Stdout, p.cmd.Stderr = log, log
+	if l.goMemLimit != "" {
+		p.cmd.Env = append(os.Environ(), "GOMEMLIMIT="+l.goMemLimit)
+	}
 	// A benchmark killed outright must not leave managers behind.
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := p.cmd.Start(); err != nil {

@@ -661,8 +661,9 @@ func (r scaleResult) print(w io.Writer) {
 		ca, cb := first.cpu/float64(first.added)*1000, last.cpu/float64(last.added)*1000
 		fmt.Fprintf(w, "| manager CPU per instance | %.2f ms vs %.2f ms | within 10 %% | %s |\n", ca, cb, verdict(within(ca, cb)))
 		for _, b := range r.batches {
-			fmt.Fprintf(w, "| batch to %d: created → Ready p50 / p99; requests; Framework writes | %s / %s; %s; %d | – | |\n",
-				b.n, secs(percentile(b.lags, 50)), secs(percentile(b.lags, 99)), b.requests.byMethod(b.added), b.fwWrites)
+			fmt.Fprintf(w, "| batch to %d: created → Ready p50 / p99; requests per instance; Framework writes (rollout reports) | %s / %s; %s; %d, %.1f per Framework over %s | – | |\n",
+				b.n, secs(percentile(b.lags, 50)), secs(percentile(b.lags, 99)), b.requests.byMethod(b.added), b.fwWrites,
+				float64(b.fwWrites)/float64(r.k), secs(b.took))
 		}
 	}
 	if s := r.restart; s != nil {
