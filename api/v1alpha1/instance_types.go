@@ -33,9 +33,11 @@ const (
 	// AnnotationSpecHash on a FrameworkRevision digests what of its spec
 	// reaches instances.
 	AnnotationSpecHash = "operetta.dev/spec-hash"
-	// AnnotationConversionCA on a generated CRD digests the CA bundle its
-	// conversion webhook is trusted with.
-	AnnotationConversionCA = "operetta.dev/conversion-ca"
+	// AnnotationCRDDigest on a generated CRD digests what operetta applied
+	// of it (its spec, the conversion webhook's CA included, and labels): a
+	// manager that starts finds out from the cache whether what it would
+	// apply is what is there, an upgraded operetta's generator included.
+	AnnotationCRDDigest = "operetta.dev/crd-digest"
 	// AnnotationReturnsTo on a FrameworkRevision names the older revision
 	// whose spec it has again: going back to it.
 	AnnotationReturnsTo            = "operetta.dev/returns-to"

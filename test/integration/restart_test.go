@@ -7,8 +7,10 @@ import (
 	"testing"
 	"time"
 
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"operetta.dev/operetta/api/v1alpha1"
@@ -100,5 +102,35 @@ func TestARestartOverASettledFleetOnlyReads(t *testing.T) {
 	}
 	if len(wrote) > 0 || len(got) > 0 {
 		t.Fatalf("restarted over a settled fleet, the manager wrote %v and read one by one %v\nstatus before: %s\nstatus after:  %s", wrote, got, was, statusOf())
+	}
+
+	// A CRD not as this operetta would generate it (an older operetta's,
+	// say) is applied again at the next start.
+	second.stop()
+	crdName := "things." + group
+	crd := &apiextensionsv1.CustomResourceDefinition{}
+	if err := k8s.Get(ctx(t), client.ObjectKey{Name: crdName}, crd); err != nil {
+		t.Fatal(err)
+	}
+	digest := crd.Annotations[v1alpha1.AnnotationCRDDigest]
+	if digest == "" {
+		t.Fatalf("CRD %s has no %s annotation", crdName, v1alpha1.AnnotationCRDDigest)
+	}
+	if err := k8s.Patch(ctx(t), crd, client.RawPatch(types.MergePatchType,
+		[]byte(`{"metadata":{"annotations":{"`+v1alpha1.AnnotationCRDDigest+`":"an-older-generator"}}}`))); err != nil {
+		t.Fatal(err)
+	}
+	third := startManager(t)
+	eventually(t, 30*time.Second, func() error {
+		if err := k8s.Get(ctx(t), client.ObjectKey{Name: crdName}, crd); err != nil {
+			return err
+		}
+		if got := crd.Annotations[v1alpha1.AnnotationCRDDigest]; got != digest {
+			return fmt.Errorf("the CRD's digest is %q, want %q applied again", got, digest)
+		}
+		return nil
+	})
+	if applied := third.requests.since(0, "PATCH", "/customresourcedefinitions/"+crdName); len(applied) != 1 {
+		t.Fatalf("the CRD applied %d times: %v", len(applied), applied)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -68,6 +69,10 @@ func (r *Reconciler) install(ctx context.Context, fw *v1alpha1.Framework) (ctrl.
 		crdWanted = withConversion(crdWanted, cc)
 	}
 
+	crdWanted, err := withDigest(crdWanted)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
 	crd, recalled := r.recall(ctx, fw, crdWanted)
 	if !recalled {
 		var (
@@ -166,9 +171,10 @@ func (r *Reconciler) installCRD(ctx context.Context, fw *v1alpha1.Framework, com
 }
 
 // recall says whether fw's status shows its generation installed, on a CRD
-// the cache shows as operetta left it (and trusting the webhook's current
-// CA, for a kind of several versions): a manager that starts over a
-// settled fleet then starts the loops and writes nothing.
+// the cache shows as operetta left it and whose digest is that of what
+// would be applied now (the webhook's current CA, this operetta's
+// generator): a manager that starts over a settled fleet then starts the
+// loops and writes nothing.
 func (r *Reconciler) recall(ctx context.Context, fw *v1alpha1.Framework, wanted *apiextensionsv1.CustomResourceDefinition) (*unstructured.Unstructured, bool) {
 	if !readyNow(fw) || fw.Status.StorageMigration != nil || fw.Status.CRDGeneration == 0 {
 		return nil, false
@@ -179,13 +185,32 @@ func (r *Reconciler) recall(ctx context.Context, fw *v1alpha1.Framework, wanted 
 		return nil, false
 	}
 	if meta.Generation != fw.Status.CRDGeneration || meta.DeletionTimestamp != nil ||
-		meta.Annotations[v1alpha1.AnnotationConversionCA] != wanted.Annotations[v1alpha1.AnnotationConversionCA] {
+		meta.Annotations[v1alpha1.AnnotationCRDDigest] != wanted.Annotations[v1alpha1.AnnotationCRDDigest] {
 		return nil, false
 	}
 	crd := &unstructured.Unstructured{}
 	crd.SetName(meta.Name)
 	crd.SetGeneration(meta.Generation)
 	return crd, true
+}
+
+// withDigest is crd annotated with the digest of what operetta applies of
+// it.
+func withDigest(crd *apiextensionsv1.CustomResourceDefinition) (*apiextensionsv1.CustomResourceDefinition, error) {
+	b, err := json.Marshal(struct {
+		Labels map[string]string
+		Spec   apiextensionsv1.CustomResourceDefinitionSpec
+	}{crd.Labels, crd.Spec})
+	if err != nil {
+		return nil, fmt.Errorf("digesting CRD %s: %w", crd.Name, err)
+	}
+	sum := sha256.Sum256(b)
+	out := crd.DeepCopy()
+	if out.Annotations == nil {
+		out.Annotations = map[string]string{}
+	}
+	out.Annotations[v1alpha1.AnnotationCRDDigest] = hex.EncodeToString(sum[:8])
+	return out, nil
 }
 
 // migrationPace is the pause between two batches of a storage migration.
@@ -195,11 +220,6 @@ const migrationPace = time.Second
 // reaches.
 func withConversion(crd *apiextensionsv1.CustomResourceDefinition, cc *apiextensionsv1.WebhookClientConfig) *apiextensionsv1.CustomResourceDefinition {
 	out := crd.DeepCopy()
-	if out.Annotations == nil {
-		out.Annotations = map[string]string{}
-	}
-	sum := sha256.Sum256(cc.CABundle)
-	out.Annotations[v1alpha1.AnnotationConversionCA] = hex.EncodeToString(sum[:8])
 	out.Spec.Conversion = &apiextensionsv1.CustomResourceConversion{
 		Strategy: apiextensionsv1.WebhookConverter,
 		Webhook:  &apiextensionsv1.WebhookConversion{ClientConfig: cc.DeepCopy(), ConversionReviewVersions: []string{"v1"}},
