@@ -199,6 +199,15 @@ func (p previewer) objectChanges(ctx context.Context, out *fleetPreview, live, f
 
 	crdKind := apiextensionsv1.SchemeGroupVersion.WithKind("CustomResourceDefinition")
 	crd := compiled.CRD.DeepCopy()
+	if len(compiled.Versions) > 0 && existing != nil && existing.Spec.Conversion != nil {
+		// The manager's webhook and CA, as it installed them: the plugin
+		// knows neither.
+		crd.Spec.Conversion = existing.Spec.Conversion.DeepCopy()
+	}
+	crd, err = crdgen.WithDigest(crd)
+	if err != nil {
+		return err
+	}
 	crd.SetGroupVersionKind(crdKind)
 	change = tasks.Change{Resource: "CRD"}
 	if err := client.NewDryRunClient(p.c.Client).Patch(ctx, crd, client.Apply, client.FieldOwner(v1alpha1.FieldManager), client.ForceOwnership); err != nil {

@@ -2,9 +2,6 @@ package framework
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -69,7 +66,7 @@ func (r *Reconciler) install(ctx context.Context, fw *v1alpha1.Framework) (ctrl.
 		crdWanted = withConversion(crdWanted, cc)
 	}
 
-	crdWanted, err := withDigest(crdWanted)
+	crdWanted, err := crdgen.WithDigest(crdWanted)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -192,25 +189,6 @@ func (r *Reconciler) recall(ctx context.Context, fw *v1alpha1.Framework, wanted 
 	crd.SetName(meta.Name)
 	crd.SetGeneration(meta.Generation)
 	return crd, true
-}
-
-// withDigest is crd annotated with the digest of what operetta applies of
-// it.
-func withDigest(crd *apiextensionsv1.CustomResourceDefinition) (*apiextensionsv1.CustomResourceDefinition, error) {
-	b, err := json.Marshal(struct {
-		Labels map[string]string
-		Spec   apiextensionsv1.CustomResourceDefinitionSpec
-	}{crd.Labels, crd.Spec})
-	if err != nil {
-		return nil, fmt.Errorf("digesting CRD %s: %w", crd.Name, err)
-	}
-	sum := sha256.Sum256(b)
-	out := crd.DeepCopy()
-	if out.Annotations == nil {
-		out.Annotations = map[string]string{}
-	}
-	out.Annotations[v1alpha1.AnnotationCRDDigest] = hex.EncodeToString(sum[:8])
-	return out, nil
 }
 
 // migrationPace is the pause between two batches of a storage migration.
