@@ -176,9 +176,8 @@ func (r *Reconciler) recall(ctx context.Context, fw *v1alpha1.Framework, wanted 
 	if !readyNow(fw) || fw.Status.StorageMigration != nil || fw.Status.CRDGeneration == 0 {
 		return nil, false
 	}
-	meta := &metav1.PartialObjectMetadata{}
-	meta.SetGroupVersionKind(apiextensionsv1.SchemeGroupVersion.WithKind("CustomResourceDefinition"))
-	if err := r.Client.Get(ctx, client.ObjectKey{Name: wanted.Name}, meta); err != nil {
+	meta, ok := r.cachedCRD(ctx, wanted.Name)
+	if !ok {
 		return nil, false
 	}
 	if meta.Generation != fw.Status.CRDGeneration || meta.DeletionTimestamp != nil ||
@@ -188,6 +187,17 @@ func (r *Reconciler) recall(ctx context.Context, fw *v1alpha1.Framework, wanted 
 	crd := &unstructured.Unstructured{}
 	crd.SetName(meta.Name)
 	crd.SetGeneration(meta.Generation)
+	return crd, true
+}
+
+// cachedCRD is the metadata of CRD name as the cache holds it: its
+// generation, deletion and annotations, without a request.
+func (r *Reconciler) cachedCRD(ctx context.Context, name string) (*metav1.PartialObjectMetadata, bool) {
+	crd := &metav1.PartialObjectMetadata{}
+	crd.SetGroupVersionKind(apiextensionsv1.SchemeGroupVersion.WithKind("CustomResourceDefinition"))
+	if err := r.Client.Get(ctx, client.ObjectKey{Name: name}, crd); err != nil {
+		return nil, false
+	}
 	return crd, true
 }
 

@@ -10,7 +10,6 @@ import (
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
@@ -284,9 +283,8 @@ func (r *Reconciler) unchanged(ctx context.Context, fw *v1alpha1.Framework) bool
 	if !readyNow(fw) {
 		return false
 	}
-	crd := &metav1.PartialObjectMetadata{}
-	crd.SetGroupVersionKind(apiextensionsv1.SchemeGroupVersion.WithKind("CustomResourceDefinition"))
-	if err := r.Client.Get(ctx, client.ObjectKey{Name: fw.Status.CRDName}, crd); err != nil {
+	crd, ok := r.cachedCRD(ctx, fw.Status.CRDName)
+	if !ok {
 		return false
 	}
 	return crd.Generation == done.crdGeneration && crd.DeletionTimestamp == nil
