@@ -1,7 +1,6 @@
 package servingcert
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -47,26 +46,22 @@ type pollFiles struct {
 
 func (pollFiles) NeedLeaderElection() bool { return false }
 
-// Start reads the files into src every Poll until ctx ends.
+// Start reads the files into src every Poll until ctx ends. Only a new CA
+// is told (Source.set), so reading unchanged files again changes nothing.
 func (p pollFiles) Start(ctx context.Context) error {
 	f, src := p.Files, p.src
 	log := ctrl.FromContext(ctx).WithName("webhook-cert").WithValues("dir", f.Dir)
-	var last []byte
+	every := f.Every
+	if every <= 0 {
+		every = Poll
+	}
 	for {
 		cert, key, ca, err := f.read()
-		switch {
-		case err != nil:
-			log.Error(err, "reading the webhook's certificate; the last one stays served")
-		case !bytes.Equal(last, append(append(bytes.Clone(cert), key...), ca...)):
-			if err := src.set(cert, key, ca); err != nil {
-				log.Error(err, "the files do not hold a usable certificate; the last one stays served")
-			} else {
-				last = append(append(bytes.Clone(cert), key...), ca...)
-			}
+		if err == nil {
+			err = src.set(cert, key, ca)
 		}
-		every := f.Every
-		if every <= 0 {
-			every = Poll
+		if err != nil {
+			log.Error(err, "reading the webhook's certificate; the last one stays served")
 		}
 		select {
 		case <-ctx.Done():
