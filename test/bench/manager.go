@@ -4,8 +4,10 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"sort"
@@ -21,23 +23,13 @@ type requests map[[2]string]float64
 // controller_runtime_reconcile_total over every controller, from the
 // manager's metrics endpoint (Prometheus text format).
 func scrape(ctx context.Context, url string) (requests, float64, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	body, err := fetch(ctx, url, 10*time.Second)
 	if err != nil {
-		return nil, 0, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, 0, fmt.Errorf("scraping %s: %w", url, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, 0, fmt.Errorf("scraping %s: %s", url, resp.Status)
+		return nil, 0, fmt.Errorf("scraping: %w", err)
 	}
 	out := requests{}
 	var reconciles float64
-	sc := bufio.NewScanner(resp.Body)
+	sc := bufio.NewScanner(bytes.NewReader(body))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	const name = "rest_client_requests_total{"
 	const reconcileName = "controller_runtime_reconcile_total{"
@@ -75,19 +67,12 @@ func scrape(ctx context.Context, url string) (requests, float64, error) {
 // metricSum is the sum of the samples of the manager's metrics at url whose
 // line starts with series (a name and labels, up to where they are given).
 func metricSum(ctx context.Context, url, series string) (float64, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	body, err := fetch(ctx, url, 10*time.Second)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("scraping: %w", err)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, fmt.Errorf("scraping %s: %w", url, err)
-	}
-	defer resp.Body.Close()
 	var sum float64
-	sc := bufio.NewScanner(resp.Body)
+	sc := bufio.NewScanner(bytes.NewReader(body))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
@@ -108,6 +93,25 @@ func metricSum(ctx context.Context, url, series string) (float64, error) {
 		}
 	}
 	return sum, sc.Err()
+}
+
+// fetch GETs url (a manager's metrics or pprof endpoint) within timeout.
+func fetch(ctx context.Context, url string, timeout time.Duration) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return io.ReadAll(resp.Body)
 }
 
 func parseLabels(s string) map[string]string {

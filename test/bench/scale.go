@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -315,29 +314,11 @@ func (b *bench) threads(ctx context.Context, mgr *managerProc) (goroutines, info
 // settledMemory collects the manager's garbage (its heap profile with gc=1),
 // waits for the runtime to return freed pages, and reads its RSS.
 func settledMemory(ctx context.Context, mgr *managerProc, pprof string) (mem, error) {
-	if _, err := fetch(ctx, pprof+"/heap?gc=1"); err != nil {
+	if _, err := fetch(ctx, pprof+"/heap?gc=1", time.Minute); err != nil {
 		return mem{}, err
 	}
 	time.Sleep(3 * time.Second)
 	return residentMemory(mgr.pid())
-}
-
-func fetch(ctx context.Context, url string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
-	}
-	return io.ReadAll(resp.Body)
 }
 
 // scaleTo grows the fleet from have to n instances, created at rate per
@@ -415,7 +396,7 @@ func (b *bench) scaleTo(ctx context.Context, mgr *managerProc, pprof string, tr 
 	if batch.heap, err = metricSum(ctx, mgr.metrics, "go_memstats_heap_inuse_bytes "); err != nil {
 		return batch, err
 	}
-	profile, err := fetch(ctx, pprof+"/heap")
+	profile, err := fetch(ctx, pprof+"/heap", time.Minute)
 	if err != nil {
 		return batch, err
 	}
