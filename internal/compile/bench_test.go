@@ -1,6 +1,8 @@
 package compile_test
 
 import (
+	"fmt"
+	"runtime"
 	"testing"
 
 	"operetta.dev/operetta/internal/compile"
@@ -39,4 +41,54 @@ func BenchmarkRenderZooKeeper(b *testing.B) {
 			}
 		}
 	}
+}
+
+// BenchmarkRetainedPerFramework measures the heap a compiled Framework keeps
+// for as long as its kind is served, the figure a manager of 200 Frameworks
+// pays 200 times: B/first for one whose expressions no other Framework
+// has, B/framework for each further one that repeats them (a copy under
+// another name and kind, as a kept generation or a similar package is),
+// which shares their planned programs.
+func BenchmarkRetainedPerFramework(b *testing.B) {
+	for _, name := range []string{"webapp", "zookeeper"} {
+		b.Run(name, func(b *testing.B) {
+			base := example(b, name)
+			// What every Framework shares once per manager (the CEL
+			// libraries) is not any one's.
+			if _, errs := compile.Compile(example(b, "versions")); len(errs) > 0 {
+				b.Fatal(errs)
+			}
+			const n = 50
+			var first, perFramework float64
+			for b.Loop() {
+				kept := make([]*compile.Framework, n)
+				before := heapInUse()
+				for i := range kept {
+					fw := base.DeepCopy()
+					fw.Name = fmt.Sprintf("%s-%d", base.Name, i)
+					fw.Spec.Names.Kind = fmt.Sprintf("%s%d", base.Spec.Names.Kind, i)
+					c, errs := compile.Compile(fw)
+					if len(errs) > 0 {
+						b.Fatal(errs)
+					}
+					kept[i] = c
+					if i == 0 {
+						first = float64(heapInUse() - before)
+					}
+				}
+				perFramework = (float64(heapInUse()-before) - first) / (n - 1)
+				runtime.KeepAlive(kept)
+			}
+			b.ReportMetric(first, "B/first")
+			b.ReportMetric(perFramework, "B/framework")
+		})
+	}
+}
+
+func heapInUse() int64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapAlloc)
 }

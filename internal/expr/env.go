@@ -69,9 +69,8 @@ type Env struct {
 	self common.Schema
 
 	// programs holds every expression compiled in this environment by its
-	// source: a cel.Program carries a table of every function of the
-	// environment, tens of kB, and a Framework repeats its expressions
-	// (${instance.metadata.name} in every template).
+	// source: a Framework repeats its expressions (${instance.metadata.name}
+	// in every template), and checking one costs more than looking it up.
 	mu       sync.Mutex
 	programs map[string]*Program
 }
@@ -198,7 +197,7 @@ func (e *Env) Compile(src string) (*Program, error) {
 	if err := e.checkCost(ast); err != nil {
 		return nil, err
 	}
-	prg, err := e.program(ast)
+	prg, err := planOf(src, ast)
 	if err != nil {
 		return nil, err
 	}
@@ -214,18 +213,6 @@ func (e *Env) Compile(src string) (*Program, error) {
 	}
 	e.programs[src] = p
 	return p, nil
-}
-
-// program plans ast. cel-go folds constants while it plans, and panics on
-// some it cannot (a map literal with a bytes key, {b'0': 0}): that is an
-// expression refused, not a manager brought down.
-func (e *Env) program(ast *cel.Ast) (prg cel.Program, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			prg, err = nil, fmt.Errorf("cannot be planned: %v", p)
-		}
-	}()
-	return e.cel.Program(ast, cel.CostLimit(CostLimit), cel.CostTracking(&library.CostEstimator{}))
 }
 
 // checkCost refuses an expression that exceeds the cost limit whatever its
@@ -262,7 +249,7 @@ func (e *Env) CompileBool(src string) (*Program, error) {
 // Program is a compiled expression.
 type Program struct {
 	Source    string
-	prg       cel.Program
+	prg       *plan
 	output    *cel.Type
 	instance  common.Schema
 	resources *typedResources
