@@ -105,12 +105,16 @@ func (b *bench) scale(ctx context.Context, k int, sizes []int, rate float64) (sc
 	if res.goroutines[0], res.informers[0], err = b.threads(ctx, mgr); err != nil {
 		return res, err
 	}
+	profiles := b.profileChurn(ctx, pprof, 30*time.Second)
 	if res.installed, err = b.applyScaleFrameworks(ctx, k); err != nil {
 		return res, err
 	}
+	profiles()
 	if res.withFrameworks, err = settledMemory(ctx, mgr, pprof); err != nil {
 		return res, err
 	}
+	b.saveProfile(ctx, pprof+"/heap", fmt.Sprintf("bench-scale-heap-%dframeworks.pprof", k), "inuse_space")
+	b.saveProfile(ctx, pprof+"/goroutine", fmt.Sprintf("bench-scale-goroutines-%dframeworks.pprof", k), "")
 	if res.goroutines[1], res.informers[1], err = b.threads(ctx, mgr); err != nil {
 		return res, err
 	}
@@ -413,6 +417,59 @@ func (b *bench) scaleTo(ctx context.Context, mgr *managerProc, pprof string, tr 
 		fmt.Printf("%s\n", indent(string(top)))
 	}
 	return batch, nil
+}
+
+// profileChurn takes CPU profiles of the manager and of the API server
+// over the next d, while the Frameworks are applied, and returns a func
+// that waits for them and saves them beside the figures: where the time of
+// a churn goes, on both sides.
+func (b *bench) profileChurn(ctx context.Context, pprof string, d time.Duration) (wait func()) {
+	var wg sync.WaitGroup
+	secs := fmt.Sprint(int(d.Seconds()))
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		b.saveProfile(ctx, pprof+"/profile?seconds="+secs, "bench-scale-churn-manager.pprof", "")
+	}()
+	go func() {
+		defer wg.Done()
+		raw, err := b.kube.CoreV1().RESTClient().Get().AbsPath("/debug/pprof/profile").Param("seconds", secs).
+			Timeout(d+time.Minute).DoRaw(ctx)
+		if err != nil {
+			fmt.Printf("  (no profile of the API server: %v)\n", err)
+			return
+		}
+		b.writeProfile(ctx, raw, "bench-scale-churn-apiserver.pprof", "")
+	}()
+	return wg.Wait
+}
+
+// saveProfile fetches a profile of the manager and saves it as name.
+func (b *bench) saveProfile(ctx context.Context, url, name, index string) {
+	raw, err := fetch(ctx, url, 2*time.Minute)
+	if err != nil {
+		fmt.Printf("  (no profile %s: %v)\n", name, err)
+		return
+	}
+	b.writeProfile(ctx, raw, name, index)
+}
+
+// writeProfile saves raw as name in the log folder and prints its top
+// entries (of sample index, if given) by cumulative and by own share.
+func (b *bench) writeProfile(ctx context.Context, raw []byte, name, index string) {
+	path := filepath.Join(b.launch.logDir, name)
+	if err := os.WriteFile(path, raw, 0o644); err != nil {
+		fmt.Printf("  (profile %s not saved: %v)\n", name, err)
+		return
+	}
+	args := []string{"tool", "pprof", "-top", "-nodecount=15"}
+	if index != "" {
+		args = append(args, "-sample_index="+index)
+	}
+	fmt.Printf("  profile %s:\n", path)
+	if top, err := exec.CommandContext(ctx, "go", append(args, path)...).Output(); err == nil {
+		fmt.Printf("%s\n", indent(string(top)))
+	}
 }
 
 func indent(s string) string {
