@@ -1,6 +1,7 @@
 package tasks
 
 import (
+	"hash/maphash"
 	"strconv"
 	"sync"
 	"time"
@@ -67,7 +68,7 @@ const cacheGrace = 10 * time.Second
 
 // rendered is what one render of a resource gave, and from what.
 type rendered struct {
-	inputs string
+	inputs inputsDigest
 	items  []v1alpha1.InventoryItem // which objects, without how they looked
 	hashes []string                 // each item's
 }
@@ -193,7 +194,8 @@ func (m *Renders) ahead(instance types.NamespacedName, gvk schema.GroupVersionKi
 // version this loop's last apply of it answered with, and no reconcile
 // waits for it: the reconcile that applied it already judged that version,
 // so the event has nothing new to say. It also notes that the cache now
-// shows the object this loop applied (appliedUID).
+// shows the object this loop applied (appliedUID), and forgets the apply
+// once an event shows its version or a later one.
 func (m *Renders) AppliedAsSeen(instance types.NamespacedName, gvk schema.GroupVersionKind, obj client.Object) bool {
 	if m == nil {
 		return false
@@ -203,10 +205,36 @@ func (m *Renders) AppliedAsSeen(instance types.NamespacedName, gvk schema.GroupV
 	key := keyOf(gvk, obj)
 	m.shownLocked(instance, key, obj)
 	a, ok := m.applied[instance][key]
-	return ok && !a.awaited && a.resourceVersion != "" && a.resourceVersion == obj.GetResourceVersion()
+	if !ok || a.resourceVersion == "" {
+		return false
+	}
+	cmp, err := resourceversion.CompareResourceVersion(a.resourceVersion, obj.GetResourceVersion())
+	if err != nil || cmp > 0 {
+		return false // the apply's own event is still to come
+	}
+	// The cache has caught up with the apply: nothing of it is awaited any
+	// more, and a record kept for every child of 10,000 instances would be
+	// most of what the manager holds per instance besides the instance.
+	m.dropLocked(instance, key)
+	return cmp == 0 && !a.awaited
 }
 
-func (m *Renders) get(instance types.NamespacedName, id, inputs string) (rendered, bool) {
+func (m *Renders) dropLocked(instance types.NamespacedName, key childKey) {
+	delete(m.applied[instance], key)
+	if len(m.applied[instance]) == 0 {
+		delete(m.applied, instance)
+	}
+}
+
+// pending is how many applies of instance's children wait for the cache
+// to show them, for tests.
+func (m *Renders) pending(instance types.NamespacedName) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.applied[instance])
+}
+
+func (m *Renders) get(instance types.NamespacedName, id string, inputs inputsDigest) (rendered, bool) {
 	if m == nil {
 		return rendered{}, false
 	}
@@ -228,9 +256,18 @@ func (m *Renders) put(instance types.NamespacedName, id string, r rendered) {
 	m.m[instance][id] = r
 }
 
+// inputsDigest stands for what a template that reads no other child
+// renders from: compared, never read, so a digest of it is kept for every
+// resource of every instance, not the text.
+type inputsDigest uint64
+
+// inputsSeed keys the digests of one manager: the memory they are compared
+// in lives no longer.
+var inputsSeed = maphash.MakeSeed()
+
 // renderInputs is what a template that reads no other child renders from.
-func (r *renderer) renderInputs() string {
+func (r *renderer) renderInputs() inputsDigest {
 	_, phase, step := r.where()
-	return string(r.instance.GetUID()) + "/" + r.instance.GetResourceVersion() + "/" +
-		strconv.FormatInt(r.fw.Generation, 10) + "/" + r.planUID + "/" + phase + "/" + step
+	return inputsDigest(maphash.String(inputsSeed, string(r.instance.GetUID())+"/"+r.instance.GetResourceVersion()+"/"+
+		strconv.FormatInt(r.fw.Generation, 10)+"/"+r.planUID+"/"+phase+"/"+step))
 }

@@ -30,18 +30,47 @@ func TestOnlyTheEventOfWhatWasAppliedAndNotAwaitedIsNothingNew(t *testing.T) {
 	if !m.AppliedAsSeen(instance, gvk, cached("5")) {
 		t.Error("the version the apply answered with: its event matters; want nothing new")
 	}
+	if n := m.pending(instance); n != 0 {
+		t.Errorf("after the event of the applied version, %d applies remembered; want none", n)
+	}
+
+	// An event of an older version comes before the apply's own.
+	applied.SetResourceVersion("7")
+	m.appliedNow(instance, applied.GroupVersionKind(), applied)
 	if m.AppliedAsSeen(instance, gvk, cached("6")) {
+		t.Error("an older version: nothing new; want its event to matter")
+	}
+	if n := m.pending(instance); n != 1 {
+		t.Errorf("after an older version's event, %d applies remembered; want the apply, still to be seen", n)
+	}
+	if !m.AppliedAsSeen(instance, gvk, cached("7")) {
+		t.Error("the applied version after an older one: its event matters; want nothing new")
+	}
+
+	// A later version than applied: someone changed it since.
+	applied.SetResourceVersion("8")
+	m.appliedNow(instance, applied.GroupVersionKind(), applied)
+	if m.AppliedAsSeen(instance, gvk, cached("9")) {
 		t.Error("a later version: nothing new; want its event to matter")
 	}
+	if n := m.pending(instance); n != 0 {
+		t.Errorf("after a later version's event, %d applies remembered; want none", n)
+	}
+
 	if other := (types.NamespacedName{Namespace: "apps", Name: "other"}); m.AppliedAsSeen(other, gvk, cached("5")) {
 		t.Error("another instance's child: nothing new; want its event to matter")
 	}
 	// A reconcile that found it missing from the cache waits for its event.
+	applied.SetResourceVersion("10")
+	m.appliedNow(instance, applied.GroupVersionKind(), applied)
 	if !m.await(instance, applied) {
 		t.Fatal("await of a child applied just now = false; want true")
 	}
-	if m.AppliedAsSeen(instance, gvk, cached("5")) {
+	if m.AppliedAsSeen(instance, gvk, cached("10")) {
 		t.Error("awaited: nothing new; want its event to wake the reconcile that waits")
+	}
+	if n := m.pending(instance); n != 0 {
+		t.Errorf("after the awaited event, %d applies remembered; want none", n)
 	}
 	var none *Renders
 	if none.AppliedAsSeen(instance, gvk, cached("5")) || none.await(instance, applied) {
