@@ -2,6 +2,7 @@ package kube
 
 import (
 	"testing"
+	"unsafe"
 
 	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -52,4 +53,46 @@ func TestABuiltInChildIsCachedTyped(t *testing.T) {
 		t.Errorf("a custom kind is cached as %T; want unstructured %s", ChildObject(scheme, custom), custom)
 	}
 
+}
+
+// Two objects decoded apart hold their keys in one copy once cached, at
+// every depth, and keep their values.
+func TestStripUnreadSharesTheKeysOfObjectsDecodedApart(t *testing.T) {
+	decode := func() *unstructured.Unstructured {
+		u := &unstructured.Unstructured{}
+		if err := u.UnmarshalJSON([]byte(`{"apiVersion":"x.dev/v1","kind":"Cache","metadata":{"name":"a"},
+			"status":{"conditions":[{"type":"Ready","lastTransitionTime":"2026-01-01T00:00:00Z"}]}}`)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := StripUnread(u); err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	a, b := decode(), decode()
+	keyOf := func(m map[string]any, want string) string {
+		for k := range m {
+			if k == want {
+				return k
+			}
+		}
+		t.Fatalf("no key %q in %v", want, m)
+		return ""
+	}
+	condition := func(u *unstructured.Unstructured) map[string]any {
+		conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+		return conds[0].(map[string]any)
+	}
+	for _, want := range []string{"metadata", "status"} {
+		if ka, kb := keyOf(a.Object, want), keyOf(b.Object, want); unsafe.StringData(ka) != unsafe.StringData(kb) {
+			t.Errorf("key %q: two copies; want one", want)
+		}
+	}
+	ka, kb := keyOf(condition(a), "lastTransitionTime"), keyOf(condition(b), "lastTransitionTime")
+	if unsafe.StringData(ka) != unsafe.StringData(kb) {
+		t.Error("key lastTransitionTime inside a list: two copies; want one")
+	}
+	if condition(b)["type"] != "Ready" || b.GetName() != "a" {
+		t.Errorf("values changed: %v", b.Object)
+	}
 }
