@@ -31,7 +31,16 @@ type Renders struct {
 	// a child missing from the cache just after it was applied is one the
 	// cache has not caught up with yet, not one that drifted.
 	applied map[types.NamespacedName]map[childKey]application
+	// swept is when applies older than appliedKept were last dropped.
+	swept time.Time
 }
+
+// appliedKept bounds how long an apply is remembered when no event of its
+// version came after it (the event came first, before the apply's answer):
+// long past cacheGrace and any lag of a cache that keeps up, short enough
+// that what is kept grows with the applies of the last minute, not with
+// the fleet. A cache behind by more reads as drift, applied again.
+const appliedKept = time.Minute
 
 // application is one apply of a child by this loop.
 type application struct {
@@ -100,14 +109,30 @@ func (m *Renders) appliedNow(instance types.NamespacedName, gvk schema.GroupVers
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	now := time.Now()
+	if now.Sub(m.swept) > appliedKept/2 {
+		m.sweepLocked(now)
+	}
 	if m.applied[instance] == nil {
 		m.applied[instance] = map[childKey]application{}
 	}
 	key := keyOf(gvk, obj)
 	// The cache may have shown the object before the answer came back.
 	last := m.applied[instance][key]
-	m.applied[instance][key] = application{at: time.Now(), resourceVersion: obj.GetResourceVersion(), uid: obj.GetUID(),
+	m.applied[instance][key] = application{at: now, resourceVersion: obj.GetResourceVersion(), uid: obj.GetUID(),
 		seen: last.seen && last.uid == obj.GetUID()}
+}
+
+// sweepLocked drops the applies older than appliedKept.
+func (m *Renders) sweepLocked(now time.Time) {
+	m.swept = now
+	for instance, children := range m.applied {
+		for key, a := range children {
+			if now.Sub(a.at) > appliedKept {
+				m.dropLocked(instance, key)
+			}
+		}
+	}
 }
 
 // shown notes that the cache shows instance's child obj, of kind gvk: one

@@ -77,3 +77,34 @@ func TestOnlyTheEventOfWhatWasAppliedAndNotAwaitedIsNothingNew(t *testing.T) {
 		t.Error("a nil Renders remembers something; want nothing")
 	}
 }
+
+// An apply whose event came before its answer is never matched by an
+// event: it is dropped once older than appliedKept, so what is remembered
+// grows with the recent applies, not with the fleet.
+func TestAnAppliedChildWhoseEventCameFirstIsForgottenInTime(t *testing.T) {
+	m := NewRenders()
+	old := types.NamespacedName{Namespace: "apps", Name: "settled"}
+	applied := &unstructured.Unstructured{}
+	applied.SetAPIVersion("v1")
+	applied.SetKind("ConfigMap")
+	applied.SetNamespace("apps")
+	applied.SetName("settled-page")
+	applied.SetResourceVersion("5")
+	m.appliedNow(old, applied.GroupVersionKind(), applied)
+	// Its event came first, so no event will match it; time passes.
+	for key, a := range m.applied[old] {
+		a.at = a.at.Add(-2 * appliedKept)
+		m.applied[old][key] = a
+	}
+	m.swept = m.swept.Add(-appliedKept)
+
+	fresh := types.NamespacedName{Namespace: "apps", Name: "new"}
+	applied.SetName("new-page")
+	m.appliedNow(fresh, applied.GroupVersionKind(), applied)
+	if n := m.pending(old); n != 0 {
+		t.Errorf("an apply older than %s: %d remembered; want none", appliedKept, n)
+	}
+	if n := m.pending(fresh); n != 1 {
+		t.Errorf("the apply of just now: %d remembered; want 1", n)
+	}
+}
