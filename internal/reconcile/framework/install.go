@@ -147,13 +147,18 @@ func (r *Reconciler) installCRD(ctx context.Context, fw *v1alpha1.Framework, com
 		return nil, true, nil
 	}
 
-	crd, err = r.applyCRD(ctx, crdWanted)
-	if err != nil {
-		if kube.Classify(err) == kube.Terminal {
-			refused(fw, conditions.InstallFailed, fmt.Sprintf("the API server refused CRD %s: %v", compiled.CRD.Name, err))
-			return nil, true, nil
-		}
+	if crd, err = r.asApplied(existing, crdWanted); err != nil {
 		return nil, true, err
+	}
+	if crd == nil {
+		if crd, err = r.applyCRD(ctx, crdWanted); err != nil {
+			if kube.Classify(err) == kube.Terminal {
+				refused(fw, conditions.InstallFailed, fmt.Sprintf("the API server refused CRD %s: %v", compiled.CRD.Name, err))
+				return nil, true, nil
+			}
+			return nil, true, err
+		}
+		r.crdApplied.Store(crd.GetName(), appliedCRD{crd.GetAnnotations()[v1alpha1.AnnotationCRDDigest], crd.GetGeneration()})
 	}
 	if msg, no := namesRefused(crd); no {
 		refused(fw, conditions.CRDNotAccepted, fmt.Sprintf(
@@ -165,6 +170,33 @@ func (r *Reconciler) installCRD(ctx context.Context, fw *v1alpha1.Framework, com
 		return nil, true, nil // the CRD's watch event brings us back
 	}
 	return crd, false, nil
+}
+
+// appliedCRD is what the API server answered an apply of a CRD with: the
+// digest applied and the generation it made.
+type appliedCRD struct {
+	digest     string
+	generation int64
+}
+
+// asApplied returns existing, unstructured, if it is what this manager
+// last applied of wanted and nobody changed its spec since (its generation
+// is the one that apply made): the reconcile that follows the CRD's
+// establishment then reads it once and does not apply it again. Else nil.
+func (r *Reconciler) asApplied(existing, wanted *apiextensionsv1.CustomResourceDefinition) (*unstructured.Unstructured, error) {
+	if existing == nil || existing.DeletionTimestamp != nil {
+		return nil, nil
+	}
+	last, ok := r.crdApplied.Load(existing.Name)
+	digest := wanted.Annotations[v1alpha1.AnnotationCRDDigest]
+	if !ok || last != (appliedCRD{digest, existing.Generation}) || existing.Annotations[v1alpha1.AnnotationCRDDigest] != digest {
+		return nil, nil
+	}
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(existing)
+	if err != nil {
+		return nil, fmt.Errorf("reading CRD %s: %w", existing.Name, err)
+	}
+	return &unstructured.Unstructured{Object: m}, nil
 }
 
 // recall says whether fw's status shows its generation installed, on a CRD

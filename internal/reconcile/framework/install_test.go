@@ -102,6 +102,10 @@ func TestANewFrameworkGetsItsFinalizerThenItsCRDThenWaitsForIt(t *testing.T) {
 	if res := reconcileOnce(t, r, "greeters"); res.RequeueAfter != deletionPoll {
 		t.Fatalf("not leading: %+v, want a look again in %s", res, deletionPoll)
 	}
+	// The CRD is as this manager applied it: read, not applied again.
+	if sent := server.sent(); slices.Contains(sent, "apply") {
+		t.Errorf("sent %q after the CRD was established as applied; want no apply", sent)
+	}
 	if got := readyReason(stored(t, server, "greeters")); got != conditions.NotLeading {
 		t.Fatalf("Ready reason %q, want %s", got, conditions.NotLeading)
 	}

@@ -90,6 +90,10 @@ type Reconciler struct {
 	// the Framework.
 	written stale.Guard[string]
 
+	// crdApplied is, per CRD name, the digest and generation the API
+	// server answered operetta's last apply of it with (appliedCRD).
+	crdApplied sync.Map
+
 	mu        sync.Mutex
 	installed map[string]installation
 	writers   map[types.NamespacedName]client.Client
