@@ -30,14 +30,56 @@ func StripUnread(in any) (any, error) {
 			}
 		}
 		internKeys(obj.Object)
+		if md, ok := obj.Object["metadata"].(map[string]any); ok {
+			internValues(md, "namespace")
+			if labels, ok := md["labels"].(map[string]any); ok {
+				for k, v := range labels {
+					labels[k] = internString(v)
+				}
+			}
+		}
+		internValues(obj.Object, "apiVersion", "kind")
 	case metav1.Object:
 		obj.SetManagedFields(nil)
 		if a := obj.GetAnnotations(); a[LastApplied] != "" {
 			delete(a, LastApplied)
 			obj.SetAnnotations(a)
 		}
+		internMeta(obj)
 	}
 	return in, nil
+}
+
+// internMeta shares, between the objects held, the metadata most of them
+// repeat: the namespace, the labels (operetta's five on every child) and
+// the kinds of their owners. A typed object decodes each into a string of
+// its own.
+func internMeta(obj metav1.Object) {
+	obj.SetNamespace(unique.Make(obj.GetNamespace()).Value())
+	labels := obj.GetLabels()
+	for k, v := range labels {
+		labels[unique.Make(k).Value()] = unique.Make(v).Value()
+	}
+	refs := obj.GetOwnerReferences()
+	for i := range refs {
+		refs[i].APIVersion = unique.Make(refs[i].APIVersion).Value()
+		refs[i].Kind = unique.Make(refs[i].Kind).Value()
+	}
+}
+
+func internValues(m map[string]any, keys ...string) {
+	for _, k := range keys {
+		if v, ok := m[k]; ok {
+			m[k] = internString(v)
+		}
+	}
+}
+
+func internString(v any) any {
+	if s, ok := v.(string); ok {
+		return unique.Make(s).Value()
+	}
+	return v
 }
 
 // internKeys makes every key of v, a JSON value, share the one copy of its

@@ -1,6 +1,7 @@
 package kube
 
 import (
+	"encoding/json"
 	"testing"
 	"unsafe"
 
@@ -94,5 +95,40 @@ func TestStripUnreadSharesTheKeysOfObjectsDecodedApart(t *testing.T) {
 	}
 	if condition(b)["type"] != "Ready" || b.GetName() != "a" {
 		t.Errorf("values changed: %v", b.Object)
+	}
+}
+
+// Typed objects decoded apart share their namespace, labels and owners'
+// kinds once cached.
+func TestStripUnreadSharesTheMetadataTypedObjectsRepeat(t *testing.T) {
+	decode := func() *appsv1.Deployment {
+		d := &appsv1.Deployment{}
+		if err := json.Unmarshal([]byte(`{"metadata":{"name":"web","namespace":"apps","labels":{"operetta.dev/framework":"webapp"},
+			"ownerReferences":[{"apiVersion":"x.dev/v1","kind":"WebApp","name":"web","uid":"1"}]}}`), d); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := StripUnread(d); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	a, b := decode(), decode()
+	same := func(what, x, y string) {
+		t.Helper()
+		if x != y || unsafe.StringData(x) != unsafe.StringData(y) {
+			t.Errorf("%s: %q and %q in two copies; want one", what, x, y)
+		}
+	}
+	same("namespace", a.Namespace, b.Namespace)
+	same("label value", a.Labels["operetta.dev/framework"], b.Labels["operetta.dev/framework"])
+	for k := range a.Labels {
+		for k2 := range b.Labels {
+			same("label key", k, k2)
+		}
+	}
+	same("owner's kind", a.OwnerReferences[0].Kind, b.OwnerReferences[0].Kind)
+	same("owner's apiVersion", a.OwnerReferences[0].APIVersion, b.OwnerReferences[0].APIVersion)
+	if b.Name != "web" || b.OwnerReferences[0].Name != "web" {
+		t.Errorf("values changed: %+v", b.ObjectMeta)
 	}
 }
