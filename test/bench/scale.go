@@ -86,8 +86,12 @@ type scaleResult struct {
 	// Goroutines and informers: before the Frameworks, with them, after
 	// they are deleted.
 	goroutines, informers [3]float64
-	batches               []scaleBatch
-	restart               *scaleRestart
+	// goroutinesLeft are the goroutines more after deleting the
+	// Frameworks than before them, connectionsLeft those of them that
+	// read an HTTP/2 connection.
+	goroutinesLeft, connectionsLeft int
+	batches                         []scaleBatch
+	restart                         *scaleRestart
 }
 
 // scale runs the scale mode with k Frameworks over the given sizes.
@@ -139,7 +143,7 @@ func (b *bench) scale(ctx context.Context, k int, sizes []int, rate float64) (sc
 	if res.goroutines[0], res.informers[0], err = b.threads(ctx, mgr); err != nil {
 		return res, err
 	}
-	goroutinesBefore, err := fetch(ctx, pprof+"/goroutine", time.Minute)
+	goroutinesBefore, err := fetch(ctx, pprof+"/goroutine?debug=1", time.Minute)
 	if err != nil {
 		return res, err
 	}
@@ -179,7 +183,9 @@ func (b *bench) scale(ctx context.Context, k int, sizes []int, rate float64) (sc
 	}
 	fmt.Printf("  goroutines %.0f → %.0f → %.0f after deleting them; informers %.0f → %.0f → %.0f\n",
 		res.goroutines[0], res.goroutines[1], res.goroutines[2], res.informers[0], res.informers[1], res.informers[2])
-	b.goroutinesLeft(ctx, pprof, goroutinesBefore)
+	if res.goroutinesLeft, res.connectionsLeft, err = b.goroutinesLeft(ctx, pprof, goroutinesBefore); err != nil {
+		return res, err
+	}
 	if _, err := b.applyScaleFrameworks(ctx, k); err != nil {
 		return res, err
 	}
@@ -609,24 +615,68 @@ func (b *bench) writeProfile(ctx context.Context, raw []byte, name, index string
 	}
 }
 
-// goroutinesLeft saves the manager's goroutines now and before (the
-// profile taken before the Frameworks) and prints where the ones more than
-// before wait: what deleting the Frameworks left behind, if anything.
-func (b *bench) goroutinesLeft(ctx context.Context, pprof string, before []byte) {
-	after, err := fetch(ctx, pprof+"/goroutine", time.Minute)
+// goroutinesLeft compares the manager's goroutines now with before (a
+// profile taken before the Frameworks), stack by stack, and returns how
+// many more there are, those of HTTP/2 connections to the API server
+// apart: the manager's client opens another connection when one carries
+// as many streams (watches) as the API server allows, and keeps it. Both
+// profiles are saved, and the stacks there are more of printed.
+func (b *bench) goroutinesLeft(ctx context.Context, pprof string, before []byte) (left, connections int, err error) {
+	after, err := fetch(ctx, pprof+"/goroutine?debug=1", time.Minute)
 	if err != nil {
-		fmt.Printf("  (no goroutine profile: %v)\n", err)
-		return
+		return 0, 0, err
 	}
-	beforePath := filepath.Join(b.launch.logDir, "bench-scale-goroutines-before.pprof")
-	afterPath := filepath.Join(b.launch.logDir, "bench-scale-goroutines-deleted.pprof")
-	if os.WriteFile(beforePath, before, 0o644) != nil || os.WriteFile(afterPath, after, 0o644) != nil {
-		return
+	for name, profile := range map[string][]byte{"before": before, "deleted": after} {
+		if err := os.WriteFile(filepath.Join(b.launch.logDir, "bench-scale-goroutines-"+name+".txt"), profile, 0o644); err != nil {
+			return 0, 0, err
+		}
 	}
-	fmt.Printf("  goroutines after deleting them, less those before (%s):\n", afterPath)
-	if top, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-cum", "-nodecount=20", "-diff_base", beforePath, afterPath).Output(); err == nil {
-		fmt.Printf("%s\n", indent(string(top)))
+	was, is := goroutineStacks(before), goroutineStacks(after)
+	for stack, n := range is {
+		more := n - was[stack]
+		if more <= 0 {
+			continue
+		}
+		if strings.Contains(stack, "http2.(*ClientConn).readLoop") {
+			connections += more
+			continue
+		}
+		left += more
+		fmt.Printf("  %d more goroutines at:\n%s\n", more, indent(stack))
 	}
+	return left, connections, nil
+}
+
+// goroutineStacks counts goroutines by stack (its functions, without
+// addresses) in a goroutine profile of debug=1.
+func goroutineStacks(profile []byte) map[string]int {
+	out := map[string]int{}
+	for _, block := range strings.Split(string(profile), "\n\n") {
+		lines := strings.Split(strings.TrimSpace(block), "\n")
+		if strings.HasPrefix(lines[0], "goroutine profile:") {
+			lines = lines[1:] // the header, before the first stack
+		}
+		if len(lines) == 0 {
+			continue
+		}
+		countText, _, found := strings.Cut(lines[0], " @ ")
+		if !found {
+			continue
+		}
+		var n int
+		if _, err := fmt.Sscan(countText, &n); err != nil {
+			continue
+		}
+		var funcs []string
+		for _, l := range lines[1:] {
+			if f := strings.Fields(l); len(f) >= 3 && f[0] == "#" {
+				fn, _, _ := strings.Cut(f[2], "+")
+				funcs = append(funcs, fn)
+			}
+		}
+		out[strings.Join(funcs, "\n")] += n
+	}
+	return out
 }
 
 func indent(s string) string {
@@ -883,8 +933,8 @@ func (r scaleResult) print(w io.Writer) {
 	fmt.Fprintf(w, "| the same against what operetta writes to install them, created directly (generated CRDs, 2 aggregated ClusterRoles each) | %s; %.2f× | – | |\n",
 		secs(r.installFloor), ratio(r.installed, r.installFloor))
 	fmt.Fprintf(w, "| manager requests per Framework installed | %.1f (%s) | – | |\n", r.installRequests.total()/float64(r.k), r.installRequests.byMethod(r.k))
-	fmt.Fprintf(w, "| goroutines before, with, after deleting them | %.0f, %.0f, %.0f | none left behind | %s |\n",
-		r.goroutines[0], r.goroutines[1], r.goroutines[2], verdict(r.goroutines[2] <= r.goroutines[0]))
+	fmt.Fprintf(w, "| goroutines before, with, after deleting them | %.0f, %.0f, %.0f: %d left behind, and %d reading HTTP/2 connections opened meanwhile | none left behind | %s |\n",
+		r.goroutines[0], r.goroutines[1], r.goroutines[2], r.goroutinesLeft, r.connectionsLeft, verdict(r.goroutinesLeft == 0))
 	fmt.Fprintf(w, "| informers before, with, after deleting them | %.0f, %.0f, %.0f | none left behind | %s |\n",
 		r.informers[0], r.informers[1], r.informers[2], verdict(r.informers[2] <= r.informers[0]))
 }
