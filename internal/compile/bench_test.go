@@ -31,8 +31,8 @@ func BenchmarkRenderZooKeeper(b *testing.B) {
 	vars := expr.Vars{Instance: map[string]any{
 		"metadata": map[string]any{"name": "zk", "namespace": "default"},
 		"spec": map[string]any{"replicas": int64(3), "image": "zookeeper:3.9.2", "cpu": "250m",
-			"memory": "512Mi", "logLevel": "INFO", "clientPort": int64(2181)},
-	}}
+			"memory": "512Mi", "logLevel": "INFO", "clientPort": int64(2181), "tlsSecret": ""},
+	}, Plan: map[string]any{"name": "deploy", "uid": "5b1f3c2e-7d41-4a8e-9c0f-2b6d8e1a4f70", "phase": "main", "step": "everything"}}
 	b.ReportAllocs()
 	for b.Loop() {
 		for _, r := range c.Resources {
