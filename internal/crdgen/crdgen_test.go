@@ -196,3 +196,38 @@ func TestEveryStatusFieldIsExplained(t *testing.T) {
 	}
 	walk("status", crd.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["status"])
 }
+
+// A Framework's projected status fields are its own: the status schema
+// every CRD shares keeps none, and the projecting CRD keeps the standard
+// fields beside its own.
+func TestProjectedStatusFieldsStayInTheirCRD(t *testing.T) {
+	fw := load(t, "testdata/all-types.framework.yaml")
+	crd, errs := crdgen.Generate(fw)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	projected, errs := crdgen.WithStatusFields(crd, fw, map[string]apiextensionsv1.JSONSchemaProps{
+		"endpoint": {Type: "string", Description: "Where clients connect."},
+	})
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	statusOf := func(c *apiextensionsv1.CustomResourceDefinition) map[string]apiextensionsv1.JSONSchemaProps {
+		return c.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["status"].Properties
+	}
+	if _, ok := statusOf(projected)["endpoint"]; !ok {
+		t.Error("the projected field is missing from the projecting CRD")
+	}
+	if _, ok := statusOf(projected)["conditions"]; !ok {
+		t.Error("the standard field conditions is missing beside the projected one")
+	}
+	again, errs := crdgen.Generate(fw)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	for _, c := range []*apiextensionsv1.CustomResourceDefinition{crd, again} {
+		if _, ok := statusOf(c)["endpoint"]; ok {
+			t.Fatal("a CRD generated without projections has the projected field: the shared status schema was written into")
+		}
+	}
+}

@@ -3,6 +3,7 @@ package crdgen
 import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	"maps"
 	"sync"
 
 	"operetta.dev/operetta/api/v1alpha1"
@@ -206,18 +207,39 @@ func IsReservedStatusField(name string) bool {
 // WithStatusFields adds projected fields to crd's status schema and checks the
 // result with the API server's validation again.
 func WithStatusFields(crd *apiextensionsv1.CustomResourceDefinition, fw *v1alpha1.Framework, fields map[string]apiextensionsv1.JSONSchemaProps) (*apiextensionsv1.CustomResourceDefinition, field.ErrorList) {
-	out := crd.DeepCopy()
-	// Status is operetta's, the same in every version.
+	out := withoutStatus(crd).DeepCopy()
+	// Status is operetta's, the same in every version. Below its own
+	// properties, it stays the schema every CRD shares (statusSchema): a
+	// copy of it would be ~40 kB for each Framework with projections.
 	for i := range out.Spec.Versions {
-		props := out.Spec.Versions[i].Schema.OpenAPIV3Schema.Properties
-		status := props["status"]
-		for name, schema := range fields {
-			status.Properties[name] = schema
-		}
-		props["status"] = status
+		status := crd.Spec.Versions[i].Schema.OpenAPIV3Schema.Properties["status"]
+		props := make(map[string]apiextensionsv1.JSONSchemaProps, len(status.Properties)+len(fields))
+		maps.Copy(props, status.Properties)
+		maps.Copy(props, fields)
+		status.Properties = props
+		out.Spec.Versions[i].Schema.OpenAPIV3Schema.Properties["status"] = status
 	}
 	if errs := validate(out, fw); len(errs) > 0 {
 		return nil, errs
 	}
 	return out, nil
+}
+
+// withoutStatus is a shallow copy of crd whose versions' schemas lack the
+// status, for a deep copy of the rest.
+func withoutStatus(crd *apiextensionsv1.CustomResourceDefinition) *apiextensionsv1.CustomResourceDefinition {
+	out := *crd
+	out.Spec.Versions = make([]apiextensionsv1.CustomResourceDefinitionVersion, len(crd.Spec.Versions))
+	for i, v := range crd.Spec.Versions {
+		root := *v.Schema.OpenAPIV3Schema
+		root.Properties = make(map[string]apiextensionsv1.JSONSchemaProps, len(root.Properties))
+		for name, p := range v.Schema.OpenAPIV3Schema.Properties {
+			if name != "status" {
+				root.Properties[name] = p
+			}
+		}
+		v.Schema = &apiextensionsv1.CustomResourceValidation{OpenAPIV3Schema: &root}
+		out.Spec.Versions[i] = v
+	}
+	return &out
 }
