@@ -55,9 +55,13 @@ type scaleBatch struct {
 	requests requests      // the manager's, over the batch
 	fwWrites int           // writes of the Frameworks (their rollout reports) among them
 	cpu      float64       // the manager's, over the batch
-	settled  mem           // the manager's RSS once settled, after a GC
-	heap     float64       // its heap in use then
-	profile  string        // the heap profile saved then
+	// queueWait and reconcileTime are the instances' loops' histograms
+	// over the batch: how long a request waited in a loop's queue, and
+	// how long its reconcile took.
+	queueWait, reconcileTime histogram
+	settled                  mem     // the manager's RSS once settled, after a GC
+	heap                     float64 // its heap in use then
+	profile                  string  // the heap profile saved then
 }
 
 // scaleRestart is a manager restarted over the whole fleet.
@@ -482,6 +486,14 @@ func (b *bench) scaleTo(ctx context.Context, mgr *managerProc, pprof string, tr 
 	if err != nil {
 		return batch, err
 	}
+	waitBefore, err := scrapeHistogram(ctx, mgr.metrics, "workqueue_queue_duration_seconds", scaleGroup)
+	if err != nil {
+		return batch, err
+	}
+	reconcileBefore, err := scrapeHistogram(ctx, mgr.metrics, "controller_runtime_reconcile_time_seconds", scaleGroup)
+	if err != nil {
+		return batch, err
+	}
 	start := time.Now()
 	tick := time.NewTicker(time.Duration(float64(time.Second) / rate))
 	defer tick.Stop()
@@ -535,6 +547,15 @@ func (b *bench) scaleTo(ctx context.Context, mgr *managerProc, pprof string, tr 
 		return batch, err
 	}
 	batch.requests, batch.cpu = after.requests.minus(before.requests), after.cpu-before.cpu
+	waitAfter, err := scrapeHistogram(ctx, mgr.metrics, "workqueue_queue_duration_seconds", scaleGroup)
+	if err != nil {
+		return batch, err
+	}
+	reconcileAfter, err := scrapeHistogram(ctx, mgr.metrics, "controller_runtime_reconcile_time_seconds", scaleGroup)
+	if err != nil {
+		return batch, err
+	}
+	batch.queueWait, batch.reconcileTime = waitAfter.minus(waitBefore), reconcileAfter.minus(reconcileBefore)
 	batch.fwWrites = fwWrites.count()
 	batch.lags = tr.lags(have, n)
 	if batch.settled, err = settledMemory(ctx, mgr, pprof); err != nil {
@@ -554,6 +575,9 @@ func (b *bench) scaleTo(ctx context.Context, mgr *managerProc, pprof string, tr 
 	fmt.Printf("  all Ready after %s; created → Ready p50 %s p99 %s; manager %.2f requests per instance (%s), %.2f ms CPU per instance, %d Framework writes\n",
 		secs(batch.took), secs(percentile(batch.lags, 50)), secs(percentile(batch.lags, 99)),
 		batch.requests.total()/float64(batch.added), batch.requests.byMethod(batch.added), batch.cpu*1000/float64(batch.added), batch.fwWrites)
+	fmt.Printf("  the manager's share: queue wait p50 %s p99 %s; reconcile p50 %s p99 %s\n",
+		secs(batch.queueWait.quantile(0.5)), secs(batch.queueWait.quantile(0.99)),
+		secs(batch.reconcileTime.quantile(0.5)), secs(batch.reconcileTime.quantile(0.99)))
 	fmt.Printf("  settled: manager RSS %.1f MB, private %.1f MB, heap in use %.1f MB; heap profile %s\n",
 		batch.settled.rss/1e6, batch.settled.anon/1e6, batch.heap/1e6, batch.profile)
 	if top, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-nodecount=12", "-sample_index=inuse_space", b.launch.bin, batch.profile).Output(); err == nil {
@@ -901,6 +925,8 @@ func (r scaleResult) print(w io.Writer) {
 		within := func(a, b float64) bool { return b <= a*1.1 }
 		p99a, p99b := percentile(first.lags, 99), percentile(last.lags, 99)
 		fmt.Fprintf(w, "| created → Ready p99, batch to %d vs to %d | %s vs %s | within 10 %% | %s |\n", first.n, last.n, secs(p99a), secs(p99b), verdict(within(p99a.Seconds(), p99b.Seconds())))
+		fmt.Fprintf(w, "| the manager's share of it: queue wait p99, reconcile p99, batch to %d vs to %d | %s, %s vs %s, %s | – | |\n", first.n, last.n,
+			secs(first.queueWait.quantile(0.99)), secs(first.reconcileTime.quantile(0.99)), secs(last.queueWait.quantile(0.99)), secs(last.reconcileTime.quantile(0.99)))
 		ra, rb := first.perInstance(), last.perInstance()
 		fmt.Fprintf(w, "| requests per instance (Framework writes apart) | %.2f vs %.2f | within 10 %% | %s |\n", ra, rb, verdict(within(ra, rb)))
 		ca, cb := first.cpu/float64(first.added)*1000, last.cpu/float64(last.added)*1000
