@@ -11,12 +11,7 @@ import (
 
 func TestOnlyTheEventOfWhatWasAppliedAndNotAwaitedIsNothingNew(t *testing.T) {
 	instance := types.NamespacedName{Namespace: "apps", Name: "web"}
-	applied := &unstructured.Unstructured{}
-	applied.SetAPIVersion("v1")
-	applied.SetKind("ConfigMap")
-	applied.SetNamespace("apps")
-	applied.SetName("web-page")
-	applied.SetResourceVersion("5") // the API server's answer to the apply
+	applied := answer("web-page", "5")
 	gvk := corev1.SchemeGroupVersion.WithKind("ConfigMap")
 	cached := func(version string) *corev1.ConfigMap { // typed, without its kind, as the cache holds it
 		return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "apps", Name: "web-page", ResourceVersion: version}}
@@ -84,12 +79,7 @@ func TestOnlyTheEventOfWhatWasAppliedAndNotAwaitedIsNothingNew(t *testing.T) {
 func TestAnAppliedChildWhoseEventCameFirstIsForgottenInTime(t *testing.T) {
 	m := NewRenders()
 	old := types.NamespacedName{Namespace: "apps", Name: "settled"}
-	applied := &unstructured.Unstructured{}
-	applied.SetAPIVersion("v1")
-	applied.SetKind("ConfigMap")
-	applied.SetNamespace("apps")
-	applied.SetName("settled-page")
-	applied.SetResourceVersion("5")
+	applied := answer("settled-page", "5")
 	m.appliedNow(old, applied.GroupVersionKind(), applied)
 	// Its event came first, so no event will match it; time passes.
 	for key, a := range m.applied[old] {
@@ -107,4 +97,16 @@ func TestAnAppliedChildWhoseEventCameFirstIsForgottenInTime(t *testing.T) {
 	if n := m.pending(fresh); n != 1 {
 		t.Errorf("the apply of just now: %d remembered; want 1", n)
 	}
+}
+
+// answer is the API server's answer to an apply of ConfigMap name in
+// namespace apps: its version.
+func answer(name, version string) *unstructured.Unstructured {
+	applied := &unstructured.Unstructured{}
+	applied.SetAPIVersion("v1")
+	applied.SetKind("ConfigMap")
+	applied.SetNamespace("apps")
+	applied.SetName(name)
+	applied.SetResourceVersion(version)
+	return applied
 }

@@ -265,19 +265,7 @@ func (b *bench) crdFloor(ctx context.Context, k int) (time.Duration, error) {
 	}); err != nil {
 		return 0, fmt.Errorf("creating the floor's CRDs: %w", err)
 	}
-	err := poll(ctx, 5*time.Minute, 100*time.Millisecond, func() (bool, error) {
-		list, err := c.List(ctx, metav1.ListOptions{})
-		if err != nil {
-			return false, err
-		}
-		established := 0
-		for _, u := range list.Items {
-			if strings.HasSuffix(u.GetName(), "."+floorGroup) && crdEstablished(&u) {
-				established++
-			}
-		}
-		return established == k, nil
-	}, fmt.Sprintf("%d CRDs established", k))
+	err := b.waitEstablished(ctx, k, floorGroup)
 	took := time.Since(start)
 	for _, name := range names {
 		_ = c.Delete(context.WithoutCancel(ctx), name, metav1.DeleteOptions{})
@@ -327,19 +315,7 @@ func (b *bench) installFloor(ctx context.Context, k int, group string, roles boo
 	}); err != nil {
 		return 0, fmt.Errorf("creating the install floor's objects: %w", err)
 	}
-	err := poll(ctx, 5*time.Minute, 100*time.Millisecond, func() (bool, error) {
-		list, err := crds.List(ctx, metav1.ListOptions{})
-		if err != nil {
-			return false, err
-		}
-		established := 0
-		for _, u := range list.Items {
-			if strings.HasSuffix(u.GetName(), "."+group) && crdEstablished(&u) {
-				established++
-			}
-		}
-		return established == k, nil
-	}, fmt.Sprintf("%d CRDs established", k))
+	err := b.waitEstablished(ctx, k, group)
 	took := time.Since(start)
 	for i, name := range names {
 		_ = crds.Delete(context.WithoutCancel(ctx), name, metav1.DeleteOptions{})
@@ -370,6 +346,25 @@ func installFloorRoles(framework, plural string) []*rbacv1.ClusterRole {
 			Labels: map[string]string{"rbac.authorization.k8s.io/aggregate-to-edit": "true", "rbac.authorization.k8s.io/aggregate-to-admin": "true"}},
 			Rules: rule("get", "list", "watch", "create", "update", "patch", "delete")},
 	}
+}
+
+// waitEstablished waits until the API server has established k CRDs of
+// group.
+func (b *bench) waitEstablished(ctx context.Context, k int, group string) error {
+	crds := b.dyn.Resource(apiextensionsv1.SchemeGroupVersion.WithResource("customresourcedefinitions"))
+	return poll(ctx, 5*time.Minute, 100*time.Millisecond, func() (bool, error) {
+		list, err := crds.List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, err
+		}
+		established := 0
+		for _, u := range list.Items {
+			if strings.HasSuffix(u.GetName(), "."+group) && crdEstablished(&u) {
+				established++
+			}
+		}
+		return established == k, nil
+	}, fmt.Sprintf("%d CRDs of %s established", k, group))
 }
 
 func crdEstablished(u *unstructured.Unstructured) bool {
