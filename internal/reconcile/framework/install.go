@@ -147,7 +147,7 @@ func (r *Reconciler) installCRD(ctx context.Context, fw *v1alpha1.Framework, com
 		return nil, true, nil
 	}
 
-	if crd, err = r.asApplied(existing, crdWanted); err != nil {
+	if crd, err = r.asApplied(fw.Name, existing, crdWanted); err != nil {
 		return nil, true, err
 	}
 	if crd == nil {
@@ -158,7 +158,7 @@ func (r *Reconciler) installCRD(ctx context.Context, fw *v1alpha1.Framework, com
 			}
 			return nil, true, err
 		}
-		r.crdApplied.Store(crd.GetName(), appliedCRD{crd.GetAnnotations()[v1alpha1.AnnotationCRDDigest], crd.GetGeneration()})
+		r.crdApplied.Store(fw.Name, appliedCRD{crd.GetName(), crd.GetAnnotations()[v1alpha1.AnnotationCRDDigest], crd.GetGeneration()})
 	}
 	if msg, no := namesRefused(crd); no {
 		refused(fw, conditions.CRDNotAccepted, fmt.Sprintf(
@@ -172,24 +172,24 @@ func (r *Reconciler) installCRD(ctx context.Context, fw *v1alpha1.Framework, com
 	return crd, false, nil
 }
 
-// appliedCRD is what the API server answered an apply of a CRD with: the
-// digest applied and the generation it made.
+// appliedCRD is what the API server answered an apply of a Framework's
+// CRD with: its name, the digest applied and the generation it made.
 type appliedCRD struct {
-	digest     string
-	generation int64
+	name, digest string
+	generation   int64
 }
 
 // asApplied returns existing, unstructured, if it is what this manager
 // last applied of wanted and nobody changed its spec since (its generation
 // is the one that apply made): the reconcile that follows the CRD's
 // establishment then reads it once and does not apply it again. Else nil.
-func (r *Reconciler) asApplied(existing, wanted *apiextensionsv1.CustomResourceDefinition) (*unstructured.Unstructured, error) {
+func (r *Reconciler) asApplied(framework string, existing, wanted *apiextensionsv1.CustomResourceDefinition) (*unstructured.Unstructured, error) {
 	if existing == nil || existing.DeletionTimestamp != nil {
 		return nil, nil
 	}
-	last, ok := r.crdApplied.Load(existing.Name)
+	last, ok := r.crdApplied.Load(framework)
 	digest := wanted.Annotations[v1alpha1.AnnotationCRDDigest]
-	if !ok || last != (appliedCRD{digest, existing.Generation}) || existing.Annotations[v1alpha1.AnnotationCRDDigest] != digest {
+	if !ok || last != (appliedCRD{existing.Name, digest, existing.Generation}) || existing.Annotations[v1alpha1.AnnotationCRDDigest] != digest {
 		return nil, nil
 	}
 	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(existing)

@@ -90,8 +90,8 @@ type Reconciler struct {
 	// the Framework.
 	written stale.Guard[string]
 
-	// crdApplied is, per CRD name, the digest and generation the API
-	// server answered operetta's last apply of it with (appliedCRD).
+	// crdApplied is, per Framework, what the API server answered
+	// operetta's last apply of its CRD with (appliedCRD).
 	crdApplied sync.Map
 
 	mu        sync.Mutex
@@ -305,6 +305,7 @@ func (r *Reconciler) forget(name string) {
 	defer r.mu.Unlock()
 	r.Compiled.Forget(name)
 	delete(r.installed, name)
+	r.crdApplied.Delete(name)
 	r.written.Forget(name)
 	r.announced.Delete(name)
 }
