@@ -92,7 +92,7 @@ type scaleResult struct {
 	goroutines, informers [3]float64
 	// goroutinesLeft are the goroutines more after deleting the
 	// Frameworks than before them, connectionsLeft those of them that
-	// read an HTTP/2 connection.
+	// serve a connection (to the API server, or the benchmark's scrapes).
 	goroutinesLeft, connectionsLeft int
 	batches                         []scaleBatch
 	restart                         *scaleRestart
@@ -636,9 +636,10 @@ func (b *bench) writeProfile(ctx context.Context, raw []byte, name, index string
 
 // goroutinesLeft compares the manager's goroutines now with before (a
 // profile taken before the Frameworks), stack by stack, and returns how
-// many more there are, those of HTTP/2 connections to the API server
-// apart: the manager's client opens another connection when one carries
-// as many streams (watches) as the API server allows, and keeps it. Both
+// many more there are, those of connections apart: the manager's client
+// opens another HTTP/2 connection to the API server when one carries as
+// many streams (watches) as the API server allows, and keeps it; its
+// metrics server keeps the benchmark's own scrapes' connections. Both
 // profiles are saved, and the stacks there are more of printed.
 func (b *bench) goroutinesLeft(ctx context.Context, pprof string, before []byte) (left, connections int, err error) {
 	after, err := fetch(ctx, pprof+"/goroutine?debug=1", time.Minute)
@@ -656,7 +657,7 @@ func (b *bench) goroutinesLeft(ctx context.Context, pprof string, before []byte)
 		if more <= 0 {
 			continue
 		}
-		if strings.Contains(stack, "http2.(*ClientConn).readLoop") {
+		if strings.Contains(stack, "http2.(*ClientConn).readLoop") || strings.Contains(stack, "net/http.(*conn") {
 			connections += more
 			continue
 		}
@@ -954,7 +955,7 @@ func (r scaleResult) print(w io.Writer) {
 	fmt.Fprintf(w, "| the same against what operetta writes to install them, created directly (generated CRDs, 2 aggregated ClusterRoles each) | %s; %.2f× | – | |\n",
 		secs(r.installFloor), ratio(r.installed, r.installFloor))
 	fmt.Fprintf(w, "| manager requests per Framework installed | %.1f (%s) | – | |\n", r.installRequests.total()/float64(r.k), r.installRequests.byMethod(r.k))
-	fmt.Fprintf(w, "| goroutines before, with, after deleting them | %.0f, %.0f, %.0f: %d left behind, and %d reading HTTP/2 connections opened meanwhile | none left behind | %s |\n",
+	fmt.Fprintf(w, "| goroutines before, with, after deleting them | %.0f, %.0f, %.0f: %d left behind, and %d serving connections opened meanwhile | none left behind | %s |\n",
 		r.goroutines[0], r.goroutines[1], r.goroutines[2], r.goroutinesLeft, r.connectionsLeft, verdict(r.goroutinesLeft == 0))
 	fmt.Fprintf(w, "| informers before, with, after deleting them | %.0f, %.0f, %.0f | none left behind | %s |\n",
 		r.informers[0], r.informers[1], r.informers[2], verdict(r.informers[2] <= r.informers[0]))
