@@ -131,8 +131,8 @@ func (b *bench) scale(ctx context.Context, k int, sizes []int, rate float64) (sc
 
 	fmt.Printf("\n== %d Frameworks applied at once, then deleted, then applied again for the fleet\n", k)
 	// One Framework served and deleted first: what the manager starts
-	// once, on its first Framework and for good (its informers of CRDs
-	// and of revisions, the CEL libraries), is in the figures before, not
+	// once, on its first Framework and for good (informers of its own
+	// cache, the CEL planning environment), is in the figures before, not
 	// counted as the 200's or as left behind by them.
 	if _, err := b.applyScaleFrameworks(ctx, 1); err != nil {
 		return res, err
