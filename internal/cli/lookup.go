@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"k8s.io/apiextensions-apiserver/pkg/apihelpers"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -67,10 +68,8 @@ func (c *Cluster) find(ctx context.Context, arg, kind string) (target, error) {
 		}
 		// In the stored version, which templates and plans are written
 		// against, whatever version kubectl prefers.
-		for _, v := range crd.Spec.Versions {
-			if v.Storage {
-				gvk.Version = v.Name
-			}
+		if stored, err := apihelpers.GetCRDStorageVersion(crd); err == nil {
+			gvk.Version = stored
 		}
 	}
 	u := &unstructured.Unstructured{}
