@@ -28,9 +28,6 @@ func StripUnread(in any) (any, error) {
 					delete(md, "annotations")
 				}
 			}
-		}
-		internKeys(obj.Object)
-		if md, ok := obj.Object["metadata"].(map[string]any); ok {
 			internValues(md, "namespace")
 			if labels, ok := md["labels"].(map[string]any); ok {
 				for k, v := range labels {
@@ -39,6 +36,7 @@ func StripUnread(in any) (any, error) {
 			}
 		}
 		internValues(obj.Object, "apiVersion", "kind")
+		internKeys(obj.Object)
 	case metav1.Object:
 		obj.SetManagedFields(nil)
 		if a := obj.GetAnnotations(); a[LastApplied] != "" {
