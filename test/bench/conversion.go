@@ -126,7 +126,9 @@ func (b *bench) conversion(ctx context.Context, fwPath string, n, lists, gets in
 		return l, nil
 	}
 	reviews := func() (float64, error) {
-		return metricSum(ctx, b.mgr.metrics, `controller_runtime_webhook_requests_total{code="200",webhook="/convert"}`)
+		return metricSum(ctx, b.mgr.metrics, "controller_runtime_webhook_requests_total", func(labels map[string]string) bool {
+			return labels["code"] == "200" && labels["webhook"] == "/convert"
+		})
 	}
 	// The API server keeps a watch cache per served version, filled by
 	// converting each object as it changes: a LIST in v1 converts nothing

@@ -3,57 +3,50 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"fmt"
 	"math"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
+
+	dto "github.com/prometheus/client_model/go"
 )
 
 // histogram is a Prometheus histogram summed over the series a scrape
 // selected: cumulative counts by upper bound.
 type histogram map[float64]float64
 
-// scrapeHistogram sums the buckets of family (without _bucket) over the
-// series whose controller label contains controller.
+// scrapeHistogram sums the buckets of histogram family over the series
+// whose controller label contains controller.
 func scrapeHistogram(ctx context.Context, url, family, controller string) (histogram, error) {
-	body, err := fetch(ctx, url, 10*time.Second)
+	m, err := scrapeMetrics(ctx, url)
 	if err != nil {
-		return nil, fmt.Errorf("scraping: %w", err)
+		return nil, err
 	}
 	out := histogram{}
-	prefix := family + "_bucket{"
-	sc := bufio.NewScanner(bytes.NewReader(body))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, prefix) {
-			continue
-		}
-		end := strings.LastIndexByte(line, '}')
-		labels := parseLabels(line[len(prefix):end])
-		if !strings.Contains(labels["controller"], controller) {
-			continue
-		}
-		le, err := strconv.ParseFloat(labels["le"], 64)
-		if err != nil {
-			continue // +Inf parses; anything else is not a bucket
-		}
-		fields := strings.Fields(line[end+1:])
-		if len(fields) == 0 {
-			continue
-		}
-		v, err := strconv.ParseFloat(fields[0], 64)
-		if err != nil {
-			return nil, fmt.Errorf("scraping %s: %q: %w", url, line, err)
-		}
-		out[le] += v
+	f := m[family]
+	if f == nil {
+		return out, nil
 	}
-	return out, sc.Err()
+	for _, metric := range f.Metric {
+		h := metric.GetHistogram()
+		if h == nil || !slices.ContainsFunc(metric.Label, func(l *dto.LabelPair) bool {
+			return l.GetName() == "controller" && strings.Contains(l.GetValue(), controller)
+		}) {
+			continue
+		}
+		// The text format's +Inf bucket is among the parsed buckets; the
+		// sample count stands for it where it is not.
+		sawInf := false
+		for _, b := range h.Bucket {
+			out[b.GetUpperBound()] += float64(b.GetCumulativeCount())
+			sawInf = sawInf || math.IsInf(b.GetUpperBound(), 1)
+		}
+		if !sawInf {
+			out[math.Inf(1)] += float64(h.GetSampleCount())
+		}
+	}
+	return out, nil
 }
 
 func (h histogram) minus(before histogram) histogram {

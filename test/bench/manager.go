@@ -3,7 +3,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -14,6 +13,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 // requests are the manager's rest_client_requests_total by method and code.
@@ -21,78 +24,83 @@ type requests map[[2]string]float64
 
 // scrape reads rest_client_requests_total, and the sum of
 // controller_runtime_reconcile_total over every controller, from the
-// manager's metrics endpoint (Prometheus text format).
+// manager's metrics endpoint.
 func scrape(ctx context.Context, url string) (requests, float64, error) {
-	body, err := fetch(ctx, url, 10*time.Second)
+	m, err := scrapeMetrics(ctx, url)
 	if err != nil {
-		return nil, 0, fmt.Errorf("scraping: %w", err)
+		return nil, 0, err
 	}
 	out := requests{}
-	var reconciles float64
-	sc := bufio.NewScanner(bytes.NewReader(body))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	const name = "rest_client_requests_total{"
-	const reconcileName = "controller_runtime_reconcile_total{"
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, reconcileName) {
-			f := strings.Fields(line[strings.LastIndexByte(line, '}')+1:])
-			if len(f) > 0 {
-				v, _ := strconv.ParseFloat(f[0], 64)
-				reconciles += v
-			}
-			continue
-		}
-		if !strings.HasPrefix(line, name) {
-			continue
-		}
-		end := strings.LastIndexByte(line, '}')
-		if end < 0 {
-			continue
-		}
-		labels := parseLabels(line[len(name):end])
-		fields := strings.Fields(line[end+1:])
-		if len(fields) == 0 {
-			continue
-		}
-		v, err := strconv.ParseFloat(fields[0], 64)
-		if err != nil {
-			return nil, 0, fmt.Errorf("scraping %s: %q: %w", url, line, err)
-		}
+	m.each("rest_client_requests_total", nil, func(labels map[string]string, v float64) {
 		out[[2]string{labels["method"], labels["code"]}] += v
-	}
-	return out, reconciles, sc.Err()
+	})
+	return out, m.sum("controller_runtime_reconcile_total", nil), nil
 }
 
-// metricSum is the sum of the samples of the manager's metrics at url whose
-// line starts with series (a name and labels, up to where they are given).
-func metricSum(ctx context.Context, url, series string) (float64, error) {
+// metricSum is the sum of the samples of family in the manager's metrics
+// at url whose labels match (all of them if match is nil).
+func metricSum(ctx context.Context, url, family string, match func(labels map[string]string) bool) (float64, error) {
+	m, err := scrapeMetrics(ctx, url)
+	if err != nil {
+		return 0, err
+	}
+	return m.sum(family, match), nil
+}
+
+// metrics is one scrape of a metrics endpoint, by family.
+type metrics map[string]*dto.MetricFamily
+
+// scrapeMetrics reads the metrics at url (Prometheus text format).
+func scrapeMetrics(ctx context.Context, url string) (metrics, error) {
 	body, err := fetch(ctx, url, 10*time.Second)
 	if err != nil {
-		return 0, fmt.Errorf("scraping: %w", err)
+		return nil, fmt.Errorf("scraping: %w", err)
 	}
-	var sum float64
-	sc := bufio.NewScanner(bytes.NewReader(body))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, series) {
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("scraping %s: %w", url, err)
+	}
+	return families, nil
+}
+
+// each calls do with the labels and value of every sample of family (a
+// counter, gauge or untyped one) whose labels match, all if match is nil.
+func (m metrics) each(family string, match func(labels map[string]string) bool, do func(labels map[string]string, v float64)) {
+	f := m[family]
+	if f == nil {
+		return
+	}
+	for _, metric := range f.Metric {
+		labels := make(map[string]string, len(metric.Label))
+		for _, l := range metric.Label {
+			labels[l.GetName()] = l.GetValue()
+		}
+		if match != nil && !match(labels) {
 			continue
 		}
-		// The value follows the labels, or the name of a series without.
-		rest := line[strings.LastIndexByte(line, '}')+1:]
-		if !strings.Contains(line, "{") {
-			_, rest, _ = strings.Cut(line, " ")
-		}
-		if f := strings.Fields(rest); len(f) > 0 {
-			v, err := strconv.ParseFloat(f[0], 64)
-			if err != nil {
-				return 0, fmt.Errorf("scraping %s: %q: %w", url, line, err)
-			}
-			sum += v
+		switch {
+		case metric.Counter != nil:
+			do(labels, metric.Counter.GetValue())
+		case metric.Gauge != nil:
+			do(labels, metric.Gauge.GetValue())
+		case metric.Untyped != nil:
+			do(labels, metric.Untyped.GetValue())
 		}
 	}
-	return sum, sc.Err()
+}
+
+// sum is the sum of what each gives.
+func (m metrics) sum(family string, match func(labels map[string]string) bool) float64 {
+	var total float64
+	m.each(family, match, func(_ map[string]string, v float64) { total += v })
+	return total
+}
+
+// controllerPrefix matches the samples of the controllers whose name
+// starts with prefix.
+func controllerPrefix(prefix string) func(labels map[string]string) bool {
+	return func(labels map[string]string) bool { return strings.HasPrefix(labels["controller"], prefix) }
 }
 
 // fetch GETs url (a manager's metrics or pprof endpoint) within timeout.
@@ -112,29 +120,6 @@ func fetch(ctx context.Context, url string, timeout time.Duration) ([]byte, erro
 		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
 	return io.ReadAll(resp.Body)
-}
-
-func parseLabels(s string) map[string]string {
-	out := map[string]string{}
-	for s != "" {
-		eq := strings.IndexByte(s, '=')
-		if eq < 0 || eq+1 >= len(s) || s[eq+1] != '"' {
-			break
-		}
-		key := strings.TrimSpace(s[:eq])
-		rest := s[eq+2:]
-		var val strings.Builder
-		i := 0
-		for ; i < len(rest) && rest[i] != '"'; i++ {
-			if rest[i] == '\\' && i+1 < len(rest) {
-				i++
-			}
-			val.WriteByte(rest[i])
-		}
-		out[key] = val.String()
-		s = strings.TrimPrefix(strings.TrimSpace(rest[min(i+1, len(rest)):]), ",")
-	}
-	return out
 }
 
 // minus returns r − before.

@@ -450,10 +450,10 @@ func (b *bench) deleteScaleFrameworks(ctx context.Context, k int) error {
 
 // threads reads the manager's goroutines and informers from its metrics.
 func (b *bench) threads(ctx context.Context, mgr *managerProc) (goroutines, informers float64, err error) {
-	if goroutines, err = metricSum(ctx, mgr.metrics, "go_goroutines "); err != nil {
+	if goroutines, err = metricSum(ctx, mgr.metrics, "go_goroutines", nil); err != nil {
 		return 0, 0, err
 	}
-	informers, err = metricSum(ctx, mgr.metrics, "operetta_informers")
+	informers, err = metricSum(ctx, mgr.metrics, "operetta_informers", nil)
 	return goroutines, informers, err
 }
 
@@ -556,7 +556,7 @@ func (b *bench) scaleTo(ctx context.Context, mgr *managerProc, pprof string, tr 
 	if batch.settled, err = settledMemory(ctx, mgr, pprof); err != nil {
 		return batch, err
 	}
-	if batch.heap, err = metricSum(ctx, mgr.metrics, "go_memstats_heap_inuse_bytes "); err != nil {
+	if batch.heap, err = metricSum(ctx, mgr.metrics, "go_memstats_heap_inuse_bytes", nil); err != nil {
 		return batch, err
 	}
 	profile, err := fetch(ctx, pprof+"/heap", time.Minute)
@@ -694,6 +694,9 @@ func goroutineStacks(profile []byte) map[string]int {
 				funcs = append(funcs, fn)
 			}
 		}
+		if len(funcs) == 0 {
+			continue // a goroutine starting or exiting: an address, no frame
+		}
 		out[strings.Join(funcs, "\n")] += n
 	}
 	return out
@@ -725,11 +728,11 @@ func (b *bench) restartOver(ctx context.Context, tr *readyTracker, n int, args [
 	}
 	out := &restarted{managerProc: mgr, result: r}
 	err = poll(ctx, 5*time.Minute, 100*time.Millisecond, func() (bool, error) {
-		reconciles, err := metricSum(ctx, mgr.metrics, `controller_runtime_reconcile_total{controller="Scale`)
+		reconciles, err := metricSum(ctx, mgr.metrics, "controller_runtime_reconcile_total", controllerPrefix("Scale"))
 		if err != nil {
 			return false, err
 		}
-		depth, err := metricSum(ctx, mgr.metrics, `workqueue_depth{controller="Scale`)
+		depth, err := metricSum(ctx, mgr.metrics, "workqueue_depth", controllerPrefix("Scale"))
 		if err != nil {
 			return false, err
 		}
