@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -21,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/config"
 
 	operetta "operetta.dev/operetta/internal/manager"
+	"operetta.dev/operetta/internal/testutil"
 )
 
 // TestSecureMetricsServeOnlyAllowedClients: with --metrics-secure (the
@@ -90,12 +90,11 @@ func TestSecureMetricsServeOnlyAllowedClients(t *testing.T) {
 
 func freeAddress(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := testutil.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return fmt.Sprintf("127.0.0.1:%d", port)
 }
 
 // tokenOf creates service account name in ns and returns a token of it.
